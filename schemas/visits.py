@@ -1,0 +1,241 @@
+"""Visits, borrower cards, days and routes."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.common import HHMM, StrictSchema, aware_datetime
+
+VISIT_PURPOSES = ("home_visit", "follow_up", "agreement_signing", "workplace_visit")
+NOTICE_KINDS = ["appointment", "letter", "sms", "phone_call", "email"]
+
+
+class NoticeSchema(StrictSchema):
+    kind = fields.Str(required=True, validate=validate.OneOf(NOTICE_KINDS))
+    given_at = aware_datetime(allow_none=True)
+    note = fields.Str(allow_none=True, validate=validate.Length(max=500))
+
+
+class _VisitFields(StrictSchema):
+    agent_id = fields.Int(allow_none=True)
+    window_start = fields.Str(allow_none=True, validate=HHMM)
+    window_end = fields.Str(allow_none=True, validate=HHMM)
+    purpose = fields.Str(validate=validate.OneOf(VISIT_PURPOSES))
+    notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
+    notice = fields.Nested(NoticeSchema, allow_none=True)
+
+    @validates_schema
+    def _window_order(self, data: dict, **_kwargs: object) -> None:
+        start, end = data.get("window_start"), data.get("window_end")
+        if start and end and start >= end:
+            raise ValidationError("window_end must be after window_start", "window_end")
+
+
+class VisitCreateSchema(_VisitFields):
+    case_id = fields.Int(required=True)
+    visit_date = fields.Date(required=True)
+    purpose = fields.Str(load_default="home_visit", validate=validate.OneOf(VISIT_PURPOSES))
+
+
+class VisitBulkCreateSchema(StrictSchema):
+    visits = fields.List(
+        fields.Nested(VisitCreateSchema), required=True, validate=validate.Length(min=1, max=500)
+    )
+
+
+class VisitPatchSchema(_VisitFields):
+    version = fields.Int(metadata={"description": "the version you last saw (or If-Match)"})
+    visit_date = fields.Date()
+
+
+class VisitCancelSchema(StrictSchema):
+    version = fields.Int(metadata={"description": "the version you last saw (or If-Match)"})
+    reason = fields.Str(validate=validate.Length(max=500))
+
+
+class GeoSchema(StrictSchema):
+    lat = fields.Float()
+    lon = fields.Float()
+
+
+class CaseFlagsSchema(StrictSchema):
+    hardship = fields.Bool()
+    do_not_visit = fields.Bool()
+    legal_hold = fields.Bool()
+
+
+class BorrowerCardSchema(StrictSchema):
+    """A borrower as one role may see it for one purpose. Fields outside the disclosure
+    policy are absent; national ID, full phone numbers and contacts do not exist here."""
+
+    borrower_id = fields.Int(required=True)
+    case_id = fields.Int(required=True)
+    expires_at = aware_datetime(metadata={"description": "agents: drop the card at this time"})
+    display_name = fields.Str()
+    home_address = fields.Str(allow_none=True)
+    home_geo = fields.Nested(GeoSchema, allow_none=True)
+    phone_masked = fields.List(fields.Str())
+    time_zone = fields.Str(allow_none=True)
+    date_of_birth = fields.Str(allow_none=True)
+    work_address = fields.Str(allow_none=True)
+    employer = fields.Str(allow_none=True)
+    income = fields.Str(allow_none=True)
+    product = fields.Str()
+    overdue_amount = fields.Str()
+    currency = fields.Str()
+    days_past_due = fields.Int()
+    last_payment_date = fields.Str(allow_none=True)
+    last_payment_amount = fields.Str(allow_none=True)
+    case_flags = fields.Nested(CaseFlagsSchema)
+    purpose = fields.Str(allow_none=True)
+    dispatcher_notes = fields.Str(allow_none=True)
+
+
+class _VisitOutFields(StrictSchema):
+    id = fields.Int()
+    case_id = fields.Int()
+    case_external_id = fields.Str()
+    agent_id = fields.Int(allow_none=True)
+    visit_date = fields.Str()
+    window_start = fields.Str(allow_none=True)
+    window_end = fields.Str(allow_none=True)
+    route_order = fields.Int(allow_none=True)
+    purpose = fields.Str()
+    status = fields.Str()
+    notice_kind = fields.Str(allow_none=True)
+    notice_given_at = fields.Str(allow_none=True)
+    version = fields.Int()
+    updated_at = fields.Str()
+
+
+class AgentVisitSchema(_VisitOutFields):
+    borrower = fields.Nested(BorrowerCardSchema, allow_none=True)
+    card_available_from = aware_datetime(allow_none=True)
+
+
+class DispatchVisitSchema(_VisitOutFields):
+    notes = fields.Str(allow_none=True)
+    notice_note = fields.Str(allow_none=True)
+    cancel_reason = fields.Str(allow_none=True)
+    created_at = fields.Str()
+    borrower = fields.Nested(BorrowerCardSchema, allow_none=True)
+
+
+class PlainVisitSchema(_VisitOutFields):
+    """A visit without any borrower data (dispatch write responses)."""
+
+    notes = fields.Str(allow_none=True)
+    notice_note = fields.Str(allow_none=True)
+    cancel_reason = fields.Str(allow_none=True)
+    created_at = fields.Str()
+
+
+class FindingSchema(StrictSchema):
+    code = fields.Str()
+    message = fields.Str()
+    field = fields.Str(allow_none=True)
+
+
+class VisitWriteResultSchema(StrictSchema):
+    visit = fields.Nested(PlainVisitSchema)
+    warnings = fields.List(fields.Nested(FindingSchema))
+
+
+class ErrorBriefSchema(StrictSchema):
+    code = fields.Str()
+    message = fields.Str()
+    field = fields.Str(allow_none=True)
+    details = fields.Dict()
+
+
+class BulkItemResultSchema(StrictSchema):
+    index = fields.Int()
+    status = fields.Str(metadata={"description": "created | refused"})
+    visit = fields.Nested(PlainVisitSchema, allow_none=True)
+    warnings = fields.List(fields.Nested(FindingSchema))
+    error = fields.Nested(ErrorBriefSchema, allow_none=True)
+
+
+class BulkResultSchema(StrictSchema):
+    created = fields.Int()
+    refused = fields.Int()
+    results = fields.List(fields.Nested(BulkItemResultSchema))
+
+
+class VisitQueryArgsSchema(StrictSchema):
+    visit_date = fields.Date()
+    agent_id = fields.Int()
+    case_id = fields.Int()
+    status = fields.Str(validate=validate.OneOf(["planned", "cancelled", "completed"]))
+    after = fields.Int(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class DispatchVisitPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(DispatchVisitSchema))
+    next_after = fields.Int(allow_none=True)
+
+
+class DayQueryArgsSchema(StrictSchema):
+    date = fields.Date(metadata={"description": "defaults to today in the agent's time zone"})
+
+
+class DaySchema(StrictSchema):
+    date = fields.Date()
+    agent_id = fields.Int()
+    generated_at = aware_datetime()
+    visits = fields.List(fields.Nested(AgentVisitSchema))
+
+
+class VersionedIdSchema(StrictSchema):
+    id = fields.Int(required=True)
+    version = fields.Int(required=True)
+
+
+class DayOrderSchema(StrictSchema):
+    visits = fields.List(
+        fields.Nested(VersionedIdSchema), required=True, validate=validate.Length(max=200)
+    )
+
+
+class DayOrderResultSchema(StrictSchema):
+    visits = fields.List(fields.Nested(PlainVisitSchema))
+
+
+class StopPlanSchema(StrictSchema):
+    visit_id = fields.Int()
+    arrival = aware_datetime(allow_none=True)
+    departure = aware_datetime(allow_none=True)
+    wait_s = fields.Int()
+    leg_distance_m = fields.Int()
+    window_violation_s = fields.Int()
+    located = fields.Bool()
+
+
+class RouteSchema(StrictSchema):
+    order = fields.List(fields.Nested(VersionedIdSchema))
+    stops = fields.List(fields.Nested(StopPlanSchema))
+    total_distance_m = fields.Int()
+    total_duration_s = fields.Int()
+    late_stops = fields.Int()
+    unlocated = fields.List(fields.Int())
+
+
+class CaseSchema(StrictSchema):
+    id = fields.Int()
+    external_id = fields.Str()
+    status = fields.Str()
+    version = fields.Int()
+    borrower = fields.Nested(BorrowerCardSchema)
+
+
+class CaseQueryArgsSchema(StrictSchema):
+    status = fields.Str(validate=validate.OneOf(["open", "closed"]))
+    external_id = fields.Str()
+    after = fields.Int(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class CasePageSchema(StrictSchema):
+    items = fields.List(fields.Nested(CaseSchema))
+    next_after = fields.Int(allow_none=True)

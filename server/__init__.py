@@ -1,0 +1,75 @@
+"""Doorstep: the web service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g
+
+from server.auth.passwords import Passwords
+from server.clock import system_clock, to_iso
+from server.config import load_settings
+from server.domain.disclosure import load_policy
+from server.keys import load_signing_keys
+from server.runtime import Runtime
+from server.storage.connection import open_db
+from server.storage.migrations import migrate
+
+log = logging.getLogger("doorstep")
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app from the environment, overlaid with test_config."""
+    settings = load_settings()
+    settings.update(test_config or {})
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.update(
+        DATABASE=settings["DATABASE"],
+        MAX_CONTENT_LENGTH=settings["MAX_CONTENT_LENGTH"],
+        PROPAGATE_EXCEPTIONS=False,
+        DEBUG=False,
+        API_TITLE="Doorstep",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        OPENAPI_REDOC_PATH="redoc",
+        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+    )
+    keys = load_signing_keys(settings)
+    if keys.generated:
+        log.warning("development mode: generated a signing key (set DOORSTEP_SIGNING_KEY_FILE)")
+    runtime = Runtime(
+        settings=settings,
+        clock=settings.get("CLOCK") or system_clock,
+        keys=keys,
+        disclosure=load_policy(settings["DISCLOSURE_POLICY_FILE"]),
+        passwords=Passwords(settings["PASSWORD_TIME_COST"], settings["PASSWORD_MEMORY_COST_KIB"]),
+    )
+    app.extensions["doorstep"] = runtime
+    db = open_db(settings["DATABASE"])
+    try:
+        migrate(db, to_iso(runtime.clock()))
+    finally:
+        db.conn.close()
+
+    from server.api import register_api
+    from server.api.context import assign_request_id, close_db
+    from server.cli import register_cli
+
+    app.before_request(assign_request_id)
+    app.teardown_appcontext(close_db)
+
+    @app.after_request
+    def _headers(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    register_api(app)
+    register_cli(app)
+    return app

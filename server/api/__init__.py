@@ -1,0 +1,34 @@
+"""The HTTP API: one Blueprint per resource, registered on one flask-smorest Api."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from schemas.common import ErrorSchema
+from server.api import audit, auth, cases, health, users, visits
+from server.api.errors import register_error_handlers
+
+
+class DoorstepApi(Api):
+    ERROR_SCHEMA = ErrorSchema
+
+
+def register_api(app: Flask) -> Api:
+    api = DoorstepApi(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": "Field-visit companion backend: dispatch, minimized borrower "
+                "cards, offline sync and the exposure ledger."
+            },
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    api.spec.options["security"] = [{"bearerAuth": []}]
+    for module in (auth, users, cases, visits, audit, health):
+        api.register_blueprint(module.blp)
+    register_error_handlers(app)
+    return api

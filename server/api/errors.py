@@ -1,0 +1,109 @@
+"""The one place where failures become HTTP responses, all in one JSON shape:
+
+{"error": {"code": "...", "message": "...", "field": "..." | null, "details": {...}},
+ "request_id": "..."}
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+from server import errors
+
+log = logging.getLogger(__name__)
+
+STATUS: dict[type[errors.DoorstepError], int] = {
+    errors.InvalidInput: 422,
+    errors.NotAuthenticated: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PreconditionRequired: 428,
+    errors.DispatchRefused: 422,
+    errors.RateLimited: 429,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+}
+
+# Codes for plain HTTP errors raised by Flask/werkzeug/webargs themselves.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "version_conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    428: "version_required",
+    429: "rate_limited",
+}
+
+
+def status_of(exc: errors.DoorstepError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def error_body(code: str, message: str, field: str | None = None, details: Any = None) -> dict:
+    return {
+        "error": {"code": code, "message": message, "field": field, "details": details or {}},
+        "request_id": getattr(g, "request_id", None),
+    }
+
+
+def _first_field(messages: Any, prefix: str = "") -> str | None:
+    """The dotted path of the first offending field in a marshmallow error tree."""
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key in ("json", "query", "headers", "form", "files", "view_args"):
+                return _first_field(value, prefix)
+            path = f"{prefix}.{key}" if prefix else str(key)
+            deeper = _first_field(value, path)
+            return deeper or path
+    return prefix or None
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(errors.DoorstepError)
+    def domain_error(exc: errors.DoorstepError):
+        response = jsonify(error_body(exc.code, exc.message, exc.field, exc.details))
+        response.status_code = status_of(exc)
+        if isinstance(exc, errors.RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        status = exc.code or 500
+        data = getattr(exc, "data", None) or {}
+        messages = data.get("messages")
+        if messages is not None:
+            field = _first_field(messages)
+            body = error_body(
+                "validation_failed",
+                f"invalid input{f' in {field}' if field else ''}",
+                field,
+                {"fields": messages},
+            )
+        else:
+            body = error_body(HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
+        response = jsonify(body)
+        response.status_code = status
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error")
+        response = jsonify(error_body("internal_error", "internal server error"))
+        response.status_code = 500
+        return response

@@ -1,0 +1,84 @@
+"""Users, agents, devices, and the caller's own profile."""
+
+from flask.views import MethodView
+
+from schemas.users import (
+    DeviceQueryArgsSchema,
+    DeviceRevokeSchema,
+    DeviceSchema,
+    MeSchema,
+    UserCreateSchema,
+    UserQueryArgsSchema,
+    UserSchema,
+)
+from server.api.context import Blueprint, caller, get_db, principal, requires, runtime
+from server.services import accounts
+from server.storage import accounts as account_rows
+
+blp = Blueprint("users", __name__, url_prefix="/api/v1", description="Users and devices")
+
+
+def _user_out(row: dict) -> dict:
+    agent = None
+    if row["role"] == "agent":
+        agent = {k: row[k] for k in ("badge_number", "region", "home_lat", "home_lon", "time_zone")}
+    return {**row, "active": bool(row["active"]), "agent": agent}
+
+
+@blp.route("/users")
+class UserViews(MethodView):
+    @requires("admin", "dispatcher")
+    @blp.arguments(UserQueryArgsSchema, location="query")
+    @blp.response(200, UserSchema(many=True))
+    def get(self, args):
+        """List users (dispatchers use it to find agents)"""
+        return [_user_out(u) for u in account_rows.list_users(get_db(), args.get("role"))]
+
+    @requires("admin")
+    @blp.arguments(UserCreateSchema)
+    @blp.response(201, UserSchema)
+    def post(self, body):
+        """Create a user; agents need a badge number"""
+        return _user_out(accounts.create_user(get_db(), runtime(), caller(), body))
+
+
+@blp.route("/users/<int:user_id>")
+class UserByIdViews(MethodView):
+    @requires("admin", "dispatcher")
+    @blp.response(200, UserSchema)
+    def get(self, user_id):
+        """One user"""
+        return _user_out(accounts.get_user(get_db(), user_id))
+
+
+@blp.route("/devices")
+class DeviceViews(MethodView):
+    @requires("admin", "dispatcher")
+    @blp.arguments(DeviceQueryArgsSchema, location="query")
+    @blp.response(200, DeviceSchema(many=True))
+    def get(self, args):
+        """Registered devices"""
+        return account_rows.list_devices(get_db(), args.get("user_id"))
+
+
+@blp.route("/devices/<string:device_id>/revoke")
+class DeviceRevokeViews(MethodView):
+    @requires("admin")
+    @blp.arguments(DeviceRevokeSchema)
+    @blp.response(200, DeviceSchema)
+    def post(self, body, device_id):
+        """Revoke a device: its tokens fail at once and it is told to wipe"""
+        return accounts.revoke_device(get_db(), caller(), device_id, body.get("reason"))
+
+
+@blp.route("/me")
+class MeViews(MethodView):
+    @requires("agent", "dispatcher", "privacy_officer", "admin")
+    @blp.response(200, MeSchema)
+    def get(self):
+        """Who the token belongs to"""
+        me = principal()
+        return {
+            "user": _user_out(accounts.get_user(get_db(), me.user_id)),
+            "device_id": me.device_id,
+        }

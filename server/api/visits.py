@@ -1,0 +1,170 @@
+"""Dispatch: visits, an agent's day order, route proposals; and the agent's own day."""
+
+from datetime import date
+
+from flask import request
+from flask.views import MethodView
+
+from schemas.visits import (
+    AgentVisitSchema,
+    BulkResultSchema,
+    DayOrderResultSchema,
+    DayOrderSchema,
+    DayQueryArgsSchema,
+    DaySchema,
+    DispatchVisitPageSchema,
+    DispatchVisitSchema,
+    PlainVisitSchema,
+    RouteSchema,
+    VisitBulkCreateSchema,
+    VisitCancelSchema,
+    VisitCreateSchema,
+    VisitPatchSchema,
+    VisitQueryArgsSchema,
+    VisitWriteResultSchema,
+)
+from server.api.context import Blueprint, caller, get_db, principal, requires, runtime
+from server.errors import InvalidInput, PreconditionRequired
+from server.services import dispatch, views
+
+blp = Blueprint("visits", __name__, url_prefix="/api/v1", description="Visits, days and routes")
+
+_IF_MATCH = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "If-Match",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "the visit version you last saw (or send `version` in the body)",
+        }
+    ]
+}
+
+
+def expected_version(body: dict) -> int:
+    """The caller's last-seen version, from If-Match or the body; required."""
+    header = request.headers.get("If-Match", "").strip().strip('"').removeprefix("W/").strip('"')
+    if header:
+        if not header.isdigit():
+            raise InvalidInput("If-Match must be a visit version number", field="If-Match")
+        if "version" in body and body["version"] != int(header):
+            raise InvalidInput("If-Match and version disagree", field="version")
+        return int(header)
+    if "version" in body:
+        return body["version"]
+    raise PreconditionRequired(
+        "send the version you last saw (If-Match or version)", field="version"
+    )
+
+
+@blp.route("/visits")
+class VisitViews(MethodView):
+    @requires("dispatcher")
+    @blp.arguments(VisitQueryArgsSchema, location="query")
+    @blp.response(200, DispatchVisitPageSchema)
+    def get(self, args):
+        """Visits, filtered; each with the dispatcher's borrower view"""
+        after, limit = args.pop("after"), args.pop("limit")
+        if "visit_date" in args:
+            args["visit_date"] = args["visit_date"].isoformat()
+        return views.list_visits(get_db(), runtime(), caller(), args, after, limit)
+
+    @requires("dispatcher")
+    @blp.arguments(VisitCreateSchema)
+    @blp.response(201, VisitWriteResultSchema)
+    def post(self, body):
+        """Plan a visit; refused for do-not-visit, hardship or legal-hold cases"""
+        return dispatch.create_visit(get_db(), runtime(), caller(), body)
+
+
+@blp.route("/visits/bulk")
+class VisitBulkViews(MethodView):
+    @requires("dispatcher")
+    @blp.arguments(VisitBulkCreateSchema)
+    @blp.response(200, BulkResultSchema)
+    def post(self, body):
+        """Plan many visits; each is created or refused on its own"""
+        return dispatch.create_visits(get_db(), runtime(), caller(), body["visits"])
+
+
+@blp.route("/visits/<int:visit_id>")
+class VisitByIdViews(MethodView):
+    @requires("dispatcher", "agent")
+    @blp.response(200, DispatchVisitSchema)
+    @blp.alt_response(200, schema=AgentVisitSchema, description="as an agent", success=True)
+    def get(self, visit_id):
+        """One visit; agents only their own, only while the card may be held"""
+        view = views.visit(get_db(), runtime(), caller(), visit_id)
+        if principal().role == "agent":
+            return AgentVisitSchema().dump(view)
+        return view
+
+    @requires("dispatcher")
+    @blp.doc(**_IF_MATCH)
+    @blp.arguments(VisitPatchSchema)
+    @blp.response(200, VisitWriteResultSchema)
+    def patch(self, body, visit_id):
+        """Change, reschedule or reassign a visit (optimistic concurrency on version)"""
+        version = expected_version(body)
+        body.pop("version", None)
+        return dispatch.update_visit(get_db(), runtime(), caller(), visit_id, version, body)
+
+
+@blp.route("/visits/<int:visit_id>/cancel")
+class VisitCancelViews(MethodView):
+    @requires("dispatcher")
+    @blp.doc(**_IF_MATCH)
+    @blp.arguments(VisitCancelSchema)
+    @blp.response(200, PlainVisitSchema)
+    def post(self, body, visit_id):
+        """Cancel a visit; the agent's devices are told to purge the card"""
+        return dispatch.cancel_visit(
+            get_db(), caller(), visit_id, expected_version(body), body.get("reason")
+        )
+
+
+@blp.route("/agents/<int:agent_id>/days/<string:day>/order")
+class DayOrderViews(MethodView):
+    @requires("dispatcher")
+    @blp.arguments(DayOrderSchema)
+    @blp.response(200, DayOrderResultSchema)
+    def put(self, body, agent_id, day):
+        """Set the order of an agent's planned visits for a day"""
+        visits = dispatch.set_day_order(get_db(), caller(), agent_id, _date(day), body["visits"])
+        return {"visits": visits}
+
+
+@blp.route("/agents/<int:agent_id>/days/<string:day>/route")
+class DayRouteViews(MethodView):
+    @requires("dispatcher")
+    @blp.response(200, RouteSchema)
+    def get(self, agent_id, day):
+        """Distance and arrival times of the day in its current order"""
+        return dispatch.current_route(get_db(), runtime(), agent_id, _date(day))
+
+
+@blp.route("/agents/<int:agent_id>/days/<string:day>/route-proposal")
+class DayRouteProposalViews(MethodView):
+    @requires("dispatcher")
+    @blp.response(200, RouteSchema)
+    def post(self, agent_id, day):
+        """Propose an order from the agent's home base (not applied: PUT it to .../order)"""
+        return dispatch.propose_route(get_db(), runtime(), agent_id, _date(day))
+
+
+@blp.route("/me/day")
+class MyDayViews(MethodView):
+    @requires("agent")
+    @blp.arguments(DayQueryArgsSchema, location="query")
+    @blp.response(200, DaySchema)
+    def get(self, args):
+        """The agent's visits for a day in route order, each with its minimized card"""
+        return views.agent_day(get_db(), runtime(), caller(), args.get("date"))
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput("expected a date YYYY-MM-DD", field="day") from None

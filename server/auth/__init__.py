@@ -1,0 +1,1 @@
+"""Who is calling: passwords, tokens, roles and devices."""

@@ -1,0 +1,212 @@
+"""Flask CLI commands: init-db, demo, users create, import-cases."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from flask import Flask, current_app
+from tqdm import tqdm
+
+from server.clock import to_iso
+from server.domain import demo_data
+from server.errors import DoorstepError
+from server.runtime import Caller, Runtime
+from server.services import accounts, dispatch, imports
+from server.storage import accounts as account_rows
+from server.storage import cases as case_rows
+from server.storage import visits as visit_rows
+from server.storage.connection import open_db, transaction
+from server.storage.migrations import migrate
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["doorstep"]
+
+
+def _db():
+    return open_db(current_app.config["DATABASE"])
+
+
+def _cli_caller(command: str) -> Caller:
+    return Caller(
+        principal=None,
+        request_id=f"cli-{uuid.uuid4().hex[:12]}",
+        endpoint=f"cli {command}",
+        address="local",
+        now=_runtime().clock(),
+    )
+
+
+def register_cli(app: Flask) -> None:
+    app.cli.add_command(init_db)
+    app.cli.add_command(demo)
+    app.cli.add_command(users)
+    app.cli.add_command(import_cases)
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the database (safe to run twice)."""
+    db = _db()
+    applied = migrate(db, to_iso(_runtime().clock()))
+    click.echo(
+        f"database {current_app.config['DATABASE']}: "
+        f"{'applied migrations ' + str(applied) if applied else 'up to date'}"
+    )
+
+
+@click.group("users")
+def users() -> None:
+    """Manage user accounts."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option(
+    "--role", required=True, type=click.Choice(["agent", "dispatcher", "privacy_officer", "admin"])
+)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--display-name")
+@click.option("--badge-number")
+@click.option("--time-zone")
+def create_user(username, role, password, display_name, badge_number, time_zone) -> None:
+    """Create a user account."""
+    data = {
+        "username": username,
+        "password": password,
+        "role": role,
+        "display_name": display_name,
+        "badge_number": badge_number,
+        "time_zone": time_zone,
+    }
+    try:
+        user = accounts.create_user(
+            _db(),
+            _runtime(),
+            _cli_caller("users create"),
+            {k: v for k, v in data.items() if v is not None},
+        )
+    except DoorstepError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+    click.echo(f"created {user['role']} {user['username']} (id {user['id']})")
+
+
+@click.command("import-cases")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="default: from the file extension"
+)
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def import_cases(path: Path, fmt: str | None, quiet: bool) -> None:
+    """Import cases from a JSON Lines or CSV file, with a progress bar."""
+    fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    with path.open(encoding="utf-8") as handle:
+        total = sum(1 for line in handle if line.strip()) - (1 if fmt == "csv" else 0)
+    with (
+        path.open(encoding="utf-8", newline="") as handle,
+        tqdm(total=total, unit="rows", disable=quiet) as bar,
+    ):
+        report = imports.import_cases(
+            _db(),
+            _runtime(),
+            _cli_caller("import-cases"),
+            handle,
+            fmt,
+            str(path),
+            progress=bar.update,
+        )
+    click.echo(
+        f"{report['total_rows']} rows: {report['created']} created, "
+        f"{report['updated']} updated, {report['unchanged']} unchanged, "
+        f"{report['rejected']} rejected"
+    )
+    for error in report["errors"][:50]:
+        click.echo(f"  row {error['row']}: {error['field'] or '-'}: {error['message']}")
+
+
+@click.command("demo")
+@click.option("--borrowers", default=2000, show_default=True, help="number of demo cases")
+@click.option("--visits-per-agent", default=12, show_default=True)
+def demo(borrowers: int, visits_per_agent: int) -> None:
+    """Load the demo data set (idempotent) and print how to log in."""
+    rt = _runtime()
+    db = _db()
+    caller = _cli_caller("demo")
+    migrate(db, to_iso(caller.now))
+    rows = demo_data.demo_case_rows(borrowers)
+    report = imports.import_cases(db, rt, caller, _jsonl(rows), "jsonl", "demo")
+    click.echo(
+        f"cases: {report['created']} created, {report['updated']} updated, "
+        f"{report['unchanged']} unchanged"
+    )
+    agents = demo_data.demo_agents()
+    passwords = _ensure_demo_users(db, rt, caller, agents)
+    today = caller.now.astimezone(ZoneInfo(demo_data.TIME_ZONE)).date()
+    planned = _plan_demo_day(db, rt, caller, rows, agents, today, visits_per_agent)
+    click.echo(f"visits for {today}: {planned} planned now")
+    click.echo("")
+    click.echo("Doorstep demo is ready.")
+    click.echo("  API:  http://127.0.0.1:5000/api/v1")
+    click.echo("  Docs: http://127.0.0.1:5000/api/v1/docs  (OpenAPI: /api/v1/openapi.json)")
+    click.echo("Logins (POST /api/v1/auth/login; agents also send a device_id of 8+ chars):")
+    for username, password in passwords.items():
+        click.echo(f"  {username:14} {password}")
+
+
+def _jsonl(rows: list[dict]):
+    for row in rows:
+        yield json.dumps(row)
+
+
+def _ensure_demo_users(db, rt: Runtime, caller: Caller, agents: list[dict]) -> dict[str, str]:
+    """Create missing demo accounts; (re)set every demo password so the printout works."""
+    fixed = rt.settings.get("DEMO_PASSWORD")
+    wanted = [{**a, "role": "agent"} for a in agents] + demo_data.demo_staff()
+    passwords: dict[str, str] = {}
+    for spec in wanted:
+        password = fixed or secrets.token_urlsafe(9)
+        passwords[spec["username"]] = password
+        existing = account_rows.get_user_by_username(db, spec["username"])
+        if existing is None:
+            accounts.create_user(db, rt, caller, {**spec, "password": password})
+        else:
+            with transaction(db):
+                account_rows.update_user(
+                    db, existing["id"], {"password_hash": rt.passwords.hash(password)}
+                )
+    return passwords
+
+
+def _plan_demo_day(db, rt: Runtime, caller: Caller, rows, agents, day: date, per_agent: int) -> int:
+    plan = demo_data.demo_visit_plan(rows, agents, day, per_agent=per_agent)
+    ids = {u["username"]: u["id"] for u in account_rows.list_users(db, "agent")}
+    busy = {a for a in ids.values() if visit_rows.planned_day(db, a, day.isoformat())}
+    items = []
+    for item in plan:
+        agent_id = ids[item["agent_username"]]
+        if agent_id in busy:
+            continue
+        case = case_rows.find_case_by_external_id(db, item["case_external_id"])
+        notice = {"kind": item["notice_kind"]} if item["notice_kind"] else None
+        items.append(
+            {
+                "case_id": case["id"],
+                "agent_id": agent_id,
+                "visit_date": day,
+                "window_start": item["window_start"],
+                "window_end": item["window_end"],
+                "purpose": item["purpose"],
+                "notes": item["notes"],
+                "notice": notice,
+            }
+        )
+    if not items:
+        return 0
+    result = dispatch.create_visits(db, rt, caller, items)
+    return result["created"]

@@ -1,0 +1,45 @@
+"""Settings: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "DOORSTEP_ENV": "development",  # "production" refuses to start without a signing key
+    "DATABASE": "instance/doorstep.db",
+    "SIGNING_KEY": None,  # PEM text of an Ed25519 private key
+    "SIGNING_KEY_FILE": None,  # path to such a PEM file
+    "ISSUER": "https://doorstep.local/api/v1",
+    "AUDIENCE": "doorstep-api",
+    "ACCESS_TOKEN_TTL_S": 15 * 60,
+    "REFRESH_TOKEN_TTL_S": 30 * 24 * 3600,
+    "DISCLOSURE_POLICY_FILE": None,  # JSON overriding the default disclosure policy
+    "CARD_LEAD_TIME_S": 0,  # how long before the visit's day a card becomes visible
+    "CARD_GRACE_S": 6 * 3600,  # how long after the end of the visit's day it stays visible
+    "DEFAULT_TIME_ZONE": "Asia/Shanghai",
+    "LOGIN_MAX_FAILURES_PER_USER": 5,
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
+    "LOGIN_FAILURE_WINDOW_S": 15 * 60,
+    "DEVICE_ENROLMENT": "auto",  # "auto": first login registers the device; "admin": pre-registered
+    "PASSWORD_TIME_COST": 3,
+    "PASSWORD_MEMORY_COST_KIB": 65536,
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    "MAX_PAGE_SIZE": 500,
+    "DEMO_PASSWORD": None,
+}
+
+_INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int)}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Defaults overlaid with DOORSTEP_* environment variables."""
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    for key in DEFAULTS:
+        env_name = key if key.startswith("DOORSTEP_") else f"DOORSTEP_{key}"
+        if env_name in environ and environ[env_name] != "":
+            raw = environ[env_name]
+            settings[key] = int(raw) if key in _INT_KEYS else raw
+    return settings

@@ -1,0 +1,126 @@
+"""Domain failures: one class each, with a stable machine-readable code.
+
+The HTTP status of each lives in server/api/errors.py and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DoorstepError(Exception):
+    """Base of every failure the API reports on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+
+class InvalidInput(DoorstepError):
+    """The request is well-formed JSON but a value is not acceptable."""
+
+    code = "invalid_input"
+
+
+class NotAuthenticated(DoorstepError):
+    """No credentials, or credentials that do not prove who the caller is."""
+
+    code = "not_authenticated"
+
+
+class InvalidCredentials(NotAuthenticated):
+    """Wrong username or password."""
+
+    code = "invalid_credentials"
+
+
+class InvalidToken(NotAuthenticated):
+    """A token that is forged, expired, or not meant for this API."""
+
+    code = "invalid_token"
+
+
+class TokenReused(NotAuthenticated):
+    """A spent refresh token came back: its whole family is now revoked."""
+
+    code = "refresh_token_reused"
+
+
+class DeviceRevoked(NotAuthenticated):
+    """The device was revoked by an admin; it must wipe its local data."""
+
+    code = "device_revoked"
+
+
+class DeviceMismatch(NotAuthenticated):
+    """The token is bound to another device than the one calling."""
+
+    code = "device_mismatch"
+
+
+class Forbidden(DoorstepError):
+    """The caller's role may not do this."""
+
+    code = "forbidden"
+
+
+class DeviceNotAllowed(Forbidden):
+    """The device is registered to someone else, or not registered at all."""
+
+    code = "device_not_allowed"
+
+
+class NotFound(DoorstepError):
+    """No such resource, or none the caller may know about."""
+
+    code = "not_found"
+
+
+class Conflict(DoorstepError):
+    """The resource already exists in another form."""
+
+    code = "conflict"
+
+
+class VersionConflict(Conflict):
+    """The caller edited a stale version of the resource."""
+
+    code = "version_conflict"
+
+
+class PreconditionRequired(DoorstepError):
+    """A change was sent without the version it was based on."""
+
+    code = "version_required"
+
+
+class DispatchRefused(DoorstepError):
+    """Planning this visit would break a hard compliance rule."""
+
+    code = "dispatch_refused"
+
+
+class RateLimited(DoorstepError):
+    """Too many attempts; try again after `retry_after` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = retry_after
+
+
+class PayloadTooLarge(DoorstepError):
+    """The body or blob exceeds the configured limit."""
+
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(DoorstepError):
+    """The content type is not one this endpoint accepts."""
+
+    code = "unsupported_media_type"

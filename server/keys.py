@@ -1,0 +1,81 @@
+"""The server's Ed25519 signing key: tokens, agreement receipts, ledger checkpoints."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+log = logging.getLogger(__name__)
+
+
+class MissingSigningKey(RuntimeError):
+    """Production mode was asked to start without a configured signing key."""
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    private_key: Ed25519PrivateKey
+    public_key: Ed25519PublicKey
+    key_id: str
+    generated: bool
+
+    def public_pem(self) -> str:
+        return self.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
+
+def load_signing_keys(settings: dict[str, Any]) -> SigningKeys:
+    """Load the configured key; outside production, generate and keep one beside the db."""
+    pem = settings.get("SIGNING_KEY")
+    path = settings.get("SIGNING_KEY_FILE")
+    generated = False
+    if pem:
+        data = pem.encode()
+    elif path:
+        data = Path(path).read_bytes()
+    elif settings["DOORSTEP_ENV"] == "production":
+        raise MissingSigningKey(
+            "DOORSTEP_SIGNING_KEY or DOORSTEP_SIGNING_KEY_FILE must be set in production"
+        )
+    else:
+        data, generated = _development_key(settings["DATABASE"])
+    private_key = serialization.load_pem_private_key(data, password=None)
+    if not isinstance(private_key, Ed25519PrivateKey):
+        raise MissingSigningKey("the signing key must be an Ed25519 private key")
+    public_key = private_key.public_key()
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return SigningKeys(private_key, public_key, key_id=raw.hex()[:16], generated=generated)
+
+
+def _development_key(database: str) -> tuple[bytes, bool]:
+    """A key kept next to the database, so restarts keep tokens and receipts valid."""
+    if database == ":memory:":
+        return _new_pem(), True
+    key_path = Path(database).with_suffix(".signing-key.pem")
+    if key_path.exists():
+        return key_path.read_bytes(), False
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    data = _new_pem()
+    try:
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker won the race; use its key
+        return key_path.read_bytes(), False
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    log.warning("No signing key configured: generated a development key at %s", key_path)
+    return data, True
+
+
+def _new_pem() -> bytes:
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )

@@ -1,0 +1,51 @@
+"""What every use case needs besides the database: settings, clock, keys, policies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from server.auth.passwords import Passwords
+from server.clock import Clock
+from server.domain.disclosure import DisclosurePolicy
+from server.keys import SigningKeys
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: dict[str, Any]
+    clock: Clock
+    keys: SigningKeys
+    disclosure: DisclosurePolicy
+    passwords: Passwords
+
+    @property
+    def card_lead(self) -> timedelta:
+        return timedelta(seconds=self.settings["CARD_LEAD_TIME_S"])
+
+    @property
+    def card_grace(self) -> timedelta:
+        return timedelta(seconds=self.settings["CARD_GRACE_S"])
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated caller."""
+
+    user_id: int
+    username: str
+    role: str
+    device_id: str | None
+    time_zone: str | None = None
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, through which request, at what time."""
+
+    principal: Principal | None
+    request_id: str
+    endpoint: str
+    address: str
+    now: datetime

@@ -1,0 +1,1 @@
+"""Use cases: each opens one transaction, calls the domain and storage, and commits."""

@@ -1,0 +1,292 @@
+"""Logging in, refreshing, authenticating requests, users and devices."""
+
+from __future__ import annotations
+
+import math
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import sqlite_utils
+
+from server.auth.tokens import (
+    decode_access_token,
+    hash_refresh_token,
+    issue_access_token,
+    new_refresh_token,
+)
+from server.clock import parse_iso, to_iso
+from server.errors import (
+    Conflict,
+    DeviceMismatch,
+    DeviceNotAllowed,
+    DeviceRevoked,
+    InvalidCredentials,
+    InvalidInput,
+    InvalidToken,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    TokenReused,
+)
+from server.runtime import Caller, Principal, Runtime
+from server.services.staff_log import log_action
+from server.storage import accounts
+from server.storage.connection import transaction
+
+ROLES = ("agent", "dispatcher", "privacy_officer", "admin")
+
+
+def _check_login_rate(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, username: str
+) -> None:
+    window = rt.settings["LOGIN_FAILURE_WINDOW_S"]
+    since = caller.now - timedelta(seconds=window)
+    by_user, by_address = accounts.login_failures_since(
+        db, username=username, address=caller.address, since=to_iso(since)
+    )
+    for failures, limit in (
+        (by_user, rt.settings["LOGIN_MAX_FAILURES_PER_USER"]),
+        (by_address, rt.settings["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
+    ):
+        if len(failures) >= limit:
+            # Free again once the oldest failure that counts leaves the window.
+            oldest = parse_iso(failures[len(failures) - limit])
+            wait = (oldest + timedelta(seconds=window) - caller.now).total_seconds()
+            raise RateLimited(
+                "too many failed logins; try again later", retry_after=max(1, math.ceil(wait))
+            )
+
+
+def login(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    username: str,
+    password: str,
+    device_id: str | None,
+) -> dict[str, Any]:
+    """Check the password (outside any write lock), then issue a token pair."""
+    _check_login_rate(db, rt, caller, username)
+    user = accounts.get_user_by_username(db, username)
+    ok = rt.passwords.verify(user["password_hash"] if user else None, password)
+    if not ok or not user or not user["active"]:
+        with transaction(db):
+            accounts.record_login_failure(db, username, caller.address, to_iso(caller.now))
+            log_action(db, caller, "login_failed", "user", username, username=username)
+        raise InvalidCredentials("wrong username or password")
+    if user["role"] == "agent" and not device_id:
+        raise InvalidInput("agents log in from a registered device", field="device_id")
+    with transaction(db):
+        if user["role"] == "agent":
+            _bind_device(db, rt, user, device_id or "", to_iso(caller.now))
+        else:
+            device_id = None
+        accounts.clear_login_failures(db, username)
+        log_action(
+            db, caller, "login", "user", user["id"], {"device_id": device_id}, username=username
+        )
+        return _issue_pair(db, rt, caller, user, device_id, family_id=secrets.token_hex(16))
+
+
+def _bind_device(
+    db: sqlite_utils.Database, rt: Runtime, user: dict, device_id: str, now: str
+) -> None:
+    device = accounts.get_device(db, device_id)
+    if device is None:
+        if rt.settings["DEVICE_ENROLMENT"] != "auto":
+            raise DeviceNotAllowed("this device is not registered", field="device_id")
+        accounts.insert_device(db, device_id, user["id"], now)
+        return
+    if device["status"] == "revoked":
+        raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
+    if device["user_id"] != user["id"]:
+        raise DeviceNotAllowed("this device is registered to another user", field="device_id")
+
+
+def _issue_pair(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    user: dict,
+    device_id: str | None,
+    family_id: str,
+) -> dict[str, Any]:
+    access, expires_at = issue_access_token(
+        rt.keys,
+        rt.settings,
+        user_id=user["id"],
+        role=user["role"],
+        device_id=device_id,
+        now=caller.now,
+    )
+    refresh, refresh_hash = new_refresh_token()
+    refresh_expires = caller.now + timedelta(seconds=rt.settings["REFRESH_TOKEN_TTL_S"])
+    accounts.insert_refresh_token(
+        db,
+        {
+            "token_hash": refresh_hash,
+            "family_id": family_id,
+            "user_id": user["id"],
+            "device_id": device_id,
+            "issued_at": to_iso(caller.now),
+            "expires_at": to_iso(refresh_expires),
+        },
+    )
+    return {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": rt.settings["ACCESS_TOKEN_TTL_S"],
+        "expires_at": expires_at,
+        "refresh_token": refresh,
+        "refresh_expires_at": refresh_expires,
+        "device_id": device_id,
+        "user": {
+            "id": user["id"],
+            "username": user["username"],
+            "role": user["role"],
+            "display_name": user["display_name"],
+        },
+    }
+
+
+def refresh(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, refresh_token: str
+) -> dict[str, Any]:
+    """Rotate a refresh token; a spent one coming back revokes its whole family."""
+    now = to_iso(caller.now)
+    token_hash = hash_refresh_token(refresh_token)
+    failure: Exception | None = None
+    with transaction(db):
+        stored = accounts.get_refresh_token(db, token_hash)
+        if stored is None or stored["revoked_at"] or stored["expires_at"] <= now:
+            raise InvalidToken("refresh token refused")
+        if stored["device_id"]:
+            device = accounts.get_device(db, stored["device_id"])
+            if device is None or device["status"] == "revoked":
+                raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
+        if not accounts.spend_refresh_token(db, token_hash, now):
+            accounts.revoke_token_family(db, stored["family_id"], now)
+            log_action(
+                db,
+                caller,
+                "refresh_token_reused",
+                "user",
+                stored["user_id"],
+                {"family_id": stored["family_id"], "device_id": stored["device_id"]},
+            )
+            failure = TokenReused("refresh token already used: every session it began is revoked")
+        else:
+            user = accounts.get_user(db, stored["user_id"])
+            if user is None or not user["active"]:
+                raise InvalidToken("refresh token refused")
+            return _issue_pair(db, rt, caller, user, stored["device_id"], stored["family_id"])
+    raise failure
+
+
+def logout(db: sqlite_utils.Database, caller: Caller, refresh_token: str) -> None:
+    with transaction(db):
+        stored = accounts.get_refresh_token(db, hash_refresh_token(refresh_token))
+        if stored is not None:
+            accounts.revoke_token_family(db, stored["family_id"], to_iso(caller.now))
+
+
+def authenticate(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    authorization: str | None,
+    device_header: str | None,
+    now: Any,
+) -> Principal:
+    """Turn an Authorization header into a principal, or refuse."""
+    if not authorization:
+        raise NotAuthenticated("missing Authorization: Bearer token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("expected Authorization: Bearer <token>")
+    claims = decode_access_token(rt.keys, rt.settings, token.strip(), now)
+    user = accounts.get_user(db, claims.user_id)
+    if user is None or not user["active"] or user["role"] != claims.role:
+        raise InvalidToken("token refused: account changed or disabled")
+    if user["role"] == "agent":
+        if not claims.device_id:
+            raise InvalidToken("token refused: agent token without a device")
+        device = accounts.get_device(db, claims.device_id)
+        if device is None or device["user_id"] != user["id"]:
+            raise InvalidToken("token refused: unknown device")
+        if device["status"] == "revoked":
+            raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
+        if device_header != claims.device_id:
+            raise DeviceMismatch(
+                "token is bound to another device (send X-Device-Id)", field="X-Device-Id"
+            )
+    return Principal(
+        user_id=user["id"],
+        username=user["username"],
+        role=user["role"],
+        device_id=claims.device_id,
+        time_zone=user["time_zone"],
+    )
+
+
+def create_user(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, data: dict[str, Any]
+) -> dict[str, Any]:
+    if data["role"] == "agent" and not data.get("badge_number"):
+        raise InvalidInput("agents need a badge number", field="badge_number")
+    password_hash = rt.passwords.hash(data["password"])
+    with transaction(db):
+        if accounts.get_user_by_username(db, data["username"]):
+            raise Conflict("username already taken", field="username")
+        user_id = accounts.insert_user(
+            db,
+            {
+                "username": data["username"],
+                "password_hash": password_hash,
+                "role": data["role"],
+                "display_name": data.get("display_name") or data["username"],
+                "created_at": to_iso(caller.now),
+            },
+        )
+        if data["role"] == "agent":
+            accounts.upsert_agent_profile(
+                db,
+                {
+                    "user_id": user_id,
+                    "badge_number": data["badge_number"],
+                    "region": data.get("region"),
+                    "home_lat": data.get("home_lat"),
+                    "home_lon": data.get("home_lon"),
+                    "time_zone": data.get("time_zone") or rt.settings["DEFAULT_TIME_ZONE"],
+                },
+            )
+        log_action(
+            db,
+            caller,
+            "user_created",
+            "user",
+            user_id,
+            {"username": data["username"], "role": data["role"]},
+        )
+        return accounts.get_user(db, user_id) or {}
+
+
+def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any]:
+    user = accounts.get_user(db, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+def revoke_device(
+    db: sqlite_utils.Database, caller: Caller, device_id: str, reason: str | None
+) -> dict[str, Any]:
+    with transaction(db):
+        device = accounts.get_device(db, device_id)
+        if device is None:
+            raise NotFound("no such device")
+        if device["status"] != "revoked":
+            by = caller.principal.user_id if caller.principal else None
+            accounts.revoke_device(db, device_id, by, reason, to_iso(caller.now))
+            log_action(db, caller, "device_revoked", "device", device_id, {"reason": reason})
+        return accounts.get_device(db, device_id) or {}

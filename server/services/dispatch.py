@@ -1,0 +1,374 @@
+"""Planning visits: create, change, reassign, cancel, order a day, propose a route."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from server.clock import to_iso
+from server.domain import routing
+from server.domain.dispatch_rules import Finding, PlanningRules, check_plan
+from server.errors import Conflict, DispatchRefused, InvalidInput, NotFound, VersionConflict
+from server.runtime import Caller, Runtime
+from server.services.staff_log import log_action
+from server.storage import accounts, cases, visits
+from server.storage.connection import transaction
+
+_CHANGEABLE = (
+    "agent_id",
+    "visit_date",
+    "window_start",
+    "window_end",
+    "purpose",
+    "notes",
+    "notice_kind",
+    "notice_given_at",
+    "notice_note",
+)
+
+
+def planning_rules(rt: Runtime) -> PlanningRules:
+    return rt.settings.get("PLANNING_RULES") or PlanningRules()
+
+
+def _findings(items: tuple[Finding, ...]) -> list[dict[str, Any]]:
+    return [{"code": f.code, "message": f.message, "field": f.field} for f in items]
+
+
+def _flatten(data: dict[str, Any]) -> dict[str, Any]:
+    """API shape (notice object, dates) -> visit columns."""
+    flat = {k: v for k, v in data.items() if k not in ("notice", "version", "visit_date")}
+    if "visit_date" in data:
+        flat["visit_date"] = data["visit_date"].isoformat()
+    if "notice" in data:
+        notice = data["notice"] or {}
+        flat["notice_kind"] = notice.get("kind")
+        given = notice.get("given_at")
+        flat["notice_given_at"] = to_iso(given) if isinstance(given, datetime) else given
+        flat["notice_note"] = notice.get("note")
+    return flat
+
+
+def _require_agent(db: sqlite_utils.Database, agent_id: int) -> None:
+    user = accounts.get_user(db, agent_id)
+    if user is None or user["role"] != "agent" or not user["active"]:
+        raise InvalidInput("no active agent with this id", field="agent_id")
+
+
+def _plan_one(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, data: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Insert one visit after checking it; the caller holds the transaction."""
+    case = cases.get_case(db, data["case_id"])
+    if case is None:
+        raise InvalidInput("no such case", field="case_id")
+    if data.get("agent_id") is not None:
+        _require_agent(db, data["agent_id"])
+    plan = _flatten(data)
+    check = check_plan(
+        planning_rules(rt), case, plan, visits.case_visit_dates(db, case["id"], None)
+    )
+    if check.refusals:
+        first = check.refusals[0]
+        raise DispatchRefused(
+            first.message,
+            field=first.field,
+            refusals=_findings(check.refusals),
+            warnings=_findings(check.warnings),
+        )
+    now = to_iso(caller.now)
+    by = caller.principal.user_id if caller.principal else None
+    visit_id = visits.insert_visit(
+        db,
+        {
+            **plan,
+            "status": "planned",
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "updated_by": by,
+        },
+    )
+    stored = visits.get_visit(db, visit_id) or {}
+    visits.record_history(db, stored, now, by)
+    if stored.get("agent_id"):
+        visits.append_feed(db, stored["agent_id"], visit_id, "upsert", "assigned", now)
+    warnings = _findings(check.warnings)
+    log_action(
+        db,
+        caller,
+        "visit_created",
+        "visit",
+        visit_id,
+        {
+            "case_id": case["id"],
+            "agent_id": stored.get("agent_id"),
+            "visit_date": stored["visit_date"],
+            "warnings": [w["code"] for w in warnings],
+        },
+    )
+    return stored, warnings
+
+
+def create_visit(db: sqlite_utils.Database, rt: Runtime, caller: Caller, data: dict) -> dict:
+    with transaction(db):
+        visit, warnings = _plan_one(db, rt, caller, data)
+    return {"visit": visit, "warnings": warnings}
+
+
+def create_visits(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, items: list[dict]
+) -> dict:
+    """Plan many visits; each is created or refused on its own, all in one transaction."""
+    results = []
+    with transaction(db):
+        for index, data in enumerate(items):
+            try:
+                visit, warnings = _plan_one(db, rt, caller, data)
+                results.append(
+                    {
+                        "index": index,
+                        "status": "created",
+                        "visit": visit,
+                        "warnings": warnings,
+                        "error": None,
+                    }
+                )
+            except (DispatchRefused, InvalidInput) as exc:
+                results.append(
+                    {
+                        "index": index,
+                        "status": "refused",
+                        "visit": None,
+                        "warnings": exc.details.get("warnings", []),
+                        "error": {
+                            "code": exc.code,
+                            "message": exc.message,
+                            "field": exc.field,
+                            "details": exc.details,
+                        },
+                    }
+                )
+    created = sum(1 for r in results if r["status"] == "created")
+    return {"created": created, "refused": len(results) - created, "results": results}
+
+
+def _current(db: sqlite_utils.Database, visit_id: int) -> dict[str, Any]:
+    visit = visits.get_visit(db, visit_id)
+    if visit is None:
+        raise NotFound("no such visit")
+    return visit
+
+
+def _stale(visit: dict[str, Any], expected: int) -> VersionConflict:
+    return VersionConflict(
+        f"visit {visit['id']} is at version {visit['version']}, not {expected}",
+        field="version",
+        current_version=visit["version"],
+    )
+
+
+def update_visit(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    visit_id: int,
+    expected: int,
+    data: dict[str, Any],
+) -> dict[str, Any]:
+    """Change a visit; reassignment tells the old agent's devices to purge the card."""
+    changes = _flatten(data)
+    unknown = set(changes) - set(_CHANGEABLE)
+    if unknown:
+        raise InvalidInput(f"cannot change {sorted(unknown)}", field=sorted(unknown)[0])
+    now = to_iso(caller.now)
+    by = caller.principal.user_id if caller.principal else None
+    with transaction(db):
+        before = _current(db, visit_id)
+        if before["version"] != expected:
+            raise _stale(before, expected)
+        if before["status"] != "planned":
+            raise Conflict(f"a {before['status']} visit cannot be changed", field="status")
+        if changes.get("agent_id") is not None:
+            _require_agent(db, changes["agent_id"])
+        plan = {**before, **changes}
+        case = cases.get_case(db, before["case_id"]) or {}
+        check = check_plan(
+            planning_rules(rt), case, plan, visits.case_visit_dates(db, before["case_id"], visit_id)
+        )
+        if check.refusals:
+            first = check.refusals[0]
+            raise DispatchRefused(
+                first.message, field=first.field, refusals=_findings(check.refusals)
+            )
+        if before["agent_id"] != plan["agent_id"] or before["visit_date"] != plan["visit_date"]:
+            changes["route_order"] = None  # a new day or agent: the old position means nothing
+        if not visits.update_visit(
+            db, visit_id, expected, {**changes, "updated_at": now, "updated_by": by}
+        ):
+            raise _stale(_current(db, visit_id), expected)
+        after = _current(db, visit_id)
+        visits.record_history(db, after, now, by)
+        _feed_change(db, before, after, now)
+        log_action(
+            db,
+            caller,
+            "visit_updated",
+            "visit",
+            visit_id,
+            {
+                "changed": sorted(changes),
+                "from_version": expected,
+                "agent_id": [before["agent_id"], after["agent_id"]],
+            },
+        )
+    return {"visit": after, "warnings": _findings(check.warnings)}
+
+
+def _feed_change(db: sqlite_utils.Database, before: dict, after: dict, now: str) -> None:
+    if before["agent_id"] and before["agent_id"] != after["agent_id"]:
+        visits.append_feed(db, before["agent_id"], before["id"], "purge", "reassigned", now)
+    if after["agent_id"]:
+        reason = "assigned" if before["agent_id"] != after["agent_id"] else "updated"
+        visits.append_feed(db, after["agent_id"], after["id"], "upsert", reason, now)
+
+
+def cancel_visit(
+    db: sqlite_utils.Database, caller: Caller, visit_id: int, expected: int, reason: str | None
+) -> dict[str, Any]:
+    now = to_iso(caller.now)
+    by = caller.principal.user_id if caller.principal else None
+    with transaction(db):
+        before = _current(db, visit_id)
+        if before["version"] != expected:
+            raise _stale(before, expected)
+        if before["status"] != "planned":
+            raise Conflict(f"a {before['status']} visit cannot be cancelled", field="status")
+        visits.update_visit(
+            db,
+            visit_id,
+            expected,
+            {"status": "cancelled", "cancel_reason": reason, "updated_at": now, "updated_by": by},
+        )
+        after = _current(db, visit_id)
+        visits.record_history(db, after, now, by)
+        if after["agent_id"]:
+            visits.append_feed(db, after["agent_id"], visit_id, "purge", "cancelled", now)
+        log_action(db, caller, "visit_cancelled", "visit", visit_id, {"reason": reason})
+    return after
+
+
+def set_day_order(
+    db: sqlite_utils.Database,
+    caller: Caller,
+    agent_id: int,
+    day: date,
+    ordered: list[dict[str, int]],
+) -> list[dict[str, Any]]:
+    """Set the route order of an agent's planned visits; every version must be current."""
+    now = to_iso(caller.now)
+    by = caller.principal.user_id if caller.principal else None
+    with transaction(db):
+        planned = {v["id"]: v for v in visits.planned_day(db, agent_id, day.isoformat())}
+        given = [item["id"] for item in ordered]
+        if len(set(given)) != len(given) or set(given) != set(planned):
+            raise InvalidInput(
+                "the order must list every planned visit of this agent and day exactly once",
+                field="visits",
+                expected=sorted(planned),
+                given=given,
+            )
+        for position, item in enumerate(ordered, start=1):
+            current = planned[item["id"]]
+            if current["version"] != item["version"]:
+                raise _stale(current, item["version"])
+            if current["route_order"] == position:
+                continue
+            visits.update_visit(
+                db,
+                item["id"],
+                item["version"],
+                {"route_order": position, "updated_at": now, "updated_by": by},
+            )
+            after = _current(db, item["id"])
+            visits.record_history(db, after, now, by)
+            visits.append_feed(db, agent_id, item["id"], "upsert", "reordered", now)
+        log_action(
+            db,
+            caller,
+            "day_ordered",
+            "agent_day",
+            f"{agent_id}/{day.isoformat()}",
+            {"order": given},
+        )
+        return visits.planned_day(db, agent_id, day.isoformat())
+
+
+def _route_inputs(db: sqlite_utils.Database, rt: Runtime, agent_id: int, day: date):
+    agent = accounts.get_user(db, agent_id)
+    if agent is None or agent["role"] != "agent":
+        raise NotFound("no such agent")
+    if agent["home_lat"] is None or agent["home_lon"] is None:
+        raise InvalidInput("the agent has no home base to start from", field="agent_id")
+    rows = [
+        p
+        for p in visits.agent_day(db, agent_id, day.isoformat())
+        if p["visit"]["status"] == "planned"
+    ]
+    zone = ZoneInfo(agent["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"])
+    start_time = datetime.combine(day, rt.settings.get("DAY_START", time(9, 0)), zone)
+
+    def local(value: str | None, tz: str | None) -> datetime | None:
+        if not value:
+            return None
+        return datetime.combine(day, time.fromisoformat(value), ZoneInfo(tz or zone.key))
+
+    stops = [
+        routing.Stop(
+            visit_id=p["visit"]["id"],
+            lat=p["borrower"]["home_lat"],
+            lon=p["borrower"]["home_lon"],
+            window_start=local(p["visit"]["window_start"], p["borrower"]["time_zone"]),
+            window_end=local(p["visit"]["window_end"], p["borrower"]["time_zone"]),
+        )
+        for p in rows
+    ]
+    versions = {p["visit"]["id"]: p["visit"]["version"] for p in rows}
+    return (agent["home_lat"], agent["home_lon"]), start_time, stops, versions
+
+
+def _route_out(proposal: routing.RouteProposal, versions: dict[int, int]) -> dict[str, Any]:
+    return {
+        "order": [{"id": v, "version": versions[v]} for v in proposal.order],
+        "stops": [
+            {
+                "visit_id": s.visit_id,
+                "arrival": s.arrival,
+                "departure": s.departure,
+                "wait_s": round(s.wait_s),
+                "leg_distance_m": round(s.leg_distance_m),
+                "window_violation_s": round(s.window_violation_s),
+                "located": s.located,
+            }
+            for s in proposal.stops
+        ],
+        "total_distance_m": round(proposal.total_distance_m),
+        "total_duration_s": round(proposal.total_duration_s),
+        "late_stops": proposal.late_stops,
+        "unlocated": list(proposal.unlocated),
+    }
+
+
+def propose_route(db: sqlite_utils.Database, rt: Runtime, agent_id: int, day: date) -> dict:
+    """A suggested order (not applied): submit its `order` to set_day_order to use it."""
+    start, start_time, stops, versions = _route_inputs(db, rt, agent_id, day)
+    return _route_out(routing.propose_route(start, start_time, stops), versions)
+
+
+def current_route(db: sqlite_utils.Database, rt: Runtime, agent_id: int, day: date) -> dict:
+    """Distance and arrival times of the day in its current order."""
+    start, start_time, stops, versions = _route_inputs(db, rt, agent_id, day)
+    return _route_out(routing.evaluate_order(start, start_time, stops), versions)

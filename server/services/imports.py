@@ -1,0 +1,227 @@
+"""Importing cases from the bank's core system: JSON Lines or CSV, row by row."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import sqlite_utils
+from marshmallow import ValidationError
+
+from schemas.cases import CaseRowSchema
+from server.clock import to_iso
+from server.errors import InvalidInput
+from server.runtime import Caller, Runtime
+from server.services.staff_log import log_action
+from server.storage import cases
+from server.storage.connection import transaction
+
+CHUNK_ROWS = 500
+MAX_REPORTED_ERRORS = 1000
+_ROW_SCHEMA = CaseRowSchema()
+_CSV_LISTS = {"phones"}
+_CSV_JSON = {"contacts"}
+
+
+def _first_error(messages: Any, prefix: str = "") -> tuple[str | None, str]:
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if path == "_schema":
+            path = None
+        return _first_error(value, path or "")
+    if isinstance(messages, list) and messages:
+        if isinstance(messages[0], (dict, list)):
+            return _first_error(messages[0], prefix)
+        return (prefix or None), str(messages[0])
+    return (prefix or None), str(messages)
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
+    """(row number, object) per non-blank line, or (row number, parse error)."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, f"not valid JSON: {exc.msg}"
+            continue
+        yield number, value if isinstance(value, dict) else "each line must be a JSON object"
+
+
+def read_csv(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
+    """(row number, row) with empty cells left out, lists split on ';', contacts as JSON."""
+    reader = csv.DictReader(lines)
+    for number, raw in enumerate(reader, start=1):
+        if None in raw:
+            yield number, "more cells than header columns"
+            continue
+        row: dict[str, Any] = {}
+        try:
+            for key, value in raw.items():
+                if value is None or value.strip() == "":
+                    continue
+                if key in _CSV_LISTS:
+                    row[key] = [part.strip() for part in value.split(";") if part.strip()]
+                elif key in _CSV_JSON:
+                    row[key] = json.loads(value)
+                else:
+                    row[key] = value.strip()
+        except json.JSONDecodeError:
+            yield number, "contacts must be a JSON list"
+            continue
+        yield number, row
+
+
+def _normalise(row: dict[str, Any], default_tz: str) -> tuple[dict, dict, str]:
+    """Validated row -> (borrower columns, case columns, content hash)."""
+    plain = {
+        k: (str(v) if isinstance(v, Decimal) else v.isoformat() if hasattr(v, "isoformat") else v)
+        for k, v in row.items()
+    }
+    plain["time_zone"] = plain.get("time_zone") or default_tz
+    content_hash = hashlib.sha256(
+        json.dumps(plain, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    borrower = {
+        "external_id": plain["borrower_external_id"],
+        "full_name": plain["full_name"],
+        "national_id": plain.get("national_id"),
+        "phones": json.dumps(plain.get("phones") or []),
+        "home_address": plain.get("home_address"),
+        "home_lat": plain.get("home_lat"),
+        "home_lon": plain.get("home_lon"),
+        "work_address": plain.get("work_address"),
+        "employer": plain.get("employer"),
+        "date_of_birth": plain.get("date_of_birth"),
+        "contacts": json.dumps(plain.get("contacts") or []),
+        "income": plain.get("income"),
+        "time_zone": plain["time_zone"],
+    }
+    case = {
+        "external_id": plain["case_external_id"],
+        "product": plain["product"],
+        "overdue_amount": plain["overdue_amount"],
+        "currency": plain["currency"],
+        "days_past_due": plain["days_past_due"],
+        "last_payment_date": plain.get("last_payment_date"),
+        "last_payment_amount": plain.get("last_payment_amount"),
+        "hardship": int(plain["hardship"]),
+        "do_not_visit": int(plain["do_not_visit"]),
+        "legal_hold": int(plain["legal_hold"]),
+        "status": plain["status"],
+        "content_hash": content_hash,
+    }
+    return borrower, case, content_hash
+
+
+def import_cases(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    lines: Iterable[str],
+    fmt: str,
+    source: str,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Validate every row, keep the good ones, report the bad ones; idempotent per case."""
+    if fmt not in ("jsonl", "csv"):
+        raise InvalidInput("format must be jsonl or csv", field="format")
+    reader = read_jsonl(lines) if fmt == "jsonl" else read_csv(lines)
+    counts = {"total_rows": 0, "created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+    errors: list[dict[str, Any]] = []
+    chunk: list[tuple[int, dict | str]] = []
+
+    def flush() -> None:
+        _write_chunk(db, rt, caller, chunk, counts, errors)
+        if progress:
+            progress(len(chunk))
+        chunk.clear()
+
+    for item in reader:
+        chunk.append(item)
+        if len(chunk) >= CHUNK_ROWS:
+            flush()
+    if chunk:
+        flush()
+    with transaction(db):
+        import_id = cases.record_import_run(
+            db,
+            {
+                "started_at": to_iso(caller.now),
+                "source": source,
+                "format": fmt,
+                "user_id": caller.principal.user_id if caller.principal else None,
+                **counts,
+            },
+        )
+        log_action(
+            db,
+            caller,
+            "cases_imported",
+            "import",
+            import_id,
+            {"source": source, "format": fmt, **counts},
+        )
+    return {
+        "import_id": import_id,
+        "format": fmt,
+        **counts,
+        "errors": errors[:MAX_REPORTED_ERRORS],
+        "errors_truncated": len(errors) > MAX_REPORTED_ERRORS,
+    }
+
+
+def _write_chunk(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    chunk: list[tuple[int, dict | str]],
+    counts: dict[str, int],
+    errors: list[dict[str, Any]],
+) -> None:
+    valid: list[tuple[dict, dict, str]] = []
+    for number, raw in chunk:
+        counts["total_rows"] += 1
+        external = raw.get("case_external_id") if isinstance(raw, dict) else None
+        if isinstance(raw, str):
+            errors.append({"row": number, "case_external_id": None, "field": None, "message": raw})
+            counts["rejected"] += 1
+            continue
+        try:
+            row = _ROW_SCHEMA.load(raw)
+        except ValidationError as exc:
+            field, message = _first_error(exc.messages)
+            errors.append(
+                {
+                    "row": number,
+                    "case_external_id": external if isinstance(external, str) else None,
+                    "field": field,
+                    "message": message,
+                }
+            )
+            counts["rejected"] += 1
+            continue
+        valid.append(_normalise(row, rt.settings["DEFAULT_TIME_ZONE"]))
+    now = to_iso(caller.now)
+    with transaction(db):
+        known = cases.case_hashes(db, [c["external_id"] for _, c, _ in valid])
+        for borrower, case, content_hash in valid:
+            existing = known.get(case["external_id"])
+            if existing and existing[1] == content_hash:
+                counts["unchanged"] += 1
+                continue
+            case["borrower_id"] = cases.upsert_borrower(db, borrower, now)
+            case["closed_at"] = now if case["status"] == "closed" else None
+            if existing:
+                cases.update_case(db, existing[0], case, now)
+                counts["updated"] += 1
+                known[case["external_id"]] = (existing[0], content_hash)
+            else:
+                known[case["external_id"]] = (cases.insert_case(db, case, now), content_hash)
+                counts["created"] += 1

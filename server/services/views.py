@@ -1,0 +1,159 @@
+"""Reading visits, cases and borrowers as an agent or a dispatcher, each through the policy."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+
+from server.errors import NotFound
+from server.runtime import Caller, Runtime
+from server.services.disclosure import Parts, agent_may_see, serve_cards, window_for
+from server.storage import cases, visits
+from server.storage.connection import transaction
+
+DISPATCH_PURPOSE = "dispatch_planning"
+
+
+def _visit_view(parts: Parts, card: dict[str, Any] | None, with_notes: bool) -> dict[str, Any]:
+    visit = dict(parts["visit"])
+    if not with_notes:
+        visit.pop("notes", None)  # agents get notes only through the card's policy
+    visit["case_external_id"] = parts["case"]["external_id"]
+    visit["borrower"] = card
+    return visit
+
+
+def agent_day(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, day: date | None
+) -> dict[str, Any]:
+    """The agent's visits for a day in route order, with cards only while they may be held."""
+    principal = caller.principal
+    assert principal is not None
+    zone = ZoneInfo(principal.time_zone or rt.settings["DEFAULT_TIME_ZONE"])
+    day = day or caller.now.astimezone(zone).date()
+    with transaction(db):
+        rows = visits.agent_day(db, principal.user_id, day.isoformat())
+        visible = [p for p in rows if agent_may_see(rt, p, principal.user_id, caller.now)]
+        cards = iter(serve_cards(db, rt, caller, visible))
+    served = {id(p) for p in visible}
+    out = []
+    for parts in rows:
+        card = next(cards) if id(parts) in served else None
+        view = _visit_view(parts, card, with_notes=False)
+        view["card_available_from"] = None if card else window_for(rt, parts).visible_from
+        out.append(view)
+    return {"date": day, "agent_id": principal.user_id, "generated_at": caller.now, "visits": out}
+
+
+def visit(db: sqlite_utils.Database, rt: Runtime, caller: Caller, visit_id: int) -> dict[str, Any]:
+    principal = caller.principal
+    assert principal is not None
+    with transaction(db):
+        parts = visits.get_joined(db, visit_id)
+        if principal.role == "agent":
+            # Not yours, cancelled or outside the card window: the same 404 as no visit at all.
+            if parts is None or not agent_may_see(rt, parts, principal.user_id, caller.now):
+                raise NotFound("no such visit")
+            card = serve_cards(db, rt, caller, [parts])[0]
+            return _visit_view(parts, card, with_notes=False)
+        if parts is None:
+            raise NotFound("no such visit")
+        card = serve_cards(db, rt, caller, [parts], purpose=DISPATCH_PURPOSE)[0]
+        return _visit_view(parts, card, with_notes=True)
+
+
+def list_visits(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    filters: dict[str, Any],
+    after: int,
+    limit: int,
+) -> dict[str, Any]:
+    with transaction(db):
+        rows = visits.list_joined(db, filters, after, limit)
+        cards = serve_cards(db, rt, caller, rows, purpose=DISPATCH_PURPOSE)
+    items = [_visit_view(p, c, with_notes=True) for p, c in zip(rows, cards, strict=True)]
+    return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
+
+
+def _agent_subject(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, column: str, subject_id: int
+) -> Parts:
+    """The agent's visit that currently justifies seeing this case/borrower, or 404."""
+    principal = caller.principal
+    assert principal is not None
+    for parts in visits.agent_visits_for(db, principal.user_id, column, subject_id):
+        if agent_may_see(rt, parts, principal.user_id, caller.now):
+            return parts
+    raise NotFound(f"no such {column}")
+
+
+def case_view(db: sqlite_utils.Database, rt: Runtime, caller: Caller, case_id: int) -> dict:
+    principal = caller.principal
+    assert principal is not None
+    with transaction(db):
+        if principal.role == "agent":
+            parts = _agent_subject(db, rt, caller, "case", case_id)
+            card = serve_cards(db, rt, caller, [parts])[0]
+        else:
+            case = cases.get_case(db, case_id)
+            if case is None:
+                raise NotFound("no such case")
+            borrower = cases.get_borrower(db, case["borrower_id"]) or {}
+            parts = {"visit": {"purpose": None}, "case": case, "borrower": borrower}
+            card = serve_cards(db, rt, caller, [parts], purpose=DISPATCH_PURPOSE)[0]
+    return _case_out(parts["case"], card)
+
+
+def _case_out(case: dict[str, Any], card: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": case["id"],
+        "external_id": case["external_id"],
+        "status": case["status"],
+        "version": case["version"],
+        "borrower": card,
+    }
+
+
+def list_cases(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    filters: dict[str, Any],
+    after: int,
+    limit: int,
+) -> dict[str, Any]:
+    with transaction(db):
+        rows = cases.list_cases(db, filters, after, limit)
+        parts_list = [
+            {
+                "visit": {"purpose": None},
+                "case": c,
+                "borrower": cases.get_borrower(db, c["borrower_id"]),
+            }
+            for c in rows
+        ]
+        cards = serve_cards(db, rt, caller, parts_list, purpose=DISPATCH_PURPOSE)
+        items = [_case_out(c, card) for c, card in zip(rows, cards, strict=True)]
+    return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
+
+
+def borrower_view(db: sqlite_utils.Database, rt: Runtime, caller: Caller, borrower_id: int) -> dict:
+    principal = caller.principal
+    assert principal is not None
+    with transaction(db):
+        if principal.role == "agent":
+            parts = _agent_subject(db, rt, caller, "borrower", borrower_id)
+            return serve_cards(db, rt, caller, [parts])[0]
+        borrower = cases.get_borrower(db, borrower_id)
+        if borrower is None:
+            raise NotFound("no such borrower")
+        case = cases.latest_case_for_borrower(db, borrower_id)
+        if case is None:
+            raise NotFound("no such borrower")
+        parts = {"visit": {"purpose": None}, "case": case, "borrower": borrower}
+        return serve_cards(db, rt, caller, [parts], purpose=DISPATCH_PURPOSE)[0]

@@ -1,0 +1,182 @@
+"""Users, agents, devices, refresh tokens and login failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+Row = dict[str, Any]
+
+
+def _one(db: sqlite_utils.Database, sql: str, params: list[Any]) -> Row | None:
+    rows = list(db.query(sql, params))
+    return rows[0] if rows else None
+
+
+def insert_user(db: sqlite_utils.Database, user: Row) -> int:
+    cursor = db.execute(
+        "INSERT INTO users (username, password_hash, role, display_name, active, created_at) "
+        "VALUES (:username, :password_hash, :role, :display_name, :active, :created_at)",
+        {"active": 1, **user},
+    )
+    return int(cursor.lastrowid)
+
+
+def upsert_agent_profile(db: sqlite_utils.Database, profile: Row) -> None:
+    db.execute(
+        "INSERT INTO agents (user_id, badge_number, region, home_lat, home_lon, time_zone) "
+        "VALUES (:user_id, :badge_number, :region, :home_lat, :home_lon, :time_zone) "
+        "ON CONFLICT (user_id) DO UPDATE SET badge_number = excluded.badge_number, "
+        "region = excluded.region, home_lat = excluded.home_lat, "
+        "home_lon = excluded.home_lon, time_zone = excluded.time_zone",
+        profile,
+    )
+
+
+_USER_COLUMNS = (
+    "u.id, u.username, u.password_hash, u.role, u.display_name, u.active, u.created_at, "
+    "a.badge_number, a.region, a.home_lat, a.home_lon, a.time_zone"
+)
+
+
+def get_user_by_username(db: sqlite_utils.Database, username: str) -> Row | None:
+    return _one(
+        db,
+        f"SELECT {_USER_COLUMNS} FROM users u LEFT JOIN agents a ON a.user_id = u.id "
+        "WHERE u.username = ?",
+        [username],
+    )
+
+
+def get_user(db: sqlite_utils.Database, user_id: int) -> Row | None:
+    return _one(
+        db,
+        f"SELECT {_USER_COLUMNS} FROM users u LEFT JOIN agents a ON a.user_id = u.id "
+        "WHERE u.id = ?",
+        [user_id],
+    )
+
+
+def list_users(db: sqlite_utils.Database, role: str | None = None) -> list[Row]:
+    sql = f"SELECT {_USER_COLUMNS} FROM users u LEFT JOIN agents a ON a.user_id = u.id"
+    params: list[Any] = []
+    if role:
+        sql += " WHERE u.role = ?"
+        params.append(role)
+    return list(db.query(sql + " ORDER BY u.id", params))
+
+
+def update_user(db: sqlite_utils.Database, user_id: int, changes: Row) -> None:
+    allowed = {"password_hash", "display_name", "active"}
+    sets = [f"{column} = :{column}" for column in changes if column in allowed]
+    if sets:
+        db.execute(f"UPDATE users SET {', '.join(sets)} WHERE id = :id", {**changes, "id": user_id})
+
+
+def get_device(db: sqlite_utils.Database, device_id: str) -> Row | None:
+    return _one(db, "SELECT * FROM devices WHERE id = ?", [device_id])
+
+
+def insert_device(db: sqlite_utils.Database, device_id: str, user_id: int, now: str) -> None:
+    db.execute(
+        "INSERT INTO devices (id, user_id, status, registered_at) VALUES (?, ?, 'active', ?)",
+        [device_id, user_id, now],
+    )
+
+
+def list_devices(db: sqlite_utils.Database, user_id: int | None = None) -> list[Row]:
+    sql = (
+        "SELECT d.*, u.username FROM devices d JOIN users u ON u.id = d.user_id"
+        + (" WHERE d.user_id = ?" if user_id is not None else "")
+        + " ORDER BY d.registered_at"
+    )
+    return list(db.query(sql, [user_id] if user_id is not None else []))
+
+
+def revoke_device(
+    db: sqlite_utils.Database, device_id: str, by_user: int, reason: str | None, now: str
+) -> None:
+    db.execute(
+        "UPDATE devices SET status = 'revoked', revoked_at = ?, revoked_by = ?, "
+        "revoke_reason = ? WHERE id = ?",
+        [now, by_user, reason, device_id],
+    )
+    db.execute(
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL",
+        [now, device_id],
+    )
+
+
+def confirm_wipe(db: sqlite_utils.Database, device_id: str, now: str) -> None:
+    db.execute(
+        "UPDATE devices SET wipe_confirmed_at = COALESCE(wipe_confirmed_at, ?) WHERE id = ?",
+        [now, device_id],
+    )
+
+
+def touch_device(db: sqlite_utils.Database, device_id: str, now: str) -> None:
+    db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [now, device_id])
+
+
+def insert_refresh_token(db: sqlite_utils.Database, token: Row) -> None:
+    db.execute(
+        "INSERT INTO refresh_tokens (token_hash, family_id, user_id, device_id, issued_at, "
+        "expires_at) VALUES (:token_hash, :family_id, :user_id, :device_id, :issued_at, "
+        ":expires_at)",
+        token,
+    )
+
+
+def get_refresh_token(db: sqlite_utils.Database, token_hash: str) -> Row | None:
+    return _one(db, "SELECT * FROM refresh_tokens WHERE token_hash = ?", [token_hash])
+
+
+def spend_refresh_token(db: sqlite_utils.Database, token_hash: str, now: str) -> bool:
+    """Mark a token used; False when someone else spent it first."""
+    cursor = db.execute(
+        "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
+        [now, token_hash],
+    )
+    return cursor.rowcount == 1
+
+
+def revoke_token_family(db: sqlite_utils.Database, family_id: str, now: str) -> None:
+    db.execute(
+        "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE family_id = ?",
+        [now, family_id],
+    )
+
+
+def record_login_failure(db: sqlite_utils.Database, username: str, address: str, now: str) -> None:
+    db.execute(
+        "INSERT INTO login_failures (username, address, failed_at) VALUES (?, ?, ?)",
+        [username, address, now],
+    )
+
+
+def login_failures_since(
+    db: sqlite_utils.Database, *, username: str, address: str, since: str
+) -> tuple[list[str], list[str]]:
+    """Failure times in the window, per username and per address (oldest first)."""
+    by_user = [
+        r[0]
+        for r in db.execute(
+            "SELECT failed_at FROM login_failures WHERE username = ? AND failed_at >= ? "
+            "ORDER BY failed_at",
+            [username, since],
+        )
+    ]
+    by_address = [
+        r[0]
+        for r in db.execute(
+            "SELECT failed_at FROM login_failures WHERE address = ? AND failed_at >= ? "
+            "ORDER BY failed_at",
+            [address, since],
+        )
+    ]
+    return by_user, by_address
+
+
+def clear_login_failures(db: sqlite_utils.Database, username: str) -> None:
+    db.execute("DELETE FROM login_failures WHERE username = ?", [username])

@@ -1,0 +1,53 @@
+"""Opening the SQLite store and running write transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def open_db(path: str) -> sqlite_utils.Database:
+    """A connection with the settings every Doorstep connection must have."""
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we open every write transaction ourselves with BEGIN IMMEDIATE,
+    # so a reader never has to upgrade to a writer half-way (the classic SQLITE_BUSY trap).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # FULL: a commit that acknowledged a field record or a ledger entry survives power loss.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return sqlite_utils.Database(conn, execute_plugins=False)
+
+
+def connection_settings(db: sqlite_utils.Database) -> dict[str, object]:
+    """The pragmas in force, for health checks and tests."""
+    return {
+        "journal_mode": db.execute("PRAGMA journal_mode").fetchone()[0],
+        "synchronous": db.execute("PRAGMA synchronous").fetchone()[0],
+        "foreign_keys": db.execute("PRAGMA foreign_keys").fetchone()[0],
+        "busy_timeout": db.execute("PRAGMA busy_timeout").fetchone()[0],
+    }
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction, taken with BEGIN IMMEDIATE; nested use joins the outer one."""
+    conn = db.conn
+    if conn.in_transaction:
+        yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

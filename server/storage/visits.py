@@ -1,0 +1,201 @@
+"""Visits, their history, and the per-agent change feed that sync pulls from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+Row = dict[str, Any]
+
+_VISIT = (
+    "id",
+    "case_id",
+    "agent_id",
+    "visit_date",
+    "window_start",
+    "window_end",
+    "route_order",
+    "purpose",
+    "notes",
+    "status",
+    "notice_kind",
+    "notice_given_at",
+    "notice_note",
+    "cancel_reason",
+    "version",
+    "created_at",
+    "updated_at",
+)
+_CASE = (
+    "id",
+    "external_id",
+    "borrower_id",
+    "product",
+    "overdue_amount",
+    "currency",
+    "days_past_due",
+    "last_payment_date",
+    "last_payment_amount",
+    "hardship",
+    "do_not_visit",
+    "legal_hold",
+    "status",
+    "version",
+)
+_BORROWER = (
+    "id",
+    "full_name",
+    "phones",
+    "home_address",
+    "home_lat",
+    "home_lon",
+    "work_address",
+    "employer",
+    "date_of_birth",
+    "income",
+    "time_zone",
+)
+_SELECT = ", ".join(
+    [f"v.{c} AS v__{c}" for c in _VISIT]
+    + [f"c.{c} AS c__{c}" for c in _CASE]
+    + [f"b.{c} AS b__{c}" for c in _BORROWER]
+)
+_FROM = "FROM visits v JOIN cases c ON c.id = v.case_id JOIN borrowers b ON b.id = c.borrower_id"
+
+
+def _split(row: Row) -> Row:
+    """One joined row -> {"visit": {...}, "case": {...}, "borrower": {...}}."""
+    parts: dict[str, Row] = {"visit": {}, "case": {}, "borrower": {}}
+    names = {"v": "visit", "c": "case", "b": "borrower"}
+    for key, value in row.items():
+        prefix, _, column = key.partition("__")
+        parts[names[prefix]][column] = value
+    return parts
+
+
+def joined(db: sqlite_utils.Database, where: str, params: Any, order: str = "v.id") -> list[Row]:
+    return [
+        _split(r)
+        for r in db.query(f"SELECT {_SELECT} {_FROM} WHERE {where} ORDER BY {order}", params)
+    ]
+
+
+def agent_day(db: sqlite_utils.Database, agent_id: int, visit_date: str) -> list[Row]:
+    return joined(
+        db,
+        "v.agent_id = ? AND v.visit_date = ? AND v.status != 'cancelled'",
+        [agent_id, visit_date],
+        order="v.route_order IS NULL, v.route_order, v.window_start IS NULL, v.window_start, v.id",
+    )
+
+
+def get_joined(db: sqlite_utils.Database, visit_id: int) -> Row | None:
+    rows = joined(db, "v.id = ?", [visit_id])
+    return rows[0] if rows else None
+
+
+def agent_visits_for(
+    db: sqlite_utils.Database, agent_id: int, column: str, value: int
+) -> list[Row]:
+    """An agent's non-cancelled visits to one case or borrower, newest day first."""
+    where = {"case": "v.case_id = ?", "borrower": "c.borrower_id = ?"}[column]
+    return joined(
+        db,
+        f"v.agent_id = ? AND v.status != 'cancelled' AND {where}",
+        [agent_id, value],
+        order="v.visit_date DESC, v.id",
+    )
+
+
+def list_joined(db: sqlite_utils.Database, filters: Row, after: int, limit: int) -> list[Row]:
+    clauses, params = ["v.id > :after"], {"after": after, "limit": limit}
+    for key in ("visit_date", "agent_id", "status", "case_id"):
+        if filters.get(key) is not None:
+            clauses.append(f"v.{key} = :{key}")
+            params[key] = filters[key]
+    return [
+        _split(r)
+        for r in db.query(
+            f"SELECT {_SELECT} {_FROM} WHERE {' AND '.join(clauses)} ORDER BY v.id LIMIT :limit",
+            params,
+        )
+    ]
+
+
+def get_visit(db: sqlite_utils.Database, visit_id: int) -> Row | None:
+    rows = list(db.query("SELECT * FROM visits WHERE id = ?", [visit_id]))
+    return rows[0] if rows else None
+
+
+def insert_visit(db: sqlite_utils.Database, visit: Row) -> int:
+    columns = [c for c in _VISIT if c in visit and c != "id"] + ["created_by", "updated_by"]
+    values = {**visit, "created_by": visit.get("updated_by"), "updated_by": visit.get("updated_by")}
+    cursor = db.execute(
+        f"INSERT INTO visits ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})",
+        values,
+    )
+    return int(cursor.lastrowid)
+
+
+def update_visit(
+    db: sqlite_utils.Database, visit_id: int, expected_version: int, changes: Row
+) -> bool:
+    """Apply changes and bump the version, only if nobody changed it since `expected_version`."""
+    sets = ", ".join(f"{c} = :{c}" for c in changes)
+    cursor = db.execute(
+        f"UPDATE visits SET {sets}, version = version + 1 WHERE id = :id AND version = :expected",
+        {**changes, "id": visit_id, "expected": expected_version},
+    )
+    return cursor.rowcount == 1
+
+
+def record_history(
+    db: sqlite_utils.Database, visit: Row, changed_at: str, changed_by: int | None
+) -> None:
+    db.execute(
+        "INSERT INTO visit_history (visit_id, version, agent_id, visit_date, status, changed_at, "
+        "changed_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            visit["id"],
+            visit["version"],
+            visit["agent_id"],
+            visit["visit_date"],
+            visit["status"],
+            changed_at,
+            changed_by,
+        ],
+    )
+
+
+def append_feed(
+    db: sqlite_utils.Database, agent_id: int, visit_id: int, kind: str, reason: str, now: str
+) -> None:
+    db.execute(
+        "INSERT INTO agent_feed (agent_id, visit_id, kind, reason, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [agent_id, visit_id, kind, reason, now],
+    )
+
+
+def case_visit_dates(
+    db: sqlite_utils.Database, case_id: int, exclude_visit: int | None
+) -> list[str]:
+    """Dates of the case's planned or completed visits (for the frequency rule)."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT visit_date FROM visits WHERE case_id = ? AND status != 'cancelled' AND id != ?",
+            [case_id, exclude_visit or 0],
+        )
+    ]
+
+
+def planned_day(db: sqlite_utils.Database, agent_id: int, visit_date: str) -> list[Row]:
+    return list(
+        db.query(
+            "SELECT * FROM visits WHERE agent_id = ? AND visit_date = ? AND status = 'planned' "
+            "ORDER BY route_order IS NULL, route_order, id",
+            [agent_id, visit_date],
+        )
+    )
