@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 from tqdm import tqdm
 
 from server.clock import to_iso
@@ -51,6 +52,7 @@ def register_cli(app: Flask) -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db() -> None:
     """Create or upgrade the database (safe to run twice)."""
     db = _db()
@@ -67,6 +69,7 @@ def users() -> None:
 
 
 @users.command("create")
+@with_appcontext
 @click.argument("username")
 @click.option(
     "--role", required=True, type=click.Choice(["agent", "dispatcher", "privacy_officer", "admin"])
@@ -98,6 +101,7 @@ def create_user(username, role, password, display_name, badge_number, time_zone)
 
 
 @click.command("import-cases")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="default: from the file extension"
@@ -131,6 +135,7 @@ def import_cases(path: Path, fmt: str | None, quiet: bool) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--borrowers", default=2000, show_default=True, help="number of demo cases")
 @click.option("--visits-per-agent", default=12, show_default=True)
 def demo(borrowers: int, visits_per_agent: int) -> None:

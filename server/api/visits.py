@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from flask import request
+from flask import jsonify, request
 from flask.views import MethodView
 
 from schemas.visits import (
@@ -97,7 +97,7 @@ class VisitByIdViews(MethodView):
         """One visit; agents only their own, only while the card may be held"""
         view = views.visit(get_db(), runtime(), caller(), visit_id)
         if principal().role == "agent":
-            return AgentVisitSchema().dump(view)
+            return jsonify(AgentVisitSchema().dump(view))
         return view
 
     @requires("dispatcher")

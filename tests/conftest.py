@@ -1,0 +1,207 @@
+"""Fixtures: an app on a fresh SQLite file, a fixed clock, a small world, tokens per role."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from server import create_app
+from server.storage.connection import open_db
+
+PASSWORD = "correct-horse-battery"
+# 10:00 in Shanghai on the demo day: inside every card window of that day.
+T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+TODAY = "2026-11-24"
+
+
+class FixedClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+def case_row(n: int, **overrides) -> dict:
+    row = {
+        "case_external_id": f"C-{n:04d}",
+        "borrower_external_id": f"B-{n:04d}",
+        "full_name": f"Borrower {n}",
+        "national_id": f"3101011990010{n:04d}X"[-18:],
+        "phones": [f"1381234{n:04d}"],
+        "home_address": f"{n} Test Road, Shanghai",
+        "home_lat": 31.2 + n / 1000,
+        "home_lon": 121.4 + n / 1000,
+        "work_address": f"{n} Office Park",
+        "employer": "Acme",
+        "date_of_birth": "1990-01-01",
+        "contacts": [{"name": f"Sister {n}", "relation": "sister", "phone": f"1399999{n:04d}"}],
+        "income": "9000.00",
+        "time_zone": "Asia/Shanghai",
+        "product": "Personal loan",
+        "overdue_amount": "1200.50",
+        "currency": "CNY",
+        "days_past_due": 40,
+    }
+    row.update(overrides)
+    return row
+
+
+@dataclass
+class World:
+    app: object
+    clock: FixedClock
+    users: dict[str, int] = field(default_factory=dict)
+    cases: dict[str, int] = field(default_factory=dict)
+    visits: dict[str, int] = field(default_factory=dict)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def app(tmp_path, clock):
+    return create_app(
+        {
+            "DATABASE": str(tmp_path / "doorstep.db"),
+            "CLOCK": clock,
+            "PASSWORD_TIME_COST": 1,
+            "PASSWORD_MEMORY_COST_KIB": 1024,
+            "DOORSTEP_ENV": "development",
+        }
+    )
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app):
+    conn = open_db(app.config["DATABASE"])
+    yield conn
+    conn.conn.close()
+
+
+def _create_user(client, admin_headers, username, role, **extra):
+    response = client.post(
+        "/api/v1/users",
+        json={"username": username, "password": PASSWORD, "role": role, **extra},
+        headers=admin_headers,
+    )
+    assert response.status_code == 201, response.json
+    return response.json["id"]
+
+
+class Auth:
+    """Logs in users and hands out headers."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.sessions: dict[str, dict] = {}
+
+    def login(self, username: str, device_id: str | None = None) -> dict:
+        body = {"username": username, "password": PASSWORD}
+        if device_id:
+            body["device_id"] = device_id
+        response = self.client.post("/api/v1/auth/login", json=body)
+        assert response.status_code == 200, response.json
+        self.sessions[username] = {**response.json, "device": device_id}
+        return response.json
+
+    def headers(self, username: str) -> dict[str, str]:
+        if username not in self.sessions:
+            device = f"phone-{username}" if username.startswith("agent") else None
+            self.login(username, device)
+        session = self.sessions[username]
+        headers = {"Authorization": f"Bearer {session['access_token']}"}
+        if session["device"]:
+            headers["X-Device-Id"] = session["device"]
+        return headers
+
+
+@pytest.fixture
+def auth(client, app):
+    # Bootstrap the first admin directly through the service, as `flask users create` does.
+    from server.runtime import Caller
+    from server.services import accounts as account_service
+
+    rt = app.extensions["doorstep"]
+    conn = open_db(app.config["DATABASE"])
+    account_service.create_user(
+        conn,
+        rt,
+        Caller(None, "test-bootstrap", "test", "local", rt.clock()),
+        {"username": "admin", "password": PASSWORD, "role": "admin"},
+    )
+    conn.conn.close()
+    return Auth(client)
+
+
+@pytest.fixture
+def world(app, client, auth, clock) -> World:
+    """Two agents, a dispatcher, a privacy officer; five cases; visits planned today."""
+    w = World(app=app, clock=clock)
+    admin = auth.headers("admin")
+    w.users["admin"] = 1
+    for name, badge, lat in (("agent1", "B-1", 31.21), ("agent2", "B-2", 31.25)):
+        w.users[name] = _create_user(
+            client,
+            admin,
+            name,
+            "agent",
+            badge_number=badge,
+            home_lat=lat,
+            home_lon=121.41,
+            time_zone="Asia/Shanghai",
+        )
+    w.users["dispatcher"] = _create_user(client, admin, "dispatcher", "dispatcher")
+    w.users["privacy"] = _create_user(client, admin, "privacy", "privacy_officer")
+    rows = [case_row(n) for n in range(1, 6)]
+    rows[4]["do_not_visit"] = True
+    body = "\n".join(json.dumps(r) for r in rows)
+    dispatcher = auth.headers("dispatcher")
+    response = client.post(
+        "/api/v1/cases/import",
+        data=body,
+        headers={**dispatcher, "Content-Type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200 and response.json["created"] == 5, response.json
+    conn = open_db(app.config["DATABASE"])
+    for row in conn.query("SELECT id, external_id FROM cases"):
+        w.cases[row["external_id"]] = row["id"]
+    conn.conn.close()
+    plan = [
+        ("v1", "C-0001", "agent1", "09:00", "11:00"),
+        ("v2", "C-0002", "agent1", None, None),
+        ("v3", "C-0003", "agent2", None, None),
+        ("v4", "C-0004", "agent2", "14:00", "16:00"),
+    ]
+    for key, case, agent, start, end in plan:
+        response = client.post(
+            "/api/v1/visits",
+            json={
+                "case_id": w.cases[case],
+                "agent_id": w.users[agent],
+                "visit_date": TODAY,
+                "window_start": start,
+                "window_end": end,
+                "notes": f"notes for {key}",
+                "notice": {"kind": "appointment"},
+            },
+            headers=dispatcher,
+        )
+        assert response.status_code == 201, response.json
+        w.visits[key] = response.json["visit"]["id"]
+    return w
