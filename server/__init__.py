@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, g
 
+from server import timing
 from server.auth.passwords import Passwords
 from server.clock import system_clock, to_iso
 from server.config import load_settings
@@ -61,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from server.cli import register_cli
 
     app.before_request(assign_request_id)
+    app.before_request(timing.start_request)
     app.teardown_appcontext(close_db)
 
     @app.after_request
@@ -68,6 +70,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["X-Content-Type-Options"] = "nosniff"
+        if settings["SERVER_TIMING"]:
+            response.headers["Server-Timing"] = timing.server_timing_header()
         return response
 
     register_api(app)

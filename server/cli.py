@@ -137,8 +137,9 @@ def import_cases(path: Path, fmt: str | None, quiet: bool) -> None:
 @click.command("demo")
 @with_appcontext
 @click.option("--borrowers", default=2000, show_default=True, help="number of demo cases")
+@click.option("--agents", default=20, show_default=True, help="number of demo agents")
 @click.option("--visits-per-agent", default=12, show_default=True)
-def demo(borrowers: int, visits_per_agent: int) -> None:
+def demo(borrowers: int, agents: int, visits_per_agent: int) -> None:
     """Load the demo data set (idempotent) and print how to log in."""
     rt = _runtime()
     db = _db()
@@ -150,10 +151,10 @@ def demo(borrowers: int, visits_per_agent: int) -> None:
         f"cases: {report['created']} created, {report['updated']} updated, "
         f"{report['unchanged']} unchanged"
     )
-    agents = demo_data.demo_agents()
-    passwords = _ensure_demo_users(db, rt, caller, agents)
+    agent_specs = demo_data.demo_agents(agents)
+    passwords = _ensure_demo_users(db, rt, caller, agent_specs)
     today = caller.now.astimezone(ZoneInfo(demo_data.TIME_ZONE)).date()
-    planned = _plan_demo_day(db, rt, caller, rows, agents, today, visits_per_agent)
+    planned = _plan_demo_day(db, rt, caller, rows, agent_specs, today, visits_per_agent)
     click.echo(f"visits for {today}: {planned} planned now")
     click.echo("")
     click.echo("Doorstep demo is ready.")

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     "MAX_PAGE_SIZE": 500,
     "DEMO_PASSWORD": None,
+    "SERVER_TIMING": 0,  # 1: add a Server-Timing header (phases such as the ledger write)
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int)}

@@ -12,6 +12,7 @@ from server.clock import to_iso
 from server.domain.disclosure import CardWindow, build_card, card_window
 from server.runtime import Caller, Runtime
 from server.storage import ledger
+from server.timing import phase
 
 Parts = dict[str, dict[str, Any]]  # {"visit": ..., "case": ..., "borrower": ...}
 
@@ -81,5 +82,6 @@ def serve_cards(
     entries = list(by_borrower.values())
     for entry in entries:
         entry["fields"] = json.dumps(sorted(entry["fields"]))
-    ledger.append(db, entries)
+    with phase("ledger"):
+        ledger.append(db, entries)
     return cards

@@ -1,0 +1,98 @@
+"""Shared bench plumbing: a scratch database, a real server process on loopback, figures."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+PASSWORD = "bench-password-1"
+
+
+def bench_env(workdir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DOORSTEP_DATABASE=str(workdir / "bench.db"),
+        DOORSTEP_DEMO_PASSWORD=PASSWORD,
+        DOORSTEP_SERVER_TIMING="1",
+        DOORSTEP_LOGIN_MAX_FAILURES_PER_ADDRESS="100000",
+    )
+    return env
+
+
+def flask(env: dict[str, str], *args: str, timeout: float = 1800) -> str:
+    result = subprocess.run(
+        [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=True,
+    )
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server(env: dict[str, str], workers: int = 2):
+    """gunicorn on 127.0.0.1, stopped by PID when the block ends."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
+         "--log-level", "warning", "wsgi:app"],
+        cwd=ROOT, env=env,
+    )
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/health", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not start")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def scratch_dir():
+    with tempfile.TemporaryDirectory(prefix="doorstep-bench-") as name:
+        yield Path(name)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def summary(values: list[float]) -> str:
+    return (f"p50 {percentile(values, 50):.2f} ms, p95 {percentile(values, 95):.2f} ms, "
+            f"mean {statistics.fmean(values):.2f} ms, n={len(values)}")
+
+
+def login(base: str, username: str, device_id: str | None = None) -> dict[str, str]:
+    body = {"username": username, "password": PASSWORD}
+    if device_id:
+        body["device_id"] = device_id
+    token = requests.post(f"{base}/auth/login", json=body, timeout=30).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    if device_id:
+        headers["X-Device-Id"] = device_id
+    return headers

@@ -1,0 +1,268 @@
+"""The decision for each pushed record: accepted, flagged, duplicate, rejected or retry.
+
+Checks run in this order, and the first that answers wins:
+
+1. same id already stored: same agent and digest -> `duplicate` (the original outcome
+   replayed, even if the visit changed since); otherwise -> rejected `id_reused`.
+2. envelope or body unreadable -> rejected `malformed`.
+3. visit unknown, or never assigned to this agent -> rejected `not_yours`.
+4. agreement whose recomputed content hash differs from the claimed one -> rejected `tampered`.
+5. a referenced blob not complete -> `retry` `attachment_missing`.
+6. otherwise stored: `flagged` with every flag raised, or `accepted` when there are none.
+
+Field facts are never dropped for what changed on the server: a report for a cancelled or
+reassigned visit is stored and flagged.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+
+from . import compliance as rules
+from .compliance import CompliancePolicy, Flag, parse_hhmm
+from .records import (
+    ATTACHMENT_MISSING,
+    ID_REUSED,
+    MALFORMED,
+    NOT_YOURS,
+    TAMPERED,
+    AgreementClaim,
+    IdConfirmation,
+    IncomingRecord,
+    MalformedRecord,
+    RecordOutcome,
+    ServerFacts,
+    StoredRecord,
+    VisitFacts,
+    VisitReport,
+    check_envelope,
+    parse_agreement,
+    parse_id_confirmation,
+    parse_visit_report,
+    referenced_blobs,
+)
+
+Parsed = VisitReport | IdConfirmation | AgreementClaim
+
+
+@dataclass
+class _Seen:
+    """What earlier records of the same batch added, as the store will hold it after commit."""
+
+    stored: dict[str, StoredRecord] = field(default_factory=dict)
+    home_visits: defaultdict[int, list[datetime]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    agreements: defaultdict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    credentials: defaultdict[int, list[datetime]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+
+def reconcile_record(
+    record: IncomingRecord, facts: ServerFacts, policy: CompliancePolicy, now: datetime
+) -> RecordOutcome:
+    """The outcome of one record pushed on its own; `now` is the server's receive time."""
+    _check_clock(now)
+    return _decide(record, facts, _Seen(), policy, now)
+
+
+def reconcile_batch(
+    records: Sequence[IncomingRecord],
+    facts: ServerFacts,
+    policy: CompliancePolicy,
+    now: datetime,
+) -> list[RecordOutcome]:
+    """One outcome per record, in the order given; later records see what earlier ones stored.
+
+    Records are decided in a fixed order — agent credentials first, then by device_seq —
+    so that shuffling a batch changes nothing, and a badge shown in the same batch counts
+    for the report that follows it.
+    """
+    _check_clock(now)
+    seen = _Seen()
+    outcomes: dict[int, RecordOutcome] = {}
+    order = sorted(range(len(records)), key=lambda i: _decision_order(records[i]))
+    for index in order:
+        record = records[index]
+        outcome = _decide(record, facts, seen, policy, now)
+        if outcome.stored:
+            _remember(record, outcome, facts, seen)
+        outcomes[index] = outcome
+    return [outcomes[i] for i in range(len(records))]
+
+
+def _decision_order(record: IncomingRecord) -> tuple[int, int, str]:
+    seq = record.device_seq if isinstance(record.device_seq, int) else 0
+    return (0 if _is_credential(record) else 1, seq, str(record.id))
+
+
+def _is_credential(record: IncomingRecord) -> bool:
+    return (
+        record.kind == "id_confirmation"
+        and isinstance(record.body, Mapping)
+        and record.body.get("confirmation_kind") == "agent_credential"
+    )
+
+
+def _decide(
+    record: IncomingRecord,
+    facts: ServerFacts,
+    seen: _Seen,
+    policy: CompliancePolicy,
+    now: datetime,
+) -> RecordOutcome:
+    stored = seen.stored.get(record.id) or facts.stored.get(record.id)
+    if stored is not None:
+        return _replay(record, stored, facts.agent.id)
+    try:
+        check_envelope(record)
+    except MalformedRecord as error:
+        return _rejected(record, MALFORMED, str(error))
+    visit = facts.visits.get(record.visit_id)
+    if visit is None or not visit.was_assigned_to(facts.agent.id):
+        return _rejected(record, NOT_YOURS, "This visit was never assigned to you.")
+    try:
+        parsed = _parse(record, visit)
+        blobs = referenced_blobs(record)
+    except MalformedRecord as error:
+        return _rejected(record, MALFORMED, str(error))
+    if isinstance(parsed, AgreementClaim) and parsed.claimed_hash != parsed.content_hash:
+        return RecordOutcome(
+            record.id, "rejected", TAMPERED,
+            "The content hash does not match the agreement's canonical form.",
+            content_hash=parsed.content_hash,
+        )
+    missing = tuple(sorted(blobs - facts.complete_blobs))
+    if missing:
+        return RecordOutcome(
+            record.id, "retry", ATTACHMENT_MISSING,
+            "Upload every referenced attachment, then push this record again.",
+            missing_blobs=missing,
+        )
+    flags = _flags(record, parsed, visit, facts, seen, policy, now)
+    content_hash = parsed.content_hash if isinstance(parsed, AgreementClaim) else None
+    if flags:
+        return RecordOutcome(record.id, "flagged", None, "Stored; needs compliance review.",
+                             flags=flags, content_hash=content_hash)
+    return RecordOutcome(record.id, "accepted", None, "Stored.", content_hash=content_hash)
+
+
+def _replay(record: IncomingRecord, stored: StoredRecord, agent_id: int) -> RecordOutcome:
+    # Another agent's record is never replayed: its flags are not this agent's to read.
+    if stored.agent_id != agent_id or stored.digest != record.digest:
+        message = "This id is already stored with different content; the original is kept."
+        return _rejected(record, ID_REUSED, message)
+    original = stored.outcome
+    return RecordOutcome(
+        record.id, "duplicate", None, "Already stored; the original outcome is replayed.",
+        flags=original.flags, content_hash=original.content_hash,
+        original_status=original.original_status or original.status,
+    )
+
+
+def _parse(record: IncomingRecord, visit: VisitFacts) -> Parsed:
+    if record.kind == "visit_report":
+        return parse_visit_report(record.body)
+    if record.kind == "id_confirmation":
+        return parse_id_confirmation(record.body)
+    claim = parse_agreement(record.body)
+    if claim.agreement_id != record.id:
+        raise MalformedRecord("body.agreement_id", "must equal the record id")
+    if claim.visit_id != record.visit_id:
+        raise MalformedRecord("body.visit_id", "must equal the record's visit_id")
+    if claim.case_id != visit.case.id:
+        raise MalformedRecord("body.case_id", "is not the case of this visit")
+    return claim
+
+
+def _flags(
+    record: IncomingRecord,
+    parsed: Parsed,
+    visit: VisitFacts,
+    facts: ServerFacts,
+    seen: _Seen,
+    policy: CompliancePolicy,
+    now: datetime,
+) -> tuple[Flag, ...]:
+    case = visit.case
+    found: list[Flag] = []
+    if visit.status == "cancelled":
+        found.append(Flag(rules.VISIT_CANCELLED, "The visit was cancelled.", {}))
+    if visit.agent_id != facts.agent.id:
+        found.append(Flag(rules.VISIT_REASSIGNED, "The visit is no longer assigned to you.", {}))
+    found += rules.check_case_flags(case.hardship, case.do_not_visit, case.legal_hold)
+    found += rules.check_clock_skew(facts.device_sent_at, record.recorded_at, now, policy)
+    found += rules.check_late_sync(record.recorded_at, now, policy)
+    if isinstance(parsed, VisitReport):
+        credentials = (*visit.credential_times, *seen.credentials[visit.id])
+        found += _visit_report_flags(parsed, visit, credentials, seen, policy)
+    elif isinstance(parsed, IdConfirmation):
+        if parsed.confirmation_kind == "borrower_identity":
+            found += rules.check_borrower_identity(facts.id_matches.get(record.id))
+        else:
+            found += rules.check_badge(parsed.badge_number or "", facts.agent.badge_number)
+    else:
+        others = (case.agreement_ids | seen.agreements[case.id]) - {record.id}
+        if others:
+            found.append(Flag(rules.COMPETING_AGREEMENT,
+                              "Another agreement already exists for this case.",
+                              {"other_agreements": len(others)}))
+    return tuple(found)
+
+
+def _visit_report_flags(
+    report: VisitReport,
+    visit: VisitFacts,
+    credential_times: tuple[datetime, ...],
+    seen: _Seen,
+    policy: CompliancePolicy,
+) -> list[Flag]:
+    case = visit.case
+    found = list(rules.check_visit_hours(
+        report.arrived_at, report.departed_at, case.time_zone, case.consent, policy
+    ))
+    found += rules.check_planned_window(
+        report.arrived_at, visit.visit_date, _window(visit.window_start),
+        _window(visit.window_end), case.time_zone, policy,
+    )
+    if visit.home_visit:
+        others = (*case.home_visit_times, *seen.home_visits[case.id])
+        found += rules.check_visit_frequency(report.arrived_at, others, policy)
+        found += rules.check_location(report.fix, case.home_lat, case.home_lon, policy)
+        found += rules.check_prior_notice(
+            report.arrived_at, visit.notice_given, visit.notice_given_at, policy
+        )
+    found += rules.check_credential_first(report.contact_at, credential_times, policy)
+    found += rules.check_third_party(report.debt_discussed_with_third_party)
+    return found
+
+
+def _remember(
+    record: IncomingRecord, outcome: RecordOutcome, facts: ServerFacts, seen: _Seen
+) -> None:
+    """Note what a stored record adds, for the records after it in the batch."""
+    seen.stored[record.id] = StoredRecord(facts.agent.id, record.digest, outcome)
+    visit = facts.visits[record.visit_id]
+    if record.kind == "visit_report" and visit.home_visit:
+        seen.home_visits[visit.case.id].append(parse_visit_report(record.body).arrived_at)
+    elif record.kind == "agreement":
+        seen.agreements[visit.case.id].add(record.id)
+    elif _is_credential(record) and rules.BADGE_MISMATCH not in {f.code for f in outcome.flags}:
+        seen.credentials[visit.id].append(record.recorded_at)
+
+
+def _rejected(record: IncomingRecord, reason: str, message: str) -> RecordOutcome:
+    return RecordOutcome(str(record.id), "rejected", reason, message)
+
+
+def _window(value: str | None) -> time | None:
+    return parse_hhmm(value) if value is not None else None
+
+
+def _check_clock(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
