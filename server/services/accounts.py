@@ -159,12 +159,14 @@ def refresh(
     failure: Exception | None = None
     with transaction(db):
         stored = accounts.get_refresh_token(db, token_hash)
-        if stored is None or stored["revoked_at"] or stored["expires_at"] <= now:
-            raise InvalidToken("refresh token refused")
-        if stored["device_id"]:
+        if stored is not None and stored["device_id"]:
+            # Checked before the token's own state: revoking a device also revokes its
+            # tokens, and the phone must still learn that it has to wipe.
             device = accounts.get_device(db, stored["device_id"])
             if device is None or device["status"] == "revoked":
                 raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
+        if stored is None or stored["revoked_at"] or stored["expires_at"] <= now:
+            raise InvalidToken("refresh token refused")
         if not accounts.spend_refresh_token(db, token_hash, now):
             accounts.revoke_token_family(db, stored["family_id"], now)
             log_action(
