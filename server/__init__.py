@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
@@ -12,12 +14,21 @@ from server.auth.passwords import Passwords
 from server.clock import system_clock, to_iso
 from server.config import load_settings
 from server.domain.disclosure import load_policy
-from server.keys import load_signing_keys
+from server.keys import derive_key, load_signing_keys
 from server.runtime import Runtime
 from server.storage.connection import open_db
 from server.storage.migrations import migrate
+from sync.compliance import CompliancePolicy, policy_from_dict, profile
 
 log = logging.getLogger("doorstep")
+
+
+def load_compliance(settings: dict[str, Any]) -> CompliancePolicy:
+    """The compliance profile, with overrides from a JSON file when configured."""
+    path = settings.get("COMPLIANCE_POLICY_FILE")
+    if path:
+        return policy_from_dict(json.loads(Path(path).read_text()))
+    return profile(settings["COMPLIANCE_PROFILE"])
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -49,6 +60,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         keys=keys,
         disclosure=load_policy(settings["DISCLOSURE_POLICY_FILE"]),
         passwords=Passwords(settings["PASSWORD_TIME_COST"], settings["PASSWORD_MEMORY_COST_KIB"]),
+        compliance=load_compliance(settings),
+        cursor_key=derive_key(keys, b"doorstep-sync-cursor-v1"),
     )
     app.extensions["doorstep"] = runtime
     db = open_db(settings["DATABASE"])

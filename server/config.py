@@ -28,6 +28,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
     "MAX_PAGE_SIZE": 500,
     "DEMO_PASSWORD": None,
+    "COMPLIANCE_PROFILE": "default",  # default | cn-bank | us-regf
+    "COMPLIANCE_POLICY_FILE": None,  # JSON: {"profile": ..., overrides}
+    "PURGE_ACK_DEADLINE_S": 2 * 3600,  # unconfirmed purge older than this blocks new cards
+    "MAX_PUSH_RECORDS": 100,
+    "MAX_PULL_LIMIT": 200,
+    "MAX_ID_CHECKS_PER_VISIT": 3,  # typed-ID comparisons answered per visit (no guessing game)
     "SERVER_TIMING": 0,  # 1: add a Server-Timing header (phases such as the ledger write)
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 from dataclasses import dataclass
@@ -52,6 +54,14 @@ def load_signing_keys(settings: dict[str, Any]) -> SigningKeys:
     public_key = private_key.public_key()
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return SigningKeys(private_key, public_key, key_id=raw.hex()[:16], generated=generated)
+
+
+def derive_key(keys: SigningKeys, purpose: bytes) -> bytes:
+    """A secret for one purpose (e.g. cursor MACs), derived from the signing key."""
+    raw = keys.private_key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return hmac.new(raw, purpose, hashlib.sha256).digest()
 
 
 def _development_key(database: str) -> tuple[bytes, bool]:

@@ -10,6 +10,7 @@ from server.auth.passwords import Passwords
 from server.clock import Clock
 from server.domain.disclosure import DisclosurePolicy
 from server.keys import SigningKeys
+from sync.compliance import CompliancePolicy
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class Runtime:
     keys: SigningKeys
     disclosure: DisclosurePolicy
     passwords: Passwords
+    compliance: CompliancePolicy
+    cursor_key: bytes
 
     @property
     def card_lead(self) -> timedelta:

@@ -1,7 +1,7 @@
 """Opaque pull cursors: URL-safe, bound to one device, and HMAC-protected against forgery.
 
 A cursor is `{payload}.{mac}`: the payload is base64url (no padding) of compact JSON
-`{"d": device_id, "f": feed_seq, "o": outcome_seq, "v": version}`, the mac is the first
+`{"d": device_id, "f": pull_seq, "o": outcome_seq, "v": version}`, the mac is the first
 16 bytes of HMAC-SHA256(key, "doorstep-cursor\\n" + payload), base64url. The server alone
 holds the key, so a client can neither invent a position nor use another device's cursor.
 """
@@ -37,17 +37,17 @@ class InvalidCursor(ValueError):
 
 @dataclass(frozen=True)
 class CursorState:
-    """Where a device stands in its pull streams; feed and outcomes each have a sequence."""
+    """Where a device stands: the last pull it received whole, and the outcomes it has seen."""
 
     device_id: str
-    feed_seq: int
+    pull_seq: int
     outcome_seq: int = 0
     version: int = CURSOR_VERSION
 
     def __post_init__(self) -> None:
         if not isinstance(self.device_id, str) or not self.device_id:
             raise ValueError("device_id must be non-empty text")
-        for name in ("feed_seq", "outcome_seq", "version"):
+        for name in ("pull_seq", "outcome_seq", "version"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0")
@@ -58,7 +58,7 @@ def encode_cursor(state: CursorState, *, key: bytes) -> str:
     _check_key(key)
     document = {
         "d": state.device_id,
-        "f": state.feed_seq,
+        "f": state.pull_seq,
         "o": state.outcome_seq,
         "v": state.version,
     }
@@ -98,7 +98,7 @@ def _parse_payload(payload: str) -> CursorState:
     try:
         return CursorState(
             device_id=document["d"],
-            feed_seq=document["f"],
+            pull_seq=document["f"],
             outcome_seq=document["o"],
             version=document["v"],
         )

@@ -6,7 +6,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from schemas.common import ErrorSchema
-from server.api import audit, auth, cases, health, users, visits
+from server.api import attachments, audit, auth, cases, health, sync, users, visits
 from server.api.errors import register_error_handlers
 
 
@@ -28,7 +28,7 @@ def register_api(app: Flask) -> Api:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     api.spec.options["security"] = [{"bearerAuth": []}]
-    for module in (auth, users, cases, visits, audit, health):
+    for module in (auth, users, cases, visits, sync, attachments, audit, health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     return api

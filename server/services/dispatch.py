@@ -31,7 +31,14 @@ _CHANGEABLE = (
 
 
 def planning_rules(rt: Runtime) -> PlanningRules:
-    return rt.settings.get("PLANNING_RULES") or PlanningRules()
+    """Planning applies the same compliance profile that field records are checked against."""
+    policy = rt.compliance
+    return PlanningRules(
+        visit_start=policy.visit_window_start,
+        visit_end=policy.visit_window_end,
+        max_home_visits_per_7_days=policy.max_home_visits_per_case,
+        notice_required=policy.prior_notice_required,
+    )
 
 
 def _findings(items: tuple[Finding, ...]) -> list[dict[str, Any]]:

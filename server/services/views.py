@@ -17,7 +17,7 @@ from server.storage.connection import transaction
 DISPATCH_PURPOSE = "dispatch_planning"
 
 
-def _visit_view(parts: Parts, card: dict[str, Any] | None, with_notes: bool) -> dict[str, Any]:
+def visit_view(parts: Parts, card: dict[str, Any] | None, with_notes: bool) -> dict[str, Any]:
     visit = dict(parts["visit"])
     if not with_notes:
         visit.pop("notes", None)  # agents get notes only through the card's policy
@@ -42,7 +42,7 @@ def agent_day(
     out = []
     for parts in rows:
         card = next(cards) if id(parts) in served else None
-        view = _visit_view(parts, card, with_notes=False)
+        view = visit_view(parts, card, with_notes=False)
         view["card_available_from"] = None if card else window_for(rt, parts).visible_from
         out.append(view)
     return {"date": day, "agent_id": principal.user_id, "generated_at": caller.now, "visits": out}
@@ -58,11 +58,11 @@ def visit(db: sqlite_utils.Database, rt: Runtime, caller: Caller, visit_id: int)
             if parts is None or not agent_may_see(rt, parts, principal.user_id, caller.now):
                 raise NotFound("no such visit")
             card = serve_cards(db, rt, caller, [parts])[0]
-            return _visit_view(parts, card, with_notes=False)
+            return visit_view(parts, card, with_notes=False)
         if parts is None:
             raise NotFound("no such visit")
         card = serve_cards(db, rt, caller, [parts], purpose=DISPATCH_PURPOSE)[0]
-        return _visit_view(parts, card, with_notes=True)
+        return visit_view(parts, card, with_notes=True)
 
 
 def list_visits(
@@ -76,7 +76,7 @@ def list_visits(
     with transaction(db):
         rows = visits.list_joined(db, filters, after, limit)
         cards = serve_cards(db, rt, caller, rows, purpose=DISPATCH_PURPOSE)
-    items = [_visit_view(p, c, with_notes=True) for p, c in zip(rows, cards, strict=True)]
+    items = [visit_view(p, c, with_notes=True) for p, c in zip(rows, cards, strict=True)]
     return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
 
 

@@ -110,6 +110,16 @@ def latest_case_for_borrower(db: sqlite_utils.Database, borrower_id: int) -> Row
     return rows[0] if rows else None
 
 
+def national_id_for_case(db: sqlite_utils.Database, case_id: int) -> str | None:
+    """Read only to compare typed characters on the server; never returned to anyone."""
+    row = db.execute(
+        "SELECT b.national_id FROM cases c JOIN borrowers b ON b.id = c.borrower_id "
+        "WHERE c.id = ?",
+        [case_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
 def list_cases(db: sqlite_utils.Database, filters: Row, after: int, limit: int) -> list[Row]:
     clauses, params = ["c.id > :after"], {"after": after, "limit": limit}
     for key in ("status", "external_id"):

@@ -90,6 +90,18 @@ def agent_day(db: sqlite_utils.Database, agent_id: int, visit_date: str) -> list
     )
 
 
+def agent_visits_between(
+    db: sqlite_utils.Database, agent_id: int, first_day: str, last_day: str
+) -> list[Row]:
+    """An agent's non-cancelled visits on these days, in day and route order."""
+    return joined(
+        db,
+        "v.agent_id = ? AND v.visit_date BETWEEN ? AND ? AND v.status != 'cancelled'",
+        [agent_id, first_day, last_day],
+        order="v.visit_date, v.route_order IS NULL, v.route_order, v.id",
+    )
+
+
 def get_joined(db: sqlite_utils.Database, visit_id: int) -> Row | None:
     rows = joined(db, "v.id = ?", [visit_id])
     return rows[0] if rows else None

@@ -13,7 +13,7 @@ DEVICE = "dev-7f3a"
 
 
 def test_round_trip_is_url_safe_and_deterministic():
-    state = CursorState(device_id=DEVICE, feed_seq=1234, outcome_seq=56)
+    state = CursorState(device_id=DEVICE, pull_seq=1234, outcome_seq=56)
     token = encode_cursor(state, key=KEY)
     assert re.fullmatch(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", token)
     assert encode_cursor(state, key=KEY) == token
@@ -23,8 +23,8 @@ def test_round_trip_is_url_safe_and_deterministic():
 @pytest.mark.parametrize(
     "state",
     [
-        CursorState(device_id=DEVICE, feed_seq=0),
-        CursorState(device_id="设备-1.2", feed_seq=2**53, outcome_seq=7),
+        CursorState(device_id=DEVICE, pull_seq=0),
+        CursorState(device_id="设备-1.2", pull_seq=2**53, outcome_seq=7),
     ],
 )
 def test_round_trip_across_values(state):
@@ -34,14 +34,14 @@ def test_round_trip_across_values(state):
 
 def _forge(document, key=KEY):
     """A cursor whose payload was rewritten by a client, keeping the original mac."""
-    genuine = encode_cursor(CursorState(device_id=DEVICE, feed_seq=5), key=key)
+    genuine = encode_cursor(CursorState(device_id=DEVICE, pull_seq=5), key=key)
     raw = json.dumps(document, separators=(",", ":")).encode()
     payload = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     return f"{payload}.{genuine.split('.')[1]}"
 
 
 def _tampered_tokens():
-    token = encode_cursor(CursorState(device_id=DEVICE, feed_seq=5), key=KEY)
+    token = encode_cursor(CursorState(device_id=DEVICE, pull_seq=5), key=KEY)
     for index in range(len(token)):
         if token[index] == ".":
             continue
@@ -61,7 +61,7 @@ def _tampered_tokens():
         "%%%.$$$",
         "x" * 600,
         _forge({"d": DEVICE, "f": 999, "o": 0, "v": 1}),
-        encode_cursor(CursorState(device_id=DEVICE, feed_seq=5), key=b"q" * 32),
+        encode_cursor(CursorState(device_id=DEVICE, pull_seq=5), key=b"q" * 32),
         *_tampered_tokens(),
     ],
 )
@@ -72,13 +72,13 @@ def test_garbage_and_tampering_are_refused(token):
 
 
 def test_cursor_of_another_device_is_refused():
-    token = encode_cursor(CursorState(device_id="dev-other", feed_seq=5), key=KEY)
+    token = encode_cursor(CursorState(device_id="dev-other", pull_seq=5), key=KEY)
     with pytest.raises(InvalidCursor, match="another device"):
         decode_cursor(token, key=KEY, device_id=DEVICE)
 
 
 def test_unknown_version_is_refused():
-    token = encode_cursor(CursorState(device_id=DEVICE, feed_seq=5, version=2), key=KEY)
+    token = encode_cursor(CursorState(device_id=DEVICE, pull_seq=5, version=2), key=KEY)
     with pytest.raises(InvalidCursor, match="version"):
         decode_cursor(token, key=KEY, device_id=DEVICE)
 
@@ -86,10 +86,10 @@ def test_unknown_version_is_refused():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"device_id": "", "feed_seq": 1},
-        {"device_id": DEVICE, "feed_seq": -1},
-        {"device_id": DEVICE, "feed_seq": True},
-        {"device_id": DEVICE, "feed_seq": 1, "outcome_seq": "2"},
+        {"device_id": "", "pull_seq": 1},
+        {"device_id": DEVICE, "pull_seq": -1},
+        {"device_id": DEVICE, "pull_seq": True},
+        {"device_id": DEVICE, "pull_seq": 1, "outcome_seq": "2"},
     ],
 )
 def test_state_refuses_impossible_positions(kwargs):
@@ -99,4 +99,4 @@ def test_state_refuses_impossible_positions(kwargs):
 
 def test_short_key_is_refused():
     with pytest.raises(ValueError):
-        encode_cursor(CursorState(device_id=DEVICE, feed_seq=1), key=b"short")
+        encode_cursor(CursorState(device_id=DEVICE, pull_seq=1), key=b"short")

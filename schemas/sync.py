@@ -1,0 +1,256 @@
+"""The sync wire contract: push batches, record bodies, outcomes, pulls, purge acks."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.common import StrictSchema, aware_datetime
+from schemas.visits import AgentVisitSchema
+
+_SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="lowercase SHA-256 hex")
+_MONEY = {"as_string": True, "allow_nan": False}
+VISIT_OUTCOMES = [
+    "met_borrower",
+    "not_home",
+    "refused",
+    "moved",
+    "third_party_met",
+    "promise_to_pay",
+    "agreement_signed",
+    "address_not_found",
+    "other",
+]
+
+
+class LocationSchema(StrictSchema):
+    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
+    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
+    accuracy_m = fields.Float(load_default=0.0, validate=validate.Range(min=0, max=100_000))
+
+
+class VisitReportBodySchema(StrictSchema):
+    arrived_at = aware_datetime(required=True)
+    departed_at = aware_datetime(allow_none=True)
+    contacted_at = aware_datetime(allow_none=True)
+    outcome = fields.Str(required=True, validate=validate.OneOf(VISIT_OUTCOMES))
+    promise_amount = fields.Decimal(allow_none=True, validate=validate.Range(min=0), **_MONEY)
+    promise_date = fields.Date(allow_none=True)
+    notes = fields.Str(allow_none=True, validate=validate.Length(max=4000))
+    location = fields.Nested(LocationSchema, allow_none=True)
+    third_party_present = fields.Bool(load_default=False)
+    debt_discussed_with_third_party = fields.Bool(load_default=False)
+    attachments = fields.List(
+        fields.Str(validate=_SHA256), load_default=list, validate=validate.Length(max=20)
+    )
+
+
+class IdConfirmationBodySchema(StrictSchema):
+    confirmation_kind = fields.Str(
+        required=True, validate=validate.OneOf(["borrower_identity", "agent_credential"])
+    )
+    id_last6 = fields.Str(
+        load_only=True,
+        validate=validate.Regexp(r"^[0-9A-Za-z]{6}$"),
+        metadata={
+            "description": "borrower_identity: last 6 characters typed by the agent; "
+            "compared on the server and never stored"
+        },
+    )
+    badge_number = fields.Str(validate=validate.Length(min=1, max=64))
+    borrower_acknowledged = fields.Bool()
+    attachments = fields.List(
+        fields.Str(validate=_SHA256), load_default=list, validate=validate.Length(max=5)
+    )
+
+    @validates_schema
+    def _kind_fields(self, data: dict, **_kwargs: object) -> None:
+        if data["confirmation_kind"] == "borrower_identity" and "id_last6" not in data:
+            raise ValidationError("required for borrower_identity", "id_last6")
+        if data["confirmation_kind"] == "agent_credential":
+            if "badge_number" not in data:
+                raise ValidationError("required for agent_credential", "badge_number")
+            if "id_last6" in data:
+                raise ValidationError("only for borrower_identity", "id_last6")
+
+
+class InstallmentSchema(StrictSchema):
+    due_date = fields.Str(required=True, metadata={"description": "YYYY-MM-DD"})
+    amount = fields.Raw(required=True, metadata={"description": 'decimal text, e.g. "1200.50"'})
+
+
+class AgreementBodySchema(StrictSchema):
+    """The canonical fields plus the claimed hash. Value rules (amounts, timestamps,
+    coordinates) are those of docs/agreement-canonical-form.md and are checked by the sync
+    engine, which answers `rejected`/`malformed` with the offending field."""
+
+    agreement_id = fields.Str(required=True, metadata={"description": "equals the record id"})
+    case_id = fields.Int(required=True, strict=True)
+    visit_id = fields.Int(required=True, strict=True)
+    currency = fields.Str(required=True)
+    total_amount = fields.Raw(required=True, metadata={"description": "decimal text"})
+    installments = fields.List(
+        fields.Nested(InstallmentSchema), required=True, validate=validate.Length(min=1, max=120)
+    )
+    template_id = fields.Str(required=True)
+    template_version = fields.Int(required=True, strict=True)
+    borrower_signature_sha256 = fields.Str(required=True)
+    agent_signature_sha256 = fields.Str(required=True)
+    signed_at = fields.Str(required=True, metadata={"description": "ISO 8601 with offset"})
+    signed_lat = fields.Raw(required=True)
+    signed_lon = fields.Raw(required=True)
+    content_hash = fields.Str(required=True, validate=_SHA256)
+
+
+BODY_SCHEMAS = {
+    "visit_report": VisitReportBodySchema(),
+    "id_confirmation": IdConfirmationBodySchema(),
+    "agreement": AgreementBodySchema(),
+}
+
+
+class RecordSchema(StrictSchema):
+    """One offline record. Validated per record: a bad one is rejected, not the batch."""
+
+    id = fields.UUID(required=True, metadata={"description": "client-generated UUID"})
+    kind = fields.Str(required=True, validate=validate.OneOf(sorted(BODY_SCHEMAS)))
+    visit_id = fields.Int(required=True, validate=validate.Range(min=1))
+    device_seq = fields.Int(required=True, validate=validate.Range(min=0))
+    recorded_at = aware_datetime(required=True, metadata={"description": "device clock"})
+    body = fields.Dict(
+        required=True,
+        metadata={"description": "VisitReportBody, IdConfirmationBody or AgreementBody by kind"},
+    )
+
+
+class QueueReportSchema(StrictSchema):
+    pending = fields.Int(required=True, validate=validate.Range(min=0))
+    oldest_recorded_at = aware_datetime(allow_none=True)
+
+
+class PushSchema(StrictSchema):
+    device_time = aware_datetime(required=True, metadata={"description": "device clock at send"})
+    queue = fields.Nested(QueueReportSchema)
+    purge_acks = fields.List(fields.Int(), load_default=list, validate=validate.Length(max=1000))
+    records = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={"description": "RecordSchema objects; each is validated and answered on its own"},
+    )
+
+
+class FlagSchema(StrictSchema):
+    code = fields.Str()
+    message = fields.Str()
+    details = fields.Dict()
+
+
+class ReceiptSchema(StrictSchema):
+    agreement_id = fields.Str()
+    content_hash = fields.Str()
+    received_at = fields.Str()
+    key_id = fields.Str()
+    signature = fields.Str()
+
+
+class OutcomeSchema(StrictSchema):
+    record_id = fields.Str()
+    status = fields.Str(metadata={"description": "accepted|flagged|duplicate|rejected|retry"})
+    reason = fields.Str(allow_none=True)
+    message = fields.Str()
+    field = fields.Str(allow_none=True)
+    flags = fields.List(fields.Nested(FlagSchema))
+    content_hash = fields.Str(allow_none=True)
+    missing_blobs = fields.List(fields.Str())
+    original_status = fields.Str(allow_none=True)
+    receipt = fields.Nested(ReceiptSchema, allow_none=True)
+    id_verification = fields.Str(allow_none=True)
+
+
+class PushResultSchema(StrictSchema):
+    server_time = aware_datetime()
+    outcomes = fields.List(fields.Nested(OutcomeSchema))
+    purges_confirmed = fields.List(fields.Int())
+
+
+class PullArgsSchema(StrictSchema):
+    cursor = fields.Str(validate=validate.Length(max=512))
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class PurgeOrderSchema(StrictSchema):
+    visit_id = fields.Int()
+    reason = fields.Str()
+    ordered_at = fields.Str()
+
+
+class BlockedSchema(StrictSchema):
+    reason = fields.Str()
+    visit_ids = fields.List(fields.Int())
+
+
+class PullResultSchema(StrictSchema):
+    cursor = fields.Str()
+    has_more = fields.Bool()
+    server_time = aware_datetime()
+    upserts = fields.List(fields.Nested(AgentVisitSchema))
+    purges = fields.List(fields.Nested(PurgeOrderSchema))
+    outcomes = fields.List(fields.Nested(OutcomeSchema))
+    blocked = fields.Nested(BlockedSchema, allow_none=True)
+
+
+class PurgeAckSchema(StrictSchema):
+    visit_ids = fields.List(fields.Int(), required=True, validate=validate.Length(max=1000))
+
+
+class PurgeAckResultSchema(StrictSchema):
+    confirmed = fields.List(fields.Int())
+
+
+class RecordQueryArgsSchema(StrictSchema):
+    visit_id = fields.Int()
+    case_id = fields.Int()
+    agent_id = fields.Int()
+    kind = fields.Str(validate=validate.OneOf(sorted(BODY_SCHEMAS)))
+    status = fields.Str(validate=validate.OneOf(["accepted", "flagged"]))
+    after = fields.Int(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class StoredRecordSchema(StrictSchema):
+    seq = fields.Int()
+    id = fields.Str()
+    kind = fields.Str()
+    agent_id = fields.Int()
+    device_id = fields.Str()
+    visit_id = fields.Int()
+    case_id = fields.Int()
+    device_seq = fields.Int()
+    recorded_at = fields.Str()
+    received_at = fields.Str()
+    status = fields.Str()
+    flags = fields.List(fields.Nested(FlagSchema))
+    content_hash = fields.Str(allow_none=True)
+    id_verification = fields.Str(allow_none=True)
+    body = fields.Dict()
+
+
+class RecordPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(StoredRecordSchema))
+    next_after = fields.Int(allow_none=True)
+
+
+class DeviceHealthSchema(StrictSchema):
+    device_id = fields.Str()
+    agent_id = fields.Int()
+    username = fields.Str()
+    device_status = fields.Str()
+    last_push_at = fields.Str(allow_none=True)
+    last_pull_at = fields.Str(allow_none=True)
+    clock_skew_s = fields.Float(allow_none=True)
+    queued_count = fields.Int(allow_none=True)
+    oldest_queued_at = fields.Str(allow_none=True)
+    oldest_queued_age_s = fields.Float(allow_none=True)
+    unconfirmed_purges = fields.Int()
+    oldest_unconfirmed_purge_at = fields.Str(allow_none=True)
+    rejected_records = fields.Int()
+    state = fields.Str(metadata={"description": "ok | behind | blocked | revoked | never_synced"})

@@ -1,0 +1,70 @@
+"""Offline sync: push records, pull changes, acknowledge purges; records and device health."""
+
+from flask.views import MethodView
+
+from schemas.sync import (
+    DeviceHealthSchema,
+    PullArgsSchema,
+    PullResultSchema,
+    PurgeAckResultSchema,
+    PurgeAckSchema,
+    PushResultSchema,
+    PushSchema,
+    RecordPageSchema,
+    RecordQueryArgsSchema,
+)
+from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.services import sync_pull, sync_push, sync_status
+
+blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Offline sync")
+
+
+@blp.route("/sync/push")
+class SyncPushViews(MethodView):
+    @requires("agent")
+    @blp.arguments(PushSchema)
+    @blp.response(200, PushResultSchema)
+    def post(self, body):
+        """Push a batch of offline records; one outcome per record, safe to replay"""
+        return sync_push.push(get_db(), runtime(), caller(), body)
+
+
+@blp.route("/sync/pull")
+class SyncPullViews(MethodView):
+    @requires("agent")
+    @blp.arguments(PullArgsSchema, location="query")
+    @blp.response(200, PullResultSchema)
+    def get(self, args):
+        """Cards to add or update, cards to purge, and outcomes of earlier records"""
+        return sync_pull.pull(get_db(), runtime(), caller(), args.get("cursor"), args["limit"])
+
+
+@blp.route("/sync/purge-acks")
+class PurgeAckViews(MethodView):
+    @requires("agent")
+    @blp.arguments(PurgeAckSchema)
+    @blp.response(200, PurgeAckResultSchema)
+    def post(self, body):
+        """Confirm that the device purged these visits' cards"""
+        return sync_pull.acknowledge_purges(get_db(), caller(), body["visit_ids"])
+
+
+@blp.route("/sync/health")
+class SyncHealthViews(MethodView):
+    @requires("dispatcher", "admin")
+    @blp.response(200, DeviceHealthSchema(many=True))
+    def get(self):
+        """Per device: last push and pull, clock skew, queue, unconfirmed purges, rejections"""
+        rt = runtime()
+        return sync_status.device_health(get_db(), caller().now, rt.compliance.clock_skew_limit_s)
+
+
+@blp.route("/records")
+class RecordViews(MethodView):
+    @requires("dispatcher")
+    @blp.arguments(RecordQueryArgsSchema, location="query")
+    @blp.response(200, RecordPageSchema)
+    def get(self, args):
+        """Field records as stored, with their flags (typed ID characters are never kept)"""
+        after, limit = args.pop("after"), args.pop("limit")
+        return sync_status.list_records(get_db(), args, after, limit)

@@ -1,0 +1,314 @@
+"""Attachments: content-addressed blobs, uploaded whole or in resumable chunks.
+
+A blob exists in `blobs` only once every byte arrived and its SHA-256 was verified, so
+"stored" and "complete" are the same thing. An unfinished chunked upload lives in
+`blob_uploads`/`blob_chunks`; each chunk is its own transaction, so a dropped connection
+loses at most the chunk in flight and the client resumes from `received`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlite_utils
+
+from schemas.common import SHA256_HEX
+from server.clock import to_iso
+from server.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from server.runtime import Caller, Runtime
+from server.storage import attachments as store
+from server.storage.connection import transaction
+
+MIB = 1024 * 1024
+DEFAULT_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
+DEFAULT_UPLOAD_IDLE_TTL_S = 7 * 24 * 3600
+
+
+class HashMismatch(InvalidInput):
+    """The bytes received do not hash to the SHA-256 the client named."""
+
+    code = "hash_mismatch"
+
+
+class OffsetMismatch(Conflict):
+    """A chunk was sent for another offset than the upload's resume point."""
+
+    code = "offset_mismatch"
+
+
+class BeyondDeclaredSize(InvalidInput):
+    """A chunk would take the upload past the size declared when it was created."""
+
+    code = "beyond_declared_size"
+
+
+@dataclass(frozen=True)
+class BlobLimits:
+    max_blob_bytes: int = 20 * MIB
+    max_chunk_bytes: int = 1 * MIB
+    single_upload_max_bytes: int = 4 * MIB
+    content_types: frozenset[str] = frozenset(DEFAULT_CONTENT_TYPES)
+    upload_idle_ttl_s: int = DEFAULT_UPLOAD_IDLE_TTL_S
+
+
+def blob_limits(rt: Runtime) -> BlobLimits:
+    """The limits in force: settings where given, defaults otherwise."""
+    get = rt.settings.get
+    types = get("BLOB_CONTENT_TYPES", DEFAULT_CONTENT_TYPES)
+    if isinstance(types, str):  # from the environment: "image/jpeg,image/png"
+        types = [t for t in types.split(",") if t.strip()]
+    return BlobLimits(
+        max_blob_bytes=int(get("MAX_BLOB_BYTES", 20 * MIB)),
+        max_chunk_bytes=int(get("MAX_CHUNK_BYTES", 1 * MIB)),
+        single_upload_max_bytes=int(get("SINGLE_UPLOAD_MAX_BYTES", 4 * MIB)),
+        content_types=frozenset(t.strip().lower() for t in types),
+        upload_idle_ttl_s=int(get("UPLOAD_IDLE_TTL_S", DEFAULT_UPLOAD_IDLE_TTL_S)),
+    )
+
+
+def new_upload_id() -> str:
+    return "up_" + secrets.token_hex(16)
+
+
+def complete_blobs(db: sqlite_utils.Database, hashes: Iterable[str]) -> frozenset[str]:
+    """Which of these SHA-256 hex digests are fully stored and verified."""
+    return frozenset(store.stored_hashes(db, hashes))
+
+
+def put_blob(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    sha256: str,
+    content_type: str,
+    data: bytes,
+) -> tuple[dict[str, Any], bool]:
+    """Store a whole blob; (metadata, True) when stored now, (metadata, False) if it was."""
+    _check_sha(sha256)
+    limits = blob_limits(rt)
+    _check_content_type(limits, content_type)
+    ceiling = min(limits.single_upload_max_bytes, limits.max_blob_bytes)
+    if len(data) > ceiling:
+        raise PayloadTooLarge(
+            f"a single upload may carry at most {ceiling} bytes: use a chunked upload",
+            field="body",
+            limit=ceiling,
+            max_blob_bytes=limits.max_blob_bytes,
+        )
+    if not data:
+        raise InvalidInput("an attachment cannot be empty", field="body")
+    _check_hash(sha256, hashlib.sha256(data).hexdigest())
+    with transaction(db):
+        existing = store.get_blob(db, sha256)
+        if existing is not None:
+            return _blob_out(existing), False
+        store.insert_blob(db, _blob_row(caller, sha256, content_type, data))
+        return _blob_out(store.get_blob(db, sha256) or {}), True
+
+
+def blob_status(db: sqlite_utils.Database, caller: Caller, sha256: str) -> dict[str, Any]:
+    """A blob's metadata, or how far its upload got (the caller's own device first)."""
+    _check_sha(sha256)
+    blob = store.get_blob(db, sha256)
+    if blob is not None:
+        return _blob_out(blob)
+    upload = store.find_any_upload(db, sha256, _device(caller))
+    if upload is None:
+        raise NotFound("no such attachment")
+    return {**_upload_out(upload, complete=False), "created_at": None}
+
+
+def start_upload(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    sha256: str,
+    size: int,
+    content_type: str,
+    new_id: Callable[[], str] = new_upload_id,
+) -> tuple[dict[str, Any], bool]:
+    """Open a chunked upload; (state, True) when created, (state, False) when the blob is
+    already complete or this device already has an unfinished upload of it (resume)."""
+    _check_sha(sha256)
+    limits = blob_limits(rt)
+    _check_content_type(limits, content_type)
+    if size > limits.max_blob_bytes:
+        raise PayloadTooLarge(
+            f"an attachment may be at most {limits.max_blob_bytes} bytes",
+            field="size",
+            limit=limits.max_blob_bytes,
+        )
+    now = to_iso(caller.now)
+    idle_since = to_iso(caller.now - timedelta(seconds=limits.upload_idle_ttl_s))
+    device = _device(caller)
+    with transaction(db):
+        store.delete_uploads_idle_since(db, idle_since)
+        blob = store.get_blob(db, sha256)
+        if blob is not None:
+            return {**_blob_out(blob), "upload_id": None}, False
+        mine = store.find_device_upload(db, sha256, device) if device else None
+        if mine is not None:
+            if (mine["size"], mine["content_type"]) == (size, content_type):
+                return _upload_out(mine, complete=False), False
+            # A different declaration for the same content: the old one cannot be right.
+            store.delete_upload(db, mine["id"])
+        upload = {
+            "id": new_id(),
+            "sha256": sha256,
+            "size": size,
+            "content_type": content_type,
+            "created_at": now,
+            "updated_at": now,
+            "created_by": _user(caller),
+            "device_id": device,
+        }
+        store.insert_upload(db, upload)
+        return _upload_out({**upload, "received": 0}, complete=False), True
+
+
+def upload_state(db: sqlite_utils.Database, caller: Caller, upload_id: str) -> dict[str, Any]:
+    """An unfinished upload of the caller's device: where to resume."""
+    return _upload_out(_own_upload(db, caller, upload_id), complete=False)
+
+
+def append_chunk(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    upload_id: str,
+    offset: int,
+    data: bytes,
+) -> dict[str, Any]:
+    """Add one chunk at the resume point, in its own transaction; the last one verifies the
+    hash and stores the blob. A mismatch discards the upload so the client starts over."""
+    limits = blob_limits(rt)
+    if len(data) > limits.max_chunk_bytes:
+        raise PayloadTooLarge(
+            f"a chunk may be at most {limits.max_chunk_bytes} bytes",
+            field="body",
+            limit=limits.max_chunk_bytes,
+        )
+    if not data:
+        raise InvalidInput("a chunk cannot be empty", field="body")
+    failure: HashMismatch | None = None
+    with transaction(db):
+        upload = _own_upload(db, caller, upload_id)
+        received, size = upload["received"], upload["size"]
+        if offset != received:
+            raise OffsetMismatch(
+                f"this upload resumes at offset {received}, not {offset}",
+                field="Upload-Offset",
+                received=received,
+            )
+        if offset + len(data) > size:
+            raise BeyondDeclaredSize(
+                f"the chunk ends at {offset + len(data)}, past the declared size {size}",
+                field="body",
+                size=size,
+                received=received,
+            )
+        if store.get_blob(db, upload["sha256"]) is not None:
+            # Another upload finished the same content meanwhile: nothing left to send.
+            store.delete_upload(db, upload_id)
+            return {**_upload_out(upload, complete=True), "received": size}
+        store.append_chunk(db, upload_id, offset, data, to_iso(caller.now))
+        received += len(data)
+        if received < size:
+            return {**_upload_out(upload, complete=False), "received": received}
+        blob = b"".join(store.upload_chunks(db, upload_id))
+        store.delete_upload(db, upload_id)
+        actual = hashlib.sha256(blob).hexdigest()
+        if actual == upload["sha256"]:
+            store.insert_blob(db, _blob_row(caller, upload["sha256"], upload["content_type"], blob))
+            return {**_upload_out(upload, complete=True), "received": size}
+        failure = _hash_mismatch(upload["sha256"], actual, discarded=True)
+    # Outside the transaction: the discarded upload stays discarded.
+    raise failure
+
+
+def _own_upload(db: sqlite_utils.Database, caller: Caller, upload_id: str) -> dict[str, Any]:
+    upload = store.get_upload(db, upload_id)
+    device = _device(caller)
+    if (
+        upload is None
+        or device is None
+        or upload["device_id"] != device
+        or upload["created_by"] != _user(caller)
+    ):
+        raise NotFound("no such upload on this device")
+    return upload
+
+
+def _check_sha(sha256: str) -> None:
+    if not SHA256_HEX.match(sha256):
+        raise InvalidInput("expected a SHA-256 as 64 lowercase hex digits", field="sha256")
+
+
+def _check_content_type(limits: BlobLimits, content_type: str) -> None:
+    if content_type not in limits.content_types:
+        raise UnsupportedMediaType(
+            f"attachments may be {', '.join(sorted(limits.content_types))}",
+            field="content_type",
+            allowed=sorted(limits.content_types),
+        )
+
+
+def _check_hash(expected: str, actual: str) -> None:
+    if actual != expected:
+        raise _hash_mismatch(expected, actual, discarded=False)
+
+
+def _hash_mismatch(expected: str, actual: str, *, discarded: bool) -> HashMismatch:
+    return HashMismatch(
+        "the bytes received do not hash to the SHA-256 in the path",
+        field="sha256",
+        expected=expected,
+        actual=actual,
+        upload_discarded=discarded,
+    )
+
+
+def _blob_row(caller: Caller, sha256: str, content_type: str, data: bytes) -> dict[str, Any]:
+    return {
+        "sha256": sha256,
+        "size": len(data),
+        "content_type": content_type,
+        "data": data,
+        "created_at": to_iso(caller.now),
+        "uploaded_by": _user(caller),
+    }
+
+
+def _blob_out(blob: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "sha256": blob["sha256"],
+        "size": blob["size"],
+        "content_type": blob["content_type"],
+        "complete": True,
+        "received": blob["size"],
+        "created_at": blob["created_at"],
+    }
+
+
+def _upload_out(upload: dict[str, Any], *, complete: bool) -> dict[str, Any]:
+    return {
+        "upload_id": upload["id"],
+        "sha256": upload["sha256"],
+        "size": upload["size"],
+        "content_type": upload["content_type"],
+        "received": upload["received"],
+        "complete": complete,
+    }
+
+
+def _device(caller: Caller) -> str | None:
+    return caller.principal.device_id if caller.principal else None
+
+
+def _user(caller: Caller) -> int | None:
+    return caller.principal.user_id if caller.principal else None

@@ -1,0 +1,248 @@
+"""Stored field records, receipts, rejections, device cards and device sync state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import sqlite_utils
+
+Row = dict[str, Any]
+
+
+def _marks(values: list[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+def stored_records(db: sqlite_utils.Database, ids: list[str]) -> dict[str, Row]:
+    if not ids:
+        return {}
+    rows = db.query(
+        f"SELECT id, agent_id, digest, outcome, kind FROM sync_records WHERE id IN ({_marks(ids)})",
+        ids,
+    )
+    return {r["id"]: r for r in rows}
+
+
+def visit_history_agents(db: sqlite_utils.Database, visit_ids: list[int]) -> dict[int, set[int]]:
+    found: dict[int, set[int]] = {v: set() for v in visit_ids}
+    if visit_ids:
+        for row in db.execute(
+            "SELECT visit_id, agent_id FROM visit_history "
+            f"WHERE visit_id IN ({_marks(visit_ids)}) AND agent_id IS NOT NULL",
+            visit_ids,
+        ):
+            found[row[0]].add(row[1])
+    return found
+
+
+def records_for_cases(
+    db: sqlite_utils.Database, case_ids: list[int], kinds: tuple[str, ...]
+) -> list[Row]:
+    if not case_ids:
+        return []
+    return list(
+        db.query(
+            "SELECT r.id, r.kind, r.case_id, r.visit_id, r.recorded_at, r.body, r.outcome, "
+            "v.purpose FROM sync_records r JOIN visits v ON v.id = r.visit_id "
+            f"WHERE r.case_id IN ({_marks(case_ids)}) "
+            f"AND r.kind IN ({_marks(list(kinds))})",
+            [*case_ids, *kinds],
+        )
+    )
+
+
+def id_checks_for_visit(db: sqlite_utils.Database, visit_id: int) -> int:
+    """How many borrower_identity confirmations were stored for this visit."""
+    return db.execute(
+        "SELECT count(*) FROM sync_records WHERE visit_id = ? AND kind = 'id_confirmation' "
+        "AND json_extract(body, '$.confirmation_kind') = 'borrower_identity'",
+        [visit_id],
+    ).fetchone()[0]
+
+
+def insert_record(db: sqlite_utils.Database, record: Row) -> None:
+    db.execute(
+        "INSERT INTO sync_records (id, kind, agent_id, device_id, visit_id, case_id, device_seq, "
+        "recorded_at, received_at, digest, status, outcome, body) VALUES (:id, :kind, :agent_id, "
+        ":device_id, :visit_id, :case_id, :device_seq, :recorded_at, :received_at, :digest, "
+        ":status, :outcome, :body)",
+        record,
+    )
+
+
+def insert_rejection(db: sqlite_utils.Database, rejection: Row) -> None:
+    db.execute(
+        "INSERT OR IGNORE INTO sync_rejections (record_id, digest, agent_id, device_id, reason, "
+        "message, received_at) VALUES (:record_id, :digest, :agent_id, :device_id, :reason, "
+        ":message, :received_at)",
+        rejection,
+    )
+
+
+def insert_receipt(db: sqlite_utils.Database, receipt: Row) -> None:
+    db.execute(
+        "INSERT INTO agreement_receipts (agreement_id, content_hash, received_at, key_id, "
+        "signature) VALUES (:agreement_id, :content_hash, :received_at, :key_id, :signature)",
+        receipt,
+    )
+
+
+def receipts(db: sqlite_utils.Database, agreement_ids: list[str]) -> dict[str, Row]:
+    if not agreement_ids:
+        return {}
+    rows = db.query(
+        f"SELECT * FROM agreement_receipts WHERE agreement_id IN ({_marks(agreement_ids)})",
+        agreement_ids,
+    )
+    return {r["agreement_id"]: r for r in rows}
+
+
+def outcomes_after(
+    db: sqlite_utils.Database, device_id: str, after_seq: int, limit: int
+) -> list[Row]:
+    return list(
+        db.query(
+            "SELECT seq, id, kind, recorded_at, outcome, body FROM sync_records "
+            "WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            [device_id, after_seq, limit],
+        )
+    )
+
+
+def list_records(db: sqlite_utils.Database, filters: Row, after: int, limit: int) -> list[Row]:
+    clauses, params = ["seq > :after"], {"after": after, "limit": limit}
+    for key in ("visit_id", "case_id", "agent_id", "kind", "status"):
+        if filters.get(key) is not None:
+            clauses.append(f"{key} = :{key}")
+            params[key] = filters[key]
+    return list(
+        db.query(
+            f"SELECT * FROM sync_records WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT :limit",
+            params,
+        )
+    )
+
+
+def device_cards(db: sqlite_utils.Database, device_id: str) -> list[Row]:
+    """Cards the device holds or was ordered to purge and has not confirmed."""
+    return list(
+        db.query(
+            "SELECT * FROM device_cards WHERE device_id = ? AND purge_confirmed_at IS NULL",
+            [device_id],
+        )
+    )
+
+
+def deliver_cards(db: sqlite_utils.Database, rows: Iterable[Row]) -> None:
+    db.conn.executemany(
+        "INSERT INTO device_cards (device_id, visit_id, borrower_id, case_id, card_digest, "
+        "delivered_pull, delivered_at, expires_at) VALUES (:device_id, :visit_id, :borrower_id, "
+        ":case_id, :card_digest, :delivered_pull, :delivered_at, :expires_at) "
+        "ON CONFLICT (device_id, visit_id) DO UPDATE SET borrower_id = excluded.borrower_id, "
+        "case_id = excluded.case_id, card_digest = excluded.card_digest, "
+        "delivered_pull = excluded.delivered_pull, delivered_at = excluded.delivered_at, "
+        "expires_at = excluded.expires_at, purge_reason = NULL, purge_ordered_at = NULL, "
+        "purge_confirmed_at = NULL",
+        list(rows),
+    )
+
+
+def order_purges(
+    db: sqlite_utils.Database, device_id: str, reasons: dict[int, str], now: str
+) -> None:
+    db.conn.executemany(
+        "UPDATE device_cards SET purge_reason = COALESCE(purge_reason, :reason), "
+        "purge_ordered_at = COALESCE(purge_ordered_at, :now) "
+        "WHERE device_id = :device_id AND visit_id = :visit_id",
+        [
+            {"reason": r, "now": now, "device_id": device_id, "visit_id": v}
+            for v, r in reasons.items()
+        ],
+    )
+
+
+def confirm_purges(
+    db: sqlite_utils.Database, device_id: str, visit_ids: list[int], now: str
+) -> list[int]:
+    """Mark purges confirmed; returns the visit ids the device held or had been told to purge."""
+    confirmed = []
+    for visit_id in dict.fromkeys(visit_ids):
+        cursor = db.execute(
+            "UPDATE device_cards SET purge_confirmed_at = :now, "
+            "purge_ordered_at = COALESCE(purge_ordered_at, :now), "
+            "purge_reason = COALESCE(purge_reason, 'device_purged') "
+            "WHERE device_id = :device_id AND visit_id = :visit_id "
+            "AND purge_confirmed_at IS NULL",
+            {"now": now, "device_id": device_id, "visit_id": visit_id},
+        )
+        if cursor.rowcount:
+            confirmed.append(visit_id)
+    return confirmed
+
+
+def overdue_purges(db: sqlite_utils.Database, device_id: str, ordered_before: str) -> list[int]:
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT visit_id FROM device_cards WHERE device_id = ? AND purge_confirmed_at IS NULL "
+            "AND purge_ordered_at IS NOT NULL AND purge_ordered_at < ? ORDER BY visit_id",
+            [device_id, ordered_before],
+        )
+    ]
+
+
+def device_sync_state(db: sqlite_utils.Database, device_id: str) -> Row:
+    rows = list(db.query("SELECT * FROM device_sync WHERE device_id = ?", [device_id]))
+    return rows[0] if rows else {"device_id": device_id, "pull_count": 0}
+
+
+def record_push(db: sqlite_utils.Database, state: Row) -> None:
+    db.execute(
+        "INSERT INTO device_sync (device_id, last_push_at, clock_skew_s, queued_count, "
+        "oldest_queued_at, reported_at) VALUES (:device_id, :now, :clock_skew_s, :queued_count, "
+        ":oldest_queued_at, :now) ON CONFLICT (device_id) DO UPDATE SET "
+        "last_push_at = :now, clock_skew_s = :clock_skew_s, "
+        "queued_count = COALESCE(:queued_count, queued_count), "
+        "oldest_queued_at = CASE WHEN :queued_count IS NULL THEN oldest_queued_at "
+        "ELSE :oldest_queued_at END, reported_at = :now",
+        state,
+    )
+
+
+def record_pull(db: sqlite_utils.Database, device_id: str, pull_count: int, now: str) -> None:
+    db.execute(
+        "INSERT INTO device_sync (device_id, pull_count, last_pull_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (device_id) DO UPDATE SET pull_count = excluded.pull_count, "
+        "last_pull_at = excluded.last_pull_at",
+        [device_id, pull_count, now],
+    )
+
+
+def health_rows(db: sqlite_utils.Database) -> list[Row]:
+    """One row per agent device with its sync state and counts."""
+    return list(
+        db.query(
+            "SELECT d.id AS device_id, d.user_id AS agent_id, u.username, "
+            "d.status AS device_status, s.last_push_at, s.last_pull_at, s.clock_skew_s, "
+            "s.queued_count, s.oldest_queued_at, "
+            "(SELECT count(*) FROM device_cards c WHERE c.device_id = d.id "
+            " AND c.purge_ordered_at IS NOT NULL AND c.purge_confirmed_at IS NULL) "
+            "AS unconfirmed_purges, "
+            "(SELECT min(purge_ordered_at) FROM device_cards c WHERE c.device_id = d.id "
+            " AND c.purge_ordered_at IS NOT NULL AND c.purge_confirmed_at IS NULL) "
+            "AS oldest_unconfirmed_purge_at, "
+            "(SELECT count(DISTINCT record_id) FROM sync_rejections j WHERE j.device_id = d.id) "
+            "AS rejected_records "
+            "FROM devices d JOIN users u ON u.id = d.user_id LEFT JOIN device_sync s "
+            "ON s.device_id = d.id WHERE u.role = 'agent' ORDER BY u.username, d.id"
+        )
+    )
+
+
+def decode_json(row: Row, *columns: str) -> Row:
+    for column in columns:
+        if isinstance(row.get(column), str):
+            row[column] = json.loads(row[column])
+    return row
