@@ -24,6 +24,7 @@ from server.storage import cases as case_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import open_db, transaction
 from server.storage.migrations import migrate
+from sync.receipts import verify_receipt
 
 
 def _runtime() -> Runtime:
@@ -49,6 +50,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(users)
     app.cli.add_command(import_cases)
+    app.cli.add_command(verify_receipt_command)
 
 
 @click.command("init-db")
@@ -132,6 +134,32 @@ def import_cases(path: Path, fmt: str | None, quiet: bool) -> None:
     )
     for error in report["errors"][:50]:
         click.echo(f"  row {error['row']}: {error['field'] or '-'}: {error['message']}")
+
+
+@click.command("verify-receipt")
+@with_appcontext
+@click.argument("receipt_file", type=click.File("r"))
+@click.option(
+    "--public-key",
+    "public_key_file",
+    type=click.File("r"),
+    help="PEM public key (default: this server's)",
+)
+def verify_receipt_command(receipt_file, public_key_file) -> None:
+    """Check an agreement receipt (JSON) against the server's Ed25519 public key."""
+    try:
+        receipt = json.load(receipt_file)
+        pem = public_key_file.read() if public_key_file else _runtime().keys.public_pem()
+        valid = verify_receipt(pem, receipt)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.ClickException(f"unreadable receipt or key: {exc}") from None
+    if not valid:
+        click.echo("INVALID: the signature does not match this receipt")
+        raise SystemExit(1)
+    click.echo(
+        f"valid: agreement {receipt['agreement_id']} with content hash "
+        f"{receipt['content_hash']} received at {receipt['received_at']}"
+    )
 
 
 @click.command("demo")

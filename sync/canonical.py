@@ -251,7 +251,10 @@ def _compact_json(document: object) -> str:
 
 def _digestible(value: object, path: str) -> object:
     """The value with every type JSON lacks turned into stable text."""
-    if value is None or isinstance(value, bool | str):
+    # Hot path of every push: plain text and flags need no conversion, and the path of a
+    # nested value is only spelled out when there is an error to report.
+    kind = type(value)
+    if value is None or kind is str or kind is bool:
         return value
     if isinstance(value, int | float | Decimal):
         return _decimal_text(value, path)
@@ -269,10 +272,10 @@ def _digestible(value: object, path: str) -> object:
             if not isinstance(key, str):
                 raise TypeError(f"{path}: keys must be text, got {key!r}")
             if item is not None:
-                result[key] = _digestible(item, f"{path}.{key}")
+                result[key] = _digestible(item, path and f"{path}.{key}")
         return result
     if isinstance(value, list | tuple):
-        return [_digestible(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [_digestible(item, path and f"{path}[{i}]") for i, item in enumerate(value)]
     raise TypeError(f"{path}: cannot digest a value of type {type(value).__name__}")
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
 from server.clock import to_iso
 from server.domain.disclosure import CardWindow, build_card, card_window
+from server.errors import Forbidden
 from server.runtime import Caller, Runtime
 from server.storage import ledger
+from server.storage import sync as sync_rows
 from server.timing import phase
 
 Parts = dict[str, dict[str, Any]]  # {"visit": ..., "case": ..., "borrower": ...}
@@ -35,6 +37,24 @@ def agent_may_see(rt: Runtime, parts: Parts, agent_id: int, now: datetime) -> Ca
     return window if window.visible_from <= now < window.expires_at else None
 
 
+class PurgeOverdue(Forbidden):
+    """The device left a purge order unconfirmed past the deadline: no new cards."""
+
+    code = "purge_unacknowledged"
+
+
+def _refuse_if_purge_overdue(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, device_id: str
+) -> None:
+    deadline = caller.now - timedelta(seconds=rt.settings["PURGE_ACK_DEADLINE_S"])
+    overdue = sync_rows.overdue_purges(db, device_id, to_iso(deadline))
+    if overdue:
+        raise PurgeOverdue(
+            "confirm the purges this device was ordered to carry out (POST /sync/purge-acks)",
+            visit_ids=overdue,
+        )
+
+
 def serve_cards(
     db: sqlite_utils.Database,
     rt: Runtime,
@@ -49,6 +69,8 @@ def serve_cards(
     `purpose` overrides the ledger purpose (dispatchers plan; agents visit)."""
     principal = caller.principal
     assert principal is not None
+    if items and principal.role == "agent" and principal.device_id:
+        _refuse_if_purge_overdue(db, rt, caller, principal.device_id)
     cards: list[dict[str, Any]] = []
     by_borrower: dict[int, dict[str, Any]] = {}
     for parts in items:

@@ -25,6 +25,7 @@ from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
+from server.timing import phase
 from sync.receipts import sign_receipt
 from sync.reconcile import reconcile_batch
 from sync.records import (
@@ -99,16 +100,20 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
         raise BatchTooLarge(
             f"at most {rt.settings['MAX_PUSH_RECORDS']} records per push", field="records"
         )
-    checked = [_validate(raw) for raw in batch["records"]]
+    with phase("validate"):
+        checked = [_validate(raw) for raw in batch["records"]]
     incoming = [record for record, _, _ in checked if record is not None]
     typed = {record.id: last6 for record, last6, _ in checked if record and last6}
     now = caller.now
     with transaction(db):
-        facts = _facts(db, rt, caller, incoming, typed, batch["device_time"])
-        decided = iter(reconcile_batch(incoming, facts, rt.compliance, now))
+        with phase("facts"):
+            facts = _facts(db, rt, caller, incoming, typed, batch["device_time"])
+        with phase("reconcile"):
+            decided = iter(reconcile_batch(incoming, facts, rt.compliance, now))
         outcomes = [rejection or next(decided) for _, _, rejection in checked]
         by_id = {record.id: record for record in incoming}
-        receipts = _store(db, rt, caller, by_id, outcomes, batch["records"])
+        with phase("store"):
+            receipts = _store(db, rt, caller, by_id, outcomes, batch["records"])
         confirmed = sync_rows.confirm_purges(
             db, principal.device_id, batch.get("purge_acks") or [], to_iso(now)
         )
@@ -145,25 +150,22 @@ def _store(
     principal = caller.principal
     assert principal is not None
     now = to_iso(caller.now)
-    visit_cases = {}
+    visit_cases: dict[int, int] = {}
     receipts: dict[str, dict[str, Any]] = {}
+    rows, rejections = [], []
     for index, outcome in enumerate(outcomes):
         record = by_id.get(outcome.record_id)
         if outcome.stored and record is not None:
-            case_id = visit_cases.get(record.visit_id)
-            if case_id is None:
-                case_id = visit_cases[record.visit_id] = visit_rows.get_visit(db, record.visit_id)[
-                    "case_id"
-                ]
-            sync_rows.insert_record(
-                db,
+            if record.visit_id not in visit_cases:
+                visit_cases[record.visit_id] = visit_rows.get_visit(db, record.visit_id)["case_id"]
+            rows.append(
                 {
                     "id": record.id,
                     "kind": record.kind,
                     "agent_id": principal.user_id,
                     "device_id": principal.device_id,
                     "visit_id": record.visit_id,
-                    "case_id": case_id,
+                    "case_id": visit_cases[record.visit_id],
                     "device_seq": record.device_seq,
                     "recorded_at": to_iso(record.recorded_at),
                     "received_at": now,
@@ -171,7 +173,7 @@ def _store(
                     "status": outcome.status,
                     "outcome": json.dumps(outcome.to_dict()),
                     "body": _body_json(record),
-                },
+                }
             )
             if record.kind == "agreement" and outcome.content_hash:
                 receipt = sign_receipt(
@@ -187,8 +189,7 @@ def _store(
                     json.dumps(raws[index], sort_keys=True, default=str).encode()
                 ).hexdigest()
             )
-            sync_rows.insert_rejection(
-                db,
+            rejections.append(
                 {
                     "record_id": outcome.record_id[:64],
                     "digest": digest,
@@ -197,8 +198,10 @@ def _store(
                     "reason": outcome.reason or "rejected",
                     "message": outcome.message[:500],
                     "received_at": now,
-                },
+                }
             )
+    sync_rows.insert_records(db, rows)
+    sync_rows.insert_rejections(db, rejections)
     replayed = [o.record_id for o in outcomes if o.status == "duplicate"]
     receipts.update(sync_rows.receipts(db, replayed))
     return receipts

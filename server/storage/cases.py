@@ -113,8 +113,7 @@ def latest_case_for_borrower(db: sqlite_utils.Database, borrower_id: int) -> Row
 def national_id_for_case(db: sqlite_utils.Database, case_id: int) -> str | None:
     """Read only to compare typed characters on the server; never returned to anyone."""
     row = db.execute(
-        "SELECT b.national_id FROM cases c JOIN borrowers b ON b.id = c.borrower_id "
-        "WHERE c.id = ?",
+        "SELECT b.national_id FROM cases c JOIN borrowers b ON b.id = c.borrower_id WHERE c.id = ?",
         [case_id],
     ).fetchone()
     return row[0] if row else None

@@ -210,7 +210,8 @@ CREATE TABLE import_runs (
     + _APPEND_ONLY.format(table="staff_audit")
 )
 
-SYNC = """
+SYNC = (
+    """
 -- Field records as the server stored them: facts, never edited or removed by the API.
 CREATE TABLE sync_records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -309,12 +310,66 @@ CREATE TABLE blob_chunks (
     data BLOB NOT NULL,
     PRIMARY KEY (upload_id, offset)
 );
-""" + _APPEND_ONLY.format(table="sync_records") + _APPEND_ONLY.format(table="agreement_receipts")
+"""
+    + _APPEND_ONLY.format(table="sync_records")
+    + _APPEND_ONLY.format(table="agreement_receipts")
+)
+
+_GATED_DELETE = """
+DROP TRIGGER {table}_no_delete;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+WHEN NOT EXISTS (SELECT 1 FROM retention_gate WHERE table_name = '{table}')
+BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
+"""
+
+AUDIT = (
+    """
+-- Signed chain heads of the exposure ledger: kept here and exported to files elsewhere.
+CREATE TABLE ledger_checkpoints (
+    id INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    head_seq INTEGER NOT NULL,
+    head_hash TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+-- The chain's starting point once old entries were removed under the retention rule.
+CREATE TABLE ledger_anchor (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    checkpoint_id INTEGER NOT NULL REFERENCES ledger_checkpoints(id),
+    start_seq INTEGER NOT NULL,
+    start_hash TEXT NOT NULL
+);
+-- What a retention purge removed: kind, count, rule, time, checkpoint; never the values.
+CREATE TABLE purge_certificates (
+    id INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    cutoff TEXT NOT NULL,
+    removed_count INTEGER NOT NULL,
+    checkpoint_id INTEGER REFERENCES ledger_checkpoints(id),
+    details TEXT NOT NULL DEFAULT '{}',
+    key_id TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+-- Opened (one row per table) only inside a retention purge's own transaction.
+CREATE TABLE retention_gate (table_name TEXT PRIMARY KEY);
+"""
+    + _APPEND_ONLY.format(table="ledger_checkpoints")
+    + _APPEND_ONLY.format(table="purge_certificates")
+    + _GATED_DELETE.format(table="exposure_ledger")
+    + _GATED_DELETE.format(table="sync_records")
+    + _GATED_DELETE.format(table="agreement_receipts")
+    + _GATED_DELETE.format(table="staff_audit")
+)
 
 # (version, name, script). Append only: a released migration is never edited.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core", CORE),
     (2, "sync", SYNC),
+    (3, "audit", AUDIT),
 ]
 
 

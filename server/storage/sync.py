@@ -62,22 +62,22 @@ def id_checks_for_visit(db: sqlite_utils.Database, visit_id: int) -> int:
     ).fetchone()[0]
 
 
-def insert_record(db: sqlite_utils.Database, record: Row) -> None:
-    db.execute(
+def insert_records(db: sqlite_utils.Database, records: list[Row]) -> None:
+    db.conn.executemany(
         "INSERT INTO sync_records (id, kind, agent_id, device_id, visit_id, case_id, device_seq, "
         "recorded_at, received_at, digest, status, outcome, body) VALUES (:id, :kind, :agent_id, "
         ":device_id, :visit_id, :case_id, :device_seq, :recorded_at, :received_at, :digest, "
         ":status, :outcome, :body)",
-        record,
+        records,
     )
 
 
-def insert_rejection(db: sqlite_utils.Database, rejection: Row) -> None:
-    db.execute(
+def insert_rejections(db: sqlite_utils.Database, rejections: list[Row]) -> None:
+    db.conn.executemany(
         "INSERT OR IGNORE INTO sync_rejections (record_id, digest, agent_id, device_id, reason, "
         "message, received_at) VALUES (:record_id, :digest, :agent_id, :device_id, :reason, "
         ":message, :received_at)",
-        rejection,
+        rejections,
     )
 
 

@@ -426,3 +426,41 @@ def test_sync_health_and_records_for_dispatchers(world, client, auth):
         f"/api/v1/records?visit_id={world.visits['v2']}", headers=auth.headers("dispatcher")
     ).json["items"]
     assert len(records) == 1 and records[0]["kind"] == "visit_report"
+
+
+def test_cli_verifies_a_receipt_and_refuses_a_changed_one(world, client, auth, app, tmp_path):
+    record = _agreement(world, client, auth)
+    receipt = push(client, auth, [credential(world.visits["v1"], 1), record])["outcomes"][1][
+        "receipt"
+    ]
+    good = tmp_path / "receipt.json"
+    good.write_text(json.dumps(receipt))
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["verify-receipt", str(good)])
+    assert result.exit_code == 0 and "valid: agreement" in result.output
+    bad = tmp_path / "changed.json"
+    bad.write_text(json.dumps(dict(receipt, received_at="2026-11-24T02:00:01Z")))
+    result = runner.invoke(args=["verify-receipt", str(bad)])
+    assert result.exit_code == 1 and "INVALID" in result.output
+
+
+def test_overdue_purge_also_closes_the_day_view(world, client, auth, clock):
+    headers = auth.headers("agent1")
+    client.get("/api/v1/sync/pull", headers=headers)
+    client.post(
+        f"/api/v1/visits/{world.visits['v2']}/cancel",
+        json={"version": 1},
+        headers=auth.headers("dispatcher"),
+    )
+    client.get("/api/v1/sync/pull", headers=headers)  # the purge is ordered here
+    clock.advance(hours=2, minutes=1)
+    auth.sessions.pop("agent1")
+    headers = auth.headers("agent1")
+    refused = client.get("/api/v1/me/day", headers=headers)
+    assert refused.status_code == 403
+    assert refused.json["error"]["code"] == "purge_unacknowledged"
+    assert refused.json["error"]["details"]["visit_ids"] == [world.visits["v2"]]
+    client.post(
+        "/api/v1/sync/purge-acks", json={"visit_ids": [world.visits["v2"]]}, headers=headers
+    )
+    assert client.get("/api/v1/me/day", headers=headers).status_code == 200
