@@ -53,13 +53,9 @@ class _Seen:
     """What earlier records of the same batch added, as the store will hold it after commit."""
 
     stored: dict[str, StoredRecord] = field(default_factory=dict)
-    home_visits: defaultdict[int, list[datetime]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    home_visits: defaultdict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     agreements: defaultdict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
-    credentials: defaultdict[int, list[datetime]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    credentials: defaultdict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
 
 
 def reconcile_record(
@@ -132,22 +128,32 @@ def _decide(
         return _rejected(record, MALFORMED, str(error))
     if isinstance(parsed, AgreementClaim) and parsed.claimed_hash != parsed.content_hash:
         return RecordOutcome(
-            record.id, "rejected", TAMPERED,
+            record.id,
+            "rejected",
+            TAMPERED,
             "The content hash does not match the agreement's canonical form.",
             content_hash=parsed.content_hash,
         )
     missing = tuple(sorted(blobs - facts.complete_blobs))
     if missing:
         return RecordOutcome(
-            record.id, "retry", ATTACHMENT_MISSING,
+            record.id,
+            "retry",
+            ATTACHMENT_MISSING,
             "Upload every referenced attachment, then push this record again.",
             missing_blobs=missing,
         )
     flags = _flags(record, parsed, visit, facts, seen, policy, now)
     content_hash = parsed.content_hash if isinstance(parsed, AgreementClaim) else None
     if flags:
-        return RecordOutcome(record.id, "flagged", None, "Stored; needs compliance review.",
-                             flags=flags, content_hash=content_hash)
+        return RecordOutcome(
+            record.id,
+            "flagged",
+            None,
+            "Stored; needs compliance review.",
+            flags=flags,
+            content_hash=content_hash,
+        )
     return RecordOutcome(record.id, "accepted", None, "Stored.", content_hash=content_hash)
 
 
@@ -156,10 +162,18 @@ def _replay(record: IncomingRecord, stored: StoredRecord, agent_id: int) -> Reco
     if stored.agent_id != agent_id or stored.digest != record.digest:
         message = "This id is already stored with different content; the original is kept."
         return _rejected(record, ID_REUSED, message)
-    original = stored.outcome
+    return replay_outcome(record.id, stored.outcome)
+
+
+def replay_outcome(record_id: str, original: RecordOutcome) -> RecordOutcome:
+    """The answer to a record delivered again with the same content: the original outcome."""
     return RecordOutcome(
-        record.id, "duplicate", None, "Already stored; the original outcome is replayed.",
-        flags=original.flags, content_hash=original.content_hash,
+        record_id,
+        "duplicate",
+        None,
+        "Already stored; the original outcome is replayed.",
+        flags=original.flags,
+        content_hash=original.content_hash,
         original_status=original.original_status or original.status,
     )
 
@@ -208,9 +222,13 @@ def _flags(
     else:
         others = (case.agreement_ids | seen.agreements[case.id]) - {record.id}
         if others:
-            found.append(Flag(rules.COMPETING_AGREEMENT,
-                              "Another agreement already exists for this case.",
-                              {"other_agreements": len(others)}))
+            found.append(
+                Flag(
+                    rules.COMPETING_AGREEMENT,
+                    "Another agreement already exists for this case.",
+                    {"other_agreements": len(others)},
+                )
+            )
     return tuple(found)
 
 
@@ -222,12 +240,18 @@ def _visit_report_flags(
     policy: CompliancePolicy,
 ) -> list[Flag]:
     case = visit.case
-    found = list(rules.check_visit_hours(
-        report.arrived_at, report.departed_at, case.time_zone, case.consent, policy
-    ))
+    found = list(
+        rules.check_visit_hours(
+            report.arrived_at, report.departed_at, case.time_zone, case.consent, policy
+        )
+    )
     found += rules.check_planned_window(
-        report.arrived_at, visit.visit_date, _window(visit.window_start),
-        _window(visit.window_end), case.time_zone, policy,
+        report.arrived_at,
+        visit.visit_date,
+        _window(visit.window_start),
+        _window(visit.window_end),
+        case.time_zone,
+        policy,
     )
     if visit.home_visit:
         others = (*case.home_visit_times, *seen.home_visits[case.id])

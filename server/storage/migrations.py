@@ -365,11 +365,18 @@ CREATE TABLE retention_gate (table_name TEXT PRIMARY KEY);
     + _GATED_DELETE.format(table="staff_audit")
 )
 
+# A digest of the record exactly as the device sent it, so a replayed batch is answered
+# without validating and reconciling it again. Never set for a body with typed ID characters.
+RAW_DIGEST = """
+ALTER TABLE sync_records ADD COLUMN raw_digest TEXT;
+"""
+
 # (version, name, script). Append only: a released migration is never edited.
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "core", CORE),
     (2, "sync", SYNC),
     (3, "audit", AUDIT),
+    (4, "raw record digests", RAW_DIGEST),
 ]
 
 

@@ -19,7 +19,8 @@ def stored_records(db: sqlite_utils.Database, ids: list[str]) -> dict[str, Row]:
     if not ids:
         return {}
     rows = db.query(
-        f"SELECT id, agent_id, digest, outcome, kind FROM sync_records WHERE id IN ({_marks(ids)})",
+        "SELECT id, agent_id, digest, raw_digest, outcome, kind, body FROM sync_records "
+        f"WHERE id IN ({_marks(ids)})",
         ids,
     )
     return {r["id"]: r for r in rows}
@@ -65,9 +66,9 @@ def id_checks_for_visit(db: sqlite_utils.Database, visit_id: int) -> int:
 def insert_records(db: sqlite_utils.Database, records: list[Row]) -> None:
     db.conn.executemany(
         "INSERT INTO sync_records (id, kind, agent_id, device_id, visit_id, case_id, device_seq, "
-        "recorded_at, received_at, digest, status, outcome, body) VALUES (:id, :kind, :agent_id, "
-        ":device_id, :visit_id, :case_id, :device_seq, :recorded_at, :received_at, :digest, "
-        ":status, :outcome, :body)",
+        "recorded_at, received_at, digest, status, outcome, body, raw_digest) VALUES (:id, :kind, "
+        ":agent_id, :device_id, :visit_id, :case_id, :device_seq, :recorded_at, :received_at, "
+        ":digest, :status, :outcome, :body, :raw_digest)",
         records,
     )
 

@@ -464,3 +464,17 @@ def test_overdue_purge_also_closes_the_day_view(world, client, auth, clock):
         "/api/v1/sync/purge-acks", json={"visit_ids": [world.visits["v2"]]}, headers=headers
     )
     assert client.get("/api/v1/me/day", headers=headers).status_code == 200
+
+
+def test_replay_answers_match_whether_or_not_the_bytes_are_identical(world, client, auth, db):
+    record = report(world.visits["v2"], 1, notes="same facts")
+    first = push(client, auth, [record])["outcomes"][0]
+    exact = push(client, auth, [record])["outcomes"][0]
+    reformatted = json.loads(json.dumps(record))
+    reformatted["id"] = record["id"].upper()  # same UUID, other spelling: validated again
+    reformatted["body"]["location"]["accuracy_m"] = 15.0
+    slow = push(client, auth, [reformatted])["outcomes"][0]
+    assert exact == slow
+    assert exact["status"] == "duplicate" and exact["original_status"] == first["status"]
+    assert exact["flags"] == first["flags"]
+    assert db.execute("SELECT count(*) FROM sync_records").fetchone()[0] == 1
