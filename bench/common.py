@@ -33,7 +33,12 @@ def bench_env(workdir: Path) -> dict[str, str]:
 def flask(env: dict[str, str], *args: str, timeout: float = 1800) -> str:
     result = subprocess.run(
         [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
     )
     return result.stdout
 
@@ -49,9 +54,18 @@ def server(env: dict[str, str], workers: int = 2):
     """gunicorn on 127.0.0.1, stopped by PID when the block ends."""
     port = free_port()
     process = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--log-level", "warning", "wsgi:app"],
-        cwd=ROOT, env=env,
+        [
+            str(VENV_BIN / "gunicorn"),
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     base = f"http://127.0.0.1:{port}/api/v1"
     try:
@@ -83,8 +97,10 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def summary(values: list[float]) -> str:
-    return (f"p50 {percentile(values, 50):.2f} ms, p95 {percentile(values, 95):.2f} ms, "
-            f"mean {statistics.fmean(values):.2f} ms, n={len(values)}")
+    return (
+        f"p50 {percentile(values, 50):.2f} ms, p95 {percentile(values, 95):.2f} ms, "
+        f"mean {statistics.fmean(values):.2f} ms, n={len(values)}"
+    )
 
 
 def login(base: str, username: str, device_id: str | None = None) -> dict[str, str]:

@@ -35,10 +35,20 @@ def main() -> None:
     with scratch_dir() as workdir:
         env = bench_env(workdir)
         started = time.monotonic()
-        flask(env, "demo", "--borrowers", str(args.borrowers), "--agents", str(args.agents),
-              "--visits-per-agent", str(args.visits_per_agent))
-        print(f"demo data: {args.borrowers} borrowers, {args.agents * args.visits_per_agent} "
-              f"visits today, loaded in {time.monotonic() - started:.1f} s")
+        flask(
+            env,
+            "demo",
+            "--borrowers",
+            str(args.borrowers),
+            "--agents",
+            str(args.agents),
+            "--visits-per-agent",
+            str(args.visits_per_agent),
+        )
+        print(
+            f"demo data: {args.borrowers} borrowers, {args.agents * args.visits_per_agent} "
+            f"visits today, loaded in {time.monotonic() - started:.1f} s"
+        )
         with server(env, workers=1) as base:
             headers = login(base, "agent01", "bench-phone-01")
             session = requests.Session()
@@ -52,11 +62,15 @@ def main() -> None:
                 assert response.status_code == 200
                 phases = parse_timing(response.headers.get("Server-Timing", ""))
                 ledger_ms.append(phases.get("ledger", 0.0))
-            print(f"GET /me/day ({visits} visits, {args.requests} sequential requests): "
-                  f"{summary(latencies)}")
+            print(
+                f"GET /me/day ({visits} visits, {args.requests} sequential requests): "
+                f"{summary(latencies)}"
+            )
             share = sum(ledger_ms) / sum(latencies)
-            print(f"ledger writes: {sum(ledger_ms) / len(ledger_ms):.2f} ms per request, "
-                  f"{share:.1%} of client-observed time")
+            print(
+                f"ledger writes: {sum(ledger_ms) / len(ledger_ms):.2f} ms per request, "
+                f"{share:.1%} of client-observed time"
+            )
 
 
 if __name__ == "__main__":
