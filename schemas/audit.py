@@ -65,7 +65,7 @@ class StaffActionQueryArgsSchema(StrictSchema):
     target_id = fields.Str()
     since = aware_datetime()
     until = aware_datetime()
-    after = fields.Int(load_default=0, validate=validate.Range(min=0))
+    after = fields.Int(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=1000))
 
 

@@ -212,7 +212,7 @@ class RecordQueryArgsSchema(StrictSchema):
     agent_id = fields.Int()
     kind = fields.Str(validate=validate.OneOf(sorted(BODY_SCHEMAS)))
     status = fields.Str(validate=validate.OneOf(["accepted", "flagged"]))
-    after = fields.Int(load_default=0, validate=validate.Range(min=0))
+    after = fields.Int(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
 
 

@@ -121,6 +121,13 @@ class DispatchVisitSchema(_VisitOutFields):
     borrower = fields.Nested(BorrowerCardSchema, allow_none=True)
 
 
+class VisitSchema(DispatchVisitSchema):
+    """One visit. Agents receive no planning notes (dispatcher_notes reach them through the
+    card, when the disclosure policy allows it) and a card only while they may hold it."""
+
+    card_available_from = aware_datetime(allow_none=True)
+
+
 class PlainVisitSchema(_VisitOutFields):
     """A visit without any borrower data (dispatch write responses)."""
 
@@ -167,7 +174,7 @@ class VisitQueryArgsSchema(StrictSchema):
     agent_id = fields.Int()
     case_id = fields.Int()
     status = fields.Str(validate=validate.OneOf(["planned", "cancelled", "completed"]))
-    after = fields.Int(load_default=0, validate=validate.Range(min=0))
+    after = fields.Int(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
 
 
@@ -232,7 +239,7 @@ class CaseSchema(StrictSchema):
 class CaseQueryArgsSchema(StrictSchema):
     status = fields.Str(validate=validate.OneOf(["open", "closed"]))
     external_id = fields.Str()
-    after = fields.Int(load_default=0, validate=validate.Range(min=0))
+    after = fields.Int(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
 
 

@@ -7,6 +7,7 @@ from flask_smorest import Api
 
 from schemas.common import ErrorSchema
 from server.api import attachments, audit, auth, cases, health, sync, users, visits
+from server.api.converters import CONVERTERS
 from server.api.errors import register_error_handlers
 
 
@@ -15,6 +16,8 @@ class DoorstepApi(Api):
 
 
 def register_api(app: Flask) -> Api:
+    for name, (converter, _) in CONVERTERS.items():
+        app.url_map.converters[name] = converter
     api = DoorstepApi(
         app,
         spec_kwargs={
@@ -28,6 +31,8 @@ def register_api(app: Flask) -> Api:
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     api.spec.options["security"] = [{"bearerAuth": []}]
+    for converter, schema in CONVERTERS.values():
+        api.register_converter(converter, schema)
     for module in (auth, users, cases, visits, sync, attachments, audit, health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)

@@ -39,7 +39,7 @@ def _upload_offset(state: dict) -> dict[str, str]:
     return {"Upload-Offset": str(state["received"])}
 
 
-@blp.route("/attachments/<string:sha256>")
+@blp.route("/attachments/<sha256:sha256>")
 class AttachmentByHashViews(MethodView):
     @requires("agent")
     @blp.doc(requestBody=_BLOB_BODY)
@@ -63,7 +63,7 @@ class AttachmentByHashViews(MethodView):
         return attachments.blob_status(get_db(), caller(), sha256)
 
 
-@blp.route("/attachments/<string:sha256>/uploads")
+@blp.route("/attachments/<sha256:sha256>/uploads")
 class AttachmentUploadViews(MethodView):
     @requires("agent")
     @blp.arguments(UploadCreateSchema)

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from schemas.cases import CaseImportArgsSchema, ImportReportSchema
 from schemas.visits import BorrowerCardSchema, CasePageSchema, CaseQueryArgsSchema, CaseSchema
 from server.api.context import Blueprint, caller, get_db, requires, runtime
-from server.errors import UnsupportedMediaType
+from server.errors import InvalidInput, UnsupportedMediaType
 from server.services import imports, views
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Cases and borrowers")
@@ -41,6 +41,8 @@ class CaseImportViews(MethodView):
                 field="Content-Type",
             )
         text = request.get_data(as_text=True)
+        if not text.strip():
+            raise InvalidInput("the import body is empty", field="body")
         return imports.import_cases(get_db(), runtime(), caller(), text.splitlines(), fmt, "api")
 
 

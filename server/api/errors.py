@@ -101,6 +101,13 @@ def register_error_handlers(app: Flask) -> None:
         response.status_code = status
         return response
 
+    @app.errorhandler(OverflowError)
+    def out_of_range(exc: OverflowError):
+        # An integer beyond SQLite's 64-bit range reached a query: bad input, not a crash.
+        response = jsonify(error_body("invalid_input", "a number is out of range"))
+        response.status_code = 422
+        return response
+
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error")

@@ -1,5 +1,6 @@
 """Users, agents, devices, and the caller's own profile."""
 
+from flask import request
 from flask.views import MethodView
 
 from schemas.users import (
@@ -69,6 +70,21 @@ class DeviceRevokeViews(MethodView):
     def post(self, body, device_id):
         """Revoke a device: its tokens fail at once and it is told to wipe"""
         return accounts.revoke_device(get_db(), caller(), device_id, body.get("reason"))
+
+
+@blp.route("/devices/wipe-confirmation")
+class DeviceWipeViews(MethodView):
+    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.response(200, DeviceSchema)
+    def post(self):
+        """A revoked device confirms it wiped its data (its own token, even expired)"""
+        return accounts.confirm_wipe(
+            get_db(),
+            runtime(),
+            caller(),
+            request.headers.get("Authorization"),
+            request.headers.get("X-Device-Id"),
+        )
 
 
 @blp.route("/me")

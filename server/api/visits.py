@@ -1,19 +1,15 @@
 """Dispatch: visits, an agent's day order, route proposals; and the agent's own day."""
 
-from datetime import date
-
-from flask import jsonify, request
+from flask import request
 from flask.views import MethodView
 
 from schemas.visits import (
-    AgentVisitSchema,
     BulkResultSchema,
     DayOrderResultSchema,
     DayOrderSchema,
     DayQueryArgsSchema,
     DaySchema,
     DispatchVisitPageSchema,
-    DispatchVisitSchema,
     PlainVisitSchema,
     RouteSchema,
     VisitBulkCreateSchema,
@@ -21,9 +17,10 @@ from schemas.visits import (
     VisitCreateSchema,
     VisitPatchSchema,
     VisitQueryArgsSchema,
+    VisitSchema,
     VisitWriteResultSchema,
 )
-from server.api.context import Blueprint, caller, get_db, principal, requires, runtime
+from server.api.context import Blueprint, caller, get_db, requires, runtime
 from server.errors import InvalidInput, PreconditionRequired
 from server.services import dispatch, views
 
@@ -91,14 +88,10 @@ class VisitBulkViews(MethodView):
 @blp.route("/visits/<int:visit_id>")
 class VisitByIdViews(MethodView):
     @requires("dispatcher", "agent")
-    @blp.response(200, DispatchVisitSchema)
-    @blp.alt_response(200, schema=AgentVisitSchema, description="as an agent", success=True)
+    @blp.response(200, VisitSchema)
     def get(self, visit_id):
         """One visit; agents only their own, only while the card may be held"""
-        view = views.visit(get_db(), runtime(), caller(), visit_id)
-        if principal().role == "agent":
-            return jsonify(AgentVisitSchema().dump(view))
-        return view
+        return views.visit(get_db(), runtime(), caller(), visit_id)
 
     @requires("dispatcher")
     @blp.doc(**_IF_MATCH)
@@ -124,33 +117,33 @@ class VisitCancelViews(MethodView):
         )
 
 
-@blp.route("/agents/<int:agent_id>/days/<string:day>/order")
+@blp.route("/agents/<int:agent_id>/days/<day:day>/order")
 class DayOrderViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(DayOrderSchema)
     @blp.response(200, DayOrderResultSchema)
     def put(self, body, agent_id, day):
         """Set the order of an agent's planned visits for a day"""
-        visits = dispatch.set_day_order(get_db(), caller(), agent_id, _date(day), body["visits"])
+        visits = dispatch.set_day_order(get_db(), caller(), agent_id, day, body["visits"])
         return {"visits": visits}
 
 
-@blp.route("/agents/<int:agent_id>/days/<string:day>/route")
+@blp.route("/agents/<int:agent_id>/days/<day:day>/route")
 class DayRouteViews(MethodView):
     @requires("dispatcher")
     @blp.response(200, RouteSchema)
     def get(self, agent_id, day):
         """Distance and arrival times of the day in its current order"""
-        return dispatch.current_route(get_db(), runtime(), agent_id, _date(day))
+        return dispatch.current_route(get_db(), runtime(), agent_id, day)
 
 
-@blp.route("/agents/<int:agent_id>/days/<string:day>/route-proposal")
+@blp.route("/agents/<int:agent_id>/days/<day:day>/route-proposal")
 class DayRouteProposalViews(MethodView):
     @requires("dispatcher")
     @blp.response(200, RouteSchema)
     def post(self, agent_id, day):
         """Propose an order from the agent's home base (not applied: PUT it to .../order)"""
-        return dispatch.propose_route(get_db(), runtime(), agent_id, _date(day))
+        return dispatch.propose_route(get_db(), runtime(), agent_id, day)
 
 
 @blp.route("/me/day")
@@ -161,10 +154,3 @@ class MyDayViews(MethodView):
     def get(self, args):
         """The agent's visits for a day in route order, each with its minimized card"""
         return views.agent_day(get_db(), runtime(), caller(), args.get("date"))
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise InvalidInput("expected a date YYYY-MM-DD", field="day") from None

@@ -55,7 +55,12 @@ def issue_access_token(
 
 
 def decode_access_token(
-    keys: SigningKeys, settings: dict[str, Any], token: str, now: datetime
+    keys: SigningKeys,
+    settings: dict[str, Any],
+    token: str,
+    now: datetime,
+    *,
+    allow_expired: bool = False,
 ) -> AccessClaims:
     """Verify signature, algorithm, audience, issuer and lifetime against the injected clock."""
     try:
@@ -73,7 +78,7 @@ def decode_access_token(
     stamp = now.timestamp()
     if not isinstance(claims["exp"], int) or not isinstance(claims["iat"], int):
         raise InvalidToken("token refused: exp and iat must be integers")
-    if claims["exp"] <= stamp - LEEWAY_S:
+    if claims["exp"] <= stamp - LEEWAY_S and not allow_expired:
         raise InvalidToken("token refused: expired")
     if claims["iat"] > stamp + LEEWAY_S:
         raise InvalidToken("token refused: issued in the future")

@@ -231,6 +231,43 @@ def authenticate(
     )
 
 
+def confirm_wipe(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    authorization: str | None,
+    device_header: str | None,
+) -> dict[str, Any]:
+    """A revoked phone reports that it wiped its data. Its token may have expired while it
+    was offline; the signature and the device binding are still checked."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("expected Authorization: Bearer <token>")
+    claims = decode_access_token(
+        rt.keys, rt.settings, token.strip(), caller.now, allow_expired=True
+    )
+    if not claims.device_id or device_header != claims.device_id:
+        raise DeviceMismatch(
+            "token is bound to another device (send X-Device-Id)", field="X-Device-Id"
+        )
+    with transaction(db):
+        device = accounts.get_device(db, claims.device_id)
+        if device is None or device["user_id"] != claims.user_id:
+            raise InvalidToken("token refused: unknown device")
+        if device["status"] != "revoked":
+            raise Conflict("this device is not revoked; nothing to confirm", field="device_id")
+        accounts.confirm_wipe(db, claims.device_id, to_iso(caller.now))
+        log_action(
+            db,
+            caller,
+            "device_wipe_confirmed",
+            "device",
+            claims.device_id,
+            username=str(claims.user_id),
+        )
+        return accounts.get_device(db, claims.device_id) or {}
+
+
 def create_user(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, data: dict[str, Any]
 ) -> dict[str, Any]:

@@ -132,6 +132,7 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
             {
                 "device_id": principal.device_id,
                 "now": to_iso(now),
+                "device_time": to_iso(batch["device_time"]),
                 "clock_skew_s": round((batch["device_time"] - now).total_seconds(), 3),
                 "queued_count": queue.get("pending"),
                 "oldest_queued_at": to_iso(queue["oldest_recorded_at"])

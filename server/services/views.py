@@ -20,7 +20,10 @@ DISPATCH_PURPOSE = "dispatch_planning"
 def visit_view(parts: Parts, card: dict[str, Any] | None, with_notes: bool) -> dict[str, Any]:
     visit = dict(parts["visit"])
     if not with_notes:
-        visit.pop("notes", None)  # agents get notes only through the card's policy
+        # Agents get the dispatcher's notes only through the card's policy, and nothing of
+        # the planning record (notice notes, cancel reasons) that is not theirs to hold.
+        for name in ("notes", "notice_note", "cancel_reason", "created_at"):
+            visit.pop(name, None)
     visit["case_external_id"] = parts["case"]["external_id"]
     visit["borrower"] = card
     return visit

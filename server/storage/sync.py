@@ -200,14 +200,21 @@ def device_sync_state(db: sqlite_utils.Database, device_id: str) -> Row:
 
 
 def record_push(db: sqlite_utils.Database, state: Row) -> None:
+    """Note a push; the device's own report (skew, queue) only if newer than the last one,
+    so a late replay of an old batch cannot roll the health figures back."""
     db.execute(
         "INSERT INTO device_sync (device_id, last_push_at, clock_skew_s, queued_count, "
         "oldest_queued_at, reported_at) VALUES (:device_id, :now, :clock_skew_s, :queued_count, "
-        ":oldest_queued_at, :now) ON CONFLICT (device_id) DO UPDATE SET "
-        "last_push_at = :now, clock_skew_s = :clock_skew_s, "
-        "queued_count = COALESCE(:queued_count, queued_count), "
-        "oldest_queued_at = CASE WHEN :queued_count IS NULL THEN oldest_queued_at "
-        "ELSE :oldest_queued_at END, reported_at = :now",
+        ":oldest_queued_at, :device_time) ON CONFLICT (device_id) DO UPDATE SET "
+        "last_push_at = :now, "
+        "clock_skew_s = CASE WHEN :device_time >= COALESCE(reported_at, '') "
+        "THEN :clock_skew_s ELSE clock_skew_s END, "
+        "queued_count = CASE WHEN :queued_count IS NOT NULL "
+        "AND :device_time >= COALESCE(reported_at, '') THEN :queued_count ELSE queued_count END, "
+        "oldest_queued_at = CASE WHEN :queued_count IS NOT NULL "
+        "AND :device_time >= COALESCE(reported_at, '') THEN :oldest_queued_at "
+        "ELSE oldest_queued_at END, "
+        "reported_at = MAX(COALESCE(reported_at, ''), :device_time)",
         state,
     )
 

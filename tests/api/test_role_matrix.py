@@ -10,6 +10,7 @@ answers 401 `not_authenticated`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ PUBLIC = {
     ("GET", f"{API}/openapi.json"),
     ("GET", f"{API}/docs"),
     ("GET", f"{API}/redoc"),
+    # Authenticated by the revoked device's own token, which requires() would refuse.
+    ("POST", f"{API}/devices/wipe-confirmation"),
 }
 
 # What the matrix must at least contain, with the roles the contract (SPEC section 1) gives
@@ -60,13 +63,23 @@ KNOWN = {
     ("GET", f"{API}/visits/<int:visit_id>"): {"dispatcher", "agent"},
     ("PATCH", f"{API}/visits/<int:visit_id>"): {"dispatcher"},
     ("POST", f"{API}/visits/<int:visit_id>/cancel"): {"dispatcher"},
-    ("PUT", f"{API}/agents/<int:agent_id>/days/<string:day>/order"): {"dispatcher"},
-    ("GET", f"{API}/agents/<int:agent_id>/days/<string:day>/route"): {"dispatcher"},
-    ("POST", f"{API}/agents/<int:agent_id>/days/<string:day>/route-proposal"): {"dispatcher"},
+    ("PUT", f"{API}/agents/<int:agent_id>/days/<day:day>/order"): {"dispatcher"},
+    ("GET", f"{API}/agents/<int:agent_id>/days/<day:day>/route"): {"dispatcher"},
+    ("POST", f"{API}/agents/<int:agent_id>/days/<day:day>/route-proposal"): {"dispatcher"},
     ("GET", f"{API}/me/day"): {"agent"},
     ("GET", f"{API}/audit/exposures"): {"privacy_officer"},
     ("GET", f"{API}/audit/verify"): {"privacy_officer"},
     ("GET", f"{API}/audit/staff-actions"): {"privacy_officer", "admin"},
+    ("POST", f"{API}/sync/push"): {"agent"},
+    ("GET", f"{API}/sync/pull"): {"agent"},
+    ("POST", f"{API}/sync/purge-acks"): {"agent"},
+    ("GET", f"{API}/sync/health"): {"dispatcher", "admin"},
+    ("GET", f"{API}/records"): {"dispatcher"},
+    ("PUT", f"{API}/attachments/<sha256:sha256>"): {"agent"},
+    ("GET", f"{API}/attachments/<sha256:sha256>"): {"agent", "dispatcher"},
+    ("POST", f"{API}/attachments/<sha256:sha256>/uploads"): {"agent"},
+    ("GET", f"{API}/attachments/uploads/<string:upload_id>"): {"agent"},
+    ("PATCH", f"{API}/attachments/uploads/<string:upload_id>"): {"agent"},
 }
 
 # PII-bearing reads: the contract forbids these to privacy officers and admins outright.
@@ -79,7 +92,9 @@ NEVER_FOR_PRIVACY_OR_ADMIN = {
     f"{API}/me/day",
 }
 
-_PARAM = re.compile(r"<(?:(?P<conv>[a-zA-Z_]+)(?:\([^)]*\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
+_PARAM = re.compile(
+    r"<(?:(?P<conv>[a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>"
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,7 @@ def sample_params(world, db) -> dict[str, object]:
         "agent_id": world.users["agent1"],
         "device_id": "phone-agent1",
         "day": TODAY,
+        "sha256": "ab" * 32,
     }
 
 
@@ -136,7 +152,7 @@ def build_url(op: Operation, params: dict[str, object], *, write_safe: bool) -> 
             return SPARE_DEVICE
         if name in params:
             return str(params[name])
-        return "999999" if conv == "int" else "no-such-thing"
+        return "999999" if conv in ("int", "any") else "no-such-thing"
 
     return _PARAM.sub(fill, op.rule)
 
@@ -237,6 +253,14 @@ def test_role_matrix(app, client, auth, world, db):
 def test_allowed_reads_succeed(client, auth, world, db, app):
     """Reads with real world ids succeed for every allowed role (2xx, not just 'not 403')."""
     params = sample_params(world, db)
+    blob = b"role-matrix-blob"
+    params["sha256"] = hashlib.sha256(blob).hexdigest()
+    stored = client.put(
+        f"{API}/attachments/{params['sha256']}",
+        data=blob,
+        headers={**auth.headers("agent1"), "Content-Type": "image/png"},
+    )
+    assert stored.status_code == 201
     failures = []
     for op in protected_operations(app):
         if op.method != "GET" or not set(param_names(op.rule)) <= set(params):

@@ -478,3 +478,15 @@ def test_replay_answers_match_whether_or_not_the_bytes_are_identical(world, clie
     assert exact["status"] == "duplicate" and exact["original_status"] == first["status"]
     assert exact["flags"] == first["flags"]
     assert db.execute("SELECT count(*) FROM sync_records").fetchone()[0] == 1
+
+
+def test_a_late_replay_does_not_roll_back_the_device_health(world, client, auth):
+    old = {"device_time": iso(T0 - timedelta(minutes=30)), "records": [],
+           "queue": {"pending": 9, "oldest_recorded_at": iso(T0 - timedelta(hours=3))}}
+    new = {"device_time": iso(T0), "records": [], "queue": {"pending": 0}}
+    headers = auth.headers("agent1")
+    assert client.post("/api/v1/sync/push", json=new, headers=headers).status_code == 200
+    assert client.post("/api/v1/sync/push", json=old, headers=headers).status_code == 200
+    health = client.get("/api/v1/sync/health", headers=auth.headers("dispatcher")).json
+    phone = next(h for h in health if h["device_id"] == "phone-agent1")
+    assert phone["queued_count"] == 0 and phone["clock_skew_s"] == 0

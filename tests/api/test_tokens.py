@@ -479,3 +479,23 @@ def test_agent_cannot_log_in_with_another_agents_device(client, world):
         _login(client, "agent1", device_id="phone-agent2"), "device_not_allowed", status=403
     )
     assert error["field"] == "device_id"
+
+
+def test_revoked_device_confirms_its_wipe_with_its_expired_token(client, auth, world, db, clock):
+    headers = auth.headers("agent1")
+    not_yet = client.post("/api/v1/devices/wipe-confirmation", headers=headers)
+    assert not_yet.status_code == 409
+    client.post(
+        "/api/v1/devices/phone-agent1/revoke",
+        json={"reason": "stolen"},
+        headers=auth.headers("admin"),
+    )
+    clock.advance(hours=3)  # the access token expired while the phone was offline
+    other = client.post(
+        "/api/v1/devices/wipe-confirmation", headers={**headers, "X-Device-Id": "phone-agent2"}
+    )
+    assert other.status_code == 401 and other.json["error"]["code"] == "device_mismatch"
+    done = client.post("/api/v1/devices/wipe-confirmation", headers=headers)
+    assert done.status_code == 200 and done.json["wipe_confirmed_at"]
+    row = next(db.query("SELECT wipe_confirmed_at FROM devices WHERE id = 'phone-agent1'"))
+    assert row["wipe_confirmed_at"] == done.json["wipe_confirmed_at"]
