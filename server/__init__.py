@@ -71,10 +71,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         db.conn.close()
 
     from server.api import register_api
-    from server.api.context import assign_request_id, close_db
+    from server.api.context import assign_request_id, close_db, enforce_rate_limits
+    from server.api.limits import RateLimiter
     from server.cli import register_cli
 
+    app.extensions["doorstep_limits"] = {
+        "address": RateLimiter(settings["RATE_PER_ADDRESS_PER_MIN"], settings["RATE_BURST"] * 5),
+        "device": RateLimiter(settings["RATE_PER_DEVICE_PER_MIN"], settings["RATE_BURST"]),
+    }
     app.before_request(assign_request_id)
+    app.before_request(enforce_rate_limits)
     app.before_request(timing.start_request)
     app.teardown_appcontext(close_db)
 

@@ -54,6 +54,15 @@ def assign_request_id() -> None:
     g.now = runtime().clock()
 
 
+def enforce_rate_limits() -> None:
+    """Per address, and per device for phones, before any work is done."""
+    limiters = current_app.extensions["doorstep_limits"]
+    limiters["address"].take(request.remote_addr or "unknown", g.now)
+    device = request.headers.get("X-Device-Id")
+    if device:
+        limiters["device"].take(device[:128], g.now)
+
+
 def caller() -> Caller:
     return Caller(
         principal=g.get("principal"),

@@ -101,6 +101,13 @@ def register_error_handlers(app: Flask) -> None:
         response.status_code = status
         return response
 
+    @app.errorhandler(RecursionError)
+    def too_deep(exc: RecursionError):
+        # The JSON parser gives up on absurd nesting; that is the client's doing.
+        response = jsonify(error_body("too_deeply_nested", "the JSON body is nested too deeply"))
+        response.status_code = 400
+        return response
+
     @app.errorhandler(OverflowError)
     def out_of_range(exc: OverflowError):
         # An integer beyond SQLite's 64-bit range reached a query: bad input, not a crash.

@@ -1,0 +1,49 @@
+"""Request rate limits per device and per address: a token bucket in each worker process.
+
+Buckets live in memory, so with N gunicorn workers a client can at most reach N times the
+configured rate; the limits are set with that in mind (docs/reliability.md). Login has its
+own, shared limit in the store (server/services/accounts.py)."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from server.errors import RateLimited
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: datetime
+
+
+class RateLimiter:
+    """Refill `per_minute` tokens a minute up to `burst`; a request takes one."""
+
+    def __init__(self, per_minute: int, burst: int, max_keys: int = 100_000) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, now: datetime) -> None:
+        """Spend a token for `key` or raise RateLimited with the wait until the next one."""
+        if self.rate <= 0:
+            return
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                if len(self._buckets) >= self.max_keys:
+                    self._buckets.clear()  # bounded memory beats perfect accounting
+                bucket = self._buckets[key] = _Bucket(float(self.burst), now)
+            elapsed = max(0.0, (now - bucket.updated).total_seconds())
+            bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate)
+            bucket.updated = now
+            if bucket.tokens < 1.0:
+                wait = math.ceil((1.0 - bucket.tokens) / self.rate)
+                raise RateLimited("too many requests; slow down", retry_after=max(1, wait))
+            bucket.tokens -= 1.0
