@@ -34,7 +34,14 @@ DEFAULTS: dict[str, Any] = {
     "MAX_PUSH_RECORDS": 100,
     "MAX_PULL_LIMIT": 200,
     "MAX_ID_CHECKS_PER_VISIT": 3,  # typed-ID comparisons answered per visit (no guessing game)
+    "RATE_PER_DEVICE_PER_MIN": 240,  # requests a minute per X-Device-Id (per worker)
+    "RATE_PER_ADDRESS_PER_MIN": 1200,  # requests a minute per client address (per worker)
+    "RATE_BURST": 60,
     "SERVER_TIMING": 0,  # 1: add a Server-Timing header (phases such as the ledger write)
+    "CHECKPOINT_EVERY": 10000,  # sign the ledger head when it grew by this many entries
+    "LEDGER_RETENTION_DAYS": 365,  # exposure-ledger entries (CNIL 2021)
+    "EVIDENCE_RETENTION_DAYS": 1095,  # records and receipts after the last collection activity
+    "PERSONAL_DATA_RETENTION_DAYS": 180,  # borrower personal data after every case closed
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int)}
