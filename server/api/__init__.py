@@ -6,7 +6,17 @@ from flask import Flask
 from flask_smorest import Api
 
 from schemas.common import ErrorSchema
-from server.api import attachments, audit, auth, cases, health, sync, users, visits
+from server.api import (
+    attachments,
+    audit,
+    audit_reports,
+    auth,
+    cases,
+    health,
+    sync,
+    users,
+    visits,
+)
 from server.api.converters import CONVERTERS
 from server.api.errors import register_error_handlers
 
@@ -33,7 +43,7 @@ def register_api(app: Flask) -> Api:
     api.spec.options["security"] = [{"bearerAuth": []}]
     for converter, schema in CONVERTERS.values():
         api.register_converter(converter, schema)
-    for module in (auth, users, cases, visits, sync, attachments, audit, health):
+    for module in (auth, users, cases, visits, sync, attachments, audit, audit_reports, health):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     return api
