@@ -1,11 +1,12 @@
-"""Flask CLI commands: init-db, demo, users create, import-cases."""
+"""Flask CLI commands: init-db, demo, users create, import-cases, verify-receipt,
+checkpoint, purge."""
 
 from __future__ import annotations
 
 import json
 import secrets
 import uuid
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,11 +15,11 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from server.clock import to_iso
+from server.clock import parse_iso, to_iso
 from server.domain import demo_data
 from server.errors import DoorstepError
 from server.runtime import Caller, Runtime
-from server.services import accounts, dispatch, imports
+from server.services import accounts, checkpoints, dispatch, imports, retention
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import visits as visit_rows
@@ -35,13 +36,13 @@ def _db():
     return open_db(current_app.config["DATABASE"])
 
 
-def _cli_caller(command: str) -> Caller:
+def _cli_caller(command: str, now: datetime | None = None) -> Caller:
     return Caller(
         principal=None,
         request_id=f"cli-{uuid.uuid4().hex[:12]}",
         endpoint=f"cli {command}",
         address="local",
-        now=_runtime().clock(),
+        now=now or _runtime().clock(),
     )
 
 
@@ -51,6 +52,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(import_cases)
     app.cli.add_command(verify_receipt_command)
+    app.cli.add_command(checkpoint_command)
+    app.cli.add_command(purge_command)
 
 
 @click.command("init-db")
@@ -160,6 +163,81 @@ def verify_receipt_command(receipt_file, public_key_file) -> None:
         f"valid: agreement {receipt['agreement_id']} with content hash "
         f"{receipt['content_hash']} received at {receipt['received_at']}"
     )
+
+
+@click.command("checkpoint")
+@with_appcontext
+@click.option("--reason", default="scheduled", show_default=True)
+@click.option(
+    "--if-due", is_flag=True, help="only if the ledger grew by CHECKPOINT_EVERY entries since"
+)
+@click.option(
+    "--export",
+    "export_file",
+    type=click.File("w"),
+    help="also write the checkpoint file here (keep it outside the database)",
+)
+def checkpoint_command(reason: str, if_due: bool, export_file) -> None:
+    """Sign the exposure ledger's head (schedulable, e.g. hourly from cron)."""
+    rt, db = _runtime(), _db()
+    if if_due:
+        row = checkpoints.maybe_checkpoint(db, rt, rt.clock())
+        if row is None:
+            click.echo("no checkpoint due")
+            return
+        document = checkpoints.checkpoint_document(rt, row)
+    else:
+        document = checkpoints.take_checkpoint(db, rt, _cli_caller("checkpoint"), reason)
+    if export_file:
+        json.dump(document, export_file, indent=2)
+        export_file.write("\n")
+    click.echo(
+        f"checkpoint {document['id']}: entry {document['head_seq']} "
+        f"hash {document['head_hash']} signed by key {document['key_id']}"
+    )
+
+
+@click.command("purge")
+@with_appcontext
+@click.option("--dry-run", is_flag=True, help="list what would be removed; change nothing")
+@click.option(
+    "--now",
+    "now_text",
+    help="ISO 8601 instant to apply the clocks at (default: now; later only with --dry-run)",
+)
+def purge_command(dry_run: bool, now_text: str | None) -> None:
+    """Remove what the retention rules say is due and write signed purge certificates."""
+    try:
+        now = parse_iso(now_text) if now_text else None
+    except ValueError:
+        raise click.BadParameter(f"not ISO 8601: {now_text}", param_hint="--now") from None
+    # Evidence must be kept its full term: a real purge may not run ahead of the clock.
+    if now and not dry_run and now > _runtime().clock():
+        raise click.BadParameter("a future instant needs --dry-run", param_hint="--now")
+    report = retention.purge(_db(), _runtime(), _cli_caller("purge", now), dry_run=dry_run)
+    _echo_purge(report)
+    if any("skipped" in kind["details"] for kind in report["kinds"]):
+        raise SystemExit(1)
+
+
+def _echo_purge(report: dict) -> None:
+    dry_run = report["dry_run"]
+    click.echo(f"{'dry run' if dry_run else 'purge'} at {report['now']}")
+    for kind in report["kinds"]:
+        details = kind["details"]
+        line = f"{kind['kind']}: {'would remove' if dry_run else 'removed'} {kind['count']}"
+        line += f" (cutoff {kind['cutoff']})"
+        if not dry_run:
+            line += f", certificate {kind['certificate_id']}"
+        click.echo(line)
+        click.echo(f"  {json.dumps(details, sort_keys=True)}")
+        if dry_run and kind["ids"]:
+            label = "case ids" if kind["kind"] == "compliance_evidence" else "borrower ids"
+            click.echo(f"  {label}: {' '.join(map(str, kind['ids']))}")
+        if details.get("entries_left_for_next_run"):
+            click.echo("  more entries are due than one run removes: run purge again")
+    if not dry_run:
+        click.echo(f"certificates signed against checkpoint {report['checkpoint_id']}")
 
 
 @click.command("demo")

@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "LEDGER_RETENTION_DAYS": 365,  # exposure-ledger entries (CNIL 2021)
     "EVIDENCE_RETENTION_DAYS": 1095,  # records and receipts after the last collection activity
     "PERSONAL_DATA_RETENTION_DAYS": 180,  # borrower personal data after every case closed
+    "PURGE_MAX_LEDGER_ENTRIES": 100_000,  # per purge run, to keep its write lock short; 0: all
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int)}

@@ -13,6 +13,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from sync.receipts import key_id
+
 log = logging.getLogger(__name__)
 
 
@@ -52,8 +54,8 @@ def load_signing_keys(settings: dict[str, Any]) -> SigningKeys:
     if not isinstance(private_key, Ed25519PrivateKey):
         raise MissingSigningKey("the signing key must be an Ed25519 private key")
     public_key = private_key.public_key()
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return SigningKeys(private_key, public_key, key_id=raw.hex()[:16], generated=generated)
+    # One name for the key everywhere: JWT kid, receipts, checkpoints, certificates.
+    return SigningKeys(private_key, public_key, key_id=key_id(public_key), generated=generated)
 
 
 def derive_key(keys: SigningKeys, purpose: bytes) -> bytes:

@@ -790,6 +790,9 @@ class FieldClient:
                     "INSERT OR REPLACE INTO cards (visit_id, visit, expires_at) VALUES (?, ?, ?)",
                     (visit["id"], jsonlib.dumps(visit), _normalized(expires_at)),
                 )
+                # The card is back: an acknowledgement of an earlier purge of it is stale and
+                # must not be mistaken for the purge of this new delivery.
+                self._db.execute("DELETE FROM purge_acks WHERE visit_id = ?", (visit["id"],))
                 result.upserts += 1
             # Purges after upserts: if a page holds both for one visit, the card goes.
             purge_orders = list(page.get("purges") or ())

@@ -12,6 +12,7 @@ from server.api import (
     audit_reports,
     auth,
     cases,
+    checkpoints,
     health,
     sync,
     users,
@@ -43,7 +44,18 @@ def register_api(app: Flask) -> Api:
     api.spec.options["security"] = [{"bearerAuth": []}]
     for converter, schema in CONVERTERS.values():
         api.register_converter(converter, schema)
-    for module in (auth, users, cases, visits, sync, attachments, audit, audit_reports, health):
+    for module in (
+        auth,
+        users,
+        cases,
+        visits,
+        sync,
+        attachments,
+        audit,
+        audit_reports,
+        checkpoints,
+        health,
+    ):
         api.register_blueprint(module.blp)
     register_error_handlers(app)
     return api

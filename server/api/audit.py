@@ -9,7 +9,7 @@ from schemas.audit import (
     StaffActionPageSchema,
     StaffActionQueryArgsSchema,
 )
-from server.api.context import Blueprint, get_db, requires
+from server.api.context import Blueprint, get_db, requires, runtime
 from server.services import audit
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="Exposure ledger")
@@ -32,7 +32,7 @@ class VerifyViews(MethodView):
     @blp.response(200, ChainReportSchema)
     def get(self):
         """Recompute the hash chain; names the first altered, inserted or removed entry"""
-        return audit.verify(get_db())
+        return audit.verify(get_db(), runtime())
 
 
 @blp.route("/staff-actions")

@@ -1,12 +1,36 @@
-"""The exposure ledger's hash chain: how an entry is hashed and how a chain is checked."""
+"""The exposure ledger's hash chain and its signed checkpoints.
+
+An entry's hash is SHA-256 over its HASHED_COLUMNS as a compact JSON array (no spaces,
+non-ASCII kept as UTF-8). A checkpoint is the server's Ed25519 signature over a chain
+position; the signed message is these lines, UTF-8, joined by "\\n", no trailing newline:
+
+    doorstep-ledger-checkpoint-v1
+    {key_id}
+    {head_seq}
+    {head_hash}
+    {created_at as UTC YYYY-MM-DDTHH:MM:SSZ}
+
+`key_id` is the first 16 hex characters of SHA-256 over the raw 32-byte public key (as for
+agreement receipts); the signature travels as unpadded base64url.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from json import encoder as _json_encoder
 from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from sync.receipts import key_id as public_key_id
 
 GENESIS_HASH = "0" * 64
 
@@ -28,13 +52,34 @@ HASHED_COLUMNS = (
     "prev_hash",
 )
 
+CONTENT_MISMATCH = "entry content does not match its hash"
+
+
+def _compact_json_encoder() -> Callable[[Sequence[Any]], str]:
+    """json.dumps(values, separators=(",", ":"), ensure_ascii=False), built once.
+
+    json.dumps builds a fresh encoder per call; reusing the C encoder doubles the speed of
+    whole-chain verification and yields the very same text.
+    """
+    make = getattr(_json_encoder, "c_make_encoder", None)
+    if make is None:  # pure-Python json: same output, slower
+        plain = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+        return lambda values: plain.encode(list(values))
+    encode = make(None, None, _json_encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda values: "".join(encode(values, 0))
+
+
+canonical_json = _compact_json_encoder()
+
+
+def values_hash(values: Sequence[Any]) -> str:
+    """SHA-256 of an entry given as its HASHED_COLUMNS values, in that order."""
+    return hashlib.sha256(canonical_json(values).encode()).hexdigest()
+
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 over the entry's columns as a compact JSON array."""
-    payload = json.dumps(
-        [entry[column] for column in HASHED_COLUMNS], separators=(",", ":"), ensure_ascii=False
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
+    return values_hash([entry[column] for column in HASHED_COLUMNS])
 
 
 def chain(entries: list[dict[str, Any]], head_seq: int, head_hash: str) -> list[dict[str, Any]]:
@@ -63,19 +108,173 @@ def verify_chain(
     start_hash: str = GENESIS_HASH,
 ) -> ChainReport:
     """Walk entries in seq order; report the first one that was altered, inserted or removed."""
+    return verify_rendered(
+        ((row["seq"], entry_hash(row), row["prev_hash"], row["hash"]) for row in rows),
+        start_seq,
+        start_hash,
+    )
+
+
+def verify_rendered(
+    rows: Iterable[tuple[int, str | bytes, str, str]],
+    start_seq: int = 0,
+    start_hash: str = GENESIS_HASH,
+) -> ChainReport:
+    """verify_chain over (seq, content, prev_hash, hash) rows, the hot loop of verification.
+
+    `content` is either the recomputed hash (hex text) or the canonical JSON bytes to hash.
+    """
     expected_seq, prev, checked = start_seq + 1, start_hash, 0
-    for row in rows:
-        seq = row["seq"]
-        problem = None
+    sha256 = hashlib.sha256
+    for seq, content, prev_hash, stored in rows:
         if seq != expected_seq:
             problem = f"expected entry {expected_seq}, found {seq}: entries removed or inserted"
-        elif row["prev_hash"] != prev:
+        elif prev_hash != prev:
             problem = "prev_hash does not match the previous entry's hash"
-        elif entry_hash(row) != row["hash"]:
-            problem = "entry content does not match its hash"
-        if problem:
-            return ChainReport(
-                False, checked, expected_seq - 1, prev, min(seq, expected_seq), problem
-            )
-        prev, expected_seq, checked = row["hash"], seq + 1, checked + 1
+        elif (content if type(content) is str else sha256(content).hexdigest()) != stored:
+            problem = CONTENT_MISMATCH
+        else:
+            prev, expected_seq, checked = stored, seq + 1, checked + 1
+            continue
+        return ChainReport(False, checked, expected_seq - 1, prev, min(seq, expected_seq), problem)
     return ChainReport(True, checked, expected_seq - 1, prev)
+
+
+def verify_fast(
+    rendered: Iterable[tuple[int, bytes, str, str]],
+    start_seq: int,
+    start_hash: str,
+    entries_after: Callable[[int], Iterable[Mapping[str, Any]]],
+) -> ChainReport:
+    """Verify rows whose canonical JSON the store rendered; confirm any mismatch in Python.
+
+    The store's rendering only filters: from the first entry whose hash does not match,
+    verification continues over `entries_after(seq)` with entry_hash, the one definition.
+    """
+    fast = verify_rendered(rendered, start_seq, start_hash)
+    if fast.intact or fast.problem != CONTENT_MISMATCH:
+        return fast
+    rest = verify_chain(entries_after(fast.head_seq), fast.head_seq, fast.head_hash)
+    return ChainReport(
+        rest.intact,
+        fast.entries_checked + rest.entries_checked,
+        rest.head_seq,
+        rest.head_hash,
+        rest.first_broken_seq,
+        rest.problem,
+    )
+
+
+# --- Signed checkpoints ---------------------------------------------------------------
+
+CHECKPOINT_VERSION = "doorstep-ledger-checkpoint-v1"
+_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The server's signed statement that the ledger's entry `head_seq` has `head_hash`."""
+
+    head_seq: int
+    head_hash: str
+    created_at: datetime
+    key_id: str
+    signature: str
+
+    def message(self) -> bytes:
+        """The exact bytes the signature covers."""
+        return checkpoint_message(self.key_id, self.head_seq, self.head_hash, self.created_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "created_at": self.created_at.strftime(_TIMESTAMP),
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "key_id": self.key_id,
+            "signature": self.signature,
+        }
+
+
+def checkpoint_message(key_id: str, head_seq: int, head_hash: str, created_at: datetime) -> bytes:
+    """The canonical byte string a checkpoint signs."""
+    stamp = created_at.astimezone(UTC).strftime(_TIMESTAMP)
+    return "\n".join((CHECKPOINT_VERSION, key_id, str(head_seq), head_hash, stamp)).encode()
+
+
+def sign_checkpoint(
+    private_key: Ed25519PrivateKey, head_seq: int, head_hash: str, created_at: datetime
+) -> Checkpoint:
+    """Sign a chain position; created_at is truncated to the second it names."""
+    created_at = created_at.astimezone(UTC).replace(microsecond=0)
+    kid = public_key_id(private_key.public_key())
+    signature = private_key.sign(checkpoint_message(kid, head_seq, head_hash, created_at))
+    return Checkpoint(head_seq, head_hash, created_at, kid, encode_signature(signature))
+
+
+def read_checkpoint(data: Mapping[str, Any]) -> Checkpoint:
+    """An exported checkpoint; raises ValueError when a field is missing or malformed."""
+    version = data.get("version", CHECKPOINT_VERSION)
+    if version != CHECKPOINT_VERSION:
+        raise ValueError(f"unsupported checkpoint version {version!r}")
+    head_seq = data.get("head_seq")
+    if type(head_seq) is not int or head_seq < 0:
+        raise ValueError("head_seq must be a non-negative integer")
+    head_hash = _text(data, "head_hash")
+    if not _HEX64.fullmatch(head_hash):
+        raise ValueError("head_hash must be 64 lowercase hex characters")
+    kid = _text(data, "key_id")
+    if not _KEY_ID.fullmatch(kid):
+        raise ValueError("key_id must be 16 lowercase hex characters")
+    stamp = _text(data, "created_at")
+    try:
+        created_at = datetime.strptime(stamp, _TIMESTAMP).replace(tzinfo=UTC)
+    except ValueError:
+        created_at = None
+    # Only the one spelling that is signed, so no two texts verify as the same checkpoint.
+    if created_at is None or created_at.strftime(_TIMESTAMP) != stamp:
+        raise ValueError("created_at must be UTC 'YYYY-MM-DDTHH:MM:SSZ'")
+    return Checkpoint(head_seq, head_hash, created_at, kid, _text(data, "signature"))
+
+
+def signed_by(public_key: Ed25519PublicKey, message: bytes, key_id: str, signature: str) -> bool:
+    """True only if `signature` is this key's signature of `message` and names this key."""
+    if key_id != public_key_id(public_key):
+        return False
+    raw = decode_signature(signature)
+    if raw is None:
+        return False
+    try:
+        public_key.verify(raw, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def checkpoint_is_signed(public_key: Ed25519PublicKey, checkpoint: Checkpoint) -> bool:
+    """True only if this key signed exactly this chain position at this time."""
+    return signed_by(public_key, checkpoint.message(), checkpoint.key_id, checkpoint.signature)
+
+
+def encode_signature(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_signature(text: str) -> bytes | None:
+    """The 64 signature bytes, or None unless `text` is their one canonical base64url form."""
+    if not isinstance(text, str) or len(text) != 86:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(text + "==")
+    except (binascii.Error, ValueError):
+        return None
+    return raw if encode_signature(raw) == text else None
+
+
+def _text(data: Mapping[str, Any], field: str) -> str:
+    value = data.get(field)
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be text")
+    return value

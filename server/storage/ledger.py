@@ -1,13 +1,16 @@
-"""Exposure ledger rows: append in one statement, read in seq order, filter for audits."""
+"""Exposure ledger rows: append in one statement, read in seq order, filter for audits;
+signed checkpoints and the anchor the chain starts from once old entries were removed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlite_utils
 
-from server.domain.ledger import GENESIS_HASH, chain
+from server.domain.ledger import GENESIS_HASH, HASHED_COLUMNS, chain
+from server.storage.retention import retention_gate
 
 _INSERT = (
     "INSERT INTO exposure_ledger (seq, occurred_at, user_id, role, device_id, borrower_id, "
@@ -15,11 +18,22 @@ _INSERT = (
     "VALUES (:seq, :occurred_at, :user_id, :role, :device_id, :borrower_id, :case_id, "
     ":visit_id, :fields, :purpose, :endpoint, :request_id, :outcome, :prev_hash, :hash)"
 )
+# SQLite's json_array spells values exactly as the domain's compact JSON does, so the hot
+# loop of verification only hashes bytes; the domain re-checks any mismatch itself.
+_RENDERED = (
+    f"SELECT seq, CAST(json_array({', '.join(HASHED_COLUMNS)}) AS BLOB), prev_hash, hash "
+    "FROM exposure_ledger WHERE seq > ? AND seq <= ? ORDER BY seq"
+)
+_NO_END = 2**63 - 1
 
 
 def head(db: sqlite_utils.Database) -> tuple[int, str]:
+    """The last entry's (seq, hash); the anchor's when retention removed every entry."""
     row = db.execute("SELECT seq, hash FROM exposure_ledger ORDER BY seq DESC LIMIT 1").fetchone()
-    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+    if row:
+        return row[0], row[1]
+    start = anchor(db)
+    return (start["start_seq"], start["start_hash"]) if start else (0, GENESIS_HASH)
 
 
 def append(db: sqlite_utils.Database, entries: list[dict[str, Any]]) -> None:
@@ -30,11 +44,41 @@ def append(db: sqlite_utils.Database, entries: list[dict[str, Any]]) -> None:
     db.conn.executemany(_INSERT, chain(entries, head_seq, head_hash))
 
 
-def iter_entries(db: sqlite_utils.Database, after_seq: int = 0) -> Iterator[dict[str, Any]]:
-    cursor = db.execute("SELECT * FROM exposure_ledger WHERE seq > ? ORDER BY seq", [after_seq])
+def iter_entries(
+    db: sqlite_utils.Database, after_seq: int = 0, upto_seq: int | None = None
+) -> Iterator[dict[str, Any]]:
+    cursor = db.execute(
+        "SELECT * FROM exposure_ledger WHERE seq > ? AND seq <= ? ORDER BY seq",
+        [after_seq, _NO_END if upto_seq is None else upto_seq],
+    )
     columns = [d[0] for d in cursor.description]
     for row in cursor:
         yield dict(zip(columns, row, strict=True))
+
+
+def iter_rendered(
+    db: sqlite_utils.Database, after_seq: int = 0, upto_seq: int | None = None
+) -> Iterator[tuple[int, bytes, str, str]]:
+    """(seq, canonical JSON bytes of the hashed columns, prev_hash, hash) in seq order."""
+    return db.conn.execute(_RENDERED, [after_seq, _NO_END if upto_seq is None else upto_seq])
+
+
+def hash_at(db: sqlite_utils.Database, seq: int) -> str | None:
+    row = db.execute("SELECT hash FROM exposure_ledger WHERE seq = ?", [seq]).fetchone()
+    return row[0] if row else None
+
+
+@contextmanager
+def read_snapshot(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """Reads that see one state of the ledger, without taking the write lock."""
+    if db.conn.in_transaction:
+        yield db
+        return
+    db.execute("BEGIN")
+    try:
+        yield db
+    finally:
+        db.execute("COMMIT")
 
 
 _FILTERS = {
@@ -60,4 +104,95 @@ def query_entries(db: sqlite_utils.Database, filters: dict[str, Any], limit: int
             f"SELECT * FROM exposure_ledger{where} ORDER BY seq LIMIT :limit",
             {**params, "limit": limit},
         )
+    )
+
+
+# --- Retention: the removable prefix ---------------------------------------------------
+
+
+def prefix_older_than(db: sqlite_utils.Database, cutoff: str) -> int:
+    """The last seq such that it and every entry before it occurred before `cutoff`."""
+    young = db.execute(
+        "SELECT seq FROM exposure_ledger WHERE occurred_at >= ? ORDER BY occurred_at LIMIT 1",
+        [cutoff],
+    ).fetchone()
+    if young is None:
+        return head(db)[0]
+    # Concurrent requests may append slightly out of time order: look behind the first hit
+    # (walking the rowid range, "+occurred_at" keeps the time index out of it).
+    earlier = db.execute(
+        "SELECT min(seq) FROM exposure_ledger WHERE seq < ? AND +occurred_at >= ?",
+        [young[0], cutoff],
+    ).fetchone()[0]
+    return min(young[0], earlier or young[0]) - 1
+
+
+def first_held_seq(db: sqlite_utils.Database, upto_seq: int) -> int | None:
+    """The first entry (up to upto_seq) about a borrower who has a case under legal hold."""
+    return db.execute(
+        "SELECT min(seq) FROM exposure_ledger WHERE seq <= ? AND borrower_id IN "
+        "(SELECT borrower_id FROM cases WHERE legal_hold = 1)",
+        [upto_seq],
+    ).fetchone()[0]
+
+
+def delete_prefix(db: sqlite_utils.Database, upto_seq: int) -> int:
+    """Remove every entry up to upto_seq; the caller holds the write transaction."""
+    with retention_gate(db, "exposure_ledger"):
+        return db.execute("DELETE FROM exposure_ledger WHERE seq <= ?", [upto_seq]).rowcount
+
+
+# --- Checkpoints and the anchor --------------------------------------------------------
+
+
+def insert_checkpoint(db: sqlite_utils.Database, checkpoint: dict[str, Any]) -> int:
+    cursor = db.execute(
+        "INSERT INTO ledger_checkpoints (created_at, head_seq, head_hash, key_id, signature, "
+        "reason) VALUES (:created_at, :head_seq, :head_hash, :key_id, :signature, :reason)",
+        checkpoint,
+    )
+    return cursor.lastrowid
+
+
+def get_checkpoint(db: sqlite_utils.Database, checkpoint_id: int) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM ledger_checkpoints WHERE id = ?", [checkpoint_id]))
+    return rows[0] if rows else None
+
+
+def latest_checkpoint(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    """The checkpoint furthest along the chain (the newest among equals)."""
+    rows = list(
+        db.query("SELECT * FROM ledger_checkpoints ORDER BY head_seq DESC, id DESC LIMIT 1")
+    )
+    return rows[0] if rows else None
+
+
+def list_checkpoints(db: sqlite_utils.Database, after_id: int, limit: int) -> list[dict]:
+    return list(
+        db.query(
+            "SELECT * FROM ledger_checkpoints WHERE id > ? ORDER BY id LIMIT ?", [after_id, limit]
+        )
+    )
+
+
+def checkpoints_beyond(db: sqlite_utils.Database, seq: int) -> list[dict[str, Any]]:
+    """Checkpoints of positions after `seq`, in chain order."""
+    return list(
+        db.query("SELECT * FROM ledger_checkpoints WHERE head_seq > ? ORDER BY head_seq, id", [seq])
+    )
+
+
+def anchor(db: sqlite_utils.Database) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT checkpoint_id, start_seq, start_hash FROM ledger_anchor"))
+    return rows[0] if rows else None
+
+
+def set_anchor(
+    db: sqlite_utils.Database, checkpoint_id: int, start_seq: int, start_hash: str
+) -> None:
+    db.execute(
+        "INSERT INTO ledger_anchor (id, checkpoint_id, start_seq, start_hash) VALUES (1, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET checkpoint_id = excluded.checkpoint_id, "
+        "start_seq = excluded.start_seq, start_hash = excluded.start_hash",
+        [checkpoint_id, start_seq, start_hash],
     )

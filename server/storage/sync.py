@@ -167,20 +167,17 @@ def order_purges(
 def confirm_purges(
     db: sqlite_utils.Database, device_id: str, visit_ids: list[int], now: str
 ) -> list[int]:
-    """Mark purges confirmed; returns the visit ids the device held or had been told to purge."""
-    confirmed = []
-    for visit_id in dict.fromkeys(visit_ids):
-        cursor = db.execute(
-            "UPDATE device_cards SET purge_confirmed_at = :now, "
-            "purge_ordered_at = COALESCE(purge_ordered_at, :now), "
-            "purge_reason = COALESCE(purge_reason, 'device_purged') "
-            "WHERE device_id = :device_id AND visit_id = :visit_id "
-            "AND purge_confirmed_at IS NULL",
-            {"now": now, "device_id": device_id, "visit_id": visit_id},
-        )
-        if cursor.rowcount:
-            confirmed.append(visit_id)
-    return confirmed
+    """Confirm purges that were ordered and are still open. Every acknowledged id is
+    returned as settled: confirmed now, confirmed before, or with no order to confirm (a
+    stale acknowledgement never confirms a later delivery, it is only told to stop)."""
+    settled = list(dict.fromkeys(visit_ids))
+    db.conn.executemany(
+        "UPDATE device_cards SET purge_confirmed_at = :now WHERE device_id = :device_id "
+        "AND visit_id = :visit_id AND purge_ordered_at IS NOT NULL "
+        "AND purge_confirmed_at IS NULL",
+        [{"now": now, "device_id": device_id, "visit_id": v} for v in settled],
+    )
+    return settled
 
 
 def overdue_purges(db: sqlite_utils.Database, device_id: str, ordered_before: str) -> list[int]:

@@ -1,0 +1,144 @@
+"""Retention rules per kind of data (SPEC section 6) and signed purge certificates.
+
+A purge certificate is signed with the server's Ed25519 key over these two lines, UTF-8,
+joined by "\\n":
+
+    doorstep-purge-certificate-v1
+    {canonical JSON of the certificate's fields except the signature}
+
+where canonical JSON has sorted keys, no spaces and non-ASCII kept as UTF-8, and the fields
+are created_at, kind, rule, cutoff (both UTC 'YYYY-MM-DDTHH:MM:SSZ'), removed_count,
+checkpoint_id, details and key_id. A certificate names what was removed by kind and count,
+never by value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from server.domain.ledger import encode_signature, signed_by
+from sync.receipts import key_id as public_key_id
+
+CERTIFICATE_VERSION = "doorstep-purge-certificate-v1"
+_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
+
+LEDGER, EVIDENCE, PERSONAL = "exposure_ledger", "compliance_evidence", "personal_data"
+KINDS = (LEDGER, EVIDENCE, PERSONAL)
+
+PURGED_NAME = "[purged]"
+# Borrower columns that hold personal data, and what each becomes once purged; ids stay.
+PERSONAL_COLUMNS: dict[str, Any] = {
+    "full_name": PURGED_NAME,
+    "national_id": None,
+    "phones": "[]",
+    "home_address": None,
+    "home_lat": None,
+    "home_lon": None,
+    "work_address": None,
+    "employer": None,
+    "date_of_birth": None,
+    "contacts": "[]",
+    "income": None,
+}
+
+
+@dataclass(frozen=True)
+class RetentionRules:
+    """How long each kind of data is kept; a legal hold on a case stops all three clocks."""
+
+    ledger_days: int = 365
+    evidence_days: int = 1095
+    personal_days: int = 180
+    ledger_cap: int = 100_000  # entries removed per run at most (0: no limit)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> RetentionRules:
+        return cls(
+            ledger_days=int(settings["LEDGER_RETENTION_DAYS"]),
+            evidence_days=int(settings["EVIDENCE_RETENTION_DAYS"]),
+            personal_days=int(settings["PERSONAL_DATA_RETENTION_DAYS"]),
+            ledger_cap=int(settings["PURGE_MAX_LEDGER_ENTRIES"]),
+        )
+
+    def cutoffs(self, now: datetime) -> dict[str, datetime]:
+        """Data older than its kind's cutoff is due."""
+        return {
+            LEDGER: now - timedelta(days=self.ledger_days),
+            EVIDENCE: now - timedelta(days=self.evidence_days),
+            PERSONAL: now - timedelta(days=self.personal_days),
+        }
+
+    def rule_text(self, kind: str) -> str:
+        """The rule a certificate cites, in words."""
+        return {
+            LEDGER: (
+                f"exposure-ledger entries older than {self.ledger_days} days "
+                "(LEDGER_RETENTION_DAYS; CNIL 2021 logging recommendation), removed as a prefix "
+                "of the chain cut at a signed checkpoint; the first entry about a borrower of a "
+                "case under legal hold, and every later entry, are kept"
+            ),
+            EVIDENCE: (
+                f"sync records and agreement receipts of cases whose last collection activity "
+                f"is older than {self.evidence_days} days (EVIDENCE_RETENTION_DAYS; Reg F "
+                "1006.100, PIPL art. 56); cases under legal hold are kept"
+            ),
+            PERSONAL: (
+                f"personal data of borrowers whose cases are all closed for more than "
+                f"{self.personal_days} days (PERSONAL_DATA_RETENTION_DAYS; PIPL art. 19, GDPR "
+                "art. 5(1)(e)); ids are kept; borrowers with a case under legal hold are kept"
+            ),
+        }[kind]
+
+
+def stamp(moment: datetime) -> str:
+    """UTC to the second, the spelling certificates and checkpoints sign."""
+    return moment.astimezone(UTC).strftime(_TIMESTAMP)
+
+
+def certificate_message(fields: Mapping[str, Any]) -> bytes:
+    """The canonical bytes a purge certificate signs (every field but the signature)."""
+    signed = {k: v for k, v in fields.items() if k not in ("signature", "id")}
+    body = json.dumps(signed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{CERTIFICATE_VERSION}\n{body}".encode()
+
+
+def sign_certificate(
+    private_key: Ed25519PrivateKey,
+    *,
+    kind: str,
+    rule: str,
+    cutoff: datetime,
+    removed_count: int,
+    checkpoint_id: int | None,
+    details: Mapping[str, Any],
+    created_at: datetime,
+) -> dict[str, Any]:
+    """A signed purge certificate, as stored and served."""
+    fields: dict[str, Any] = {
+        "created_at": stamp(created_at),
+        "kind": kind,
+        "rule": rule,
+        "cutoff": stamp(cutoff),
+        "removed_count": removed_count,
+        "checkpoint_id": checkpoint_id,
+        "details": dict(details),
+        "key_id": public_key_id(private_key.public_key()),
+    }
+    fields["signature"] = encode_signature(private_key.sign(certificate_message(fields)))
+    return fields
+
+
+def certificate_is_signed(public_key: Ed25519PublicKey, certificate: Mapping[str, Any]) -> bool:
+    """True only if this key signed exactly these certificate fields."""
+    return signed_by(
+        public_key,
+        certificate_message(certificate),
+        certificate.get("key_id", ""),
+        certificate.get("signature", ""),
+    )

@@ -1,0 +1,189 @@
+"""The retention purge: per-kind clocks, legal holds, a signed certificate per kind.
+
+One run takes the write lock once: it removes the ledger's due prefix (after signing a
+checkpoint at its last entry and anchoring the chain there), the compliance evidence of
+cases idle past their clock, and the personal data of borrowers closed past theirs; then it
+signs the head and writes one certificate per kind. A dry run plans the same and changes
+nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from server.clock import to_iso
+from server.domain.retention import (
+    EVIDENCE,
+    LEDGER,
+    PERSONAL,
+    PERSONAL_COLUMNS,
+    PURGED_NAME,
+    RetentionRules,
+    sign_certificate,
+    stamp,
+)
+from server.runtime import Caller, Runtime
+from server.services.audit import chain_start, walk
+from server.services.checkpoints import checkpoint_at_head, record_checkpoint
+from server.services.staff_log import log_action
+from server.storage import ledger
+from server.storage import retention as rows
+from server.storage.connection import transaction
+
+Plan = dict[str, Any]
+
+
+def purge(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, *, dry_run: bool = False
+) -> dict[str, Any]:
+    """Remove what is due under each rule (or, dry, list it); returns per-kind reports."""
+    rules = RetentionRules.from_settings(rt.settings)
+    # Whole seconds, so the cutoffs a certificate states are exactly the ones applied.
+    now = caller.now.replace(microsecond=0)
+    cutoffs = rules.cutoffs(now)
+    if dry_run:
+        with ledger.read_snapshot(db):
+            plans = _plan(db, rules, cutoffs)
+        return {"dry_run": True, "now": stamp(now), "kinds": list(plans.values())}
+    with transaction(db):
+        plans = _plan(db, rules, cutoffs)
+        _purge_ledger(db, rt, now, plans[LEDGER])
+        _purge_evidence(db, plans[EVIDENCE])
+        _purge_personal(db, now, plans[PERSONAL])
+        head = checkpoint_at_head(db, rt, now, "retention purge")
+        for plan in plans.values():
+            cutoff = cutoffs[plan["kind"]]
+            plan["certificate_id"] = _certify(db, rt, now, plan, cutoff, head["id"])
+        log_action(
+            db,
+            caller,
+            "retention_purge",
+            "purge_certificate",
+            plans[LEDGER]["certificate_id"],
+            {plan["kind"]: plan["count"] for plan in plans.values()},
+        )
+    return {
+        "dry_run": False,
+        "now": stamp(now),
+        "checkpoint_id": head["id"],
+        "kinds": list(plans.values()),
+    }
+
+
+def list_certificates(
+    db: sqlite_utils.Database, after: int, limit: int, kind: str | None
+) -> dict[str, Any]:
+    items = rows.list_certificates(db, after, limit, kind)
+    return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
+
+
+def _plan(
+    db: sqlite_utils.Database, rules: RetentionRules, cutoffs: dict[str, datetime]
+) -> dict[str, Plan]:
+    def plan(kind: str) -> Plan:
+        return {"kind": kind, "rule": rules.rule_text(kind), "cutoff": stamp(cutoffs[kind])}
+
+    return {
+        LEDGER: {**plan(LEDGER), **_plan_ledger(db, to_iso(cutoffs[LEDGER]), rules.ledger_cap)},
+        EVIDENCE: {**plan(EVIDENCE), **_plan_evidence(db, to_iso(cutoffs[EVIDENCE]))},
+        PERSONAL: {**plan(PERSONAL), **_plan_personal(db, to_iso(cutoffs[PERSONAL]))},
+    }
+
+
+def _plan_ledger(db: sqlite_utils.Database, cutoff: str, cap: int) -> Plan:
+    """The chain can only lose a prefix: up to the cutoff, stopping before held entries, and
+    at most `cap` entries a run, so the write lock is held for seconds, not minutes."""
+    anchor = ledger.anchor(db)
+    start = anchor["start_seq"] if anchor else 0
+    due_end = max(start, ledger.prefix_older_than(db, cutoff))
+    held = ledger.first_held_seq(db, due_end)
+    allowed_end = due_end if held is None else max(start, held - 1)
+    end = min(allowed_end, start + cap) if cap > 0 else allowed_end
+    count = end - start
+    details = {
+        "entries": count,
+        "from_seq": start + 1 if count else None,
+        "to_seq": end if count else None,
+        "held_back_from_seq": held,
+        "entries_held_back": due_end - allowed_end,
+        "entries_left_for_next_run": allowed_end - end,
+    }
+    return {"count": count, "details": details, "ids": []}
+
+
+def _plan_evidence(db: sqlite_utils.Database, cutoff: str) -> Plan:
+    cases = rows.evidence_due_cases(db, cutoff)
+    held = len(rows.evidence_due_cases(db, cutoff, ignore_holds=True)) - len(cases)
+    counts = rows.count_evidence(db, cases)
+    details = {"cases": len(cases), **counts, "cases_held": held}
+    return {"count": sum(counts.values()), "details": details, "ids": cases}
+
+
+def _plan_personal(db: sqlite_utils.Database, cutoff: str) -> Plan:
+    borrowers = rows.personal_due_borrowers(db, cutoff, PURGED_NAME)
+    all_due = rows.personal_due_borrowers(db, cutoff, PURGED_NAME, ignore_holds=True)
+    details = {
+        "borrowers": len(borrowers),
+        "borrowers_held": len(all_due) - len(borrowers),
+        "columns": sorted(PERSONAL_COLUMNS),
+    }
+    return {"count": len(borrowers), "details": details, "ids": borrowers}
+
+
+def _purge_ledger(db: sqlite_utils.Database, rt: Runtime, now: datetime, plan: Plan) -> None:
+    """Check the prefix and its link onward, sign its last entry, anchor there, delete it."""
+    end = plan["details"]["to_seq"]
+    if not plan["count"]:
+        return
+    start_seq, start_hash, problem = chain_start(db, rt)
+    if problem is None:
+        report = walk(db, start_seq, start_hash, upto_seq=end + 1)
+        if not report.intact or report.head_seq < end:
+            problem = report.problem or f"entries after {report.head_seq} are missing"
+    if problem:
+        # Removing a broken prefix would destroy the evidence of tampering: keep it.
+        plan["details"].update(skipped=f"ledger not intact: {problem}", entries=0)
+        plan["count"] = 0
+        return
+    end_hash = ledger.hash_at(db, end)
+    anchor = record_checkpoint(db, rt, now, "retention anchor", position=(end, end_hash))
+    ledger.set_anchor(db, anchor["id"], end, end_hash)
+    plan["details"]["anchor_checkpoint_id"] = anchor["id"]
+    plan["count"] = plan["details"]["entries"] = ledger.delete_prefix(db, end)
+
+
+def _purge_evidence(db: sqlite_utils.Database, plan: Plan) -> None:
+    if plan["ids"]:
+        counts = rows.delete_evidence(db, plan["ids"])
+        plan["details"].update(counts)
+        plan["count"] = sum(counts.values())
+
+
+def _purge_personal(db: sqlite_utils.Database, now: datetime, plan: Plan) -> None:
+    if plan["ids"]:
+        plan["count"] = rows.erase_personal_data(db, plan["ids"], PERSONAL_COLUMNS, to_iso(now))
+        plan["details"]["borrowers"] = plan["count"]
+
+
+def _certify(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    now: datetime,
+    plan: Plan,
+    cutoff: datetime,
+    checkpoint_id: int,
+) -> int:
+    certificate = sign_certificate(
+        rt.keys.private_key,
+        kind=plan["kind"],
+        rule=plan["rule"],
+        cutoff=cutoff,
+        removed_count=plan["count"],
+        checkpoint_id=checkpoint_id,
+        details=plan["details"],
+        created_at=now,
+    )
+    return rows.insert_certificate(db, certificate)

@@ -1,0 +1,124 @@
+"""What retention removes: gated deletes, due evidence and borrowers, purge certificates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlite_utils
+
+# The last collection activity of a case: its own update, its visits', its records'.
+_EVIDENCE_DUE = """
+SELECT c.id FROM cases c
+WHERE c.updated_at < :cutoff
+  AND EXISTS (SELECT 1 FROM sync_records r WHERE r.case_id = c.id)
+  AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.case_id = c.id AND v.updated_at >= :cutoff)
+  AND NOT EXISTS (
+      SELECT 1 FROM sync_records r WHERE r.case_id = c.id AND r.received_at >= :cutoff)
+  {held}
+ORDER BY c.id
+"""
+
+_PERSONAL_DUE = """
+SELECT b.id FROM borrowers b
+WHERE b.full_name != :purged
+  AND EXISTS (SELECT 1 FROM cases c WHERE c.borrower_id = b.id)
+  AND NOT EXISTS (
+      SELECT 1 FROM cases c WHERE c.borrower_id = b.id
+      AND (c.status != 'closed' OR c.closed_at IS NULL OR c.closed_at >= :cutoff {held}))
+ORDER BY b.id
+"""
+
+
+@contextmanager
+def retention_gate(db: sqlite_utils.Database, table: str) -> Iterator[None]:
+    """Open the delete guard of one append-only table inside the caller's transaction."""
+    if not db.conn.in_transaction:
+        raise RuntimeError("retention deletes run inside a write transaction")
+    db.execute("INSERT INTO retention_gate (table_name) VALUES (?)", [table])
+    yield
+    db.execute("DELETE FROM retention_gate WHERE table_name = ?", [table])
+
+
+def evidence_due_cases(
+    db: sqlite_utils.Database, cutoff: str, *, ignore_holds: bool = False
+) -> list[int]:
+    """Cases with stored evidence whose last collection activity is before `cutoff`."""
+    held = "" if ignore_holds else "AND c.legal_hold = 0"
+    return [r[0] for r in db.execute(_EVIDENCE_DUE.format(held=held), {"cutoff": cutoff})]
+
+
+def count_evidence(db: sqlite_utils.Database, case_ids: list[int]) -> dict[str, int]:
+    cases = json.dumps(case_ids)
+    records = db.execute(
+        "SELECT count(*) FROM sync_records WHERE case_id IN (SELECT value FROM json_each(?))",
+        [cases],
+    ).fetchone()[0]
+    receipts = db.execute(
+        "SELECT count(*) FROM agreement_receipts WHERE agreement_id IN (SELECT id FROM "
+        "sync_records WHERE kind = 'agreement' AND case_id IN (SELECT value FROM json_each(?)))",
+        [cases],
+    ).fetchone()[0]
+    return {"sync_records": records, "agreement_receipts": receipts}
+
+
+def delete_evidence(db: sqlite_utils.Database, case_ids: list[int]) -> dict[str, int]:
+    """Remove the cases' receipts, then their records; the caller holds the transaction."""
+    cases = json.dumps(case_ids)
+    with retention_gate(db, "agreement_receipts"):
+        receipts = db.execute(
+            "DELETE FROM agreement_receipts WHERE agreement_id IN (SELECT id FROM sync_records "
+            "WHERE kind = 'agreement' AND case_id IN (SELECT value FROM json_each(?)))",
+            [cases],
+        ).rowcount
+    with retention_gate(db, "sync_records"):
+        records = db.execute(
+            "DELETE FROM sync_records WHERE case_id IN (SELECT value FROM json_each(?))", [cases]
+        ).rowcount
+    return {"sync_records": records, "agreement_receipts": receipts}
+
+
+def personal_due_borrowers(
+    db: sqlite_utils.Database, cutoff: str, purged_name: str, *, ignore_holds: bool = False
+) -> list[int]:
+    """Borrowers not yet purged whose cases were all closed before `cutoff`."""
+    held = "" if ignore_holds else "OR c.legal_hold = 1"
+    params = {"cutoff": cutoff, "purged": purged_name}
+    return [r[0] for r in db.execute(_PERSONAL_DUE.format(held=held), params)]
+
+
+def erase_personal_data(
+    db: sqlite_utils.Database, borrower_ids: list[int], values: dict[str, Any], now: str
+) -> int:
+    """Overwrite the borrowers' personal columns with `values`; ids and time zone stay."""
+    assignments = ", ".join(f"{column} = :{column}" for column in values)
+    return db.execute(
+        f"UPDATE borrowers SET {assignments}, updated_at = :now "
+        "WHERE id IN (SELECT value FROM json_each(:ids))",
+        {**values, "now": now, "ids": json.dumps(borrower_ids)},
+    ).rowcount
+
+
+def insert_certificate(db: sqlite_utils.Database, certificate: dict[str, Any]) -> int:
+    return db.execute(
+        "INSERT INTO purge_certificates (created_at, kind, rule, cutoff, removed_count, "
+        "checkpoint_id, details, key_id, signature) VALUES (:created_at, :kind, :rule, :cutoff, "
+        ":removed_count, :checkpoint_id, :details, :key_id, :signature)",
+        {**certificate, "details": json.dumps(certificate["details"], sort_keys=True)},
+    ).lastrowid
+
+
+def list_certificates(
+    db: sqlite_utils.Database, after_id: int, limit: int, kind: str | None = None
+) -> list[dict[str, Any]]:
+    where, params = "id > :after", {"after": after_id, "limit": limit}
+    if kind is not None:
+        where, params["kind"] = where + " AND kind = :kind", kind
+    rows = list(
+        db.query(f"SELECT * FROM purge_certificates WHERE {where} ORDER BY id LIMIT :limit", params)
+    )
+    for row in rows:
+        row["details"] = json.loads(row["details"])
+    return rows
