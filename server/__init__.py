@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server import timing
 from server.auth.passwords import Passwords
@@ -95,4 +96,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_api(app)
     register_cli(app)
+    if settings["PROXY_HOPS"]:
+        # Behind a reverse proxy every socket peer is the proxy: take the client address from
+        # X-Forwarded-For, trusting exactly the configured number of hops, so per-address
+        # limits and login throttling count clients, not the proxy.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["PROXY_HOPS"])  # type: ignore[method-assign]
     return app

@@ -1,5 +1,5 @@
 """Flask CLI commands: init-db, demo, users create, import-cases, verify-receipt,
-checkpoint, purge."""
+checkpoint, purge, backup, restore."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from server.domain import demo_data
 from server.errors import DoorstepError
 from server.runtime import Caller, Runtime
 from server.services import accounts, checkpoints, dispatch, imports, retention
+from server.services import backups as backup_service
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import visits as visit_rows
@@ -54,6 +55,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(verify_receipt_command)
     app.cli.add_command(checkpoint_command)
     app.cli.add_command(purge_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 @click.command("init-db")
@@ -322,3 +325,57 @@ def _plan_demo_day(db, rt: Runtime, caller: Caller, rows, agents, day: date, per
         return 0
     result = dispatch.create_visits(db, rt, caller, items)
     return result["created"]
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="check the copy's integrity and exposure ledger before keeping it",
+)
+def backup_command(dest: Path, verify: bool) -> None:
+    """Copy the live database to DEST while the server runs (schedulable from cron)."""
+    db = _db()
+    try:
+        summary = backup_service.take_backup(db, _runtime(), dest, check=verify)
+    except backup_service.BackupError as exc:
+        raise click.ClickException(f"backup failed: {exc}") from None
+    finally:
+        db.conn.close()
+    _echo_backup("backup", summary)
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="replace a database that already holds data")
+def restore_command(src: Path, force: bool) -> None:
+    """Restore a backup into DOORSTEP_DATABASE; stop the server first."""
+    rt = _runtime()
+    target = Path(current_app.config["DATABASE"])
+    try:
+        summary = backup_service.restore_backup(src, target, rt, to_iso(rt.clock()), force=force)
+    except backup_service.BackupError as exc:
+        raise click.ClickException(f"restore refused: {exc}") from None
+    _echo_backup("restored", summary)
+    applied = summary.migrations_applied
+    click.echo(f"  migrations applied: {applied}" if applied else "  schema up to date")
+    click.echo(f"start (or restart) the server on {target}")
+
+
+def _echo_backup(label: str, summary: backup_service.BackupSummary) -> None:
+    click.echo(
+        f"{label} {summary.path}: {summary.size_bytes:,} bytes, "
+        f"schema version {summary.schema_version}"
+    )
+    click.echo(f"  integrity: {summary.integrity or 'not checked (--no-verify)'}")
+    state = {True: "intact", False: "BROKEN", None: "not verified"}[summary.ledger_intact]
+    click.echo(
+        f"  ledger: head entry {summary.ledger_head_seq} hash {summary.ledger_head_hash}, {state}"
+    )
+    click.echo(f"  tables ({len(summary.tables)}):")
+    for name, count in summary.tables.items():
+        click.echo(f"    {name:24} {count:>10,}")

@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "RATE_PER_DEVICE_PER_MIN": 240,  # requests a minute per X-Device-Id (per worker)
     "RATE_PER_ADDRESS_PER_MIN": 1200,  # requests a minute per client address (per worker)
     "RATE_BURST": 60,
+    "PROXY_HOPS": 0,  # reverse proxies in front that set X-Forwarded-For (client address)
     "SERVER_TIMING": 0,  # 1: add a Server-Timing header (phases such as the ledger write)
     "CHECKPOINT_EVERY": 10000,  # sign the ledger head when it grew by this many entries
     "LEDGER_RETENTION_DAYS": 365,  # exposure-ledger entries (CNIL 2021)

@@ -52,3 +52,14 @@ def test_oversized_and_nested_bodies_are_refused_cheaply(world, client, auth):
     )
     assert nested.status_code == 400
     assert nested.json["error"]["code"] in ("too_deeply_nested", "validation_failed")
+
+
+def test_behind_a_proxy_the_forwarded_client_address_is_limited(tmp_path):
+    clock = FixedClock()
+    app = _limited_app(tmp_path, clock, RATE_PER_ADDRESS_PER_MIN=30, RATE_BURST=1, PROXY_HOPS=1)
+    client = app.test_client()
+    alice = {"X-Forwarded-For": "203.0.113.7"}
+    codes = [client.get("/api/v1/health", headers=alice).status_code for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+    bob = {"X-Forwarded-For": "198.51.100.9"}
+    assert client.get("/api/v1/health", headers=bob).status_code == 200
