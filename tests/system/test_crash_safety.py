@@ -1,0 +1,146 @@
+"""Crash safety: SIGKILL gunicorn's workers and master under a push load, lose nothing.
+
+The figures go to docs/reliability.md; `python -m bench.soak` runs the long version.
+Run with `-s` to see them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from server.storage.connection import BUSY_TIMEOUT_MS, connection_settings, open_db, transaction
+from sync.client import FieldClient, TransportResponse
+from tests.conftest import PASSWORD
+from tests.system.reliability import crash_trial
+
+DURABLE = {
+    "journal_mode": "wal",
+    "synchronous": 2,  # FULL: a commit survives power loss, not only a process crash
+    "foreign_keys": 1,
+    "busy_timeout": BUSY_TIMEOUT_MS,
+}
+
+
+def test_sigkilled_workers_and_master_lose_no_acknowledged_record(tmp_path):
+    report = crash_trial(tmp_path, agents=6, kills=6, workers=3)
+    print("\n" + "\n".join(report.lines()))
+
+    assert sum(report.kills.values()) == 6 and report.kills["master"] >= 1
+    assert report.restarts == report.kills["master"]
+    assert report.acknowledged > 0 and report.meter.lost > 0  # the kills did cut requests
+    assert report.store.integrity == ["ok"]
+    assert report.lost == [] and report.store.duplicated == []
+    assert report.meter.agreements and report.store.receipts_missing == []
+    assert (report.ledger["intact"], report.ledger["problem"]) == (True, None)
+    assert report.ledger["entries_checked"] > 0
+    assert report.meter.server_errors == [] and report.meter.locked == 0
+    assert report.meter.rejected == {} and report.still_queued == 0
+    assert report.phone_errors == []
+    assert report.ready and all(ready == DURABLE for ready in report.ready)
+    assert report.store.settings == DURABLE
+
+
+def test_every_connection_open_db_makes_is_durable(tmp_path):
+    path = str(tmp_path / "fresh.db")
+    connections = [open_db(path) for _ in range(3)]
+    try:
+        assert [connection_settings(db) for db in connections] == [DURABLE] * 3
+    finally:
+        for db in connections:
+            db.conn.close()
+
+
+def test_a_write_transaction_takes_the_write_lock_when_it_begins(tmp_path):
+    path = str(tmp_path / "fresh.db")
+    writer, other = open_db(path), open_db(path)
+    writer.execute("CREATE TABLE t (x INTEGER)")
+    other.execute("PRAGMA busy_timeout = 0")
+    try:
+        with transaction(writer):
+            # BEGIN IMMEDIATE: a second writer waits at BEGIN, never half-way through.
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                other.execute("BEGIN IMMEDIATE")
+            assert other.execute("SELECT count(*) FROM t").fetchone()[0] == 0  # reads go on
+    finally:
+        writer.conn.close()
+        other.conn.close()
+
+
+class _RecordingConnection(sqlite3.Connection):
+    """A connection that notes its settings when it is closed."""
+
+    closed_with: list[dict[str, object]] = []
+
+    def close(self) -> None:
+        names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        settings = {name: self.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
+        _RecordingConnection.closed_with.append(settings)
+        super().close()
+
+
+class _FlaskTransport:
+    """The reference client's transport over the Flask test client."""
+
+    def __init__(self, app) -> None:
+        self.http = app.test_client()
+
+    def request(self, method, path, *, json=None, data=None, headers=None, params=None):
+        response = self.http.open(
+            "/api/v1" + path,
+            method=method,
+            json=json,
+            data=data,
+            headers=dict(headers or {}),
+            query_string={k: v for k, v in (params or {}).items() if v is not None},
+        )
+        body = response.get_json() if response.is_json else (response.data or None)
+        return TransportResponse(response.status_code, response.headers, body)
+
+
+def test_every_connection_a_request_opens_is_durable(world, auth, tmp_path, monkeypatch):
+    """Login, pull, blob upload, push (with an agreement), day view, ledger verification:
+    every connection they open is WAL, synchronous=FULL, foreign keys, busy timeout."""
+    phone = FieldClient(
+        _FlaskTransport(world.app),
+        tmp_path / "phone.db",
+        "agent1",
+        PASSWORD,
+        "phone-agent1",
+        clock=world.clock,
+    )
+    connect = sqlite3.connect
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(_RecordingConnection, "closed_with", seen)
+    monkeypatch.setattr(
+        sqlite3, "connect", lambda *a, **kw: connect(*a, factory=_RecordingConnection, **kw)
+    )
+    phone.sync()
+    visit = next(card for card in phone.cards() if card["id"] == world.visits["v1"])
+    now = world.clock()
+    phone.record_agent_credential(visit["id"], "B-1", borrower_acknowledged=True)
+    phone.record_visit_report(visit["id"], arrived_at=now, outcome="agreement_signed")
+    agreement = phone.record_agreement(
+        visit_id=visit["id"],
+        case_id=visit["case_id"],
+        installments=[("2026-12-24", "600.00"), ("2027-01-24", "600.00")],
+        currency="CNY",
+        template_id="repayment-plan-zh",
+        template_version=1,
+        borrower_signature=b"\x89PNG\r\n\x1a\nborrower",
+        agent_signature=b"\x89PNG\r\n\x1a\nagent",
+        signed_at=now,
+        lat="31.201000",
+        lon="121.401000",
+    )
+    result = phone.sync()
+    day = world.app.test_client().get("/api/v1/me/day", headers=auth.headers("agent1"))
+    verify = world.app.test_client().get("/api/v1/audit/verify", headers=auth.headers("privacy"))
+    monkeypatch.undo()
+    phone.close()
+
+    assert agreement in result.acknowledged and len(result.acknowledged) == 3
+    assert day.status_code == 200 and verify.json["intact"] is True
+    assert len(seen) >= 8  # one per request
+    assert all(settings == DURABLE for settings in seen)
