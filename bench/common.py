@@ -74,7 +74,7 @@ def server(env: dict[str, str], workers: int = 2):
             try:
                 if requests.get(f"{base}/health", timeout=1).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # still starting (refused or slow)
                 time.sleep(0.1)
         else:
             raise RuntimeError("server did not start")
