@@ -67,7 +67,8 @@ def sqlite_ceiling(workdir, batches: list[list[dict]]) -> float:
     for batch in batches:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
-            "INSERT INTO r (id, kind, visit_id, device_seq, recorded_at, body) VALUES (?,?,?,?,?,?)",
+            "INSERT INTO r (id, kind, visit_id, device_seq, recorded_at, body) "
+            "VALUES (?,?,?,?,?,?)",
             [
                 (
                     r["id"],

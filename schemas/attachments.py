@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, fields, validate
 
-from schemas.common import StrictSchema
+from schemas.common import StrictSchema, json_int
 
 
 class AttachmentSchema(StrictSchema):
@@ -25,7 +25,7 @@ class AttachmentSchema(StrictSchema):
 
 
 class UploadCreateSchema(StrictSchema):
-    size = fields.Int(
+    size = json_int(
         required=True,
         validate=validate.Range(min=1),
         metadata={"description": "the blob's total size in bytes"},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -16,8 +16,40 @@ class StrictSchema(Schema):
         unknown = RAISE
 
 
+# No phone's clock, however wrong, reads before 1900; and the store's timestamp format
+# (strftime) writes years below 1000 without leading zeros, so they could not be read back.
+# The upper bound keeps conversion to UTC from overflowing.
+_SANE_MOMENTS = validate.Range(
+    min=datetime(1900, 1, 1, tzinfo=UTC),
+    max=datetime(9999, 1, 1, tzinfo=UTC),
+    error="must be between 1900 and 9998",
+)
+
+
 def aware_datetime(**kwargs) -> fields.AwareDateTime:
+    kwargs.setdefault("validate", _SANE_MOMENTS)
     return fields.AwareDateTime(format="iso", default_timezone=UTC, **kwargs)
+
+
+class NestedOrNull(fields.Nested):
+    """A nested object, or null. Null is let through here rather than by `allow_none`,
+    because apispec spells a nullable Nested for OpenAPI 3.0 as `anyOf: [{type: object,
+    nullable: true}, $ref]`, which admits any object at all and so documents (and checks)
+    nothing; this one is documented as `nullable: true, allOf: [$ref]`."""
+
+    def __init__(self, nested, **kwargs) -> None:
+        kwargs["metadata"] = {"nullable": True, **kwargs.get("metadata", {})}
+        super().__init__(nested, **kwargs)
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if value is None:
+            return None
+        return super().deserialize(value, attr, data, **kwargs)
+
+
+def json_int(**kwargs) -> fields.Int:
+    """An integer in a JSON body: 2.5 or "2" is refused, never truncated into another id."""
+    return fields.Int(strict=True, **kwargs)
 
 
 def validate_time_zone(name: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import StrictSchema, aware_datetime
+from schemas.common import NestedOrNull, StrictSchema, aware_datetime, json_int
 from schemas.visits import AgentVisitSchema
 
 _SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="lowercase SHA-256 hex")
@@ -36,7 +36,7 @@ class VisitReportBodySchema(StrictSchema):
     promise_amount = fields.Decimal(allow_none=True, validate=validate.Range(min=0), **_MONEY)
     promise_date = fields.Date(allow_none=True)
     notes = fields.Str(allow_none=True, validate=validate.Length(max=4000))
-    location = fields.Nested(LocationSchema, allow_none=True)
+    location = NestedOrNull(LocationSchema)
     third_party_present = fields.Bool(load_default=False)
     debt_discussed_with_third_party = fields.Bool(load_default=False)
     attachments = fields.List(
@@ -113,8 +113,8 @@ class RecordSchema(StrictSchema):
 
     id = fields.UUID(required=True, metadata={"description": "client-generated UUID"})
     kind = fields.Str(required=True, validate=validate.OneOf(sorted(BODY_SCHEMAS)))
-    visit_id = fields.Int(required=True, validate=validate.Range(min=1))
-    device_seq = fields.Int(required=True, validate=validate.Range(min=0))
+    visit_id = json_int(required=True, validate=validate.Range(min=1))
+    device_seq = json_int(required=True, validate=validate.Range(min=0))
     recorded_at = aware_datetime(required=True, metadata={"description": "device clock"})
     body = fields.Dict(
         required=True,
@@ -123,14 +123,14 @@ class RecordSchema(StrictSchema):
 
 
 class QueueReportSchema(StrictSchema):
-    pending = fields.Int(required=True, validate=validate.Range(min=0))
+    pending = json_int(required=True, validate=validate.Range(min=0))
     oldest_recorded_at = aware_datetime(allow_none=True)
 
 
 class PushSchema(StrictSchema):
     device_time = aware_datetime(required=True, metadata={"description": "device clock at send"})
     queue = fields.Nested(QueueReportSchema)
-    purge_acks = fields.List(fields.Int(), load_default=list, validate=validate.Length(max=1000))
+    purge_acks = fields.List(json_int(), load_default=list, validate=validate.Length(max=1000))
     records = fields.List(
         fields.Dict(),
         required=True,
@@ -162,7 +162,7 @@ class OutcomeSchema(StrictSchema):
     content_hash = fields.Str(allow_none=True)
     missing_blobs = fields.List(fields.Str())
     original_status = fields.Str(allow_none=True)
-    receipt = fields.Nested(ReceiptSchema, allow_none=True)
+    receipt = NestedOrNull(ReceiptSchema)
     id_verification = fields.Str(allow_none=True)
 
 
@@ -195,11 +195,11 @@ class PullResultSchema(StrictSchema):
     upserts = fields.List(fields.Nested(AgentVisitSchema))
     purges = fields.List(fields.Nested(PurgeOrderSchema))
     outcomes = fields.List(fields.Nested(OutcomeSchema))
-    blocked = fields.Nested(BlockedSchema, allow_none=True)
+    blocked = NestedOrNull(BlockedSchema)
 
 
 class PurgeAckSchema(StrictSchema):
-    visit_ids = fields.List(fields.Int(), required=True, validate=validate.Length(max=1000))
+    visit_ids = fields.List(json_int(), required=True, validate=validate.Length(max=1000))
 
 
 class PurgeAckResultSchema(StrictSchema):

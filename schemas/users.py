@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from schemas.common import StrictSchema, aware_datetime, validate_time_zone
+from schemas.common import NestedOrNull, StrictSchema, aware_datetime, validate_time_zone
 
 ROLES = ["agent", "dispatcher", "privacy_officer", "admin"]
 
@@ -36,7 +36,7 @@ class UserSchema(StrictSchema):
     display_name = fields.Str(dump_only=True)
     active = fields.Bool(dump_only=True)
     created_at = fields.Str(dump_only=True)
-    agent = fields.Nested(AgentProfileSchema, allow_none=True, dump_only=True)
+    agent = NestedOrNull(AgentProfileSchema, dump_only=True)
 
 
 class UserQueryArgsSchema(StrictSchema):

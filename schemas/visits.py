@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import HHMM, StrictSchema, aware_datetime
+from schemas.common import HHMM, NestedOrNull, StrictSchema, aware_datetime, json_int
 
 VISIT_PURPOSES = ("home_visit", "follow_up", "agreement_signing", "workplace_visit")
 NOTICE_KINDS = ["appointment", "letter", "sms", "phone_call", "email"]
@@ -17,12 +17,12 @@ class NoticeSchema(StrictSchema):
 
 
 class _VisitFields(StrictSchema):
-    agent_id = fields.Int(allow_none=True)
+    agent_id = json_int(allow_none=True)
     window_start = fields.Str(allow_none=True, validate=HHMM)
     window_end = fields.Str(allow_none=True, validate=HHMM)
     purpose = fields.Str(validate=validate.OneOf(VISIT_PURPOSES))
     notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
-    notice = fields.Nested(NoticeSchema, allow_none=True)
+    notice = NestedOrNull(NoticeSchema)
 
     @validates_schema
     def _window_order(self, data: dict, **_kwargs: object) -> None:
@@ -32,7 +32,7 @@ class _VisitFields(StrictSchema):
 
 
 class VisitCreateSchema(_VisitFields):
-    case_id = fields.Int(required=True)
+    case_id = json_int(required=True)
     visit_date = fields.Date(required=True)
     purpose = fields.Str(load_default="home_visit", validate=validate.OneOf(VISIT_PURPOSES))
 
@@ -44,12 +44,12 @@ class VisitBulkCreateSchema(StrictSchema):
 
 
 class VisitPatchSchema(_VisitFields):
-    version = fields.Int(metadata={"description": "the version you last saw (or If-Match)"})
+    version = json_int(metadata={"description": "the version you last saw (or If-Match)"})
     visit_date = fields.Date()
 
 
 class VisitCancelSchema(StrictSchema):
-    version = fields.Int(metadata={"description": "the version you last saw (or If-Match)"})
+    version = json_int(metadata={"description": "the version you last saw (or If-Match)"})
     reason = fields.Str(validate=validate.Length(max=500))
 
 
@@ -73,7 +73,7 @@ class BorrowerCardSchema(StrictSchema):
     expires_at = aware_datetime(metadata={"description": "agents: drop the card at this time"})
     display_name = fields.Str()
     home_address = fields.Str(allow_none=True)
-    home_geo = fields.Nested(GeoSchema, allow_none=True)
+    home_geo = NestedOrNull(GeoSchema)
     phone_masked = fields.List(fields.Str())
     time_zone = fields.Str(allow_none=True)
     date_of_birth = fields.Str(allow_none=True)
@@ -109,7 +109,7 @@ class _VisitOutFields(StrictSchema):
 
 
 class AgentVisitSchema(_VisitOutFields):
-    borrower = fields.Nested(BorrowerCardSchema, allow_none=True)
+    borrower = NestedOrNull(BorrowerCardSchema)
     card_available_from = aware_datetime(allow_none=True)
 
 
@@ -118,7 +118,7 @@ class DispatchVisitSchema(_VisitOutFields):
     notice_note = fields.Str(allow_none=True)
     cancel_reason = fields.Str(allow_none=True)
     created_at = fields.Str()
-    borrower = fields.Nested(BorrowerCardSchema, allow_none=True)
+    borrower = NestedOrNull(BorrowerCardSchema)
 
 
 class VisitSchema(DispatchVisitSchema):
@@ -158,9 +158,9 @@ class ErrorBriefSchema(StrictSchema):
 class BulkItemResultSchema(StrictSchema):
     index = fields.Int()
     status = fields.Str(metadata={"description": "created | refused"})
-    visit = fields.Nested(PlainVisitSchema, allow_none=True)
+    visit = NestedOrNull(PlainVisitSchema)
     warnings = fields.List(fields.Nested(FindingSchema))
-    error = fields.Nested(ErrorBriefSchema, allow_none=True)
+    error = NestedOrNull(ErrorBriefSchema)
 
 
 class BulkResultSchema(StrictSchema):
@@ -195,8 +195,8 @@ class DaySchema(StrictSchema):
 
 
 class VersionedIdSchema(StrictSchema):
-    id = fields.Int(required=True)
-    version = fields.Int(required=True)
+    id = json_int(required=True)
+    version = json_int(required=True)
 
 
 class DayOrderSchema(StrictSchema):

@@ -15,7 +15,8 @@ def system_clock() -> datetime:
 
 def to_iso(moment: datetime) -> str:
     """Store format: sortable, microsecond precision, always UTC."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: strftime does not zero-pad years below 1000 on every platform.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: str) -> datetime:

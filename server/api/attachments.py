@@ -99,6 +99,7 @@ class UploadByIdViews(MethodView):
     @blp.doc(requestBody=_CHUNK_BODY)
     @blp.response(200, UploadSchema, headers=_UPLOAD_OFFSET)
     @blp.alt_response(409, schema=ErrorSchema, description="offset_mismatch: resume at received")
+    @blp.alt_response(415, schema=ErrorSchema, description="not an octet-stream chunk")
     @blp.alt_response(413, schema=ErrorSchema, description="chunk larger than MAX_CHUNK_BYTES")
     @blp.alt_response(422, schema=ErrorSchema, description="hash_mismatch (upload discarded)")
     def patch(self, headers, upload_id):

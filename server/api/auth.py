@@ -3,6 +3,7 @@
 from flask.views import MethodView
 
 from schemas.auth import LoginSchema, PublicKeySchema, RefreshSchema, TokenPairSchema
+from schemas.common import ErrorSchema
 from server.api.context import Blueprint, caller, get_db, runtime
 from server.services import accounts
 
@@ -14,6 +15,8 @@ class LoginViews(MethodView):
     @blp.doc(security=[])
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenPairSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description="wrong credentials; revoked device")
+    @blp.alt_response(403, schema=ErrorSchema, description="device unknown or someone else's")
     def post(self, body):
         """Exchange a username and password (and, for agents, a device id) for tokens"""
         return accounts.login(
@@ -26,6 +29,7 @@ class RefreshViews(MethodView):
     @blp.doc(security=[])
     @blp.arguments(RefreshSchema)
     @blp.response(200, TokenPairSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description="refused, reused, or device revoked")
     def post(self, body):
         """Rotate a refresh token; re-using a spent one revokes the whole session family"""
         return accounts.refresh(get_db(), runtime(), caller(), body["refresh_token"])

@@ -4,6 +4,7 @@ from flask import request
 from flask.views import MethodView
 
 from schemas.cases import CaseImportArgsSchema, ImportReportSchema
+from schemas.common import ErrorSchema
 from schemas.visits import BorrowerCardSchema, CasePageSchema, CaseQueryArgsSchema, CaseSchema
 from server.api.context import Blueprint, caller, get_db, requires, runtime
 from server.errors import InvalidInput, UnsupportedMediaType
@@ -32,6 +33,7 @@ class CaseImportViews(MethodView):
     @blp.arguments(CaseImportArgsSchema, location="query")
     @blp.doc(requestBody=_IMPORT_BODY)
     @blp.response(200, ImportReportSchema)
+    @blp.alt_response(415, schema=ErrorSchema, description="neither JSON Lines nor CSV")
     def post(self, args):
         """Import cases from JSON Lines or CSV; bad rows are reported, good rows kept"""
         fmt = args.get("format") or _FORMATS.get(request.mimetype)

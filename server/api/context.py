@@ -11,6 +11,7 @@ from typing import Any
 import flask_smorest
 import sqlite_utils
 from flask import current_app, g, request
+from flask.views import MethodView
 from webargs.flaskparser import FlaskParser
 
 from server.errors import Forbidden
@@ -28,8 +29,65 @@ class StrictParser(FlaskParser):
     DEFAULT_UNKNOWN_BY_LOCATION: dict[str, str | None] = {}
 
 
+# Errors any operation may answer, documented on each so a client can plan for them (the
+# `default` response says nothing about which statuses occur). Values name flask-smorest's
+# response components, all in the one error shape.
+_EVERY_OPERATION = {"429": "TOO_MANY_REQUESTS"}  # rate limits, before any view runs
+_WITH_PATH_PARAMETERS = {"404": "NOT_FOUND"}  # no such resource, or a path that names none
+_WITH_BODY = {"413": "REQUEST_ENTITY_TOO_LARGE"}  # beyond MAX_CONTENT_LENGTH
+_WITH_JSON_BODY = {"400": "BAD_REQUEST"}  # not JSON at all
+
+
+def _parses_json(apidoc: dict) -> bool:
+    return any(p["in"] == "json" for p in apidoc.get("arguments", {}).get("parameters", []))
+
+
+def _document_common_errors(view: Callable, *, has_path_parameters: bool) -> Callable:
+    """`view` with the common errors it does not document yet (read from flask-smorest's
+    doc info, so this runs after the view's own decorators)."""
+    apidoc = getattr(view, "_apidoc", {})
+    documented = {
+        str(status)
+        for source in (apidoc.get("response", {}), apidoc.get("arguments", {}))
+        for status in source.get("responses", {})
+    } | {str(status) for status in apidoc.get("manual_doc", {}).get("responses", {})}
+    common = dict(_EVERY_OPERATION)
+    if has_path_parameters:
+        common.update(_WITH_PATH_PARAMETERS)
+    if _parses_json(apidoc) or "requestBody" in apidoc.get("manual_doc", {}):
+        common.update(_WITH_BODY)
+    if _parses_json(apidoc):
+        common.update(_WITH_JSON_BODY)
+    missing = {status: ref for status, ref in common.items() if status not in documented}
+    return flask_smorest.Blueprint.doc(responses=missing)(view) if missing else view
+
+
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Callable:
+        """As flask-smorest's, but a JSON body with no required field is documented as
+        optional: an absent body reads as {} and is accepted, so saying "required" is false."""
+        if location == "json" and "required" not in kwargs:
+            fields = (schema() if isinstance(schema, type) else schema).load_fields.values()
+            kwargs["required"] = any(field.required for field in fields)
+        return super().arguments(schema, location=location, **kwargs)
+
+    def route(self, rule: str, *, parameters: list | None = None, **options: Any) -> Callable:
+        """As flask-smorest's, and each operation also documents the errors every operation
+        of its kind can answer (429; 404 with path parameters; 413 with a body, 400 with a
+        JSON one)."""
+        register = super().route(rule, parameters=parameters, **options)
+
+        def decorator(view: Callable) -> Callable:
+            document = functools.partial(_document_common_errors, has_path_parameters="<" in rule)
+            if isinstance(view, type) and issubclass(view, MethodView):
+                for method in view.methods or ():
+                    setattr(view, method.lower(), document(getattr(view, method.lower())))
+                return register(view)
+            return register(document(view))
+
+        return decorator
 
 
 def runtime() -> Runtime:

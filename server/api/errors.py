@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from flask import Flask, g, jsonify
@@ -99,6 +100,10 @@ def register_error_handlers(app: Flask) -> None:
             body = error_body(HTTP_CODES.get(status, "http_error"), exc.description or exc.name)
         response = jsonify(body)
         response.status_code = status
+        # Keep what the error says besides its body, e.g. `Allow` on a 405 (RFC 9110).
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
         return response
 
     @app.errorhandler(RecursionError)
@@ -113,6 +118,19 @@ def register_error_handlers(app: Flask) -> None:
         # An integer beyond SQLite's 64-bit range reached a query: bad input, not a crash.
         response = jsonify(error_body("invalid_input", "a number is out of range"))
         response.status_code = 422
+        return response
+
+    @app.errorhandler(sqlite3.IntegrityError)
+    def integrity(exc: sqlite3.IntegrityError):
+        # A UNIQUE constraint is the store's last word on "already exists" (a check that lost
+        # a race, or one a service lacks): the client's conflict, not a crash. Any other
+        # integrity failure is a server bug.
+        reason, _, columns = str(exc).partition(": ")
+        if reason != "UNIQUE constraint failed":
+            return unexpected(exc)
+        field = columns.split(",")[0].strip().rpartition(".")[2] or None
+        response = jsonify(error_body("conflict", f"{field or 'value'} already taken", field))
+        response.status_code = 409
         return response
 
     @app.errorhandler(Exception)

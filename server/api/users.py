@@ -3,6 +3,7 @@
 from flask import request
 from flask.views import MethodView
 
+from schemas.common import ErrorSchema
 from schemas.users import (
     DeviceQueryArgsSchema,
     DeviceRevokeSchema,
@@ -38,6 +39,7 @@ class UserViews(MethodView):
     @requires("admin")
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="username already taken")
     def post(self, body):
         """Create a user; agents need a badge number"""
         return _user_out(accounts.create_user(get_db(), runtime(), caller(), body))
@@ -76,6 +78,8 @@ class DeviceRevokeViews(MethodView):
 class DeviceWipeViews(MethodView):
     @blp.doc(security=[{"bearerAuth": []}])
     @blp.response(200, DeviceSchema)
+    @blp.alt_response(401, schema=ErrorSchema, description="no token, or not this device's")
+    @blp.alt_response(409, schema=ErrorSchema, description="the device is not revoked")
     def post(self):
         """A revoked device confirms it wiped its data (its own token, even expired)"""
         return accounts.confirm_wipe(

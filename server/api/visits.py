@@ -3,6 +3,7 @@
 from flask import request
 from flask.views import MethodView
 
+from schemas.common import ErrorSchema
 from schemas.visits import (
     BulkResultSchema,
     DayOrderResultSchema,
@@ -26,6 +27,9 @@ from server.services import dispatch, views
 
 blp = Blueprint("visits", __name__, url_prefix="/api/v1", description="Visits, days and routes")
 
+_STALE = {"schema": ErrorSchema, "description": "version_conflict, or the visit is closed"}
+_NO_VERSION = {"schema": ErrorSchema, "description": "no version sent (If-Match or `version`)"}
+_NO_HOME = {"schema": ErrorSchema, "description": "the agent has no home base to start from"}
 _IF_MATCH = {
     "parameters": [
         {
@@ -97,6 +101,8 @@ class VisitByIdViews(MethodView):
     @blp.doc(**_IF_MATCH)
     @blp.arguments(VisitPatchSchema)
     @blp.response(200, VisitWriteResultSchema)
+    @blp.alt_response(409, **_STALE)
+    @blp.alt_response(428, **_NO_VERSION)
     def patch(self, body, visit_id):
         """Change, reschedule or reassign a visit (optimistic concurrency on version)"""
         version = expected_version(body)
@@ -110,6 +116,8 @@ class VisitCancelViews(MethodView):
     @blp.doc(**_IF_MATCH)
     @blp.arguments(VisitCancelSchema)
     @blp.response(200, PlainVisitSchema)
+    @blp.alt_response(409, **_STALE)
+    @blp.alt_response(428, **_NO_VERSION)
     def post(self, body, visit_id):
         """Cancel a visit; the agent's devices are told to purge the card"""
         return dispatch.cancel_visit(
@@ -122,6 +130,7 @@ class DayOrderViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(DayOrderSchema)
     @blp.response(200, DayOrderResultSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="a visit changed since its version")
     def put(self, body, agent_id, day):
         """Set the order of an agent's planned visits for a day"""
         visits = dispatch.set_day_order(get_db(), caller(), agent_id, day, body["visits"])
@@ -132,6 +141,7 @@ class DayOrderViews(MethodView):
 class DayRouteViews(MethodView):
     @requires("dispatcher")
     @blp.response(200, RouteSchema)
+    @blp.alt_response(422, **_NO_HOME)
     def get(self, agent_id, day):
         """Distance and arrival times of the day in its current order"""
         return dispatch.current_route(get_db(), runtime(), agent_id, day)
@@ -141,6 +151,7 @@ class DayRouteViews(MethodView):
 class DayRouteProposalViews(MethodView):
     @requires("dispatcher")
     @blp.response(200, RouteSchema)
+    @blp.alt_response(422, **_NO_HOME)
     def post(self, agent_id, day):
         """Propose an order from the agent's home base (not applied: PUT it to .../order)"""
         return dispatch.propose_route(get_db(), runtime(), agent_id, day)

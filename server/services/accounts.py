@@ -277,6 +277,8 @@ def create_user(
     with transaction(db):
         if accounts.get_user_by_username(db, data["username"]):
             raise Conflict("username already taken", field="username")
+        if data.get("badge_number") and accounts.badge_taken(db, data["badge_number"]):
+            raise Conflict("badge number already belongs to another agent", field="badge_number")
         user_id = accounts.insert_user(
             db,
             {

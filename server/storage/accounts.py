@@ -40,6 +40,13 @@ _USER_COLUMNS = (
 )
 
 
+def badge_taken(db: sqlite_utils.Database, badge_number: str) -> bool:
+    return (
+        db.execute("SELECT 1 FROM agents WHERE badge_number = ?", [badge_number]).fetchone()
+        is not None
+    )
+
+
 def get_user_by_username(db: sqlite_utils.Database, username: str) -> Row | None:
     return _one(
         db,
