@@ -68,3 +68,32 @@ def test_openapi_lists_every_route_and_errors_share_one_shape(app, client):
     assert set(missing.json["error"]) == {"code", "message", "field", "details"}
     assert missing.headers["Cache-Control"] == "no-store"
     assert app.debug is False
+
+
+def test_production_mode_hides_internals(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    pem = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    app = create_app(
+        {"DATABASE": str(tmp_path / "prod.db"), "DOORSTEP_ENV": "production", "SIGNING_KEY": pem}
+    )
+
+    def explode():
+        raise RuntimeError("secret internal detail")
+
+    app.add_url_rule("/api/v1/explode-for-test", view_func=explode)
+    response = app.test_client().get("/api/v1/explode-for-test")
+    assert response.status_code == 500
+    assert response.json["error"]["code"] == "internal_error"
+    body = response.get_data(as_text=True)
+    assert "Traceback" not in body and "secret internal detail" not in body
+    assert app.debug is False and not app.extensions["doorstep"].keys.generated
