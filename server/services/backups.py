@@ -180,13 +180,10 @@ def _refuse_if_unsound(summary: BackupSummary, what: str) -> None:
 
 
 def _copy(source: Path, temp: Path) -> None:
-    conn = sqlite3.connect(temp, isolation_level=None)
     try:
-        backups.copy_file_database(source, conn)
+        backups.copy_file_database(source, temp)
     except sqlite3.DatabaseError as exc:
         raise UnsoundCopy(f"{source} is not a readable SQLite database: {exc}") from None
-    finally:
-        conn.close()
 
 
 def _holds_data(target: Path) -> bool:

@@ -17,12 +17,14 @@ def vacuum_into(db: sqlite_utils.Database, path: Path) -> None:
     db.execute("VACUUM INTO ?", [str(path)])
 
 
-def copy_file_database(source: Path, target: sqlite3.Connection) -> None:
-    """Copy the database at source (opened read-only, its WAL included) into target."""
+def copy_file_database(source: Path, target: Path) -> None:
+    """Copy the database at source (opened read-only, its WAL included) into a new file."""
     src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    dst = sqlite3.connect(target, isolation_level=None)
     try:
-        src.backup(target)
+        src.backup(dst)
     finally:
+        dst.close()
         src.close()
 
 
