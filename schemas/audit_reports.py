@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
+from schemas.audit import ExposureSchema
 from schemas.common import StrictSchema, aware_datetime
 
 ANOMALY_KINDS = (
@@ -108,18 +109,11 @@ class HistoryQueryArgsSchema(PeriodArgsSchema):
     limit = fields.Int(load_default=1000, validate=validate.Range(min=1, max=5000))
 
 
-class HistoryEntrySchema(StrictSchema):
-    seq = fields.Int()
-    occurred_at = fields.Str()
-    user_id = fields.Int()
-    role = fields.Str()
-    device_id = fields.Str(allow_none=True)
-    borrower_id = fields.Int()
-    case_id = fields.Int(allow_none=True)
-    visit_id = fields.Int(allow_none=True)
-    fields_ = fields.List(fields.Str(), data_key="fields")
-    purpose = fields.Str()
-    endpoint = fields.Str()
+class HistoryEntrySchema(ExposureSchema):
+    """A ledger entry as history shows it: the audit columns without the chain's hashes."""
+
+    class Meta(StrictSchema.Meta):
+        exclude = ("request_id", "outcome", "prev_hash", "hash")
 
 
 class JustifyingVisitSchema(StrictSchema):
