@@ -10,6 +10,7 @@ from server.auth.passwords import Passwords
 from server.clock import Clock
 from server.domain.disclosure import DisclosurePolicy
 from server.keys import SigningKeys
+from sync.cards import CardPolicy
 from sync.compliance import CompliancePolicy
 
 
@@ -24,12 +25,13 @@ class Runtime:
     cursor_key: bytes
 
     @property
-    def card_lead(self) -> timedelta:
-        return timedelta(seconds=self.settings["CARD_LEAD_TIME_S"])
-
-    @property
-    def card_grace(self) -> timedelta:
-        return timedelta(seconds=self.settings["CARD_GRACE_S"])
+    def cards(self) -> CardPolicy:
+        """How long cards live on phones and how long a purge may go unconfirmed."""
+        return CardPolicy(
+            lead=timedelta(seconds=self.settings["CARD_LEAD_TIME_S"]),
+            grace=timedelta(seconds=self.settings["CARD_GRACE_S"]),
+            purge_ack_deadline=timedelta(seconds=self.settings["PURGE_ACK_DEADLINE_S"]),
+        )
 
 
 @dataclass(frozen=True)

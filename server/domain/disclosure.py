@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from schemas.visits import VISIT_PURPOSES
 
@@ -179,18 +177,3 @@ def load_policy(path: str | None) -> DisclosurePolicy:
 def build_card(fields: tuple[str, ...], borrower: Row, case: Row, visit: Row) -> dict[str, Any]:
     """The borrower card: exactly the allowed fields, masked where they must be."""
     return {name: CATALOGUE[name](borrower, case, visit) for name in fields}
-
-
-@dataclass(frozen=True)
-class CardWindow:
-    visible_from: datetime
-    expires_at: datetime
-
-
-def card_window(visit_date: date, time_zone: str, lead: timedelta, grace: timedelta) -> CardWindow:
-    """An agent may hold a card from the start of the visit's day (less the lead time)
-    until the end of that day plus the grace period, in the borrower's time zone."""
-    zone = ZoneInfo(time_zone)
-    start = datetime.combine(visit_date, time.min, zone)
-    end = datetime.combine(visit_date + timedelta(days=1), time.min, zone)
-    return CardWindow(visible_from=start - lead, expires_at=end + grace)

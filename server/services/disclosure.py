@@ -3,38 +3,67 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlite_utils
 
-from server.clock import to_iso
-from server.domain.disclosure import CardWindow, build_card, card_window
+from server.clock import parse_iso, to_iso
+from server.domain.disclosure import build_card
 from server.errors import Forbidden
 from server.runtime import Caller, Runtime
 from server.storage import ledger
 from server.storage import sync as sync_rows
 from server.timing import phase
+from sync.cards import (
+    CardVisit,
+    CardWindow,
+    HeldCard,
+    card_window,
+    may_hold,
+    overdue_purges,
+)
 
 Parts = dict[str, dict[str, Any]]  # {"visit": ..., "case": ..., "borrower": ...}
 
 
-def window_for(rt: Runtime, parts: Parts) -> CardWindow:
-    return card_window(
-        date.fromisoformat(parts["visit"]["visit_date"]),
-        parts["borrower"]["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"],
-        rt.card_lead,
-        rt.card_grace,
+def card_visit(rt: Runtime, parts: Parts) -> CardVisit:
+    """The card rules' view of a joined visit row."""
+    visit = parts["visit"]
+    return CardVisit(
+        visit_id=visit["id"],
+        agent_id=visit["agent_id"],
+        status=visit["status"],
+        visit_date=date.fromisoformat(visit["visit_date"]),
+        time_zone=parts["borrower"]["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"],
     )
+
+
+def window_for(rt: Runtime, parts: Parts) -> CardWindow:
+    """When an agent may hold this visit's card."""
+    visit = card_visit(rt, parts)
+    return card_window(visit.visit_date, visit.time_zone, rt.cards)
 
 
 def agent_may_see(rt: Runtime, parts: Parts, agent_id: int, now: datetime) -> CardWindow | None:
     """The card window if this agent may see this visit's borrower right now."""
-    visit = parts["visit"]
-    if visit["agent_id"] != agent_id or visit["status"] == "cancelled":
-        return None
-    window = window_for(rt, parts)
-    return window if window.visible_from <= now < window.expires_at else None
+    return may_hold(card_visit(rt, parts), agent_id, now, rt.cards)
+
+
+def held_cards(db: sqlite_utils.Database, device_id: str) -> dict[int, HeldCard]:
+    """The device's cards whose purge it has not confirmed, by visit id."""
+    return {
+        row["visit_id"]: HeldCard(
+            visit_id=row["visit_id"],
+            card_digest=row["card_digest"],
+            delivered_pull=row["delivered_pull"],
+            purge_reason=row["purge_reason"],
+            purge_ordered_at=parse_iso(row["purge_ordered_at"])
+            if row["purge_ordered_at"]
+            else None,
+        )
+        for row in sync_rows.device_cards(db, device_id)
+    }
 
 
 class PurgeOverdue(Forbidden):
@@ -46,8 +75,7 @@ class PurgeOverdue(Forbidden):
 def _refuse_if_purge_overdue(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, device_id: str
 ) -> None:
-    deadline = caller.now - timedelta(seconds=rt.settings["PURGE_ACK_DEADLINE_S"])
-    overdue = sync_rows.overdue_purges(db, device_id, to_iso(deadline))
+    overdue = overdue_purges(held_cards(db, device_id).values(), caller.now, rt.cards)
     if overdue:
         raise PurgeOverdue(
             "confirm the purges this device was ordered to carry out (POST /sync/purge-acks)",

@@ -101,8 +101,6 @@ def _plan_one(
     )
     stored = visits.get_visit(db, visit_id) or {}
     visits.record_history(db, stored, now, by)
-    if stored.get("agent_id"):
-        visits.append_feed(db, stored["agent_id"], visit_id, "upsert", "assigned", now)
     warnings = _findings(check.warnings)
     log_action(
         db,
@@ -219,7 +217,6 @@ def update_visit(
             raise _stale(_current(db, visit_id), expected)
         after = _current(db, visit_id)
         visits.record_history(db, after, now, by)
-        _feed_change(db, before, after, now)
         log_action(
             db,
             caller,
@@ -233,14 +230,6 @@ def update_visit(
             },
         )
     return {"visit": after, "warnings": _findings(check.warnings)}
-
-
-def _feed_change(db: sqlite_utils.Database, before: dict, after: dict, now: str) -> None:
-    if before["agent_id"] and before["agent_id"] != after["agent_id"]:
-        visits.append_feed(db, before["agent_id"], before["id"], "purge", "reassigned", now)
-    if after["agent_id"]:
-        reason = "assigned" if before["agent_id"] != after["agent_id"] else "updated"
-        visits.append_feed(db, after["agent_id"], after["id"], "upsert", reason, now)
 
 
 def cancel_visit(
@@ -262,8 +251,6 @@ def cancel_visit(
         )
         after = _current(db, visit_id)
         visits.record_history(db, after, now, by)
-        if after["agent_id"]:
-            visits.append_feed(db, after["agent_id"], visit_id, "purge", "cancelled", now)
         log_action(db, caller, "visit_cancelled", "visit", visit_id, {"reason": reason})
     return after
 
@@ -302,7 +289,6 @@ def set_day_order(
             )
             after = _current(db, item["id"])
             visits.record_history(db, after, now, by)
-            visits.append_feed(db, agent_id, item["id"], "upsert", "reordered", now)
         log_action(
             db,
             caller,

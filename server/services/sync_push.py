@@ -299,11 +299,7 @@ def _facts(
     user = accounts.get_user(db, principal.user_id) or {}
     agent = AgentFacts(id=principal.user_id, badge_number=user.get("badge_number") or "")
     visit_ids = sorted({r.visit_id for r in incoming})
-    joined = (
-        visit_rows.joined(db, f"v.id IN ({','.join('?' * len(visit_ids))})", visit_ids)
-        if visit_ids
-        else []
-    )
+    joined = visit_rows.joined_by_ids(db, visit_ids)
     history = sync_rows.visit_history_agents(db, visit_ids)
     case_ids = sorted({p["case"]["id"] for p in joined})
     prior = sync_rows.records_for_cases(

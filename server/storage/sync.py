@@ -180,17 +180,6 @@ def confirm_purges(
     return settled
 
 
-def overdue_purges(db: sqlite_utils.Database, device_id: str, ordered_before: str) -> list[int]:
-    return [
-        r[0]
-        for r in db.execute(
-            "SELECT visit_id FROM device_cards WHERE device_id = ? AND purge_confirmed_at IS NULL "
-            "AND purge_ordered_at IS NOT NULL AND purge_ordered_at < ? ORDER BY visit_id",
-            [device_id, ordered_before],
-        )
-    ]
-
-
 def device_sync_state(db: sqlite_utils.Database, device_id: str) -> Row:
     rows = list(db.query("SELECT * FROM device_sync WHERE device_id = ?", [device_id]))
     return rows[0] if rows else {"device_id": device_id, "pull_count": 0}

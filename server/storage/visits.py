@@ -1,4 +1,4 @@
-"""Visits, their history, and the per-agent change feed that sync pulls from."""
+"""Visits joined with their case and borrower, and the visits' change history."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def _split(row: Row) -> Row:
     return parts
 
 
-def joined(db: sqlite_utils.Database, where: str, params: Any, order: str = "v.id") -> list[Row]:
+def _joined(db: sqlite_utils.Database, where: str, params: Any, order: str = "v.id") -> list[Row]:
     return [
         _split(r)
         for r in db.query(f"SELECT {_SELECT} {_FROM} WHERE {where} ORDER BY {order}", params)
@@ -82,7 +82,7 @@ def joined(db: sqlite_utils.Database, where: str, params: Any, order: str = "v.i
 
 
 def agent_day(db: sqlite_utils.Database, agent_id: int, visit_date: str) -> list[Row]:
-    return joined(
+    return _joined(
         db,
         "v.agent_id = ? AND v.visit_date = ? AND v.status != 'cancelled'",
         [agent_id, visit_date],
@@ -94,7 +94,7 @@ def agent_visits_between(
     db: sqlite_utils.Database, agent_id: int, first_day: str, last_day: str
 ) -> list[Row]:
     """An agent's non-cancelled visits on these days, in day and route order."""
-    return joined(
+    return _joined(
         db,
         "v.agent_id = ? AND v.visit_date BETWEEN ? AND ? AND v.status != 'cancelled'",
         [agent_id, first_day, last_day],
@@ -102,8 +102,15 @@ def agent_visits_between(
     )
 
 
+def joined_by_ids(db: sqlite_utils.Database, visit_ids: list[int]) -> list[Row]:
+    """These visits with their case and borrower, by visit id (unknown ids are skipped)."""
+    if not visit_ids:
+        return []
+    return _joined(db, f"v.id IN ({','.join('?' * len(visit_ids))})", list(visit_ids))
+
+
 def get_joined(db: sqlite_utils.Database, visit_id: int) -> Row | None:
-    rows = joined(db, "v.id = ?", [visit_id])
+    rows = _joined(db, "v.id = ?", [visit_id])
     return rows[0] if rows else None
 
 
@@ -112,7 +119,7 @@ def agent_visits_for(
 ) -> list[Row]:
     """An agent's non-cancelled visits to one case or borrower, newest day first."""
     where = {"case": "v.case_id = ?", "borrower": "c.borrower_id = ?"}[column]
-    return joined(
+    return _joined(
         db,
         f"v.agent_id = ? AND v.status != 'cancelled' AND {where}",
         [agent_id, value],
@@ -177,16 +184,6 @@ def record_history(
             changed_at,
             changed_by,
         ],
-    )
-
-
-def append_feed(
-    db: sqlite_utils.Database, agent_id: int, visit_id: int, kind: str, reason: str, now: str
-) -> None:
-    db.execute(
-        "INSERT INTO agent_feed (agent_id, visit_id, kind, reason, created_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [agent_id, visit_id, kind, reason, now],
     )
 
 

@@ -97,7 +97,7 @@ def test_concurrent_edits_give_409_with_the_current_version(world, client, auth,
     assert history == [1, 2]
 
 
-def test_reassign_and_cancel_feed_purges_to_the_old_agent(world, client, auth, db):
+def test_reassign_and_cancel_are_kept_in_the_visit_history(world, client, auth, db):
     headers = auth.headers("dispatcher")
     v1 = world.visits["v1"]
     moved = client.patch(
@@ -112,19 +112,16 @@ def test_reassign_and_cancel_feed_purges_to_the_old_agent(world, client, auth, d
         json={"version": 2, "reason": "borrower paid"},
     )
     assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
-    feed = [
-        (r["agent_id"], r["kind"], r["reason"])
+    history = [
+        (r["version"], r["agent_id"], r["status"])
         for r in db.query(
-            "SELECT agent_id, kind, reason FROM agent_feed WHERE visit_id = ? ORDER BY seq", [v1]
+            "SELECT version, agent_id, status FROM visit_history WHERE visit_id = ? "
+            "ORDER BY version",
+            [v1],
         )
     ]
     a1, a2 = world.users["agent1"], world.users["agent2"]
-    assert feed == [
-        (a1, "upsert", "assigned"),
-        (a1, "purge", "reassigned"),
-        (a2, "upsert", "assigned"),
-        (a2, "purge", "cancelled"),
-    ]
+    assert history == [(1, a1, "planned"), (2, a2, "planned"), (3, a2, "cancelled")]
     again = client.post(f"/api/v1/visits/{v1}/cancel", headers=headers, json={"version": 3})
     assert again.status_code == 409
     actions = [
