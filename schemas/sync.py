@@ -6,20 +6,11 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import NestedOrNull, StrictSchema, aware_datetime, json_int
 from schemas.visits import AgentVisitSchema
+from sync.records import CONFIRMATION_KINDS
+from sync.visits import VISIT_OUTCOMES
 
 _SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="lowercase SHA-256 hex")
 _MONEY = {"as_string": True, "allow_nan": False}
-VISIT_OUTCOMES = [
-    "met_borrower",
-    "not_home",
-    "refused",
-    "moved",
-    "third_party_met",
-    "promise_to_pay",
-    "agreement_signed",
-    "address_not_found",
-    "other",
-]
 
 
 class LocationSchema(StrictSchema):
@@ -46,7 +37,7 @@ class VisitReportBodySchema(StrictSchema):
 
 class IdConfirmationBodySchema(StrictSchema):
     confirmation_kind = fields.Str(
-        required=True, validate=validate.OneOf(["borrower_identity", "agent_credential"])
+        required=True, validate=validate.OneOf(sorted(CONFIRMATION_KINDS))
     )
     id_last6 = fields.Str(
         load_only=True,

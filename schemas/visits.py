@@ -5,9 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import HHMM, NestedOrNull, StrictSchema, aware_datetime, json_int
-
-VISIT_PURPOSES = ("home_visit", "follow_up", "agreement_signing", "workplace_visit")
-NOTICE_KINDS = ["appointment", "letter", "sms", "phone_call", "email"]
+from sync.visits import NOTICE_KINDS, VISIT_PURPOSES
 
 
 class NoticeSchema(StrictSchema):

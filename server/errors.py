@@ -26,6 +26,12 @@ class InvalidInput(DoorstepError):
     code = "invalid_input"
 
 
+class BadCursor(InvalidInput):
+    """A sync cursor that this server did not issue to this device."""
+
+    code = "invalid_cursor"
+
+
 class NotAuthenticated(DoorstepError):
     """No credentials, or credentials that do not prove who the caller is."""
 
@@ -72,6 +78,12 @@ class DeviceNotAllowed(Forbidden):
     """The device is registered to someone else, or not registered at all."""
 
     code = "device_not_allowed"
+
+
+class PurgeOverdue(Forbidden):
+    """The device left a purge order unconfirmed past the deadline: no new cards."""
+
+    code = "purge_unacknowledged"
 
 
 class NotFound(DoorstepError):
@@ -124,3 +136,9 @@ class UnsupportedMediaType(DoorstepError):
     """The content type is not one this endpoint accepts."""
 
     code = "unsupported_media_type"
+
+
+class BatchTooLarge(PayloadTooLarge):
+    """More records in one push than the server takes."""
+
+    code = "batch_too_large"

@@ -17,12 +17,13 @@ reassigned visit is stored and flagged.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 
 from . import compliance as rules
 from .compliance import CompliancePolicy, Flag, parse_hhmm
+from .identity import credential_counts, is_agent_credential
 from .records import (
     ATTACHMENT_MISSING,
     ID_REUSED,
@@ -93,15 +94,7 @@ def reconcile_batch(
 
 def _decision_order(record: IncomingRecord) -> tuple[int, int, str]:
     seq = record.device_seq if isinstance(record.device_seq, int) else 0
-    return (0 if _is_credential(record) else 1, seq, str(record.id))
-
-
-def _is_credential(record: IncomingRecord) -> bool:
-    return (
-        record.kind == "id_confirmation"
-        and isinstance(record.body, Mapping)
-        and record.body.get("confirmation_kind") == "agent_credential"
-    )
+    return (0 if is_agent_credential(record.kind, record.body) else 1, seq, str(record.id))
 
 
 def _decide(
@@ -157,9 +150,16 @@ def _decide(
     return RecordOutcome(record.id, "accepted", None, "Stored.", content_hash=content_hash)
 
 
+def is_same_delivery(
+    stored_agent_id: int, stored_digest: str | None, agent_id: int, digest: str | None
+) -> bool:
+    """A record already stored is delivered again when the same agent sends the same
+    content. Another agent's record never is: its flags are not this agent's to read."""
+    return digest is not None and stored_agent_id == agent_id and stored_digest == digest
+
+
 def _replay(record: IncomingRecord, stored: StoredRecord, agent_id: int) -> RecordOutcome:
-    # Another agent's record is never replayed: its flags are not this agent's to read.
-    if stored.agent_id != agent_id or stored.digest != record.digest:
+    if not is_same_delivery(stored.agent_id, stored.digest, agent_id, record.digest):
         message = "This id is already stored with different content; the original is kept."
         return _rejected(record, ID_REUSED, message)
     return replay_outcome(record.id, stored.outcome)
@@ -275,7 +275,7 @@ def _remember(
         seen.home_visits[visit.case.id].append(parse_visit_report(record.body).arrived_at)
     elif record.kind == "agreement":
         seen.agreements[visit.case.id].add(record.id)
-    elif _is_credential(record) and rules.BADGE_MISMATCH not in {f.code for f in outcome.flags}:
+    elif credential_counts(record.kind, record.body, (f.code for f in outcome.flags)):
         seen.credentials[visit.id].append(record.recorded_at)
 
 

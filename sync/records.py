@@ -37,13 +37,11 @@ from .canonical import (
 )
 from .compliance import Flag, OutOfHoursConsent, parse_hhmm
 from .geo import GeoFix
+from .visits import NO_CONTACT_OUTCOMES, VISIT_STATUSES
 
 RECORD_KINDS: frozenset[str] = frozenset({"visit_report", "id_confirmation", "agreement"})
 Status = Literal["accepted", "flagged", "duplicate", "rejected", "retry"]
-VISIT_STATUSES: frozenset[str] = frozenset({"planned", "cancelled", "completed"})
 CONFIRMATION_KINDS: frozenset[str] = frozenset({"borrower_identity", "agent_credential"})
-# Outcomes in which nobody came to the door, so there was no contact to identify oneself for.
-NO_CONTACT_OUTCOMES: frozenset[str] = frozenset({"not_home", "address_not_found"})
 # The wire name of the typed ID characters; a body still holding them is refused outright,
 # because a digest over six characters could be brute-forced back out of the store.
 TYPED_ID_FIELD = "id_last6"

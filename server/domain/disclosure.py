@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas.visits import VISIT_PURPOSES
+from sync.visits import VISIT_PURPOSES
 
 Row = Mapping[str, Any]
 

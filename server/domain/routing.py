@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-EARTH_RADIUS_M = 6_371_008.8
+from sync.geo import haversine_m
+
 DEFAULT_SPEED_KMH = 25.0
 DEFAULT_SERVICE_TIME = timedelta(minutes=20)
 DEFAULT_ROAD_FACTOR = 1.3
@@ -72,15 +73,6 @@ class _Problem:
     closes: tuple[float, ...]
     service_s: float
     has_windows: bool
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres between two WGS-84 points."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlmb = math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 def propose_route(

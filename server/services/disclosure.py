@@ -10,7 +10,7 @@ import sqlite_utils
 
 from server.clock import parse_iso, to_iso
 from server.domain.disclosure import build_card
-from server.errors import Forbidden
+from server.errors import PurgeOverdue
 from server.runtime import Caller, Runtime
 from server.storage import ledger
 from server.storage import sync as sync_rows
@@ -64,12 +64,6 @@ def held_cards(db: sqlite_utils.Database, device_id: str) -> dict[int, HeldCard]
         )
         for row in sync_rows.device_cards(db, device_id)
     }
-
-
-class PurgeOverdue(Forbidden):
-    """The device left a purge order unconfirmed past the deadline: no new cards."""
-
-    code = "purge_unacknowledged"
 
 
 def _refuse_if_purge_overdue(

@@ -10,7 +10,7 @@ import sqlite_utils
 
 from server.clock import to_iso
 from server.domain import routing
-from server.domain.dispatch_rules import Finding, PlanningRules, check_plan
+from server.domain.dispatch_rules import Finding, check_plan
 from server.errors import Conflict, DispatchRefused, InvalidInput, NotFound, VersionConflict
 from server.runtime import Caller, Runtime
 from server.services.staff_log import log_action
@@ -28,17 +28,6 @@ _CHANGEABLE = (
     "notice_given_at",
     "notice_note",
 )
-
-
-def planning_rules(rt: Runtime) -> PlanningRules:
-    """Planning applies the same compliance profile that field records are checked against."""
-    policy = rt.compliance
-    return PlanningRules(
-        visit_start=policy.visit_window_start,
-        visit_end=policy.visit_window_end,
-        max_home_visits_per_7_days=policy.max_home_visits_per_case,
-        notice_required=policy.prior_notice_required,
-    )
 
 
 def _findings(items: tuple[Finding, ...]) -> list[dict[str, Any]]:
@@ -75,9 +64,7 @@ def _plan_one(
     if data.get("agent_id") is not None:
         _require_agent(db, data["agent_id"])
     plan = _flatten(data)
-    check = check_plan(
-        planning_rules(rt), case, plan, visits.case_visit_dates(db, case["id"], None)
-    )
+    check = check_plan(rt.compliance, case, plan, visits.case_visit_dates(db, case["id"], None))
     if check.refusals:
         first = check.refusals[0]
         raise DispatchRefused(
@@ -202,7 +189,7 @@ def update_visit(
         plan = {**before, **changes}
         case = cases.get_case(db, before["case_id"]) or {}
         check = check_plan(
-            planning_rules(rt), case, plan, visits.case_visit_dates(db, before["case_id"], visit_id)
+            rt.compliance, case, plan, visits.case_visit_dates(db, before["case_id"], visit_id)
         )
         if check.refusals:
             first = check.refusals[0]

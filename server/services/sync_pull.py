@@ -15,7 +15,7 @@ import sqlite_utils
 
 from server.clock import to_iso
 from server.domain.disclosure import build_card
-from server.errors import InvalidInput
+from server.errors import BadCursor
 from server.runtime import Caller, Runtime
 from server.services.disclosure import (
     Parts,
@@ -33,12 +33,6 @@ from server.storage.connection import transaction
 from sync.cards import plan_pull
 from sync.cursor import CursorState, InvalidCursor, decode_cursor, encode_cursor
 from sync.records import RecordOutcome
-
-
-class BadCursor(InvalidInput):
-    """The cursor is not one this server issued to this device."""
-
-    code = "invalid_cursor"
 
 
 def _card_digest(rt: Runtime, parts: Parts) -> str:
@@ -127,7 +121,7 @@ def pull(
     for row in outcome_rows:
         record = RecordOutcome.from_dict(json.loads(row["outcome"]))
         body = json.loads(row["body"]) if row.get("body") else {}
-        outcomes.append(outcome_out(record, (row["kind"], body), receipts))
+        outcomes.append(outcome_out(record, (row["kind"], body), receipts.get(row["id"])))
     next_state = CursorState(
         device_id=device,
         pull_seq=pull_seq,

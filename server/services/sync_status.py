@@ -9,8 +9,8 @@ from typing import Any
 import sqlite_utils
 
 from server.clock import parse_iso
-from server.services.sync_push import id_verification
 from server.storage import sync as sync_rows
+from sync.identity import id_verification
 
 # A device that has not pushed or pulled for this long during the day is "behind".
 BEHIND_AFTER_S = 2 * 3600

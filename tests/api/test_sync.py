@@ -474,10 +474,25 @@ def test_replay_answers_match_whether_or_not_the_bytes_are_identical(world, clie
     reformatted["id"] = record["id"].upper()  # same UUID, other spelling: validated again
     reformatted["body"]["location"]["accuracy_m"] = 15.0
     slow = push(client, auth, [reformatted])["outcomes"][0]
-    assert exact == slow
+    assert slow["record_id"] == reformatted["id"]  # echoed exactly as sent
+    assert exact == dict(slow, record_id=record["id"])
     assert exact["status"] == "duplicate" and exact["original_status"] == first["status"]
     assert exact["flags"] == first["flags"]
     assert db.execute("SELECT count(*) FROM sync_records").fetchone()[0] == 1
+
+
+def test_record_ids_are_echoed_exactly_as_sent(world, client, auth, db):
+    """iOS spells UUIDs in upper case; a client matching outcomes by string must find its
+    own id in every answer, while the store keys the record by the canonical form."""
+    record = report(world.visits["v2"], 1)
+    record["id"] = record["id"].upper()
+    pushed = push(client, auth, [record])["outcomes"][0]
+    assert pushed["record_id"] == record["id"] and pushed["status"] in ("accepted", "flagged")
+    assert push(client, auth, [record])["outcomes"][0]["record_id"] == record["id"]
+    pulled = client.get("/api/v1/sync/pull", headers=auth.headers("agent1")).json
+    assert [o["record_id"] for o in pulled["outcomes"]] == [record["id"]]
+    stored = [r[0] for r in db.execute("SELECT id FROM sync_records")]
+    assert stored == [record["id"].lower()]
 
 
 def test_a_late_replay_does_not_roll_back_the_device_health(world, client, auth):

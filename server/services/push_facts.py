@@ -1,0 +1,160 @@
+"""What the server knows that reconciliation needs: the batch's visits, cases, prior records,
+stored ids, complete blobs, ID comparisons; and the exact replays answered from the store."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+import sqlite_utils
+
+from server.clock import parse_iso
+from server.runtime import Caller, Runtime
+from server.services.attachments import complete_blobs
+from server.storage import accounts
+from server.storage import cases as case_rows
+from server.storage import sync as sync_rows
+from server.storage import visits as visit_rows
+from sync.identity import credential_counts, id_checks_to_answer, typed_id_matches
+from sync.reconcile import is_same_delivery, replay_outcome
+from sync.records import (
+    AgentFacts,
+    CaseFacts,
+    IncomingRecord,
+    RecordOutcome,
+    ServerFacts,
+    StoredRecord,
+    VisitFacts,
+    referenced_blobs,
+)
+from sync.visits import HOME_PURPOSES
+
+Replay = tuple[RecordOutcome, tuple[str, dict]]  # the replayed outcome, (kind, stored body)
+
+
+def known_replays(
+    db: sqlite_utils.Database, agent_id: int, raws: list[Any], digests: list[str | None]
+) -> dict[int, Replay]:
+    """Records already stored exactly as sent by this agent, by batch index: answered from
+    the store with no validation or reconciliation. Stored records never change, so no lock
+    is needed."""
+    ids = [str(raw.get("id")) for raw, digest in zip(raws, digests, strict=True) if digest]
+    stored = sync_rows.stored_records(db, ids)
+    replays = {}
+    for index, (raw, digest) in enumerate(zip(raws, digests, strict=True)):
+        row = stored.get(str(raw.get("id"))) if digest else None
+        if row and is_same_delivery(row["agent_id"], row["raw_digest"], agent_id, digest):
+            original = RecordOutcome.from_dict(json.loads(row["outcome"]))
+            replays[index] = (
+                replay_outcome(row["id"], original),
+                (row["kind"], json.loads(row["body"])),
+            )
+    return replays
+
+
+def server_facts(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    incoming: list[IncomingRecord],
+    typed: dict[str, str],
+    device_time: datetime,
+) -> ServerFacts:
+    """Everything reconciliation needs to know about the batch's visits and ids."""
+    principal = caller.principal
+    assert principal is not None
+    user = accounts.get_user(db, principal.user_id) or {}
+    agent = AgentFacts(id=principal.user_id, badge_number=user.get("badge_number") or "")
+    visit_ids = sorted({r.visit_id for r in incoming})
+    joined = visit_rows.joined_by_ids(db, visit_ids)
+    history = sync_rows.visit_history_agents(db, visit_ids)
+    case_ids = sorted({p["case"]["id"] for p in joined})
+    prior = sync_rows.records_for_cases(
+        db, case_ids, ("visit_report", "agreement", "id_confirmation")
+    )
+    visits = {p["visit"]["id"]: _visit_facts(p, history, prior) for p in joined}
+    stored = {
+        row["id"]: StoredRecord(
+            row["agent_id"], row["digest"], RecordOutcome.from_dict(json.loads(row["outcome"]))
+        )
+        for row in sync_rows.stored_records(db, [r.id for r in incoming]).values()
+    }
+    blobs: set[str] = set()
+    for record in incoming:
+        try:
+            blobs |= referenced_blobs(record)
+        except ValueError:
+            continue  # the engine answers malformed for it
+    return ServerFacts(
+        agent=agent,
+        visits=visits,
+        stored=stored,
+        id_matches=_compare_ids(db, rt, principal.user_id, incoming, typed, visits, stored),
+        complete_blobs=complete_blobs(db, blobs),
+        device_sent_at=device_time,
+    )
+
+
+def _visit_facts(parts: dict, history: dict[int, set[int]], prior: list[dict]) -> VisitFacts:
+    visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
+    home_times, agreements, credentials = [], set(), []
+    for row in prior:
+        if row["case_id"] != case["id"]:
+            continue
+        body = json.loads(row["body"])
+        if row["kind"] == "visit_report" and row["purpose"] in HOME_PURPOSES:
+            home_times.append(parse_iso(body["arrived_at"]))
+        elif row["kind"] == "agreement":
+            agreements.add(row["id"])
+        elif row["visit_id"] == visit["id"] and credential_counts(
+            row["kind"], body, (f["code"] for f in json.loads(row["outcome"]).get("flags", []))
+        ):
+            credentials.append(parse_iso(row["recorded_at"]))
+    return VisitFacts(
+        id=visit["id"],
+        case=CaseFacts(
+            id=case["id"],
+            time_zone=borrower["time_zone"],
+            home_lat=borrower["home_lat"],
+            home_lon=borrower["home_lon"],
+            hardship=bool(case["hardship"]),
+            do_not_visit=bool(case["do_not_visit"]),
+            legal_hold=bool(case["legal_hold"]),
+            home_visit_times=tuple(sorted(home_times)),
+            agreement_ids=frozenset(agreements),
+        ),
+        agent_id=visit["agent_id"],
+        status=visit["status"],
+        visit_date=date.fromisoformat(visit["visit_date"]),
+        window_start=visit["window_start"],
+        window_end=visit["window_end"],
+        notice_given=bool(visit["notice_kind"]),
+        notice_given_at=parse_iso(visit["notice_given_at"]) if visit["notice_given_at"] else None,
+        home_visit=visit["purpose"] in HOME_PURPOSES,
+        previous_agent_ids=frozenset(history.get(visit["id"], set())),
+        credential_times=tuple(sorted(credentials)),
+    )
+
+
+def _compare_ids(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    agent_id: int,
+    incoming: list[IncomingRecord],
+    typed: dict[str, str],
+    visits: dict[int, VisitFacts],
+    stored: dict[str, StoredRecord],
+) -> dict[str, bool | None]:
+    """The server's side of the ID check (sync.identity): count the checks already used,
+    look up the numbers on file, compare; the typed characters go no further."""
+    asking = {r.visit_id for r in incoming if r.id in typed and r.id not in stored}
+    used = {visit_id: sync_rows.id_checks_for_visit(db, visit_id) for visit_id in asking}
+    answers = id_checks_to_answer(
+        incoming, typed, visits, stored, used, agent_id, rt.settings["MAX_ID_CHECKS_PER_VISIT"]
+    )
+    results: dict[str, bool | None] = {}
+    for record_id, case_id in answers.items():
+        national_id = case_rows.national_id_for_case(db, case_id) if case_id else None
+        results[record_id] = typed_id_matches(national_id, typed[record_id])
+    return results
