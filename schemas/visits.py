@@ -119,13 +119,6 @@ class DispatchVisitSchema(_VisitOutFields):
     borrower = NestedOrNull(BorrowerCardSchema)
 
 
-class VisitSchema(DispatchVisitSchema):
-    """One visit. Agents receive no planning notes (dispatcher_notes reach them through the
-    card, when the disclosure policy allows it) and a card only while they may hold it."""
-
-    card_available_from = aware_datetime(allow_none=True)
-
-
 class PlainVisitSchema(_VisitOutFields):
     """A visit without any borrower data (dispatch write responses)."""
 

@@ -5,12 +5,14 @@ from flask.views import MethodView
 
 from schemas.common import ErrorSchema
 from schemas.visits import (
+    AgentVisitSchema,
     BulkResultSchema,
     DayOrderResultSchema,
     DayOrderSchema,
     DayQueryArgsSchema,
     DaySchema,
     DispatchVisitPageSchema,
+    DispatchVisitSchema,
     PlainVisitSchema,
     RouteSchema,
     VisitBulkCreateSchema,
@@ -18,10 +20,10 @@ from schemas.visits import (
     VisitCreateSchema,
     VisitPatchSchema,
     VisitQueryArgsSchema,
-    VisitSchema,
     VisitWriteResultSchema,
 )
 from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.api.responses import response_by_role
 from server.errors import InvalidInput, PreconditionRequired
 from server.services import dispatch, views
 
@@ -92,7 +94,11 @@ class VisitBulkViews(MethodView):
 @blp.route("/visits/<int:visit_id>")
 class VisitByIdViews(MethodView):
     @requires("dispatcher", "agent")
-    @blp.response(200, VisitSchema)
+    @response_by_role(
+        200,
+        {"agent": AgentVisitSchema, "dispatcher": DispatchVisitSchema},
+        "The visit: agents see the agent's shape (no planning notes), dispatchers theirs",
+    )
     def get(self, visit_id):
         """One visit; agents only their own, only while the card may be held"""
         return views.visit(get_db(), runtime(), caller(), visit_id)

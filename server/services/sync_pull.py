@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
+from schemas.visits import AgentVisitSchema
 from server.clock import to_iso
 from server.domain.disclosure import build_card
 from server.errors import BadCursor
@@ -34,16 +35,15 @@ from sync.cards import plan_pull
 from sync.cursor import CursorState, InvalidCursor, decode_cursor, encode_cursor
 from sync.records import RecordOutcome
 
+AGENT_VISIT_FIELDS = frozenset(AgentVisitSchema().fields)
+
 
 def _card_digest(rt: Runtime, parts: Parts) -> str:
     """A digest of what the device would be sent, to know when it changed."""
     fields = rt.disclosure.allowed_fields("agent", parts["visit"].get("purpose"))
-    view = visit_view(
-        parts,
-        build_card(fields, parts["borrower"], parts["case"], parts["visit"]),
-        with_notes=False,
-    )
-    return hashlib.sha256(json.dumps(view, sort_keys=True, default=str).encode()).hexdigest()
+    view = visit_view(parts, build_card(fields, parts["borrower"], parts["case"], parts["visit"]))
+    sent = {name: value for name, value in view.items() if name in AGENT_VISIT_FIELDS}
+    return hashlib.sha256(json.dumps(sent, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _decode(rt: Runtime, device: str, cursor: str | None) -> CursorState:
@@ -131,10 +131,7 @@ def pull(
         "cursor": encode_cursor(next_state, key=rt.cursor_key),
         "has_more": plan.more_cards or more_outcomes,
         "server_time": now,
-        "upserts": [
-            visit_view(parts, card, with_notes=False)
-            for parts, card in zip(page, cards, strict=True)
-        ],
+        "upserts": [visit_view(parts, card) for parts, card in zip(page, cards, strict=True)],
         "purges": [
             {"visit_id": p.visit_id, "reason": p.reason, "ordered_at": to_iso(p.ordered_at)}
             for p in plan.purges

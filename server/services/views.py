@@ -17,13 +17,11 @@ from server.storage.connection import transaction
 DISPATCH_PURPOSE = "dispatch_planning"
 
 
-def visit_view(parts: Parts, card: dict[str, Any] | None, with_notes: bool) -> dict[str, Any]:
+def visit_view(parts: Parts, card: dict[str, Any] | None) -> dict[str, Any]:
+    """The visit with its case reference and borrower card. What each role receives of it
+    is decided by its response schema (agents: AgentVisitSchema, an allow-list that has no
+    planning notes; dispatcher_notes reach an agent only through the card's policy)."""
     visit = dict(parts["visit"])
-    if not with_notes:
-        # Agents get the dispatcher's notes only through the card's policy, and nothing of
-        # the planning record (notice notes, cancel reasons) that is not theirs to hold.
-        for name in ("notes", "notice_note", "cancel_reason", "created_at"):
-            visit.pop(name, None)
     visit["case_external_id"] = parts["case"]["external_id"]
     visit["borrower"] = card
     return visit
@@ -45,7 +43,7 @@ def agent_day(
     out = []
     for parts in rows:
         card = next(cards) if id(parts) in served else None
-        view = visit_view(parts, card, with_notes=False)
+        view = visit_view(parts, card)
         view["card_available_from"] = None if card else window_for(rt, parts).visible_from
         out.append(view)
     return {"date": day, "agent_id": principal.user_id, "generated_at": caller.now, "visits": out}
@@ -61,11 +59,11 @@ def visit(db: sqlite_utils.Database, rt: Runtime, caller: Caller, visit_id: int)
             if parts is None or not agent_may_see(rt, parts, principal.user_id, caller.now):
                 raise NotFound("no such visit")
             card = serve_cards(db, rt, caller, [parts])[0]
-            return visit_view(parts, card, with_notes=False)
+            return visit_view(parts, card)
         if parts is None:
             raise NotFound("no such visit")
         card = serve_cards(db, rt, caller, [parts], purpose=DISPATCH_PURPOSE)[0]
-        return visit_view(parts, card, with_notes=True)
+        return visit_view(parts, card)
 
 
 def list_visits(
@@ -79,7 +77,7 @@ def list_visits(
     with transaction(db):
         rows = visits.list_joined(db, filters, after, limit)
         cards = serve_cards(db, rt, caller, rows, purpose=DISPATCH_PURPOSE)
-    items = [visit_view(p, c, with_notes=True) for p, c in zip(rows, cards, strict=True)]
+    items = [visit_view(p, c) for p, c in zip(rows, cards, strict=True)]
     return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
 
 

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from server.domain.disclosure import DEFAULT_POLICY
+from schemas.visits import AgentVisitSchema, BorrowerCardSchema
+from server.domain.disclosure import CATALOGUE, DEFAULT_POLICY
 from tests.conftest import TODAY
 
 STRUCTURAL = {"borrower_id", "case_id", "expires_at"}
@@ -110,6 +111,41 @@ def test_agent_reads_own_visit_case_and_borrower(world, client, auth, db):
     card = client.get(f"/api/v1/borrowers/{borrower_id}", headers=headers)
     assert card.status_code == 200
     assert "display_name" in card.json and "national_id" not in card.json
+
+
+PLANNING_ONLY = {"notes", "notice_note", "cancel_reason", "created_at"}
+
+
+def test_an_agents_visit_is_an_allow_list_of_its_own(world, client, auth, db):
+    db.execute(
+        "UPDATE visits SET notice_note = 'told the sister', cancel_reason = 'n/a' WHERE id = ?",
+        [world.visits["v1"]],
+    )
+    mine = client.get(f"/api/v1/visits/{world.visits['v1']}", headers=auth.headers("agent1"))
+    assert mine.status_code == 200
+    assert set(mine.json) <= set(AgentVisitSchema().fields)
+    assert not PLANNING_ONLY & set(mine.json)
+    assert "told the sister" not in mine.text and "n/a" not in mine.text
+    # The dispatcher's notes reach the agent only through the card, as the policy allows.
+    assert mine.json["borrower"]["dispatcher_notes"] == "notes for v1"
+    planning = client.get(
+        f"/api/v1/visits/{world.visits['v1']}", headers=auth.headers("dispatcher")
+    )
+    assert planning.json["notes"] == "notes for v1"
+    assert planning.json["notice_note"] == "told the sister"
+
+
+def test_every_catalogue_field_has_a_place_in_the_card_schema():
+    """A field the policy may disclose but the card schema lacks would be logged in the
+    ledger as disclosed yet dropped from the response; one the schema has but the catalogue
+    lacks could never be served. The two lists must be the same."""
+    assert set(CATALOGUE) == set(BorrowerCardSchema().fields) - STRUCTURAL
+
+
+def test_the_agent_schema_drops_whatever_the_service_adds():
+    """The allow-list holds even if a service hands the view more than it should."""
+    leaky = {"id": 1, "notes": "x", "notice_note": "y", "cancel_reason": "z", "created_at": "t"}
+    assert AgentVisitSchema().dump(leaky) == {"id": 1}
 
 
 def test_cards_disappear_after_the_grace_period(world, client, auth, clock):
