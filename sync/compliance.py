@@ -129,8 +129,12 @@ class CompliancePolicy:
             raise InvalidPolicy("name must not be empty")
         if not self.visit_window_start < self.visit_window_end:
             raise InvalidPolicy("visit_window_start must be before visit_window_end")
-        positive = ("max_home_visits_per_case", "home_visit_period_days", "clock_skew_limit_s",
-                    "late_sync_limit_s")
+        positive = (
+            "max_home_visits_per_case",
+            "home_visit_period_days",
+            "clock_skew_limit_s",
+            "late_sync_limit_s",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise InvalidPolicy(f"{name} must be at least 1")
@@ -250,8 +254,13 @@ def check_visit_hours(
             "granted_at": _stamp(consent.granted_at),
             "expires_at": _stamp(consent.expires_at) if consent.expires_at else None,
         }
-        flags.append(Flag(CONSENT_EXPIRED, "Out-of-hours consent was not in force at the visit.",
-                          consent_details))
+        flags.append(
+            Flag(
+                CONSENT_EXPIRED,
+                "Out-of-hours consent was not in force at the visit.",
+                consent_details,
+            )
+        )
     return tuple(flags)
 
 
@@ -278,8 +287,11 @@ def check_planned_window(
     if not (early or late):
         return ()
     planned = f"{visit_date} {_hhmm(window_start)}-{_hhmm(window_end)}"
-    details = {"arrived_local": _stamp(arrived_at.astimezone(zone)), "planned": planned,
-               "grace_min": grace_min}
+    details = {
+        "arrived_local": _stamp(arrived_at.astimezone(zone)),
+        "planned": planned,
+        "grace_min": grace_min,
+    }
     return (Flag(OUTSIDE_PLANNED_WINDOW, "Arrival outside the visit's planned window.", details),)
 
 
@@ -292,11 +304,16 @@ def check_visit_frequency(
     nearby = sorted(t for t in other_home_visits if abs(t - arrived_at) < period)
     if len(nearby) + 1 <= policy.max_home_visits_per_case:
         return ()
-    details = {"visits_in_period": len(nearby) + 1, "allowed": policy.max_home_visits_per_case,
-               "period_days": policy.home_visit_period_days,
-               "other_visits": [_stamp(t) for t in nearby]}
-    message = (f"More than {policy.max_home_visits_per_case} home visit(s) to this case "
-               f"within {policy.home_visit_period_days} days.")
+    details = {
+        "visits_in_period": len(nearby) + 1,
+        "allowed": policy.max_home_visits_per_case,
+        "period_days": policy.home_visit_period_days,
+        "other_visits": [_stamp(t) for t in nearby],
+    }
+    message = (
+        f"More than {policy.max_home_visits_per_case} home visit(s) to this case "
+        f"within {policy.home_visit_period_days} days."
+    )
     return (Flag(VISIT_FREQUENCY_EXCEEDED, message, details),)
 
 
@@ -309,18 +326,28 @@ def check_location(
     if fix is None:
         return (Flag(LOCATION_UNAVAILABLE, "The report has no GPS fix.", {"reason": "no_fix"}),)
     if fix.accuracy_m > policy.max_fix_accuracy_m:
-        details = {"reason": "imprecise", "accuracy_m": fix.accuracy_m,
-                   "max_accuracy_m": policy.max_fix_accuracy_m}
-        return (Flag(LOCATION_UNAVAILABLE, "The GPS fix is too imprecise to confirm the place.",
-                     details),)
+        details = {
+            "reason": "imprecise",
+            "accuracy_m": fix.accuracy_m,
+            "max_accuracy_m": policy.max_fix_accuracy_m,
+        }
+        return (
+            Flag(
+                LOCATION_UNAVAILABLE, "The GPS fix is too imprecise to confirm the place.", details
+            ),
+        )
     distance = haversine_m(fix.lat, fix.lon, home_lat, home_lon)
     allowed = policy.location_tolerance_m + fix.accuracy_m
     if distance <= allowed:
         return ()
-    details = {"distance_m": round(distance, 1), "allowed_m": round(allowed, 1),
-               "accuracy_m": fix.accuracy_m}
-    return (Flag(LOCATION_MISMATCH, f"Report made {distance:.0f} m from the home address.",
-                 details),)
+    details = {
+        "distance_m": round(distance, 1),
+        "allowed_m": round(allowed, 1),
+        "accuracy_m": fix.accuracy_m,
+    }
+    return (
+        Flag(LOCATION_MISMATCH, f"Report made {distance:.0f} m from the home address.", details),
+    )
 
 
 def check_prior_notice(
@@ -333,8 +360,7 @@ def check_prior_notice(
     if not policy.prior_notice_required:
         return ()
     if not notice_given:
-        return (Flag(NO_PRIOR_NOTICE, "No appointment or notice was recorded for this visit.",
-                     {}),)
+        return (Flag(NO_PRIOR_NOTICE, "No appointment or notice was recorded for this visit.", {}),)
     if notice_given_at is not None and notice_given_at > arrived_at:
         details = {"notice_given_at": _stamp(notice_given_at), "arrived_at": _stamp(arrived_at)}
         return (Flag(NO_PRIOR_NOTICE, "Notice was recorded only after the arrival.", details),)
@@ -349,14 +375,26 @@ def check_credential_first(
         return ()
     earliest = min(credential_times, default=None)
     if earliest is None:
-        return (Flag(CREDENTIAL_NOT_SHOWN_FIRST,
-                     "No agent credential confirmation was recorded for this visit.",
-                     {"contact_at": _stamp(contact_at)}),)
+        return (
+            Flag(
+                CREDENTIAL_NOT_SHOWN_FIRST,
+                "No agent credential confirmation was recorded for this visit.",
+                {"contact_at": _stamp(contact_at)},
+            ),
+        )
     if earliest > contact_at + timedelta(seconds=policy.credential_grace_s):
-        details = {"contact_at": _stamp(contact_at), "credential_at": _stamp(earliest),
-                   "grace_s": policy.credential_grace_s}
-        return (Flag(CREDENTIAL_NOT_SHOWN_FIRST,
-                     "The agent credential was shown only after contact began.", details),)
+        details = {
+            "contact_at": _stamp(contact_at),
+            "credential_at": _stamp(earliest),
+            "grace_s": policy.credential_grace_s,
+        }
+        return (
+            Flag(
+                CREDENTIAL_NOT_SHOWN_FIRST,
+                "The agent credential was shown only after contact began.",
+                details,
+            ),
+        )
     return ()
 
 
@@ -391,14 +429,12 @@ def check_clock_skew(
         skew = (device_sent_at - received_at).total_seconds()
         if abs(skew) > limit:
             details = {"skew_s": round(skew, 3), "limit_s": limit}
-            return (Flag(CLOCK_SKEW, f"Device clock is {skew:+.0f} s off the server's.",
-                         details),)
+            return (Flag(CLOCK_SKEW, f"Device clock is {skew:+.0f} s off the server's.", details),)
     # A record stamped after it arrived was made while the clock ran ahead.
     ahead = (recorded_at - received_at).total_seconds()
     if ahead > limit:
         details = {"recorded_ahead_s": round(ahead, 3), "limit_s": limit}
-        return (Flag(CLOCK_SKEW, "Record is stamped later than the server received it.",
-                     details),)
+        return (Flag(CLOCK_SKEW, "Record is stamped later than the server received it.", details),)
     return ()
 
 
@@ -417,8 +453,7 @@ def check_badge(shown: str, expected: str) -> tuple[Flag, ...]:
     """The badge shown must be the agent's own (case and outer spaces ignored)."""
     if shown.strip().upper() == expected.strip().upper():
         return ()
-    return (Flag(BADGE_MISMATCH, "The badge number shown is not this agent's.",
-                 {"shown": shown}),)
+    return (Flag(BADGE_MISMATCH, "The badge number shown is not this agent's.", {"shown": shown}),)
 
 
 def check_borrower_identity(id_match: bool | None) -> tuple[Flag, ...]:

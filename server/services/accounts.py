@@ -31,7 +31,7 @@ from server.errors import (
 )
 from server.runtime import Caller, Principal, Runtime
 from server.services.staff_log import log_action
-from server.storage import accounts
+from server.storage import accounts as account_rows
 from server.storage.connection import transaction
 
 ROLES = ("agent", "dispatcher", "privacy_officer", "admin")
@@ -42,7 +42,7 @@ def _check_login_rate(
 ) -> None:
     window = rt.settings["LOGIN_FAILURE_WINDOW_S"]
     since = caller.now - timedelta(seconds=window)
-    by_user, by_address = accounts.login_failures_since(
+    by_user, by_address = account_rows.login_failures_since(
         db, username=username, address=caller.address, since=to_iso(since)
     )
     for failures, limit in (
@@ -68,11 +68,11 @@ def login(
 ) -> dict[str, Any]:
     """Check the password (outside any write lock), then issue a token pair."""
     _check_login_rate(db, rt, caller, username)
-    user = accounts.get_user_by_username(db, username)
+    user = account_rows.get_user_by_username(db, username)
     ok = rt.passwords.verify(user["password_hash"] if user else None, password)
     if not ok or not user or not user["active"]:
         with transaction(db):
-            accounts.record_login_failure(db, username, caller.address, to_iso(caller.now))
+            account_rows.record_login_failure(db, username, caller.address, to_iso(caller.now))
             log_action(db, caller, "login_failed", "user", username, username=username)
         raise InvalidCredentials("wrong username or password")
     if user["role"] == "agent" and not device_id:
@@ -82,7 +82,7 @@ def login(
             _bind_device(db, rt, user, device_id or "", to_iso(caller.now))
         else:
             device_id = None
-        accounts.clear_login_failures(db, username)
+        account_rows.clear_login_failures(db, username)
         log_action(
             db, caller, "login", "user", user["id"], {"device_id": device_id}, username=username
         )
@@ -92,11 +92,11 @@ def login(
 def _bind_device(
     db: sqlite_utils.Database, rt: Runtime, user: dict, device_id: str, now: str
 ) -> None:
-    device = accounts.get_device(db, device_id)
+    device = account_rows.get_device(db, device_id)
     if device is None:
         if rt.settings["DEVICE_ENROLMENT"] != "auto":
             raise DeviceNotAllowed("this device is not registered", field="device_id")
-        accounts.insert_device(db, device_id, user["id"], now)
+        account_rows.insert_device(db, device_id, user["id"], now)
         return
     if device["status"] == "revoked":
         raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
@@ -122,7 +122,7 @@ def _issue_pair(
     )
     refresh, refresh_hash = new_refresh_token()
     refresh_expires = caller.now + timedelta(seconds=rt.settings["REFRESH_TOKEN_TTL_S"])
-    accounts.insert_refresh_token(
+    account_rows.insert_refresh_token(
         db,
         {
             "token_hash": refresh_hash,
@@ -158,17 +158,17 @@ def refresh(
     token_hash = hash_refresh_token(refresh_token)
     failure: Exception | None = None
     with transaction(db):
-        stored = accounts.get_refresh_token(db, token_hash)
+        stored = account_rows.get_refresh_token(db, token_hash)
         if stored is not None and stored["device_id"]:
             # Checked before the token's own state: revoking a device also revokes its
             # tokens, and the phone must still learn that it has to wipe.
-            device = accounts.get_device(db, stored["device_id"])
+            device = account_rows.get_device(db, stored["device_id"])
             if device is None or device["status"] == "revoked":
                 raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
         if stored is None or stored["revoked_at"] or stored["expires_at"] <= now:
             raise InvalidToken("refresh token refused")
-        if not accounts.spend_refresh_token(db, token_hash, now):
-            accounts.revoke_token_family(db, stored["family_id"], now)
+        if not account_rows.spend_refresh_token(db, token_hash, now):
+            account_rows.revoke_token_family(db, stored["family_id"], now)
             log_action(
                 db,
                 caller,
@@ -179,7 +179,7 @@ def refresh(
             )
             failure = TokenReused("refresh token already used: every session it began is revoked")
         else:
-            user = accounts.get_user(db, stored["user_id"])
+            user = account_rows.get_user(db, stored["user_id"])
             if user is None or not user["active"]:
                 raise InvalidToken("refresh token refused")
             return _issue_pair(db, rt, caller, user, stored["device_id"], stored["family_id"])
@@ -188,9 +188,9 @@ def refresh(
 
 def logout(db: sqlite_utils.Database, caller: Caller, refresh_token: str) -> None:
     with transaction(db):
-        stored = accounts.get_refresh_token(db, hash_refresh_token(refresh_token))
+        stored = account_rows.get_refresh_token(db, hash_refresh_token(refresh_token))
         if stored is not None:
-            accounts.revoke_token_family(db, stored["family_id"], to_iso(caller.now))
+            account_rows.revoke_token_family(db, stored["family_id"], to_iso(caller.now))
 
 
 def authenticate(
@@ -207,13 +207,13 @@ def authenticate(
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("expected Authorization: Bearer <token>")
     claims = decode_access_token(rt.keys, rt.settings, token.strip(), now)
-    user = accounts.get_user(db, claims.user_id)
+    user = account_rows.get_user(db, claims.user_id)
     if user is None or not user["active"] or user["role"] != claims.role:
         raise InvalidToken("token refused: account changed or disabled")
     if user["role"] == "agent":
         if not claims.device_id:
             raise InvalidToken("token refused: agent token without a device")
-        device = accounts.get_device(db, claims.device_id)
+        device = account_rows.get_device(db, claims.device_id)
         if device is None or device["user_id"] != user["id"]:
             raise InvalidToken("token refused: unknown device")
         if device["status"] == "revoked":
@@ -251,12 +251,12 @@ def confirm_wipe(
             "token is bound to another device (send X-Device-Id)", field="X-Device-Id"
         )
     with transaction(db):
-        device = accounts.get_device(db, claims.device_id)
+        device = account_rows.get_device(db, claims.device_id)
         if device is None or device["user_id"] != claims.user_id:
             raise InvalidToken("token refused: unknown device")
         if device["status"] != "revoked":
             raise Conflict("this device is not revoked; nothing to confirm", field="device_id")
-        accounts.confirm_wipe(db, claims.device_id, to_iso(caller.now))
+        account_rows.confirm_wipe(db, claims.device_id, to_iso(caller.now))
         log_action(
             db,
             caller,
@@ -265,7 +265,7 @@ def confirm_wipe(
             claims.device_id,
             username=str(claims.user_id),
         )
-        return accounts.get_device(db, claims.device_id) or {}
+        return account_rows.get_device(db, claims.device_id) or {}
 
 
 def create_user(
@@ -275,11 +275,11 @@ def create_user(
         raise InvalidInput("agents need a badge number", field="badge_number")
     password_hash = rt.passwords.hash(data["password"])
     with transaction(db):
-        if accounts.get_user_by_username(db, data["username"]):
+        if account_rows.get_user_by_username(db, data["username"]):
             raise Conflict("username already taken", field="username")
-        if data.get("badge_number") and accounts.badge_taken(db, data["badge_number"]):
+        if data.get("badge_number") and account_rows.badge_taken(db, data["badge_number"]):
             raise Conflict("badge number already belongs to another agent", field="badge_number")
-        user_id = accounts.insert_user(
+        user_id = account_rows.insert_user(
             db,
             {
                 "username": data["username"],
@@ -290,7 +290,7 @@ def create_user(
             },
         )
         if data["role"] == "agent":
-            accounts.upsert_agent_profile(
+            account_rows.upsert_agent_profile(
                 db,
                 {
                     "user_id": user_id,
@@ -309,11 +309,11 @@ def create_user(
             user_id,
             {"username": data["username"], "role": data["role"]},
         )
-        return accounts.get_user(db, user_id) or {}
+        return account_rows.get_user(db, user_id) or {}
 
 
 def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any]:
-    user = accounts.get_user(db, user_id)
+    user = account_rows.get_user(db, user_id)
     if user is None:
         raise NotFound("no such user")
     return user
@@ -323,11 +323,11 @@ def revoke_device(
     db: sqlite_utils.Database, caller: Caller, device_id: str, reason: str | None
 ) -> dict[str, Any]:
     with transaction(db):
-        device = accounts.get_device(db, device_id)
+        device = account_rows.get_device(db, device_id)
         if device is None:
             raise NotFound("no such device")
         if device["status"] != "revoked":
             by = caller.principal.user_id if caller.principal else None
-            accounts.revoke_device(db, device_id, by, reason, to_iso(caller.now))
+            account_rows.revoke_device(db, device_id, by, reason, to_iso(caller.now))
             log_action(db, caller, "device_revoked", "device", device_id, {"reason": reason})
-        return accounts.get_device(db, device_id) or {}
+        return account_rows.get_device(db, device_id) or {}

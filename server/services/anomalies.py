@@ -26,7 +26,7 @@ from server.domain.anomaly_rules import (
 from server.errors import InvalidInput
 from server.runtime import Runtime
 from server.services.audit_reports import period, setting
-from server.storage import audit_queries as queries
+from server.storage import audit_queries
 
 Anomaly = dict[str, Any]
 MAX_SCAN_DAYS = 31
@@ -116,7 +116,7 @@ class _Scan:
     @property
     def recipients(self) -> list[dict[str, Any]]:
         if self._recipients is None:
-            self._recipients = queries.active_recipients(self.db, self.lo, self.hi)
+            self._recipients = audit_queries.active_recipients(self.db, self.lo, self.hi)
         return self._recipients
 
     def daily_counts(
@@ -124,7 +124,7 @@ class _Scan:
     ) -> dict[int, dict[date, int]]:
         """Distinct borrowers per agent per local day in [since, until)."""
         daily: dict[int, dict[date, int]] = {}
-        for row in queries.daily_borrower_counts(
+        for row in audit_queries.daily_borrower_counts(
             self.db, list(shifts.items()), to_iso(since), to_iso(until)
         ):
             daily.setdefault(row["user_id"], {})[date.fromisoformat(row["day"])] = row["borrowers"]
@@ -133,7 +133,7 @@ class _Scan:
     def no_assignment(self) -> list[Anomaly]:
         """Agent entries with no assignment to that agent in force at that moment."""
         groups: dict[tuple, list[dict[str, Any]]] = {}
-        for row in queries.unassigned_agent_entries(self.db, self.lo, self.hi):
+        for row in audit_queries.unassigned_agent_entries(self.db, self.lo, self.hi):
             reason = assignment_problem(
                 row["visit_id"], row["history_id"], row["visit_status"], row["assigned_agent_id"]
             )
@@ -164,7 +164,7 @@ class _Scan:
             )
         ]
         groups: dict[tuple[int, date], list[dict[str, Any]]] = {}
-        for row in queries.entries_in_windows(self.db, windows) if windows else []:
+        for row in audit_queries.entries_in_windows(self.db, windows) if windows else []:
             day = parse_iso(row["occurred_at"]).astimezone(zones[row["user_id"]]).date()
             groups.setdefault((row["user_id"], day), []).append(row)
         window = f"{self.t.work_start:%H:%M}-{self.t.work_end:%H:%M}"
@@ -209,7 +209,7 @@ class _Scan:
             scanned = {d for d in counts if _local_day_overlaps(d, zone, self.since, self.until)}
             for day, borrowers, median, limit in unusual_days(counts, scanned, self.t):
                 start = datetime.combine(day, time.min, zone)
-                span = queries.user_entry_span(
+                span = audit_queries.user_entry_span(
                     self.db,
                     user_id,
                     to_iso(start),
@@ -237,7 +237,7 @@ class _Scan:
         end = min(self.until, self.rt.clock())
         before = to_iso(end - timedelta(hours=self.t.purge_ack_hours))
         found = []
-        for row in queries.unacknowledged_purges(self.db, before, self.t.max_seqs):
+        for row in audit_queries.unacknowledged_purges(self.db, before, self.t.max_seqs):
             overdue = end - parse_iso(row["purge_ordered_at"])
             found.append(
                 {
@@ -261,12 +261,12 @@ class _Scan:
     def cards_without_reports(self) -> list[Anomaly]:
         """Agents receiving cards for many more borrowers than visits they reported on."""
         found = []
-        for row in queries.served_and_reported(
+        for row in audit_queries.served_and_reported(
             self.db, self.lo, self.hi, self.t.cards_min_borrowers
         ):
             if not too_few_reports(row["borrowers"], row["reported_visits"], self.t):
                 continue
-            span = queries.user_entry_span(
+            span = audit_queries.user_entry_span(
                 self.db, row["user_id"], self.lo, self.hi, self.t.max_seqs
             )
             found.append(

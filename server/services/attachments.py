@@ -21,7 +21,7 @@ from schemas.common import SHA256_HEX
 from server.clock import to_iso
 from server.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from server.runtime import Caller, Runtime
-from server.storage import attachments as store
+from server.storage import attachments as attachment_rows
 from server.storage.connection import transaction
 
 MIB = 1024 * 1024
@@ -77,7 +77,7 @@ def new_upload_id() -> str:
 
 def complete_blobs(db: sqlite_utils.Database, hashes: Iterable[str]) -> frozenset[str]:
     """Which of these SHA-256 hex digests are fully stored and verified."""
-    return frozenset(store.stored_hashes(db, hashes))
+    return frozenset(attachment_rows.stored_hashes(db, hashes))
 
 
 def put_blob(
@@ -104,20 +104,20 @@ def put_blob(
         raise InvalidInput("an attachment cannot be empty", field="body")
     _check_hash(sha256, hashlib.sha256(data).hexdigest())
     with transaction(db):
-        existing = store.get_blob(db, sha256)
+        existing = attachment_rows.get_blob(db, sha256)
         if existing is not None:
             return _blob_out(existing), False
-        store.insert_blob(db, _blob_row(caller, sha256, content_type, data))
-        return _blob_out(store.get_blob(db, sha256) or {}), True
+        attachment_rows.insert_blob(db, _blob_row(caller, sha256, content_type, data))
+        return _blob_out(attachment_rows.get_blob(db, sha256) or {}), True
 
 
 def blob_status(db: sqlite_utils.Database, caller: Caller, sha256: str) -> dict[str, Any]:
     """A blob's metadata, or how far its upload got (the caller's own device first)."""
     _check_sha(sha256)
-    blob = store.get_blob(db, sha256)
+    blob = attachment_rows.get_blob(db, sha256)
     if blob is not None:
         return _blob_out(blob)
-    upload = store.find_any_upload(db, sha256, _device(caller))
+    upload = attachment_rows.find_any_upload(db, sha256, _device(caller))
     if upload is None:
         raise NotFound("no such attachment")
     return {**_upload_out(upload, complete=False), "created_at": None}
@@ -147,16 +147,16 @@ def start_upload(
     idle_since = to_iso(caller.now - timedelta(seconds=limits.upload_idle_ttl_s))
     device = _device(caller)
     with transaction(db):
-        store.delete_uploads_idle_since(db, idle_since)
-        blob = store.get_blob(db, sha256)
+        attachment_rows.delete_uploads_idle_since(db, idle_since)
+        blob = attachment_rows.get_blob(db, sha256)
         if blob is not None:
             return {**_blob_out(blob), "upload_id": None}, False
-        mine = store.find_device_upload(db, sha256, device) if device else None
+        mine = attachment_rows.find_device_upload(db, sha256, device) if device else None
         if mine is not None:
             if (mine["size"], mine["content_type"]) == (size, content_type):
                 return _upload_out(mine, complete=False), False
             # A different declaration for the same content: the old one cannot be right.
-            store.delete_upload(db, mine["id"])
+            attachment_rows.delete_upload(db, mine["id"])
         upload = {
             "id": new_id(),
             "sha256": sha256,
@@ -167,7 +167,7 @@ def start_upload(
             "created_by": _user(caller),
             "device_id": device,
         }
-        store.insert_upload(db, upload)
+        attachment_rows.insert_upload(db, upload)
         return _upload_out({**upload, "received": 0}, complete=False), True
 
 
@@ -212,19 +212,21 @@ def append_chunk(
                 size=size,
                 received=received,
             )
-        if store.get_blob(db, upload["sha256"]) is not None:
+        if attachment_rows.get_blob(db, upload["sha256"]) is not None:
             # Another upload finished the same content meanwhile: nothing left to send.
-            store.delete_upload(db, upload_id)
+            attachment_rows.delete_upload(db, upload_id)
             return {**_upload_out(upload, complete=True), "received": size}
-        store.append_chunk(db, upload_id, offset, data, to_iso(caller.now))
+        attachment_rows.append_chunk(db, upload_id, offset, data, to_iso(caller.now))
         received += len(data)
         if received < size:
             return {**_upload_out(upload, complete=False), "received": received}
-        blob = b"".join(store.upload_chunks(db, upload_id))
-        store.delete_upload(db, upload_id)
+        blob = b"".join(attachment_rows.upload_chunks(db, upload_id))
+        attachment_rows.delete_upload(db, upload_id)
         actual = hashlib.sha256(blob).hexdigest()
         if actual == upload["sha256"]:
-            store.insert_blob(db, _blob_row(caller, upload["sha256"], upload["content_type"], blob))
+            attachment_rows.insert_blob(
+                db, _blob_row(caller, upload["sha256"], upload["content_type"], blob)
+            )
             return {**_upload_out(upload, complete=True), "received": size}
         failure = _hash_mismatch(upload["sha256"], actual, discarded=True)
     # Outside the transaction: the discarded upload stays discarded.
@@ -232,7 +234,7 @@ def append_chunk(
 
 
 def _own_upload(db: sqlite_utils.Database, caller: Caller, upload_id: str) -> dict[str, Any]:
-    upload = store.get_upload(db, upload_id)
+    upload = attachment_rows.get_upload(db, upload_id)
     device = _device(caller)
     if (
         upload is None

@@ -19,7 +19,8 @@ from server.domain.ledger import (
 from server.errors import InvalidInput
 from server.runtime import Runtime
 from server.services.checkpoints import as_checkpoint
-from server.storage import audit, ledger
+from server.storage import audit as audit_rows
+from server.storage import ledger as ledger_rows
 from sync.receipts import key_id as public_key_id
 
 
@@ -31,7 +32,7 @@ def _iso_filters(filters: dict[str, Any]) -> dict[str, Any]:
 
 
 def exposures(db: sqlite_utils.Database, filters: dict[str, Any], after: int, limit: int) -> dict:
-    rows = ledger.query_entries(db, {**_iso_filters(filters), "after_seq": after}, limit)
+    rows = ledger_rows.query_entries(db, {**_iso_filters(filters), "after_seq": after}, limit)
     for row in rows:
         row["fields_"] = json.loads(row.pop("fields"))
     return {"items": rows, "next_after": rows[-1]["seq"] if len(rows) == limit else None}
@@ -43,7 +44,7 @@ def verify(db: sqlite_utils.Database, rt: Runtime) -> dict[str, Any]:
     Then hold it against every stored checkpoint signed with this server's key, so a
     rewritten chain or a cut-off tail is reported too.
     """
-    with ledger.read_snapshot(db):
+    with ledger_rows.read_snapshot(db):
         start_seq, start_hash, problem = chain_start(db, rt)
         if problem:
             return asdict(ChainReport(False, 0, start_seq, start_hash, start_seq + 1, problem))
@@ -55,11 +56,11 @@ def verify(db: sqlite_utils.Database, rt: Runtime) -> dict[str, Any]:
 
 def chain_start(db: sqlite_utils.Database, rt: Runtime) -> tuple[int, str, str | None]:
     """Where verification begins: the retention anchor, if its checkpoint is really signed."""
-    anchor = ledger.anchor(db)
+    anchor = ledger_rows.anchor(db)
     if anchor is None:
         return 0, GENESIS_HASH, None
     start_seq, start_hash = anchor["start_seq"], anchor["start_hash"]
-    row = ledger.get_checkpoint(db, anchor["checkpoint_id"])
+    row = ledger_rows.get_checkpoint(db, anchor["checkpoint_id"])
     if (
         row is None
         or (row["head_seq"], row["head_hash"]) != (start_seq, start_hash)
@@ -75,10 +76,10 @@ def walk(
 ) -> ChainReport:
     """Verify entries after start_seq (up to upto_seq) against the chain's hashes."""
     return verify_fast(
-        ledger.iter_rendered(db, start_seq, upto_seq),
+        ledger_rows.iter_rendered(db, start_seq, upto_seq),
         start_seq,
         start_hash,
-        lambda after: ledger.iter_entries(db, after, upto_seq),
+        lambda after: ledger_rows.iter_entries(db, after, upto_seq),
     )
 
 
@@ -88,7 +89,7 @@ def _against_stored_checkpoints(
     """The first stored checkpoint the intact chain contradicts (bad signature, other hash,
     or a head beyond the ledger's end)."""
     matched = start_seq
-    for row in ledger.checkpoints_beyond(db, start_seq):
+    for row in ledger_rows.checkpoints_beyond(db, start_seq):
         if not _ours(rt, row):
             continue
         label = f"checkpoint {row['id']} (entry {row['head_seq']})"
@@ -102,7 +103,7 @@ def _against_stored_checkpoints(
                 problem=f"the ledger ends at entry {report.head_seq}, before {label}: "
                 "entries were cut off the tail",
             )
-        if ledger.hash_at(db, row["head_seq"]) != row["head_hash"]:
+        if ledger_rows.hash_at(db, row["head_seq"]) != row["head_hash"]:
             return replace(
                 report,
                 intact=False,
@@ -143,7 +144,7 @@ def verify_against_checkpoint(
             result, "signature", "the signature does not match these values and this server's key"
         )
     result["signature_valid"] = True
-    with ledger.read_snapshot(db):
+    with ledger_rows.read_snapshot(db):
         start_seq, start_hash, problem = chain_start(db, rt)
         result["anchor_seq"] = start_seq
         if problem:
@@ -174,7 +175,7 @@ def _hold_against(
             "truncated",
             f"the ledger ends at entry {ledger_head}, before the checkpoint's entry {head_seq}",
         )
-    found = start_hash if head_seq == start_seq else ledger.hash_at(db, head_seq)
+    found = start_hash if head_seq == start_seq else ledger_rows.hash_at(db, head_seq)
     if found != head_hash:
         return _verdict(
             result,
@@ -192,5 +193,5 @@ def _verdict(result: dict[str, Any], problem: str | None, message: str | None) -
 def staff_actions(
     db: sqlite_utils.Database, filters: dict[str, Any], after: int, limit: int
 ) -> dict:
-    rows = audit.query_staff_actions(db, {**_iso_filters(filters), "after_id": after}, limit)
+    rows = audit_rows.query_staff_actions(db, {**_iso_filters(filters), "after_id": after}, limit)
     return {"items": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None}

@@ -18,7 +18,7 @@ from server.domain.disclosure import CATALOGUE
 from server.errors import InvalidInput, NotFound
 from server.runtime import Runtime
 from server.services import audit
-from server.storage import audit_queries as queries
+from server.storage import audit_queries
 
 LEDGER_RETENTION_DAYS = 365
 EVIDENCE_RETENTION_DAYS = 1095
@@ -68,14 +68,14 @@ def borrower_disclosures(
     """Every disclosure of one borrower's data in the period (HIPAA accounting model)."""
     retention = int(setting(rt, "LEDGER_RETENTION_DAYS", LEDGER_RETENTION_DAYS))
     since, until = period(rt, args.get("since"), args.get("until"), retention)
-    if not queries.borrower_known(db, borrower_id):
+    if not audit_queries.borrower_known(db, borrower_id):
         raise NotFound("no such borrower in the store or the ledger")
     lo, hi = to_iso(since), to_iso(until)
-    rows = queries.borrower_disclosures(db, borrower_id, lo, hi, args["after"], args["limit"])
+    rows = audit_queries.borrower_disclosures(db, borrower_id, lo, hi, args["after"], args["limit"])
     for row in rows:
         row["fields_"] = json.loads(row.pop("fields"))
         row["purge_status"] = purge_status(row)
-    summary = queries.borrower_summary(db, borrower_id, lo, hi)
+    summary = audit_queries.borrower_summary(db, borrower_id, lo, hi)
     summary["fields_"] = summary.pop("fields")
     return {
         "borrower_id": borrower_id,
@@ -85,7 +85,7 @@ def borrower_disclosures(
         "until": until,
         "retention_days": retention,
         "summary": summary,
-        "recipients": queries.borrower_recipients(db, borrower_id, lo, hi, MAX_RECIPIENTS),
+        "recipients": audit_queries.borrower_recipients(db, borrower_id, lo, hi, MAX_RECIPIENTS),
         "items": rows,
         "next_after": _page(rows, args["limit"]),
     }
@@ -123,7 +123,7 @@ def agent_history(
     db: sqlite_utils.Database, rt: Runtime, user_id: int, args: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything a user received, day by day in their time zone, with the justifying visits."""
-    exists, time_zone = queries.user_time_zone(db, user_id)
+    exists, time_zone = audit_queries.user_time_zone(db, user_id)
     if not exists:
         raise NotFound("no such user")
     return _history(db, rt, "user", user_id, _zone(rt, time_zone), args)
@@ -133,7 +133,7 @@ def device_history(
     db: sqlite_utils.Database, rt: Runtime, device_id: str, args: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything a device received, day by day in its owner's time zone."""
-    owner = queries.device_owner(db, device_id)
+    owner = audit_queries.device_owner(db, device_id)
     if owner is None:
         raise NotFound("no such device")
     return _history(db, rt, "device", device_id, _zone(rt, owner["time_zone"]), args)
@@ -148,7 +148,7 @@ def _history(
     args: dict[str, Any],
 ) -> dict[str, Any]:
     since, until = period(rt, args.get("since"), args.get("until"), HISTORY_DEFAULT_DAYS)
-    rows = queries.recipient_entries(
+    rows = audit_queries.recipient_entries(
         db, recipient, value, to_iso(since), to_iso(until), args["after"], args["limit"]
     )
     return {
@@ -356,7 +356,7 @@ _BOOKKEEPING = {
 
 
 def _held(db: sqlite_utils.Database, table: str) -> list[str]:
-    return [c for c in queries.table_columns(db, table) if c not in _BOOKKEEPING]
+    return [c for c in audit_queries.table_columns(db, table) if c not in _BOOKKEEPING]
 
 
 # -- CSV -----------------------------------------------------------------------------------

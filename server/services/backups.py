@@ -19,7 +19,8 @@ import sqlite_utils
 
 from server.runtime import Runtime
 from server.services.audit import verify as verify_ledger
-from server.storage import backups, ledger
+from server.storage import backups as backup_rows
+from server.storage import ledger as ledger_rows
 from server.storage.connection import open_db
 from server.storage.migrations import migrate
 
@@ -61,7 +62,7 @@ def take_backup(
 ) -> BackupSummary:
     """Snapshot the live database into dest while it keeps serving; check the copy."""
     dest = Path(dest)
-    live = backups.database_file(db)
+    live = backup_rows.database_file(db)
     if not live:
         raise BackupError("an in-memory database cannot be backed up")
     if _same_file(dest, Path(live)):
@@ -70,8 +71,8 @@ def take_backup(
     temp = _temp_beside(dest)
     try:
         try:
-            backups.vacuum_into(db, temp)
-            copy = backups.open_read_only(temp)
+            backup_rows.vacuum_into(db, temp)
+            copy = backup_rows.open_read_only(temp)
             try:
                 summary = _inspect(copy, rt, integrity=check, ledger_check=check)
             finally:
@@ -107,7 +108,7 @@ def restore_backup(
             db = open_db(str(temp))
             try:
                 summary = _migrate_and_verify(db, rt, now_iso, source)
-                backups.use_rollback_journal(db)
+                backup_rows.use_rollback_journal(db)
             finally:
                 db.conn.close()
         except sqlite3.DatabaseError as exc:
@@ -121,9 +122,9 @@ def restore_backup(
 
 def _refuse_if_damaged(copy: Path, source: Path) -> None:
     """integrity_check the copy before anything (a migration) writes to it."""
-    db = backups.open_read_only(copy)
+    db = backup_rows.open_read_only(copy)
     try:
-        problems = backups.integrity_problems(db)
+        problems = backup_rows.integrity_problems(db)
     finally:
         db.conn.close()
     if problems:
@@ -133,7 +134,7 @@ def _refuse_if_damaged(copy: Path, source: Path) -> None:
 def _migrate_and_verify(
     db: sqlite_utils.Database, rt: Runtime, now_iso: str, source: Path
 ) -> BackupSummary:
-    if backups.schema_version(db) == 0:
+    if backup_rows.schema_version(db) == 0:
         raise UnsoundCopy(f"{source} is not a Doorstep database (no schema_migrations)")
     # An older backup may lack tables the verification reads: migrate first, then verify.
     applied = migrate(db, now_iso)
@@ -146,17 +147,17 @@ def _inspect(
     db: sqlite_utils.Database, rt: Runtime, *, integrity: bool, ledger_check: bool
 ) -> BackupSummary:
     """Counts and ledger head of db, with the checks asked for."""
-    head_seq, head_hash = ledger.head(db)
+    head_seq, head_hash = ledger_rows.head(db)
     summary = BackupSummary(
         path="",
         size_bytes=0,
-        schema_version=backups.schema_version(db),
-        tables=backups.table_counts(db),
+        schema_version=backup_rows.schema_version(db),
+        tables=backup_rows.table_counts(db),
         ledger_head_seq=head_seq,
         ledger_head_hash=head_hash,
     )
     if integrity:
-        problems = backups.integrity_problems(db)
+        problems = backup_rows.integrity_problems(db)
         summary = replace(summary, integrity="; ".join(problems) or "ok")
         if problems:
             return summary
@@ -181,7 +182,7 @@ def _refuse_if_unsound(summary: BackupSummary, what: str) -> None:
 
 def _copy(source: Path, temp: Path) -> None:
     try:
-        backups.copy_file_database(source, temp)
+        backup_rows.copy_file_database(source, temp)
     except sqlite3.DatabaseError as exc:
         raise UnsoundCopy(f"{source} is not a readable SQLite database: {exc}") from None
 
@@ -190,9 +191,9 @@ def _holds_data(target: Path) -> bool:
     """True when target has rows beyond what creating an empty database writes."""
     if not target.exists():
         return False
-    db = backups.open_read_only(target)
+    db = backup_rows.open_read_only(target)
     try:
-        counts = backups.table_counts(db)
+        counts = backup_rows.table_counts(db)
     except sqlite3.DatabaseError:
         return True  # unreadable: not ours to overwrite silently
     finally:

@@ -12,7 +12,7 @@ from server.domain.ledger import Checkpoint, sign_checkpoint
 from server.errors import NotFound
 from server.runtime import Caller, Runtime
 from server.services.staff_log import log_action
-from server.storage import ledger
+from server.storage import ledger as ledger_rows
 from server.storage.connection import transaction
 
 
@@ -24,7 +24,7 @@ def record_checkpoint(
     position: tuple[int, str] | None = None,
 ) -> dict[str, Any]:
     """Sign and store a chain position (the head by default); the caller holds the lock."""
-    head_seq, head_hash = position or ledger.head(db)
+    head_seq, head_hash = position or ledger_rows.head(db)
     signed = sign_checkpoint(rt.keys.private_key, head_seq, head_hash, now)
     row = {
         "created_at": to_iso(signed.created_at),
@@ -34,7 +34,7 @@ def record_checkpoint(
         "signature": signed.signature,
         "reason": reason,
     }
-    return {"id": ledger.insert_checkpoint(db, row), **row}
+    return {"id": ledger_rows.insert_checkpoint(db, row), **row}
 
 
 def take_checkpoint(
@@ -69,29 +69,29 @@ def maybe_checkpoint(db: sqlite_utils.Database, rt: Runtime, now: datetime) -> d
 
 
 def _due(db: sqlite_utils.Database, every: int) -> bool:
-    last = ledger.latest_checkpoint(db)
-    return ledger.head(db)[0] - (last["head_seq"] if last else 0) >= every
+    last = ledger_rows.latest_checkpoint(db)
+    return ledger_rows.head(db)[0] - (last["head_seq"] if last else 0) >= every
 
 
 def checkpoint_at_head(
     db: sqlite_utils.Database, rt: Runtime, now: datetime, reason: str
 ) -> dict[str, Any]:
     """The latest checkpoint if it already signs the head, else a new one; caller holds lock."""
-    last = ledger.latest_checkpoint(db)
-    if last and (last["head_seq"], last["head_hash"]) == ledger.head(db):
+    last = ledger_rows.latest_checkpoint(db)
+    if last and (last["head_seq"], last["head_hash"]) == ledger_rows.head(db):
         return last
     return record_checkpoint(db, rt, now, reason)
 
 
 def list_checkpoints(db: sqlite_utils.Database, after: int, limit: int) -> dict[str, Any]:
-    rows = ledger.list_checkpoints(db, after, limit)
+    rows = ledger_rows.list_checkpoints(db, after, limit)
     return {"items": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None}
 
 
 def get_checkpoint_document(
     db: sqlite_utils.Database, rt: Runtime, checkpoint_id: int
 ) -> dict[str, Any]:
-    row = ledger.get_checkpoint(db, checkpoint_id)
+    row = ledger_rows.get_checkpoint(db, checkpoint_id)
     if row is None:
         raise NotFound("no such checkpoint")
     return checkpoint_document(rt, row)

@@ -12,7 +12,7 @@ from server.clock import parse_iso, to_iso
 from server.domain.disclosure import build_card
 from server.errors import PurgeOverdue
 from server.runtime import Caller, Runtime
-from server.storage import ledger
+from server.storage import ledger as ledger_rows
 from server.storage import sync as sync_rows
 from server.timing import phase
 from sync.cards import (
@@ -127,5 +127,5 @@ def serve_cards(
     for entry in entries:
         entry["fields"] = json.dumps(sorted(entry["fields"]))
     with phase("ledger"):
-        ledger.append(db, entries)
+        ledger_rows.append(db, entries)
     return cards

@@ -14,7 +14,9 @@ from server.domain.dispatch_rules import Finding, check_plan
 from server.errors import Conflict, DispatchRefused, InvalidInput, NotFound, VersionConflict
 from server.runtime import Caller, Runtime
 from server.services.staff_log import log_action
-from server.storage import accounts, cases, visits
+from server.storage import accounts as account_rows
+from server.storage import cases as case_rows
+from server.storage import visits as visit_rows
 from server.storage.connection import transaction
 
 _CHANGEABLE = (
@@ -49,7 +51,7 @@ def _flatten(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _require_agent(db: sqlite_utils.Database, agent_id: int) -> None:
-    user = accounts.get_user(db, agent_id)
+    user = account_rows.get_user(db, agent_id)
     if user is None or user["role"] != "agent" or not user["active"]:
         raise InvalidInput("no active agent with this id", field="agent_id")
 
@@ -58,13 +60,13 @@ def _plan_one(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, data: dict[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Insert one visit after checking it; the caller holds the transaction."""
-    case = cases.get_case(db, data["case_id"])
+    case = case_rows.get_case(db, data["case_id"])
     if case is None:
         raise InvalidInput("no such case", field="case_id")
     if data.get("agent_id") is not None:
         _require_agent(db, data["agent_id"])
     plan = _flatten(data)
-    check = check_plan(rt.compliance, case, plan, visits.case_visit_dates(db, case["id"], None))
+    check = check_plan(rt.compliance, case, plan, visit_rows.case_visit_dates(db, case["id"], None))
     if check.refusals:
         first = check.refusals[0]
         raise DispatchRefused(
@@ -75,7 +77,7 @@ def _plan_one(
         )
     now = to_iso(caller.now)
     by = caller.principal.user_id if caller.principal else None
-    visit_id = visits.insert_visit(
+    visit_id = visit_rows.insert_visit(
         db,
         {
             **plan,
@@ -86,8 +88,8 @@ def _plan_one(
             "updated_by": by,
         },
     )
-    stored = visits.get_visit(db, visit_id) or {}
-    visits.record_history(db, stored, now, by)
+    stored = visit_rows.get_visit(db, visit_id) or {}
+    visit_rows.record_history(db, stored, now, by)
     warnings = _findings(check.warnings)
     log_action(
         db,
@@ -149,7 +151,7 @@ def create_visits(
 
 
 def _current(db: sqlite_utils.Database, visit_id: int) -> dict[str, Any]:
-    visit = visits.get_visit(db, visit_id)
+    visit = visit_rows.get_visit(db, visit_id)
     if visit is None:
         raise NotFound("no such visit")
     return visit
@@ -187,9 +189,9 @@ def update_visit(
         if changes.get("agent_id") is not None:
             _require_agent(db, changes["agent_id"])
         plan = {**before, **changes}
-        case = cases.get_case(db, before["case_id"]) or {}
+        case = case_rows.get_case(db, before["case_id"]) or {}
         check = check_plan(
-            rt.compliance, case, plan, visits.case_visit_dates(db, before["case_id"], visit_id)
+            rt.compliance, case, plan, visit_rows.case_visit_dates(db, before["case_id"], visit_id)
         )
         if check.refusals:
             first = check.refusals[0]
@@ -198,12 +200,12 @@ def update_visit(
             )
         if before["agent_id"] != plan["agent_id"] or before["visit_date"] != plan["visit_date"]:
             changes["route_order"] = None  # a new day or agent: the old position means nothing
-        if not visits.update_visit(
+        if not visit_rows.update_visit(
             db, visit_id, expected, {**changes, "updated_at": now, "updated_by": by}
         ):
             raise _stale(_current(db, visit_id), expected)
         after = _current(db, visit_id)
-        visits.record_history(db, after, now, by)
+        visit_rows.record_history(db, after, now, by)
         log_action(
             db,
             caller,
@@ -230,14 +232,14 @@ def cancel_visit(
             raise _stale(before, expected)
         if before["status"] != "planned":
             raise Conflict(f"a {before['status']} visit cannot be cancelled", field="status")
-        visits.update_visit(
+        visit_rows.update_visit(
             db,
             visit_id,
             expected,
             {"status": "cancelled", "cancel_reason": reason, "updated_at": now, "updated_by": by},
         )
         after = _current(db, visit_id)
-        visits.record_history(db, after, now, by)
+        visit_rows.record_history(db, after, now, by)
         log_action(db, caller, "visit_cancelled", "visit", visit_id, {"reason": reason})
     return after
 
@@ -253,7 +255,7 @@ def set_day_order(
     now = to_iso(caller.now)
     by = caller.principal.user_id if caller.principal else None
     with transaction(db):
-        planned = {v["id"]: v for v in visits.planned_day(db, agent_id, day.isoformat())}
+        planned = {v["id"]: v for v in visit_rows.planned_day(db, agent_id, day.isoformat())}
         given = [item["id"] for item in ordered]
         if len(set(given)) != len(given) or set(given) != set(planned):
             raise InvalidInput(
@@ -268,14 +270,14 @@ def set_day_order(
                 raise _stale(current, item["version"])
             if current["route_order"] == position:
                 continue
-            visits.update_visit(
+            visit_rows.update_visit(
                 db,
                 item["id"],
                 item["version"],
                 {"route_order": position, "updated_at": now, "updated_by": by},
             )
             after = _current(db, item["id"])
-            visits.record_history(db, after, now, by)
+            visit_rows.record_history(db, after, now, by)
         log_action(
             db,
             caller,
@@ -284,18 +286,18 @@ def set_day_order(
             f"{agent_id}/{day.isoformat()}",
             {"order": given},
         )
-        return visits.planned_day(db, agent_id, day.isoformat())
+        return visit_rows.planned_day(db, agent_id, day.isoformat())
 
 
 def _route_inputs(db: sqlite_utils.Database, rt: Runtime, agent_id: int, day: date):
-    agent = accounts.get_user(db, agent_id)
+    agent = account_rows.get_user(db, agent_id)
     if agent is None or agent["role"] != "agent":
         raise NotFound("no such agent")
     if agent["home_lat"] is None or agent["home_lon"] is None:
         raise InvalidInput("the agent has no home base to start from", field="agent_id")
     rows = [
         p
-        for p in visits.agent_day(db, agent_id, day.isoformat())
+        for p in visit_rows.agent_day(db, agent_id, day.isoformat())
         if p["visit"]["status"] == "planned"
     ]
     zone = ZoneInfo(agent["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"])

@@ -17,7 +17,7 @@ from server.clock import to_iso
 from server.errors import InvalidInput
 from server.runtime import Caller, Runtime
 from server.services.staff_log import log_action
-from server.storage import cases
+from server.storage import cases as case_rows
 from server.storage.connection import transaction
 
 CHUNK_ROWS = 500
@@ -150,7 +150,7 @@ def import_cases(
     if chunk:
         flush()
     with transaction(db):
-        import_id = cases.record_import_run(
+        import_id = case_rows.record_import_run(
             db,
             {
                 "started_at": to_iso(caller.now),
@@ -210,18 +210,18 @@ def _write_chunk(
         valid.append(_normalise(row, rt.settings["DEFAULT_TIME_ZONE"]))
     now = to_iso(caller.now)
     with transaction(db):
-        known = cases.case_hashes(db, [c["external_id"] for _, c, _ in valid])
+        known = case_rows.case_hashes(db, [c["external_id"] for _, c, _ in valid])
         for borrower, case, content_hash in valid:
             existing = known.get(case["external_id"])
             if existing and existing[1] == content_hash:
                 counts["unchanged"] += 1
                 continue
-            case["borrower_id"] = cases.upsert_borrower(db, borrower, now)
+            case["borrower_id"] = case_rows.upsert_borrower(db, borrower, now)
             case["closed_at"] = now if case["status"] == "closed" else None
             if existing:
-                cases.update_case(db, existing[0], case, now)
+                case_rows.update_case(db, existing[0], case, now)
                 counts["updated"] += 1
                 known[case["external_id"]] = (existing[0], content_hash)
             else:
-                known[case["external_id"]] = (cases.insert_case(db, case, now), content_hash)
+                known[case["external_id"]] = (case_rows.insert_case(db, case, now), content_hash)
                 counts["created"] += 1

@@ -12,7 +12,7 @@ import sqlite_utils
 from server.clock import parse_iso
 from server.runtime import Caller, Runtime
 from server.services.attachments import complete_blobs
-from server.storage import accounts
+from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
@@ -64,7 +64,7 @@ def server_facts(
     """Everything reconciliation needs to know about the batch's visits and ids."""
     principal = caller.principal
     assert principal is not None
-    user = accounts.get_user(db, principal.user_id) or {}
+    user = account_rows.get_user(db, principal.user_id) or {}
     agent = AgentFacts(id=principal.user_id, badge_number=user.get("badge_number") or "")
     visit_ids = sorted({r.visit_id for r in incoming})
     joined = visit_rows.joined_by_ids(db, visit_ids)

@@ -29,8 +29,8 @@ from server.runtime import Caller, Runtime
 from server.services.audit import chain_start, walk
 from server.services.checkpoints import checkpoint_at_head, record_checkpoint
 from server.services.staff_log import log_action
-from server.storage import ledger
-from server.storage import retention as rows
+from server.storage import ledger as ledger_rows
+from server.storage import retention as retention_rows
 from server.storage.connection import transaction
 
 Plan = dict[str, Any]
@@ -45,7 +45,7 @@ def purge(
     now = caller.now.replace(microsecond=0)
     cutoffs = rules.cutoffs(now)
     if dry_run:
-        with ledger.read_snapshot(db):
+        with ledger_rows.read_snapshot(db):
             plans = _plan(db, rules, cutoffs)
         return {"dry_run": True, "now": stamp(now), "kinds": list(plans.values())}
     with transaction(db):
@@ -76,7 +76,7 @@ def purge(
 def list_certificates(
     db: sqlite_utils.Database, after: int, limit: int, kind: str | None
 ) -> dict[str, Any]:
-    items = rows.list_certificates(db, after, limit, kind)
+    items = retention_rows.list_certificates(db, after, limit, kind)
     return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
 
 
@@ -96,10 +96,10 @@ def _plan(
 def _plan_ledger(db: sqlite_utils.Database, cutoff: str, cap: int) -> Plan:
     """The chain can only lose a prefix: up to the cutoff, stopping before held entries, and
     at most `cap` entries a run, so the write lock is held for seconds, not minutes."""
-    anchor = ledger.anchor(db)
+    anchor = ledger_rows.anchor(db)
     start = anchor["start_seq"] if anchor else 0
-    due_end = max(start, ledger.prefix_older_than(db, cutoff))
-    held = ledger.first_held_seq(db, due_end)
+    due_end = max(start, ledger_rows.prefix_older_than(db, cutoff))
+    held = ledger_rows.first_held_seq(db, due_end)
     allowed_end = due_end if held is None else max(start, held - 1)
     end = min(allowed_end, start + cap) if cap > 0 else allowed_end
     count = end - start
@@ -115,16 +115,16 @@ def _plan_ledger(db: sqlite_utils.Database, cutoff: str, cap: int) -> Plan:
 
 
 def _plan_evidence(db: sqlite_utils.Database, cutoff: str) -> Plan:
-    cases = rows.evidence_due_cases(db, cutoff)
-    held = len(rows.evidence_due_cases(db, cutoff, ignore_holds=True)) - len(cases)
-    counts = rows.count_evidence(db, cases)
+    cases = retention_rows.evidence_due_cases(db, cutoff)
+    held = len(retention_rows.evidence_due_cases(db, cutoff, ignore_holds=True)) - len(cases)
+    counts = retention_rows.count_evidence(db, cases)
     details = {"cases": len(cases), **counts, "cases_held": held}
     return {"count": sum(counts.values()), "details": details, "ids": cases}
 
 
 def _plan_personal(db: sqlite_utils.Database, cutoff: str) -> Plan:
-    borrowers = rows.personal_due_borrowers(db, cutoff, PURGED_NAME)
-    all_due = rows.personal_due_borrowers(db, cutoff, PURGED_NAME, ignore_holds=True)
+    borrowers = retention_rows.personal_due_borrowers(db, cutoff, PURGED_NAME)
+    all_due = retention_rows.personal_due_borrowers(db, cutoff, PURGED_NAME, ignore_holds=True)
     details = {
         "borrowers": len(borrowers),
         "borrowers_held": len(all_due) - len(borrowers),
@@ -148,23 +148,25 @@ def _purge_ledger(db: sqlite_utils.Database, rt: Runtime, now: datetime, plan: P
         plan["details"].update(skipped=f"ledger not intact: {problem}", entries=0)
         plan["count"] = 0
         return
-    end_hash = ledger.hash_at(db, end)
+    end_hash = ledger_rows.hash_at(db, end)
     anchor = record_checkpoint(db, rt, now, "retention anchor", position=(end, end_hash))
-    ledger.set_anchor(db, anchor["id"], end, end_hash)
+    ledger_rows.set_anchor(db, anchor["id"], end, end_hash)
     plan["details"]["anchor_checkpoint_id"] = anchor["id"]
-    plan["count"] = plan["details"]["entries"] = ledger.delete_prefix(db, end)
+    plan["count"] = plan["details"]["entries"] = ledger_rows.delete_prefix(db, end)
 
 
 def _purge_evidence(db: sqlite_utils.Database, plan: Plan) -> None:
     if plan["ids"]:
-        counts = rows.delete_evidence(db, plan["ids"])
+        counts = retention_rows.delete_evidence(db, plan["ids"])
         plan["details"].update(counts)
         plan["count"] = sum(counts.values())
 
 
 def _purge_personal(db: sqlite_utils.Database, now: datetime, plan: Plan) -> None:
     if plan["ids"]:
-        plan["count"] = rows.erase_personal_data(db, plan["ids"], PERSONAL_COLUMNS, to_iso(now))
+        plan["count"] = retention_rows.erase_personal_data(
+            db, plan["ids"], PERSONAL_COLUMNS, to_iso(now)
+        )
         plan["details"]["borrowers"] = plan["count"]
 
 
@@ -186,4 +188,4 @@ def _certify(
         details=plan["details"],
         created_at=now,
     )
-    return rows.insert_certificate(db, certificate)
+    return retention_rows.insert_certificate(db, certificate)

@@ -8,7 +8,7 @@ import sqlite_utils
 
 from server.clock import to_iso
 from server.runtime import Caller
-from server.storage import audit
+from server.storage import audit as audit_rows
 
 
 def log_action(
@@ -23,7 +23,7 @@ def log_action(
 ) -> None:
     """Append one staff action; the caller holds the write transaction."""
     principal = caller.principal
-    audit.append_staff_action(
+    audit_rows.append_staff_action(
         db,
         {
             "occurred_at": to_iso(caller.now),

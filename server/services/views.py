@@ -11,7 +11,8 @@ import sqlite_utils
 from server.errors import NotFound
 from server.runtime import Caller, Runtime
 from server.services.disclosure import Parts, agent_may_see, serve_cards, window_for
-from server.storage import cases, visits
+from server.storage import cases as case_rows
+from server.storage import visits as visit_rows
 from server.storage.connection import transaction
 
 DISPATCH_PURPOSE = "dispatch_planning"
@@ -36,7 +37,7 @@ def agent_day(
     zone = ZoneInfo(principal.time_zone or rt.settings["DEFAULT_TIME_ZONE"])
     day = day or caller.now.astimezone(zone).date()
     with transaction(db):
-        rows = visits.agent_day(db, principal.user_id, day.isoformat())
+        rows = visit_rows.agent_day(db, principal.user_id, day.isoformat())
         visible = [p for p in rows if agent_may_see(rt, p, principal.user_id, caller.now)]
         cards = iter(serve_cards(db, rt, caller, visible))
     served = {id(p) for p in visible}
@@ -53,7 +54,7 @@ def visit(db: sqlite_utils.Database, rt: Runtime, caller: Caller, visit_id: int)
     principal = caller.principal
     assert principal is not None
     with transaction(db):
-        parts = visits.get_joined(db, visit_id)
+        parts = visit_rows.get_joined(db, visit_id)
         if principal.role == "agent":
             # Not yours, cancelled or outside the card window: the same 404 as no visit at all.
             if parts is None or not agent_may_see(rt, parts, principal.user_id, caller.now):
@@ -75,7 +76,7 @@ def list_visits(
     limit: int,
 ) -> dict[str, Any]:
     with transaction(db):
-        rows = visits.list_joined(db, filters, after, limit)
+        rows = visit_rows.list_joined(db, filters, after, limit)
         cards = serve_cards(db, rt, caller, rows, purpose=DISPATCH_PURPOSE)
     items = [visit_view(p, c) for p, c in zip(rows, cards, strict=True)]
     return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
@@ -87,7 +88,7 @@ def _agent_subject(
     """The agent's visit that currently justifies seeing this case/borrower, or 404."""
     principal = caller.principal
     assert principal is not None
-    for parts in visits.agent_visits_for(db, principal.user_id, column, subject_id):
+    for parts in visit_rows.agent_visits_for(db, principal.user_id, column, subject_id):
         if agent_may_see(rt, parts, principal.user_id, caller.now):
             return parts
     raise NotFound(f"no such {column}")
@@ -101,10 +102,10 @@ def case_view(db: sqlite_utils.Database, rt: Runtime, caller: Caller, case_id: i
             parts = _agent_subject(db, rt, caller, "case", case_id)
             card = serve_cards(db, rt, caller, [parts])[0]
         else:
-            case = cases.get_case(db, case_id)
+            case = case_rows.get_case(db, case_id)
             if case is None:
                 raise NotFound("no such case")
-            borrower = cases.get_borrower(db, case["borrower_id"]) or {}
+            borrower = case_rows.get_borrower(db, case["borrower_id"]) or {}
             parts = {"visit": {"purpose": None}, "case": case, "borrower": borrower}
             card = serve_cards(db, rt, caller, [parts], purpose=DISPATCH_PURPOSE)[0]
     return _case_out(parts["case"], card)
@@ -129,12 +130,12 @@ def list_cases(
     limit: int,
 ) -> dict[str, Any]:
     with transaction(db):
-        rows = cases.list_cases(db, filters, after, limit)
+        rows = case_rows.list_cases(db, filters, after, limit)
         parts_list = [
             {
                 "visit": {"purpose": None},
                 "case": c,
-                "borrower": cases.get_borrower(db, c["borrower_id"]),
+                "borrower": case_rows.get_borrower(db, c["borrower_id"]),
             }
             for c in rows
         ]
@@ -150,10 +151,10 @@ def borrower_view(db: sqlite_utils.Database, rt: Runtime, caller: Caller, borrow
         if principal.role == "agent":
             parts = _agent_subject(db, rt, caller, "borrower", borrower_id)
             return serve_cards(db, rt, caller, [parts])[0]
-        borrower = cases.get_borrower(db, borrower_id)
+        borrower = case_rows.get_borrower(db, borrower_id)
         if borrower is None:
             raise NotFound("no such borrower")
-        case = cases.latest_case_for_borrower(db, borrower_id)
+        case = case_rows.latest_case_for_borrower(db, borrower_id)
         if case is None:
             raise NotFound("no such borrower")
         parts = {"visit": {"purpose": None}, "case": case, "borrower": borrower}

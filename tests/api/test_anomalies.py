@@ -8,7 +8,7 @@ import pytest
 
 from server.clock import to_iso
 from server.services.anomalies import scan_anomalies
-from server.storage import ledger
+from server.storage import ledger as ledger_rows
 from server.storage.connection import transaction
 from tests.api.test_sync import push, report
 from tests.conftest import T0, TODAY
@@ -48,7 +48,7 @@ def insert_entries(db, *entries):
         for i, e in enumerate(entries)
     ]
     with transaction(db):
-        ledger.append(db, rows)
+        ledger_rows.append(db, rows)
     return [r["seq"] for r in rows]
 
 

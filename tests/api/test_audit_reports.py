@@ -9,7 +9,7 @@ import pytest
 
 from server.clock import to_iso
 from server.domain.disclosure import CATALOGUE
-from server.storage import ledger
+from server.storage import ledger as ledger_rows
 from server.storage.connection import transaction
 from tests.conftest import TODAY
 
@@ -43,7 +43,7 @@ def pii_values(db, borrower_id):
     return {v for v in values if v}
 
 
-def ledger_rows(db, borrower_id):
+def ledger_of(db, borrower_id):
     return list(
         db.query("SELECT * FROM exposure_ledger WHERE borrower_id = ? ORDER BY seq", [borrower_id])
     )
@@ -106,7 +106,7 @@ def test_disclosure_report_lists_exactly_the_ledger_entries(scenario, client, au
     world = scenario
     b1 = borrower_of(db, world, "C-0001")
     pending = report(client, auth, b1).json
-    expected = ledger_rows(db, b1)
+    expected = ledger_of(db, b1)
     names = {world.users[n]: n for n in ("agent1", "agent2", "dispatcher")}
     # what the scenario did to borrower 1, in order, and nothing else
     assert [(names[r["user_id"]], r["endpoint"]) for r in expected] == [
@@ -165,7 +165,7 @@ def test_a_card_still_on_the_device_is_held(scenario, client, auth, db):
 
 def test_report_period_pages_and_unknown_borrower(scenario, client, auth, db, clock):
     b1 = borrower_of(db, scenario, "C-0001")
-    rows = ledger_rows(db, b1)
+    rows = ledger_of(db, b1)
     first = report(client, auth, b1, "?limit=2").json
     assert [i["seq"] for i in first["items"]] == [r["seq"] for r in rows[:2]]
     assert first["next_after"] == rows[1]["seq"]
@@ -202,7 +202,7 @@ def test_csv_matches_the_report_and_carries_no_pii(scenario, client, auth, db):
     )
     text = response.get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(text)))
-    expected = ledger_rows(db, b1)
+    expected = ledger_of(db, b1)
     assert [int(r["seq"]) for r in rows] == [r["seq"] for r in expected]
     assert [r["fields"].split(";") for r in rows] == [json.loads(r["fields"]) for r in expected]
     assert {r["purge_status"] for r in rows} == {"purge_pending", "not_tracked", ""}
@@ -213,7 +213,7 @@ def test_csv_matches_the_report_and_carries_no_pii(scenario, client, auth, db):
 def test_html_page_is_self_contained_escaped_and_free_of_pii(scenario, client, auth, db, clock):
     b1 = borrower_of(db, scenario, "C-0001")
     with transaction(db):
-        ledger.append(
+        ledger_rows.append(
             db,
             [
                 {
@@ -238,7 +238,7 @@ def test_html_page_is_self_contained_escaped_and_free_of_pii(scenario, client, a
     page = response.get_data(as_text=True)
     assert "<script" not in page.lower() and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "http://" not in page and "https://" not in page  # no remote resources
-    for row in ledger_rows(db, b1):
+    for row in ledger_of(db, b1):
         assert f">{row['seq']}<" in page
     assert "purge pending" in page and "not tracked" in page
     for value in pii_values(db, b1):

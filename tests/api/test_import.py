@@ -137,8 +137,9 @@ def test_cli_import_with_progress(app, tmp_path, db):
 def test_empty_import_and_huge_numbers_are_4xx_not_500(world, client, auth):
     empty = _post(client, auth, "  \n", "application/x-ndjson")
     assert empty.status_code == 422 and empty.json["error"]["field"] == "body"
-    huge = client.get("/api/v1/records?visit_id=99999999999999999999999",
-                      headers=auth.headers("dispatcher"))
+    huge = client.get(
+        "/api/v1/records?visit_id=99999999999999999999999", headers=auth.headers("dispatcher")
+    )
     assert huge.status_code == 422 and huge.json["error"]["code"] == "invalid_input"
     path = client.get("/api/v1/visits/99999999999999999999999", headers=auth.headers("dispatcher"))
     assert path.status_code == 404

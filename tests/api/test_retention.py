@@ -9,7 +9,7 @@ import pytest
 
 from server.clock import to_iso
 from server.domain.retention import certificate_is_signed
-from server.storage import ledger
+from server.storage import ledger as ledger_rows
 from server.storage.connection import transaction
 from tests.conftest import TODAY, case_row
 
@@ -50,7 +50,7 @@ def _expose(db, borrower_ids, at):
         for borrower_id in borrower_ids
     ]
     with transaction(db):
-        ledger.append(db, entries)
+        ledger_rows.append(db, entries)
 
 
 def _record(db, world, visit, at, kind="visit_report", case=None):
@@ -138,7 +138,7 @@ def _dump(db):
 
 
 def test_old_ledger_entries_go_and_the_rest_still_verifies(served, app, client, auth, db, clock):
-    old_hash = ledger.hash_at(db, 8)
+    old_hash = ledger_rows.hash_at(db, 8)
     clock.advance(days=200)
     _expose(db, [_borrower(db, served.cases["C-0001"])] * 2, clock())
     clock.advance(days=166)
@@ -149,14 +149,14 @@ def test_old_ledger_entries_go_and_the_rest_still_verifies(served, app, client, 
 
     assert "exposure_ledger: removed 8" in output
     assert _seqs(db) == [9, 10]
-    anchor = ledger.anchor(db)
+    anchor = ledger_rows.anchor(db)
     assert (anchor["start_seq"], anchor["start_hash"]) == (8, old_hash)
     [certificate] = _certificates(client, auth, "exposure_ledger")
     assert certificate["removed_count"] == 8
     details = certificate["details"]
     assert (details["from_seq"], details["to_seq"], details["entries"]) == (1, 8, 8)
     assert details["anchor_checkpoint_id"] == anchor["checkpoint_id"]
-    anchor_checkpoint = ledger.get_checkpoint(db, anchor["checkpoint_id"])
+    anchor_checkpoint = ledger_rows.get_checkpoint(db, anchor["checkpoint_id"])
     assert (anchor_checkpoint["head_seq"], anchor_checkpoint["head_hash"]) == (8, old_hash)
 
     report = _verify(client, auth)
@@ -164,7 +164,7 @@ def test_old_ledger_entries_go_and_the_rest_still_verifies(served, app, client, 
     assert _check(client, auth, before)["intact"] is True  # taken before, still holds
 
     _expose(db, [_borrower(db, served.cases["C-0002"])], clock())
-    assert ledger.hash_at(db, 11) and _seqs(db) == [9, 10, 11]
+    assert ledger_rows.hash_at(db, 11) and _seqs(db) == [9, 10, 11]
     after = client.post(f"{API}/checkpoints", json={}, headers=auth.headers("privacy")).json
     report = _check(client, auth, after)
     assert report["intact"] is True and report["anchor_seq"] == 8
@@ -172,11 +172,11 @@ def test_old_ledger_entries_go_and_the_rest_still_verifies(served, app, client, 
 
 
 def test_a_fully_purged_ledger_continues_from_its_anchor(served, app, client, auth, db, clock):
-    last_hash = ledger.hash_at(db, 8)
+    last_hash = ledger_rows.hash_at(db, 8)
     clock.advance(days=400)
     _purge(app)
     assert _seqs(db) == []
-    assert ledger.head(db) == (8, last_hash)
+    assert ledger_rows.head(db) == (8, last_hash)
     _expose(db, [_borrower(db, served.cases["C-0001"])], clock())
     entry = next(db.query("SELECT seq, prev_hash FROM exposure_ledger"))
     assert entry == {"seq": 9, "prev_hash": last_hash}
@@ -377,7 +377,9 @@ def test_an_anchor_without_a_signed_checkpoint_is_reported(served, app, client, 
     document = client.post(f"{API}/checkpoints", json={}, headers=auth.headers("privacy")).json
     # Someone moves the start of the chain to hide entries: the anchor no longer matches
     # the signed checkpoint it names.
-    db.execute("UPDATE ledger_anchor SET start_seq = 9, start_hash = ?", [ledger.hash_at(db, 9)])
+    db.execute(
+        "UPDATE ledger_anchor SET start_seq = 9, start_hash = ?", [ledger_rows.hash_at(db, 9)]
+    )
     report = _verify(client, auth)
     assert report["intact"] is False and "anchor" in report["problem"]
     assert _check(client, auth, document)["problem"] == "anchor"

@@ -496,8 +496,11 @@ def test_record_ids_are_echoed_exactly_as_sent(world, client, auth, db):
 
 
 def test_a_late_replay_does_not_roll_back_the_device_health(world, client, auth):
-    old = {"device_time": iso(T0 - timedelta(minutes=30)), "records": [],
-           "queue": {"pending": 9, "oldest_recorded_at": iso(T0 - timedelta(hours=3))}}
+    old = {
+        "device_time": iso(T0 - timedelta(minutes=30)),
+        "records": [],
+        "queue": {"pending": 9, "oldest_recorded_at": iso(T0 - timedelta(hours=3))},
+    }
     new = {"device_time": iso(T0), "records": [], "queue": {"pending": 0}}
     headers = auth.headers("agent1")
     assert client.post("/api/v1/sync/push", json=new, headers=headers).status_code == 200

@@ -83,11 +83,13 @@ def test_document_states_the_same_example():
         {"agreement_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"},
         {"total_amount": Decimal("3000.000")},
         {"total_amount": 3000},
-        {"installments": [
-            {"due_date": date(2025, 4, 15), "amount": Decimal("1000")},
-            {"due_date": "2025-05-15", "amount": "1000.00"},
-            {"due_date": "2025-06-15", "amount": 1000},
-        ]},
+        {
+            "installments": [
+                {"due_date": date(2025, 4, 15), "amount": Decimal("1000")},
+                {"due_date": "2025-05-15", "amount": "1000.00"},
+                {"due_date": "2025-06-15", "amount": 1000},
+            ]
+        },
         {"signed_at": datetime(2025, 3, 14, 10, 42, 7, 999_999, tzinfo=UTC)},
         {"signed_at": "2025-03-14T10:42:07Z"},
         {"signed_lat": "31.230416"},
@@ -116,11 +118,13 @@ def test_equivalent_spellings_give_the_same_hash(changes):
         {"signed_lat": "31.230417"},
         {"signed_lon": "-121.4737"},
         # Installments keep the order given: swapping two changes the hash.
-        {"installments": [
-            {"due_date": "2025-05-15", "amount": "1000"},
-            {"due_date": "2025-04-15", "amount": "1000"},
-            {"due_date": "2025-06-15", "amount": "1000"},
-        ]},
+        {
+            "installments": [
+                {"due_date": "2025-05-15", "amount": "1000"},
+                {"due_date": "2025-04-15", "amount": "1000"},
+                {"due_date": "2025-06-15", "amount": "1000"},
+            ]
+        },
     ],
 )
 def test_any_hashed_field_change_changes_the_hash(changes):
@@ -201,8 +205,10 @@ def test_record_digest_ignores_representation(left, right):
         ({"amount": 10}, {"amount": 11}),
         ({"items": [1, 2]}, {"items": [2, 1]}),
         ({"flag": True}, {"flag": False}),
-        ({"at": datetime(2025, 3, 14, 10, 0, 0, 1, tzinfo=UTC)},
-         {"at": datetime(2025, 3, 14, 10, 0, tzinfo=UTC)}),
+        (
+            {"at": datetime(2025, 3, 14, 10, 0, 0, 1, tzinfo=UTC)},
+            {"at": datetime(2025, 3, 14, 10, 0, tzinfo=UTC)},
+        ),
         ({"x": "a"}, {"x": "a", "y": "b"}),
     ],
 )

@@ -56,8 +56,13 @@ def test_unknown_profile_is_refused():
 
 def test_overrides_start_from_the_named_profile():
     policy = policy_from_dict(
-        {"profile": "cn-bank", "name": "lender-x", "visit_window_start": "09:30",
-         "location_tolerance_m": 250, "planned_window_grace_min": None}
+        {
+            "profile": "cn-bank",
+            "name": "lender-x",
+            "visit_window_start": "09:30",
+            "location_tolerance_m": 250,
+            "planned_window_grace_min": None,
+        }
     )
     assert policy.name == "lender-x"
     assert policy.visit_window_start == time(9, 30)
@@ -111,17 +116,37 @@ def test_invalid_overrides_are_refused(data):
         # The same instant written in UTC is still judged in the borrower's time zone.
         (local(22).astimezone(UTC), None, None, DEFAULT, ["outside_visit_hours"]),
         # Consent in force honours the override.
-        (local(21, 30), local(22), OutOfHoursConsent(local(10, day=1), local(10, day=30)),
-         DEFAULT, []),
+        (
+            local(21, 30),
+            local(22),
+            OutOfHoursConsent(local(10, day=1), local(10, day=30)),
+            DEFAULT,
+            [],
+        ),
         (local(21, 30), None, OutOfHoursConsent(local(10, day=1)), DEFAULT, []),
         # Expired consent, or consent given only after the visit, does not.
-        (local(21, 30), None, OutOfHoursConsent(local(10, day=1), local(10, day=10)), DEFAULT,
-         ["outside_visit_hours", "consent_expired"]),
-        (local(21, 30), None, OutOfHoursConsent(local(10, day=20)), DEFAULT,
-         ["outside_visit_hours", "consent_expired"]),
+        (
+            local(21, 30),
+            None,
+            OutOfHoursConsent(local(10, day=1), local(10, day=10)),
+            DEFAULT,
+            ["outside_visit_hours", "consent_expired"],
+        ),
+        (
+            local(21, 30),
+            None,
+            OutOfHoursConsent(local(10, day=20)),
+            DEFAULT,
+            ["outside_visit_hours", "consent_expired"],
+        ),
         # A lender that does not accept consent overrides.
-        (local(21, 30), None, OutOfHoursConsent(local(10, day=1)),
-         CompliancePolicy(consent_overrides_window=False), ["outside_visit_hours"]),
+        (
+            local(21, 30),
+            None,
+            OutOfHoursConsent(local(10, day=1)),
+            CompliancePolicy(consent_overrides_window=False),
+            ["outside_visit_hours"],
+        ),
     ],
 )
 def test_visit_hours(arrived, departed, consent, policy, expected):
@@ -168,8 +193,11 @@ def test_planned_window(arrived, start, end, policy, expected):
         # A visit synced earlier but made later still counts (out-of-order sync).
         ((local(10, day=16),), DEFAULT, ["visit_frequency_exceeded"]),
         ((local(10, day=16),), CompliancePolicy(max_home_visits_per_case=2), []),
-        ((local(10, day=12), local(10, day=16)), CompliancePolicy(max_home_visits_per_case=2),
-         ["visit_frequency_exceeded"]),
+        (
+            (local(10, day=12), local(10, day=16)),
+            CompliancePolicy(max_home_visits_per_case=2),
+            ["visit_frequency_exceeded"],
+        ),
     ],
 )
 def test_visit_frequency(others, policy, expected):
@@ -219,8 +247,12 @@ def test_prior_notice(given, given_at, policy, expected):
         (local(10), (), DEFAULT, ["credential_not_shown_first"]),
         (None, (), DEFAULT, []),  # nobody was met
         (local(10), (), CompliancePolicy(credential_before_contact=False), []),
-        (local(10), (local(10, 1),), CompliancePolicy(credential_grace_s=0),
-         ["credential_not_shown_first"]),
+        (
+            local(10),
+            (local(10, 1),),
+            CompliancePolicy(credential_grace_s=0),
+            ["credential_not_shown_first"],
+        ),
     ],
 )
 def test_credential_first(contact, credentials, policy, expected):
@@ -298,8 +330,11 @@ def test_borrower_identity(id_match, expected):
 
 def test_every_flag_code_is_documented_in_the_module_table():
     documented = rules.__doc__
-    constants = [value for name, value in vars(rules).items() if name.isupper()
-                 and isinstance(value, str) and name not in ("__doc__",)]
+    constants = [
+        value
+        for name, value in vars(rules).items()
+        if name.isupper() and isinstance(value, str) and name not in ("__doc__",)
+    ]
     assert len(constants) == 20
     for code in constants:
         assert f"`{code}`" in documented, code

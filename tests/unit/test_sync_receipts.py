@@ -46,10 +46,13 @@ def test_wire_form_and_signed_message_are_documented_shape():
         "key_id": key_id(SERVER_KEY.public_key()),
         "signature": receipt.signature,
     }
-    assert receipt.message() == (
-        f"doorstep-receipt-v1\n{receipt.key_id}\n{AGREEMENT_ID}\n{CONTENT_HASH}\n"
-        "2025-03-14T10:45:00Z"
-    ).encode()
+    assert (
+        receipt.message()
+        == (
+            f"doorstep-receipt-v1\n{receipt.key_id}\n{AGREEMENT_ID}\n{CONTENT_HASH}\n"
+            "2025-03-14T10:45:00Z"
+        ).encode()
+    )
     assert len(receipt.signature) == 86 and "=" not in receipt.signature
 
 

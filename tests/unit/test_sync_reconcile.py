@@ -99,20 +99,33 @@ def report(record_id=REPORT_ID, device_seq=3, recorded_at=None, **changes):
     }
     body.update(changes)
     body = {k: v for k, v in body.items() if v is not ...}
-    return record("visit_report", body, record_id=record_id, device_seq=device_seq,
-                  recorded_at=recorded_at)
+    return record(
+        "visit_report", body, record_id=record_id, device_seq=device_seq, recorded_at=recorded_at
+    )
 
 
 def credential(badge="SH-0042", record_id=CREDENTIAL_ID, recorded_at=None, device_seq=2):
-    body = {"confirmation_kind": "agent_credential", "badge_number": badge,
-            "borrower_acknowledged": True}
-    return record("id_confirmation", body, record_id=record_id, device_seq=device_seq,
-                  recorded_at=recorded_at or local(10, 4))
+    body = {
+        "confirmation_kind": "agent_credential",
+        "badge_number": badge,
+        "borrower_acknowledged": True,
+    }
+    return record(
+        "id_confirmation",
+        body,
+        record_id=record_id,
+        device_seq=device_seq,
+        recorded_at=recorded_at or local(10, 4),
+    )
 
 
 def identity(record_id=IDENTITY_ID):
-    return record("id_confirmation", {"confirmation_kind": "borrower_identity"},
-                  record_id=record_id, recorded_at=local(10, 6))
+    return record(
+        "id_confirmation",
+        {"confirmation_kind": "borrower_identity"},
+        record_id=record_id,
+        recorded_at=local(10, 6),
+    )
 
 
 def agreement_body(agreement_id=AGREEMENT_ID, **changes):
@@ -140,20 +153,29 @@ def agreement_body(agreement_id=AGREEMENT_ID, **changes):
 
 
 def agreement(agreement_id=AGREEMENT_ID, device_seq=4, **changes):
-    return record("agreement", agreement_body(agreement_id, **changes), record_id=agreement_id,
-                  device_seq=device_seq, recorded_at=local(10, 26))
+    return record(
+        "agreement",
+        agreement_body(agreement_id, **changes),
+        record_id=agreement_id,
+        device_seq=device_seq,
+        recorded_at=local(10, 26),
+    )
 
 
 def late_evening_report():
     """A report of a visit at 21:30 the evening before the push."""
-    return report(arrived_at=local(21, 30, day=13).isoformat(),
-                  departed_at=local(21, 45, day=13).isoformat(), recorded_at=local(21, 50, day=13))
+    return report(
+        arrived_at=local(21, 30, day=13).isoformat(),
+        departed_at=local(21, 45, day=13).isoformat(),
+        recorded_at=local(21, 50, day=13),
+    )
 
 
 def evening_visit(**changes):
     """The visit of late_evening_report: no planned window, badge shown on arrival."""
-    return visit(window_start=None, window_end=None, credential_times=(local(21, 29, day=13),),
-                 **changes)
+    return visit(
+        window_start=None, window_end=None, credential_times=(local(21, 29, day=13),), **changes
+    )
 
 
 def codes(outcome):
@@ -190,14 +212,17 @@ FLAG_CASES = {
     ),
     "consent_expired": (
         late_evening_report,
-        lambda: facts(evening_visit(
-            case=case(consent=OutOfHoursConsent(local(9, day=1), local(9, day=10)))
-        )),
+        lambda: facts(
+            evening_visit(case=case(consent=OutOfHoursConsent(local(9, day=1), local(9, day=10))))
+        ),
         ["outside_visit_hours", "consent_expired"],
     ),
     "outside_planned_window": (
-        lambda: report(arrived_at=local(14).isoformat(), departed_at=local(14, 20).isoformat(),
-                       recorded_at=local(14, 30)),
+        lambda: report(
+            arrived_at=local(14).isoformat(),
+            departed_at=local(14, 20).isoformat(),
+            recorded_at=local(14, 30),
+        ),
         lambda: facts(visit(credential_times=(local(13, 59),))),
         ["outside_planned_window"],
     ),
@@ -219,19 +244,30 @@ FLAG_CASES = {
     ),
     "not a home visit: no frequency, location or notice rules": (
         lambda: report(location=None),
-        lambda: facts(visit(home_visit=False, notice_given=False, notice_given_at=None,
-                            case=case(home_visit_times=(local(10, day=13),)))),
+        lambda: facts(
+            visit(
+                home_visit=False,
+                notice_given=False,
+                notice_given_at=None,
+                case=case(home_visit_times=(local(10, day=13),)),
+            )
+        ),
         [],
     ),
     "credential_not_shown_first": (
-        report, lambda: facts(visit(credential_times=())), ["credential_not_shown_first"],
+        report,
+        lambda: facts(visit(credential_times=())),
+        ["credential_not_shown_first"],
     ),
     "credential shown late": (
-        report, lambda: facts(visit(credential_times=(local(10, 20),))),
+        report,
+        lambda: facts(visit(credential_times=(local(10, 20),))),
         ["credential_not_shown_first"],
     ),
     "nobody home: no credential needed": (
-        lambda: report(outcome="not_home"), lambda: facts(visit(credential_times=())), [],
+        lambda: report(outcome="not_home"),
+        lambda: facts(visit(credential_times=())),
+        [],
     ),
     "third_party_debt_discussed": (
         lambda: report(third_party_present=True, debt_discussed_with_third_party=True),
@@ -239,22 +275,34 @@ FLAG_CASES = {
         ["third_party_debt_discussed"],
     ),
     "third party present, debt not discussed": (
-        lambda: report(third_party_present=True), facts, [],
+        lambda: report(third_party_present=True),
+        facts,
+        [],
     ),
     "case_do_not_visit": (
-        report, lambda: facts(visit(case=case(do_not_visit=True))), ["case_do_not_visit"],
+        report,
+        lambda: facts(visit(case=case(do_not_visit=True))),
+        ["case_do_not_visit"],
     ),
     "case_hardship on an agreement": (
-        agreement, lambda: facts(visit(case=case(hardship=True))), ["case_hardship"],
+        agreement,
+        lambda: facts(visit(case=case(hardship=True))),
+        ["case_hardship"],
     ),
     "case_legal_hold on an id confirmation": (
-        identity, lambda: facts(visit(case=case(legal_hold=True))), ["case_legal_hold"],
+        identity,
+        lambda: facts(visit(case=case(legal_hold=True))),
+        ["case_legal_hold"],
     ),
     "clock_skew": (
-        credential, lambda: facts(device_sent_at=NOW - timedelta(minutes=10)), ["clock_skew"],
+        credential,
+        lambda: facts(device_sent_at=NOW - timedelta(minutes=10)),
+        ["clock_skew"],
     ),
     "late_sync": (
-        lambda: credential(recorded_at=NOW - timedelta(hours=25)), facts, ["late_sync"],
+        lambda: credential(recorded_at=NOW - timedelta(hours=25)),
+        facts,
+        ["late_sync"],
     ),
     "visit_cancelled": (report, lambda: facts(visit(status="cancelled")), ["visit_cancelled"]),
     "visit_reassigned": (
@@ -263,7 +311,9 @@ FLAG_CASES = {
         ["visit_reassigned"],
     ),
     "visit unassigned after it was ours": (
-        identity, lambda: facts(visit(agent_id=None)), ["visit_reassigned"],
+        identity,
+        lambda: facts(visit(agent_id=None)),
+        ["visit_reassigned"],
     ),
     "competing_agreement": (
         agreement,
@@ -271,17 +321,23 @@ FLAG_CASES = {
         ["competing_agreement"],
     ),
     "own id among the case's agreements is not competing": (
-        agreement, lambda: facts(visit(case=case(agreement_ids=frozenset({AGREEMENT_ID})))), [],
+        agreement,
+        lambda: facts(visit(case=case(agreement_ids=frozenset({AGREEMENT_ID})))),
+        [],
     ),
     "id_mismatch": (identity, lambda: facts(id_matches={IDENTITY_ID: False}), ["id_mismatch"]),
-    "id_unverifiable": (identity, lambda: facts(id_matches={IDENTITY_ID: None}),
-                        ["id_unverifiable"]),
+    "id_unverifiable": (
+        identity,
+        lambda: facts(id_matches={IDENTITY_ID: None}),
+        ["id_unverifiable"],
+    ),
     "badge_mismatch": (lambda: credential(badge="SH-9999"), facts, ["badge_mismatch"]),
 }
 
 
-@pytest.mark.parametrize(("make_record", "make_facts", "expected"), FLAG_CASES.values(),
-                         ids=FLAG_CASES.keys())
+@pytest.mark.parametrize(
+    ("make_record", "make_facts", "expected"), FLAG_CASES.values(), ids=FLAG_CASES.keys()
+)
 def test_flags_through_a_push(make_record, make_facts, expected):
     outcome = reconcile_record(make_record(), make_facts(), POLICY, NOW)
     assert codes(outcome) == expected
@@ -290,8 +346,13 @@ def test_flags_through_a_push(make_record, make_facts, expected):
 
 
 def test_cancelled_and_reassigned_report_keeps_every_other_flag():
-    gone = visit(status="cancelled", agent_id=8, previous_agent_ids=frozenset({7, 8}),
-                 notice_given=False, notice_given_at=None)
+    gone = visit(
+        status="cancelled",
+        agent_id=8,
+        previous_agent_ids=frozenset({7, 8}),
+        notice_given=False,
+        notice_given_at=None,
+    )
     outcome = reconcile_record(report(), facts(gone), POLICY, NOW)
     assert outcome.status == "flagged"
     assert codes(outcome) == ["visit_cancelled", "visit_reassigned", "no_prior_notice"]
@@ -302,70 +363,101 @@ def test_cancelled_and_reassigned_report_keeps_every_other_flag():
 REJECT_CASES = {
     "visit unknown": (report, lambda: facts(visits={}), "not_yours"),
     "visit never ours": (
-        report, lambda: facts(visit(agent_id=8, previous_agent_ids=frozenset({8}))), "not_yours",
+        report,
+        lambda: facts(visit(agent_id=8, previous_agent_ids=frozenset({8}))),
+        "not_yours",
     ),
     "tampered agreement": (
-        lambda: agreement(total_amount="3000.00", installments=[
-            {"due_date": "2025-04-15", "amount": "1000.00"},
-            {"due_date": "2025-05-15", "amount": "2000.00"},
-        ]),
-        facts, "tampered",
+        lambda: agreement(
+            total_amount="3000.00",
+            installments=[
+                {"due_date": "2025-04-15", "amount": "1000.00"},
+                {"due_date": "2025-05-15", "amount": "2000.00"},
+            ],
+        ),
+        facts,
+        "tampered",
     ),
     "claimed hash of another agreement": (
-        lambda: agreement(content_hash="0" * 64), facts, "tampered",
+        lambda: agreement(content_hash="0" * 64),
+        facts,
+        "tampered",
     ),
     "bad record id": (
-        lambda: record("visit_report", {}, record_id="not-a-uuid"), facts, "malformed",
+        lambda: record("visit_report", {}, record_id="not-a-uuid"),
+        facts,
+        "malformed",
     ),
     "unknown kind": (
-        lambda: record("photo", {}, record_id=REPORT_ID), facts, "malformed",
+        lambda: record("photo", {}, record_id=REPORT_ID),
+        facts,
+        "malformed",
     ),
     "naive recorded_at": (
-        lambda: record("visit_report", {}, record_id=REPORT_ID,
-                       recorded_at=datetime(2025, 3, 14, 10)),
-        facts, "malformed",
+        lambda: record(
+            "visit_report", {}, record_id=REPORT_ID, recorded_at=datetime(2025, 3, 14, 10)
+        ),
+        facts,
+        "malformed",
     ),
     "report without arrival": (lambda: report(arrived_at=...), facts, "malformed"),
     "departure before arrival": (
-        lambda: report(departed_at=local(9).isoformat()), facts, "malformed",
+        lambda: report(departed_at=local(9).isoformat()),
+        facts,
+        "malformed",
     ),
     "location off the globe": (
-        lambda: report(location={"lat": 95, "lon": 0}), facts, "malformed",
+        lambda: report(location={"lat": 95, "lon": 0}),
+        facts,
+        "malformed",
     ),
     "unknown confirmation kind": (
-        lambda: record("id_confirmation", {"confirmation_kind": "selfie"},
-                       record_id=IDENTITY_ID),
-        facts, "malformed",
+        lambda: record("id_confirmation", {"confirmation_kind": "selfie"}, record_id=IDENTITY_ID),
+        facts,
+        "malformed",
     ),
     "credential without badge": (
-        lambda: record("id_confirmation", {"confirmation_kind": "agent_credential"},
-                       record_id=CREDENTIAL_ID),
-        facts, "malformed",
+        lambda: record(
+            "id_confirmation", {"confirmation_kind": "agent_credential"}, record_id=CREDENTIAL_ID
+        ),
+        facts,
+        "malformed",
     ),
     "agreement id is not the record id": (
         lambda: record("agreement", agreement_body(OTHER_AGREEMENT_ID), record_id=AGREEMENT_ID),
-        facts, "malformed",
+        facts,
+        "malformed",
     ),
     "agreement for another case": (
-        lambda: agreement(**{"case_id": 41,
-                             "content_hash": agreement_content_hash(agreement_body(case_id=41))}),
-        facts, "malformed",
+        lambda: agreement(
+            **{"case_id": 41, "content_hash": agreement_content_hash(agreement_body(case_id=41))}
+        ),
+        facts,
+        "malformed",
     ),
     "agreement total is not the installments' sum": (
-        lambda: agreement(**{"total_amount": "2999.00", "content_hash": agreement_content_hash(
-            agreement_body(total_amount="2999.00"))}),
-        facts, "malformed",
+        lambda: agreement(
+            **{
+                "total_amount": "2999.00",
+                "content_hash": agreement_content_hash(agreement_body(total_amount="2999.00")),
+            }
+        ),
+        facts,
+        "malformed",
     ),
     "agreement with a float amount": (lambda: agreement(total_amount=3000.0), facts, "malformed"),
     "agreement without a signature": (
-        lambda: agreement(agent_signature_sha256=None), facts, "malformed",
+        lambda: agreement(agent_signature_sha256=None),
+        facts,
+        "malformed",
     ),
     "attachments not a list": (lambda: report(attachments=PHOTO), facts, "malformed"),
 }
 
 
-@pytest.mark.parametrize(("make_record", "make_facts", "reason"), REJECT_CASES.values(),
-                         ids=REJECT_CASES.keys())
+@pytest.mark.parametrize(
+    ("make_record", "make_facts", "reason"), REJECT_CASES.values(), ids=REJECT_CASES.keys()
+)
 def test_rejections(make_record, make_facts, reason):
     outcome = reconcile_record(make_record(), make_facts(), POLICY, NOW)
     assert (outcome.status, outcome.reason) == ("rejected", reason)
@@ -392,8 +484,9 @@ def test_retry_turns_into_accepted_once_blobs_are_complete():
 
 
 def test_tampering_is_reported_before_missing_blobs():
-    outcome = reconcile_record(agreement(content_hash="0" * 64),
-                               facts(complete_blobs=frozenset()), POLICY, NOW)
+    outcome = reconcile_record(
+        agreement(content_hash="0" * 64), facts(complete_blobs=frozenset()), POLICY, NOW
+    )
     assert outcome.reason == "tampered"
 
 
@@ -408,8 +501,9 @@ def test_same_id_same_content_replays_the_original_outcome():
     first = reconcile_record(report(), facts(visit(credential_times=())), POLICY, NOW)
     assert codes(first) == ["credential_not_shown_first"]
     # Later the visit was reassigned; the replay still answers what the first push got.
-    later = facts(visit(agent_id=8, previous_agent_ids=frozenset({7, 8})),
-                  stored=_stored(report(), first))
+    later = facts(
+        visit(agent_id=8, previous_agent_ids=frozenset({7, 8})), stored=_stored(report(), first)
+    )
     again = reconcile_record(report(), later, POLICY, NOW + timedelta(days=2))
     assert again.status == "duplicate" and again.original_status == "flagged"
     assert again.flags == first.flags and not again.stored
@@ -447,8 +541,11 @@ def test_uppercase_ids_are_canonicalised():
 
 def test_typed_id_characters_never_enter_a_record():
     with pytest.raises(ValueError, match="id_last6"):
-        record("id_confirmation", {"confirmation_kind": "borrower_identity", "id_last6": "12345X"},
-               record_id=IDENTITY_ID)
+        record(
+            "id_confirmation",
+            {"confirmation_kind": "borrower_identity", "id_last6": "12345X"},
+            record_id=IDENTITY_ID,
+        )
 
 
 # --- batches --------------------------------------------------------------------------------
@@ -484,17 +581,24 @@ def test_second_agreement_in_one_batch_competes():
 
 def test_second_home_visit_in_one_batch_exceeds_frequency():
     second_id = "00000000-0000-4000-8000-000000000006"
-    batch = [report(), report(record_id=second_id, device_seq=9,
-                              arrived_at=local(10, 50).isoformat(), departed_at=...)]
+    batch = [
+        report(),
+        report(
+            record_id=second_id, device_seq=9, arrived_at=local(10, 50).isoformat(), departed_at=...
+        ),
+    ]
     outcomes = reconcile_batch(batch, facts(), POLICY, NOW)
     assert [codes(o) for o in outcomes] == [[], ["visit_frequency_exceeded"]]
 
 
 def test_retried_record_does_not_count_for_later_ones():
     second_id = "00000000-0000-4000-8000-000000000006"
-    batch = [report(attachments=[hashlib.sha256(b"not uploaded").hexdigest()]),
-             report(record_id=second_id, device_seq=9, arrived_at=local(10, 50).isoformat(),
-                    departed_at=...)]
+    batch = [
+        report(attachments=[hashlib.sha256(b"not uploaded").hexdigest()]),
+        report(
+            record_id=second_id, device_seq=9, arrived_at=local(10, 50).isoformat(), departed_at=...
+        ),
+    ]
     outcomes = reconcile_batch(batch, facts(), POLICY, NOW)
     assert [o.status for o in outcomes] == ["retry", "accepted"]
 
@@ -511,9 +615,13 @@ def test_same_id_twice_in_one_batch(second, status, reason):
 
 def test_shuffled_batch_gives_the_same_outcomes():
     second_id = "00000000-0000-4000-8000-000000000006"
-    batch = [*day_batch(), agreement(OTHER_AGREEMENT_ID, device_seq=8),
-             report(record_id=second_id, device_seq=9, departed_at=...,
-                    arrived_at=local(10, 50).isoformat())]
+    batch = [
+        *day_batch(),
+        agreement(OTHER_AGREEMENT_ID, device_seq=8),
+        report(
+            record_id=second_id, device_seq=9, departed_at=..., arrived_at=local(10, 50).isoformat()
+        ),
+    ]
     the_facts = facts(visit(credential_times=()))
     expected = {o.record_id: o for o in reconcile_batch(batch, the_facts, POLICY, NOW)}
     rng = random.Random(3)
@@ -548,6 +656,7 @@ def test_clock_must_be_aware():
 
 
 def test_utc_clock_and_local_times_mix():
-    outcome = reconcile_record(report(), facts(device_sent_at=NOW.astimezone(UTC)), POLICY,
-                               NOW.astimezone(UTC))
+    outcome = reconcile_record(
+        report(), facts(device_sent_at=NOW.astimezone(UTC)), POLICY, NOW.astimezone(UTC)
+    )
     assert outcome.status == "accepted"
