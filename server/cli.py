@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from server.clock import parse_iso, to_iso
 from server.domain import demo_data
-from server.errors import DoorstepError
+from server.errors import BackupError, DoorstepError
 from server.runtime import Caller, Runtime
 from server.services import accounts, checkpoints, dispatch, imports, retention
 from server.services import backups as backup_service
@@ -341,7 +341,7 @@ def backup_command(dest: Path, verify: bool) -> None:
     db = _db()
     try:
         summary = backup_service.take_backup(db, _runtime(), dest, check=verify)
-    except backup_service.BackupError as exc:
+    except BackupError as exc:
         raise click.ClickException(f"backup failed: {exc}") from None
     finally:
         db.conn.close()
@@ -358,7 +358,7 @@ def restore_command(src: Path, force: bool) -> None:
     target = Path(current_app.config["DATABASE"])
     try:
         summary = backup_service.restore_backup(src, target, rt, to_iso(rt.clock()), force=force)
-    except backup_service.BackupError as exc:
+    except BackupError as exc:
         raise click.ClickException(f"restore refused: {exc}") from None
     _echo_backup("restored", summary)
     applied = summary.migrations_applied

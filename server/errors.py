@@ -142,3 +142,39 @@ class BatchTooLarge(PayloadTooLarge):
     """More records in one push than the server takes."""
 
     code = "batch_too_large"
+
+
+# Attachment uploads.
+
+
+class HashMismatch(InvalidInput):
+    """The bytes received do not hash to the SHA-256 the client named."""
+
+    code = "hash_mismatch"
+
+
+class OffsetMismatch(Conflict):
+    """A chunk was sent for another offset than the upload's resume point."""
+
+    code = "offset_mismatch"
+
+
+class BeyondDeclaredSize(InvalidInput):
+    """A chunk would take the upload past the size declared when it was created."""
+
+    code = "beyond_declared_size"
+
+
+# Backups and restores (command line only: never an HTTP answer).
+
+
+class BackupError(Exception):
+    """A backup or restore could not be done; nothing at the destination changed."""
+
+
+class UnsoundCopy(BackupError):
+    """The copy fails integrity_check, is not a Doorstep database, or its ledger is broken."""
+
+
+class WouldOverwrite(BackupError):
+    """The restore target already holds data and overwriting it was not asked for."""

@@ -19,7 +19,15 @@ import sqlite_utils
 
 from schemas.common import SHA256_HEX
 from server.clock import to_iso
-from server.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
+from server.errors import (
+    BeyondDeclaredSize,
+    HashMismatch,
+    InvalidInput,
+    NotFound,
+    OffsetMismatch,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from server.runtime import Caller, Runtime
 from server.storage import attachments as attachment_rows
 from server.storage.connection import transaction
@@ -27,24 +35,6 @@ from server.storage.connection import transaction
 MIB = 1024 * 1024
 DEFAULT_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
 DEFAULT_UPLOAD_IDLE_TTL_S = 7 * 24 * 3600
-
-
-class HashMismatch(InvalidInput):
-    """The bytes received do not hash to the SHA-256 the client named."""
-
-    code = "hash_mismatch"
-
-
-class OffsetMismatch(Conflict):
-    """A chunk was sent for another offset than the upload's resume point."""
-
-    code = "offset_mismatch"
-
-
-class BeyondDeclaredSize(InvalidInput):
-    """A chunk would take the upload past the size declared when it was created."""
-
-    code = "beyond_declared_size"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from server.errors import BackupError, UnsoundCopy, WouldOverwrite
 from server.runtime import Runtime
 from server.services.audit import verify as verify_ledger
 from server.storage import backups as backup_rows
@@ -27,18 +28,6 @@ from server.storage.migrations import migrate
 _SIDECARS = ("-wal", "-shm", "-journal")
 # Tables a freshly created (empty) database already fills.
 _SCHEMA_TABLES = frozenset({"schema_migrations"})
-
-
-class BackupError(Exception):
-    """A backup or restore could not be done; nothing at the destination changed."""
-
-
-class UnsoundCopy(BackupError):
-    """The copy fails integrity_check, is not a Doorstep database, or its ledger is broken."""
-
-
-class WouldOverwrite(BackupError):
-    """The restore target already holds data and overwriting it was not asked for."""
 
 
 @dataclass(frozen=True)
