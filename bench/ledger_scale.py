@@ -229,7 +229,7 @@ def generate(db, args, rng: random.Random) -> None:
 def measure_verification(db, rt, entries: int) -> None:
     from server.domain.ledger import verify_chain
     from server.services import audit
-    from server.storage import ledger
+    from server.storage import ledger as ledger_rows
 
     for attempt in ("first", "second"):
         started, cpu = time.perf_counter(), time.process_time()
@@ -242,7 +242,7 @@ def measure_verification(db, rt, entries: int) -> None:
         )
     sample = min(entries, 500_000)
     started = time.perf_counter()
-    verify_chain(ledger.iter_entries(db, 0, sample))
+    verify_chain(ledger_rows.iter_entries(db, 0, sample))
     elapsed = time.perf_counter() - started
     print(
         f"  (for comparison, the reference path -- dict rows and json.dumps per entry -- "

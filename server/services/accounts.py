@@ -187,6 +187,7 @@ def refresh(
 
 
 def logout(db: sqlite_utils.Database, caller: Caller, refresh_token: str) -> None:
+    """Revoke the refresh-token family this token belongs to; unknown tokens are a no-op."""
     with transaction(db):
         stored = account_rows.get_refresh_token(db, hash_refresh_token(refresh_token))
         if stored is not None:
@@ -271,6 +272,7 @@ def confirm_wipe(
 def create_user(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, data: dict[str, Any]
 ) -> dict[str, Any]:
+    """Create a staff or agent account with a hashed password; usernames and badges are unique."""
     if data["role"] == "agent" and not data.get("badge_number"):
         raise InvalidInput("agents need a badge number", field="badge_number")
     password_hash = rt.passwords.hash(data["password"])
@@ -313,6 +315,7 @@ def create_user(
 
 
 def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any]:
+    """One user by id, or NotFound."""
     user = account_rows.get_user(db, user_id)
     if user is None:
         raise NotFound("no such user")
@@ -322,6 +325,7 @@ def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any]:
 def revoke_device(
     db: sqlite_utils.Database, caller: Caller, device_id: str, reason: str | None
 ) -> dict[str, Any]:
+    """Revoke a device (idempotent): its tokens stop working and it must wipe."""
     with transaction(db):
         device = account_rows.get_device(db, device_id)
         if device is None:

@@ -62,6 +62,7 @@ def blob_limits(rt: Runtime) -> BlobLimits:
 
 
 def new_upload_id() -> str:
+    """A fresh, unguessable id for a resumable upload."""
     return "up_" + secrets.token_hex(16)
 
 

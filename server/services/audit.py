@@ -32,6 +32,7 @@ def _iso_filters(filters: dict[str, Any]) -> dict[str, Any]:
 
 
 def exposures(db: sqlite_utils.Database, filters: dict[str, Any], after: int, limit: int) -> dict:
+    """One page of exposure-ledger entries matching the filters, oldest first."""
     rows = ledger_rows.query_entries(db, {**_iso_filters(filters), "after_seq": after}, limit)
     for row in rows:
         row["fields_"] = json.loads(row.pop("fields"))
@@ -193,5 +194,6 @@ def _verdict(result: dict[str, Any], problem: str | None, message: str | None) -
 def staff_actions(
     db: sqlite_utils.Database, filters: dict[str, Any], after: int, limit: int
 ) -> dict:
+    """One page of the staff action log matching the filters, oldest first."""
     rows = audit_rows.query_staff_actions(db, {**_iso_filters(filters), "after_id": after}, limit)
     return {"items": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None}

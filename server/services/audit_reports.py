@@ -28,6 +28,7 @@ MAX_RECIPIENTS = 1000
 
 
 def setting(rt: Runtime, key: str, default: Any) -> Any:
+    """A report setting from the runtime, or the default when unset or empty."""
     value = rt.settings.get(key)
     return default if value is None or value == "" else value
 
@@ -377,6 +378,7 @@ def _cell(value: Any) -> Any:
 
 
 def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    """Rows as RFC 4180 CSV text with a header line."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)

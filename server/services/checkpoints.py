@@ -84,6 +84,7 @@ def checkpoint_at_head(
 
 
 def list_checkpoints(db: sqlite_utils.Database, after: int, limit: int) -> dict[str, Any]:
+    """One page of stored ledger checkpoints, oldest first."""
     rows = ledger_rows.list_checkpoints(db, after, limit)
     return {"items": rows, "next_after": rows[-1]["id"] if len(rows) == limit else None}
 
@@ -91,6 +92,7 @@ def list_checkpoints(db: sqlite_utils.Database, after: int, limit: int) -> dict[
 def get_checkpoint_document(
     db: sqlite_utils.Database, rt: Runtime, checkpoint_id: int
 ) -> dict[str, Any]:
+    """A stored checkpoint as the self-contained signed document."""
     row = ledger_rows.get_checkpoint(db, checkpoint_id)
     if row is None:
         raise NotFound("no such checkpoint")
@@ -98,6 +100,7 @@ def get_checkpoint_document(
 
 
 def as_checkpoint(row: dict[str, Any]) -> Checkpoint:
+    """A stored checkpoint row as the signed Checkpoint value."""
     return Checkpoint(
         row["head_seq"],
         row["head_hash"],

@@ -108,6 +108,7 @@ def _plan_one(
 
 
 def create_visit(db: sqlite_utils.Database, rt: Runtime, caller: Caller, data: dict) -> dict:
+    """Plan one visit after the dispatch rules; warnings come back with it."""
     with transaction(db):
         visit, warnings = _plan_one(db, rt, caller, data)
     return {"visit": visit, "warnings": warnings}
@@ -224,6 +225,7 @@ def update_visit(
 def cancel_visit(
     db: sqlite_utils.Database, caller: Caller, visit_id: int, expected: int, reason: str | None
 ) -> dict[str, Any]:
+    """Cancel a planned visit at the expected version; its card leaves the phone."""
     now = to_iso(caller.now)
     by = caller.principal.user_id if caller.principal else None
     with transaction(db):

@@ -76,6 +76,7 @@ def purge(
 def list_certificates(
     db: sqlite_utils.Database, after: int, limit: int, kind: str | None
 ) -> dict[str, Any]:
+    """One page of signed purge certificates, optionally of one kind."""
     items = retention_rows.list_certificates(db, after, limit, kind)
     return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
 

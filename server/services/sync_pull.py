@@ -146,6 +146,7 @@ def pull(
 def acknowledge_purges(
     db: sqlite_utils.Database, caller: Caller, visit_ids: list[int]
 ) -> dict[str, Any]:
+    """Record that this device has deleted the cards of these visits."""
     principal = caller.principal
     assert principal is not None and principal.device_id is not None
     with transaction(db):

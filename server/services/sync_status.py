@@ -19,6 +19,7 @@ BEHIND_AFTER_S = 2 * 3600
 def list_records(
     db: sqlite_utils.Database, filters: dict[str, Any], after: int, limit: int
 ) -> dict:
+    """One page of synced records with their flags and ID verification, for staff."""
     items = []
     for row in sync_rows.list_records(db, filters, after, limit):
         outcome = json.loads(row.pop("outcome"))
@@ -36,6 +37,7 @@ def list_records(
 
 
 def device_health(db: sqlite_utils.Database, now: datetime, skew_limit_s: float) -> list[dict]:
+    """Every device's sync state: last contact, queue age, clock skew."""
     rows = []
     for row in sync_rows.health_rows(db):
         oldest = row["oldest_queued_at"]

@@ -51,6 +51,7 @@ def agent_day(
 
 
 def visit(db: sqlite_utils.Database, rt: Runtime, caller: Caller, visit_id: int) -> dict[str, Any]:
+    """One visit as its reader may see it (agents: their own, inside the card window)."""
     principal = caller.principal
     assert principal is not None
     with transaction(db):
@@ -75,6 +76,7 @@ def list_visits(
     after: int,
     limit: int,
 ) -> dict[str, Any]:
+    """One page of visits for dispatchers, each with its dispatch card."""
     with transaction(db):
         rows = visit_rows.list_joined(db, filters, after, limit)
         cards = serve_cards(db, rt, caller, rows, purpose=DISPATCH_PURPOSE)
@@ -95,6 +97,7 @@ def _agent_subject(
 
 
 def case_view(db: sqlite_utils.Database, rt: Runtime, caller: Caller, case_id: int) -> dict:
+    """One case as its reader may see it, with the card that reader may hold."""
     principal = caller.principal
     assert principal is not None
     with transaction(db):
@@ -129,6 +132,7 @@ def list_cases(
     after: int,
     limit: int,
 ) -> dict[str, Any]:
+    """One page of cases for dispatchers, each with its dispatch card."""
     with transaction(db):
         rows = case_rows.list_cases(db, filters, after, limit)
         parts_list = [
@@ -145,6 +149,7 @@ def list_cases(
 
 
 def borrower_view(db: sqlite_utils.Database, rt: Runtime, caller: Caller, borrower_id: int) -> dict:
+    """One borrower's card as its reader may see it."""
     principal = caller.principal
     assert principal is not None
     with transaction(db):
