@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from server.clock import parse_iso, to_iso
 from server.domain import demo_data
+from server.domain.roles import ROLES
 from server.errors import BackupError, DoorstepError
 from server.runtime import Caller, Runtime
 from server.services import accounts, checkpoints, dispatch, imports, retention
@@ -79,9 +80,7 @@ def users() -> None:
 @users.command("create")
 @with_appcontext
 @click.argument("username")
-@click.option(
-    "--role", required=True, type=click.Choice(["agent", "dispatcher", "privacy_officer", "admin"])
-)
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--display-name")
 @click.option("--badge-number")
