@@ -19,7 +19,7 @@ def stored_records(db: sqlite_utils.Database, ids: list[str]) -> dict[str, Row]:
     if not ids:
         return {}
     rows = db.query(
-        "SELECT id, agent_id, digest, raw_digest, outcome, kind, body FROM sync_records "
+        "SELECT id, agent_id, visit_id, digest, raw_digest, outcome, kind, body FROM sync_records "
         f"WHERE id IN ({_marks(ids)})",
         ids,
     )
@@ -45,8 +45,8 @@ def records_for_cases(
         return []
     return list(
         db.query(
-            "SELECT r.id, r.kind, r.case_id, r.visit_id, r.recorded_at, r.body, r.outcome, "
-            "v.purpose FROM sync_records r JOIN visits v ON v.id = r.visit_id "
+            "SELECT r.id, r.kind, r.agent_id, r.case_id, r.visit_id, r.recorded_at, r.body, "
+            "r.outcome, v.purpose FROM sync_records r JOIN visits v ON v.id = r.visit_id "
             f"WHERE r.case_id IN ({_marks(case_ids)}) "
             f"AND r.kind IN ({_marks(list(kinds))})",
             [*case_ids, *kinds],
@@ -105,7 +105,7 @@ def outcomes_after(
 ) -> list[Row]:
     return list(
         db.query(
-            "SELECT seq, id, kind, recorded_at, outcome, body FROM sync_records "
+            "SELECT seq, id, kind, visit_id, recorded_at, outcome, body FROM sync_records "
             "WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             [device_id, after_seq, limit],
         )
