@@ -62,3 +62,84 @@ def test_a_database_at_an_older_version_upgrades_to_the_same_schema(
         assert dict(versions)[done] == "2025-01-01T00:00:00Z"
     finally:
         old.conn.close()
+
+
+def test_the_sql_files_record_the_names_databases_already_hold():
+    assert [(m.version, m.name) for m in migrations.MIGRATIONS[:4]] == [
+        (1, "core"),
+        (2, "sync"),
+        (3, "audit"),
+        (4, "raw record digests"),
+    ]
+
+
+def _write(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir()
+    for name, text in files.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+def test_sql_then_its_python_hook_run_in_order_in_one_transaction(tmp_path, monkeypatch, fresh_db):
+    found = migrations.discover(
+        _write(
+            tmp_path / "m",
+            {
+                "0001_pets.sql": "-- a table\nCREATE TABLE pets (name TEXT);\n",
+                "0002_named_pets.sql": "ALTER TABLE pets ADD COLUMN tag TEXT;",
+                "0002_named_pets.py": (
+                    "def run(db, now_iso):\n"
+                    "    db.execute(\"INSERT INTO pets VALUES ('rex', ?)\", [now_iso])\n"
+                ),
+                "0003_backfill_only.py": (
+                    "def run(db, now_iso):\n    db.execute(\"UPDATE pets SET tag = 'x'\")\n"
+                ),
+                "README.txt": "not a migration",
+            },
+        )
+    )
+    assert [(m.version, m.name, m.hook is not None) for m in found] == [
+        (1, "pets", False),
+        (2, "named pets", True),
+        (3, "backfill only", True),
+    ]
+    monkeypatch.setattr(migrations, "MIGRATIONS", found)
+    assert migrations.migrate(fresh_db, NOW) == [1, 2, 3]
+    assert fresh_db.execute("SELECT name, tag FROM pets").fetchall() == [("rex", "x")]
+    assert fresh_db.execute("SELECT version, name FROM schema_migrations").fetchall() == [
+        (1, "pets"),
+        (2, "named pets"),
+        (3, "backfill only"),
+    ]
+
+
+def test_a_failing_hook_leaves_its_version_unapplied(tmp_path, monkeypatch, fresh_db):
+    found = migrations.discover(
+        _write(
+            tmp_path / "m",
+            {
+                "0001_pets.sql": "CREATE TABLE pets (name TEXT);",
+                "0002_broken.sql": "CREATE TABLE toys (name TEXT);",
+                "0002_broken.py": "def run(db, now_iso):\n    raise RuntimeError('no')\n",
+            },
+        )
+    )
+    monkeypatch.setattr(migrations, "MIGRATIONS", found)
+    with pytest.raises(RuntimeError):
+        migrations.migrate(fresh_db, NOW)
+    assert fresh_db.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+    assert not fresh_db["toys"].exists()
+
+
+@pytest.mark.parametrize(
+    "files, problem",
+    [
+        ({"0001_a.sql": "SELECT 1;", "0003_c.sql": "SELECT 1;"}, "without gaps"),
+        ({"0001_a.sql": "SELECT 1;", "0001_b.py": "def run(db, now_iso): pass\n"}, "two names"),
+        ({"0001_a.sql": "CREATE TABLE t (x TEXT)"}, "ends inside a statement"),
+        ({"0001_a.py": "def apply(db): pass\n"}, "must define run"),
+    ],
+)
+def test_a_broken_migration_directory_is_refused(tmp_path, files, problem):
+    with pytest.raises(migrations.BadMigrationFiles, match=problem):
+        migrations.discover(_write(tmp_path / "m", files))
