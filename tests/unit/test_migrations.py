@@ -29,9 +29,21 @@ def fresh_db(tmp_path):
     db.conn.close()
 
 
-def test_a_fresh_database_gets_the_schema_of_version_4(fresh_db):
+def test_versions_1_to_4_still_build_the_schema_taken_before_they_became_files(
+    monkeypatch, fresh_db
+):
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:4])
     migrations.migrate(fresh_db, NOW)
     assert schema_dump(fresh_db) == (GOLDEN / "schema-v0004.sql").read_text()
+
+
+def test_a_fresh_database_has_that_schema_without_the_unused_agent_feed(fresh_db):
+    migrations.migrate(fresh_db, NOW)
+    golden = (GOLDEN / "schema-v0004.sql").read_text().split("\n\n")
+    assert schema_dump(fresh_db).split("\n\n") == [
+        block for block in golden if " on agent_feed\n" not in block
+    ]
+    assert not fresh_db["agent_feed"].exists()
 
 
 def test_running_migrate_again_changes_nothing(fresh_db):
@@ -43,7 +55,7 @@ def test_running_migrate_again_changes_nothing(fresh_db):
     assert fresh_db.execute("SELECT * FROM schema_migrations").fetchall() == recorded
 
 
-@pytest.mark.parametrize("done", [1, 2, 3])
+@pytest.mark.parametrize("done", [1, 2, 3, 4])
 def test_a_database_at_an_older_version_upgrades_to_the_same_schema(
     tmp_path, monkeypatch, fresh_db, done
 ):
