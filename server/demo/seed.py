@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
 import sqlite_utils
 
 from server.demo import data
+from server.demo.logins import DemoLogin
 from server.runtime import Caller, Runtime
 from server.services import accounts, dispatch, imports
 from server.storage import accounts as account_rows
@@ -26,25 +27,63 @@ def import_demo_cases(
     return imports.import_cases(db, rt, caller, _jsonl(rows), "jsonl", "demo")
 
 
+def demo_account_specs(agents: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every demo account to create: the given agents, then the office staff."""
+    return [{**agent, "role": "agent"} for agent in agents] + data.demo_staff()
+
+
 def ensure_demo_accounts(
-    db: sqlite_utils.Database, rt: Runtime, caller: Caller, agents: Sequence[dict[str, Any]]
-) -> dict[str, str]:
-    """Create missing demo accounts; (re)set every demo password so the printout works."""
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    wanted: Sequence[dict[str, Any]],
+    known: Mapping[str, str],
+    *,
+    reset: bool = False,
+) -> list[DemoLogin]:
+    """Create missing demo accounts and keep existing passwords unless reset.
+
+    A new or reset account gets DEMO_PASSWORD when set, else a random password. An existing
+    account's password is known when the earlier logins file (known) still matches it, else
+    reported unknown. DEMO_PASSWORD is a declared choice: an account without it is set to it.
+    """
     fixed = rt.settings.get("DEMO_PASSWORD")
-    wanted = [{**a, "role": "agent"} for a in agents] + data.demo_staff()
-    passwords: dict[str, str] = {}
+    logins = []
     for spec in wanted:
-        password = fixed or secrets.token_urlsafe(9)
-        passwords[spec["username"]] = password
-        existing = account_rows.get_user_by_username(db, spec["username"])
+        username = spec["username"]
+        existing = account_rows.get_user_by_username(db, username)
         if existing is None:
+            password = fixed or _new_password()
             accounts.create_user(db, rt, caller, {**spec, "password": password})
-        else:
+            logins.append(DemoLogin(username, spec["role"], password, "created"))
+            continue
+        role = existing["role"]
+        if reset or (fixed and not _matches(rt, existing, fixed)):
+            password = fixed or _new_password()
             with transaction(db):
                 account_rows.update_user(
                     db, existing["id"], {"password_hash": rt.passwords.hash(password)}
                 )
-    return passwords
+            logins.append(DemoLogin(username, role, password, "reset"))
+            continue
+        password = fixed or known.get(username)
+        if password is not None and (fixed or _matches(rt, existing, password)):
+            logins.append(DemoLogin(username, role, password, "kept"))
+        else:
+            logins.append(DemoLogin(username, role, None, "unknown"))
+    return logins
+
+
+def other_known_logins(
+    db: sqlite_utils.Database, rt: Runtime, known: Mapping[str, str], skip: Collection[str]
+) -> list[DemoLogin]:
+    """Logins of an earlier run outside this one's accounts that still work (kept in the file)."""
+    logins = []
+    for username, password in known.items():
+        existing = None if username in skip else account_rows.get_user_by_username(db, username)
+        if existing is not None and _matches(rt, existing, password):
+            logins.append(DemoLogin(username, existing["role"], password, "kept"))
+    return logins
 
 
 def plan_demo_day(
@@ -83,6 +122,14 @@ def plan_demo_day(
         return 0
     result = dispatch.create_visits(db, rt, caller, items)
     return result["created"]
+
+
+def _new_password() -> str:
+    return secrets.token_urlsafe(9)
+
+
+def _matches(rt: Runtime, user: Mapping[str, Any], password: str) -> bool:
+    return rt.passwords.verify(user["password_hash"], password)
 
 
 def _jsonl(rows: Sequence[dict[str, Any]]) -> Iterator[str]:
