@@ -14,6 +14,7 @@ from tqdm import tqdm
 from server.cli_context import cli_caller, database_path, fail, open_database, runtime
 from server.clock import parse_iso, to_iso
 from server.demo.cli import demo
+from server.domain.roles import ROLES
 from server.errors import BackupError, DoorstepError
 from server.services import accounts, checkpoints, imports, retention
 from server.services import backups as backup_service
@@ -53,9 +54,7 @@ def users() -> None:
 @users.command("create")
 @with_appcontext
 @click.argument("username")
-@click.option(
-    "--role", required=True, type=click.Choice(["agent", "dispatcher", "privacy_officer", "admin"])
-)
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--display-name")
 @click.option("--badge-number")

@@ -9,6 +9,15 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# What the anomaly scan looks for, in the order reports list them.
+ANOMALY_KINDS = (
+    "no_assignment",
+    "outside_working_hours",
+    "unusual_volume",
+    "purge_unacknowledged",
+    "cards_without_reports",
+)
+
 
 @dataclass(frozen=True)
 class AnomalyThresholds:

@@ -34,8 +34,6 @@ from server.services.staff_log import log_action
 from server.storage import accounts as account_rows
 from server.storage.connection import transaction
 
-ROLES = ("agent", "dispatcher", "privacy_officer", "admin")
-
 
 def _check_login_rate(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, username: str

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from schemas.audit_reports import ANOMALY_KINDS
 from server.clock import parse_iso, to_iso
 from server.domain.anomaly_rules import (
+    ANOMALY_KINDS,
     AnomalyThresholds,
     assignment_problem,
     off_hours_windows,
