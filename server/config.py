@@ -44,9 +44,14 @@ DEFAULTS: dict[str, Any] = {
     "EVIDENCE_RETENTION_DAYS": 1095,  # records and receipts after the last collection activity
     "PERSONAL_DATA_RETENTION_DAYS": 180,  # borrower personal data after every case closed
     "PURGE_MAX_LEDGER_ENTRIES": 100_000,  # per purge run, to keep its write lock short; 0: all
+    "PUBLIC_URL": "",  # where clients reach the server; empty: http://127.0.0.1:<RUN_PORT>
+    "RUN_PORT": 5000,  # the port `flask run` listens on (DOORSTEP_RUN_PORT or FLASK_RUN_PORT)
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int)}
+# Settings read from more than their DOORSTEP_ name, first set one wins: `flask run` takes
+# its port from FLASK_RUN_PORT, so the demo prints the address the server really listens on.
+_ENV_NAMES: dict[str, tuple[str, ...]] = {"RUN_PORT": ("DOORSTEP_RUN_PORT", "FLASK_RUN_PORT")}
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -54,8 +59,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     environ = os.environ if environ is None else environ
     settings = dict(DEFAULTS)
     for key in DEFAULTS:
-        env_name = key if key.startswith("DOORSTEP_") else f"DOORSTEP_{key}"
-        if env_name in environ and environ[env_name] != "":
-            raw = environ[env_name]
+        raw = next((environ[name] for name in _env_names(key) if environ.get(name, "") != ""), None)
+        if raw is not None:
             settings[key] = int(raw) if key in _INT_KEYS else raw
     return settings
+
+
+def _env_names(key: str) -> tuple[str, ...]:
+    """The environment variables a setting is read from, in order of precedence."""
+    return _ENV_NAMES.get(key) or (key if key.startswith("DOORSTEP_") else f"DOORSTEP_{key}",)
+
+
+def public_url(settings: Mapping[str, Any]) -> str:
+    """Where clients reach this server, without a trailing slash."""
+    configured = str(settings.get("PUBLIC_URL") or "").rstrip("/")
+    return configured or f"http://127.0.0.1:{settings['RUN_PORT']}"

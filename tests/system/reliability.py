@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from server.domain import demo_data
+from server.demo import data as demo_data
 from server.storage.connection import connection_settings, open_db
 from sync.client import (
     ACKNOWLEDGED,
