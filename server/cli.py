@@ -281,7 +281,7 @@ def _jsonl(rows: list[dict]):
 
 def _ensure_demo_users(db, rt: Runtime, caller: Caller, agents: list[dict]) -> dict[str, str]:
     """Create missing demo accounts; (re)set every demo password so the printout works."""
-    fixed = rt.settings.get("DEMO_PASSWORD")
+    fixed = rt.settings["DEMO_PASSWORD"]
     wanted = [{**a, "role": "agent"} for a in agents] + demo_data.demo_staff()
     passwords: dict[str, str] = {}
     for spec in wanted:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,10 @@ class SigningKeys:
         return public_key_pem(self.public_key)
 
 
-def load_signing_keys(settings: dict[str, Any]) -> SigningKeys:
+def load_signing_keys(settings: Mapping[str, Any]) -> SigningKeys:
     """Load the configured key; outside production, generate and keep one beside the db."""
-    pem = settings.get("SIGNING_KEY")
-    path = settings.get("SIGNING_KEY_FILE")
+    pem = settings["SIGNING_KEY"]
+    path = settings["SIGNING_KEY_FILE"]
     generated = False
     if pem:
         data = pem.encode()

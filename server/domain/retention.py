@@ -49,15 +49,19 @@ PERSONAL_COLUMNS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class RetentionRules:
-    """How long each kind of data is kept; a legal hold on a case stops all three clocks."""
+    """How long each kind of data is kept; a legal hold on a case stops all three clocks.
 
-    ledger_days: int = 365
-    evidence_days: int = 1095
-    personal_days: int = 180
-    ledger_cap: int = 100_000  # entries removed per run at most (0: no limit)
+    The periods and the cap are settings; their defaults are in server/config.py.
+    """
+
+    ledger_days: int
+    evidence_days: int
+    personal_days: int
+    ledger_cap: int  # entries removed per run at most (0: no limit)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> RetentionRules:
+        """The rules in force."""
         return cls(
             ledger_days=int(settings["LEDGER_RETENTION_DAYS"]),
             evidence_days=int(settings["EVIDENCE_RETENTION_DAYS"]),
