@@ -35,8 +35,6 @@ from server.storage import accounts as account_rows
 from server.storage.connection import transaction
 
 ROLES = ("agent", "dispatcher", "privacy_officer", "admin")
-# A device's last_seen_at is kept to this precision, so most requests only read it.
-LAST_SEEN_PRECISION = timedelta(seconds=60)
 
 
 def _check_login_rate(
@@ -233,6 +231,10 @@ def authenticate(
         device_id=claims.device_id,
         time_zone=user["time_zone"],
     )
+
+
+# A device's last_seen_at is kept to this precision, so most requests only read it.
+LAST_SEEN_PRECISION = timedelta(seconds=60)
 
 
 def _note_contact(db: sqlite_utils.Database, device: dict[str, Any], now: datetime) -> None:
