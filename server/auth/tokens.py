@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +31,7 @@ class AccessClaims:
 
 def issue_access_token(
     keys: SigningKeys,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     *,
     user_id: int,
     role: str,
@@ -56,7 +57,7 @@ def issue_access_token(
 
 def decode_access_token(
     keys: SigningKeys,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     token: str,
     now: datetime,
     *,

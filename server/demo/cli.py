@@ -71,7 +71,7 @@ def demo(borrowers: int, agents: int, visits_per_agent: int, reset_passwords: bo
     click.echo("Doorstep demo is ready.")
     click.echo(f"  API:  {base_url}")
     click.echo(f"  Docs: {base_url}/docs  (OpenAPI: {base_url}/openapi.json)")
-    if not rt.settings.get("PUBLIC_URL"):
+    if not rt.settings["PUBLIC_URL"]:
         click.echo(f"  Start it: flask --app wsgi run --port {rt.settings['RUN_PORT']}")
     _echo_logins(logins, path)
     _echo_how_to_log_in(base_url, logins)

@@ -47,7 +47,7 @@ def ensure_demo_accounts(
     account's password is known when the earlier logins file (known) still matches it, else
     reported unknown. DEMO_PASSWORD is a declared choice: an account without it is set to it.
     """
-    fixed = rt.settings.get("DEMO_PASSWORD")
+    fixed = rt.settings["DEMO_PASSWORD"]
     logins = []
     for spec in wanted:
         username = spec["username"]

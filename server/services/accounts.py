@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -197,7 +197,7 @@ def authenticate(
     rt: Runtime,
     authorization: str | None,
     device_header: str | None,
-    now: Any,
+    now: datetime,
 ) -> Principal:
     """Turn an Authorization header into a principal, or refuse."""
     if not authorization:
@@ -221,6 +221,7 @@ def authenticate(
             raise DeviceMismatch(
                 "token is bound to another device (send X-Device-Id)", field="X-Device-Id"
             )
+        _note_contact(db, device, now)
     return Principal(
         user_id=user["id"],
         username=user["username"],
@@ -228,6 +229,19 @@ def authenticate(
         device_id=claims.device_id,
         time_zone=user["time_zone"],
     )
+
+
+# A device's last_seen_at is kept to this precision, so most requests only read it.
+LAST_SEEN_PRECISION = timedelta(seconds=60)
+
+
+def _note_contact(db: sqlite_utils.Database, device: dict[str, Any], now: datetime) -> None:
+    """Move the device's last_seen_at to now, unless it is already within the precision."""
+    seen = device["last_seen_at"]
+    if seen is not None and now - parse_iso(seen) < LAST_SEEN_PRECISION:
+        return
+    with transaction(db):
+        account_rows.touch_device(db, device["id"], to_iso(now))
 
 
 def confirm_wipe(

@@ -303,7 +303,7 @@ def _route_inputs(db: sqlite_utils.Database, rt: Runtime, agent_id: int, day: da
         if p["visit"]["status"] == "planned"
     ]
     zone = ZoneInfo(agent["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"])
-    start_time = datetime.combine(day, rt.settings.get("DAY_START", time(9, 0)), zone)
+    start_time = datetime.combine(day, rt.settings["DAY_START"], zone)
 
     def local(value: str | None, tz: str | None) -> datetime | None:
         if not value:

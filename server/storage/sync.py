@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -233,10 +232,3 @@ def health_rows(db: sqlite_utils.Database) -> list[Row]:
             "ON s.device_id = d.id WHERE u.role = 'agent' ORDER BY u.username, d.id"
         )
     )
-
-
-def decode_json(row: Row, *columns: str) -> Row:
-    for column in columns:
-        if isinstance(row.get(column), str):
-            row[column] = json.loads(row[column])
-    return row

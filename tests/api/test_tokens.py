@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from datetime import timedelta
 from typing import Any
 
 import jwt
@@ -18,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from server.clock import to_iso
 from tests.conftest import PASSWORD
 
 ME = "/api/v1/me"
@@ -499,3 +501,38 @@ def test_revoked_device_confirms_its_wipe_with_its_expired_token(client, auth, w
     assert done.status_code == 200 and done.json["wipe_confirmed_at"]
     row = next(db.query("SELECT wipe_confirmed_at FROM devices WHERE id = 'phone-agent1'"))
     assert row["wipe_confirmed_at"] == done.json["wipe_confirmed_at"]
+
+
+# --- last contact --------------------------------------------------------------------------
+
+
+def _last_seen(client, auth, device_id: str) -> str | None:
+    devices = client.get("/api/v1/devices", headers=auth.headers("admin")).json
+    return next(d["last_seen_at"] for d in devices if d["id"] == device_id)
+
+
+def test_an_agents_requests_keep_its_device_last_seen_at_to_the_minute(
+    world, client, auth, db, clock
+):
+    agent = auth.headers("agent1")
+    assert client.get(ME, headers=agent).status_code == 200
+    first = clock.now
+    assert _last_seen(client, auth, "phone-agent1") == to_iso(first)
+
+    # Within the minute a request only reads: the store is not written at all.
+    clock.advance(seconds=59)
+    version = db.execute("PRAGMA data_version").fetchone()[0]
+    for _ in range(3):
+        assert client.get(ME, headers=agent).status_code == 200
+    assert db.execute("PRAGMA data_version").fetchone()[0] == version
+    assert _last_seen(client, auth, "phone-agent1") == to_iso(first)
+
+    clock.advance(seconds=1)
+    assert client.get(ME, headers=agent).status_code == 200
+    assert _last_seen(client, auth, "phone-agent1") == to_iso(clock.now)
+
+    # A refused request is no contact from the device.
+    clock.advance(minutes=5)
+    wrong_device = {**agent, "X-Device-Id": "phone-agent2"}
+    assert client.get(ME, headers=wrong_device).status_code == 401
+    assert _last_seen(client, auth, "phone-agent1") == to_iso(clock.now - timedelta(minutes=5))
