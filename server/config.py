@@ -7,6 +7,7 @@ of day ("06:30"), comma-separated lists, text.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from datetime import time
@@ -109,3 +110,33 @@ def public_url(settings: Mapping[str, Any]) -> str:
     """Where clients reach this server, without a trailing slash."""
     configured = str(settings.get("PUBLIC_URL") or "").rstrip("/")
     return configured or f"http://127.0.0.1:{settings['RUN_PORT']}"
+
+
+def env_variable(key: str) -> str:
+    """The environment variable that sets `key`."""
+    return key if key.startswith("DOORSTEP_") else f"DOORSTEP_{key}"
+
+
+def parse_setting(key: str, raw: str) -> Any:
+    """Text from the environment as a value of the type of the setting's default."""
+    default = DEFAULTS[key]
+    try:
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            return value
+        if isinstance(default, time):
+            moment = time.fromisoformat(raw.strip())
+            if moment.tzinfo is not None:  # local times: the zone is the person's
+                raise ValueError(raw)
+            return moment
+        if isinstance(default, tuple):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError:
+        kind = {int: "an integer", float: "a number", time: "a time of day such as 06:30"}
+        expected = kind.get(type(default), "valid")
+        raise ValueError(f"{env_variable(key)}={raw!r}: expected {expected}") from None
+    return raw
