@@ -34,6 +34,8 @@ def load_compliance(settings: dict[str, Any]) -> CompliancePolicy:
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app from the environment, overlaid with test_config."""
+    from server.api.docs_assets import ASSETS_URL
+
     settings = load_settings()
     settings.update(test_config or {})
     app = Flask(__name__, instance_relative_config=False)
@@ -48,9 +50,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
-        OPENAPI_REDOC_PATH="redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        # Served by the app from a pinned package (server/api/docs_assets.py): no CDN, so
+        # the docs work on networks without internet access.
+        OPENAPI_SWAGGER_UI_URL=ASSETS_URL,
     )
     keys = load_signing_keys(settings)
     if keys.generated:

@@ -13,6 +13,7 @@ from server.api import (
     auth,
     cases,
     checkpoints,
+    docs_assets,
     health,
     sync,
     users,
@@ -57,5 +58,6 @@ def register_api(app: Flask) -> Api:
         health,
     ):
         api.register_blueprint(module.blp)
+    app.register_blueprint(docs_assets.blp)
     register_error_handlers(app)
     return api
