@@ -19,6 +19,7 @@ from server.api import (
     users,
     visits,
 )
+from server.api.context import BEARER
 from server.api.converters import CONVERTERS
 from server.api.errors import register_error_handlers
 
@@ -42,7 +43,17 @@ def register_api(app: Flask) -> Api:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
-    api.spec.options["security"] = [{"bearerAuth": []}]
+    api.spec.components.security_scheme(
+        "deviceId",
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Device-Id",
+            "description": "Agents only: the device_id their token was issued for at login "
+            "(tokens are bound to one phone). Sent with the bearer token on every call.",
+        },
+    )
+    api.spec.options["security"] = [dict(BEARER)]
     for converter, schema in CONVERTERS.values():
         api.register_converter(converter, schema)
     for module in (
