@@ -71,18 +71,19 @@ def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 30) -> 
 def demo_server(tmp_path_factory):
     """`flask demo` then `flask run` on a free loopback port; yields (folder, base_url)."""
     folder = tmp_path_factory.mktemp("first-session")
+    port = _free_port()
     env = {
         **os.environ,
         "DOORSTEP_DATABASE": str(folder / "doorstep.db"),
         "DOORSTEP_DEMO_PASSWORD": PASSWORD,
+        "FLASK_RUN_PORT": str(port),  # `flask run` listens there
     }
     flask = [str(BIN / "flask"), "--app", "wsgi"]
     demo = [*flask, "demo", "--borrowers", "200", "--agents", "2", "--visits-per-agent", "3"]
     subprocess.run(demo, cwd=ROOT, env=env, check=True, capture_output=True, timeout=180)
-    port = _free_port()
     with open(folder / "server.log", "wb") as log:
         process = subprocess.Popen(
-            [*flask, "run", "--host", "127.0.0.1", "--port", str(port)],
+            [*flask, "run", "--host", "127.0.0.1"],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -101,25 +102,30 @@ def demo_server(tmp_path_factory):
             process.wait(timeout=10)
 
 
-def _write_logins(folder: Path, base_url: str) -> Path:
-    """What the demo's logins file holds: one account per role; agents with a phone."""
-    accounts = [
-        {"username": "admin01", "role": "admin", "device_id": None},
-        {"username": "dispatcher01", "role": "dispatcher", "device_id": None},
-        {"username": "agent02", "role": "agent", "device_id": "phone-agent02"},
-        {"username": "agent01", "role": "agent", "device_id": "phone-agent01"},
-        {"username": "privacy01", "role": "privacy_officer", "device_id": None},
-    ]
+def _demo_logins(folder: Path, base_url: str) -> Path:
+    """The logins file the demo writes beside the database; a demo that writes none gets
+    one of the same shape (one account per role, agents with a phone) written here."""
     path = folder / "demo-logins.json"
-    logins = {"base_url": base_url, "accounts": [{**a, "password": PASSWORD} for a in accounts]}
-    path.write_text(json.dumps(logins))
+    if not path.exists():
+        accounts = [
+            {"username": "admin01", "role": "admin", "device_id": None},
+            {"username": "dispatcher01", "role": "dispatcher", "device_id": None},
+            {"username": "agent02", "role": "agent", "device_id": "phone-agent02"},
+            {"username": "agent01", "role": "agent", "device_id": "phone-agent01"},
+            {"username": "privacy01", "role": "privacy_officer", "device_id": None},
+        ]
+        accounts = [{**account, "password": PASSWORD} for account in accounts]
+        path.write_text(json.dumps({"base_url": base_url, "accounts": accounts}))
+    assert json.loads(path.read_text())["base_url"] == base_url
     return path
 
 
 @pytest.mark.skipif(not shutil.which("curl"), reason="the README's session needs curl")
 def test_the_first_session_runs_as_pasted(demo_server):
     folder, base_url = demo_server
-    logins = _write_logins(folder, base_url)
+    logins = _demo_logins(folder, base_url)
+    agent = next(a for a in json.loads(logins.read_text())["accounts"] if a["role"] == "agent")
+    name, phone = agent["username"], agent["device_id"] or f"phone-{agent['username']}"
     pasted = subprocess.run(
         ["bash", "-c", readme_block()],
         cwd=ROOT,
@@ -132,11 +138,11 @@ def test_the_first_session_runs_as_pasted(demo_server):
     assert "answered" not in pasted.stderr and "no answer" not in pasted.stderr, pasted.stderr
     out = pasted.stdout
     assert out.count("\n== ") + out.startswith("== ") == STEPS, out
-    assert "agent02 on phone-agent02" in out
+    assert f"{name} on {phone}" in out
     pushed = re.search(r"^record ([0-9a-f-]{36}): (accepted|flagged) ", out, re.MULTILINE)
     assert pushed, out
-    assert "visit_report not_home from phone-agent02" in out
-    assert re.search(r"agent02 \(agent\) via GET /api/v1/me/day, for \w+: .*home_address", out)
+    assert f"visit_report not_home from {phone}" in out
+    assert re.search(rf"{name} \(agent\) via GET /api/v1/me/day, for \w+: .*home_address", out)
     assert "intact: True" in out
 
     db = open_db(str(folder / "doorstep.db"))
@@ -146,7 +152,7 @@ def test_the_first_session_runs_as_pasted(demo_server):
         ).fetchall()
     finally:
         db.conn.close()
-    assert stored == [("visit_report", "phone-agent02")]
+    assert stored == [("visit_report", phone)]
 
 
 def test_a_missing_logins_file_says_what_to_run(tmp_path):

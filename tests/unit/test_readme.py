@@ -52,7 +52,7 @@ def test_each_row_gives_the_real_default_and_a_meaning():
     by_name = {row[0].strip("`"): row for row in configuration_rows()}
     for key, value in DEFAULTS.items():
         _, default, meaning = by_name[env_name(key)]
-        assert default == ("unset" if value is None else f"`{value}`"), (key, default)
+        assert default == ("unset" if value in (None, "") else f"`{value}`"), (key, default)
         assert len(meaning) > 10, (key, meaning)
 
 
