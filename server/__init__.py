@@ -40,6 +40,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     test_config overrides settings of server/config.py's DEFAULTS; its CLOCK, a callable,
     replaces the system clock (tests fix time with it).
     """
+    from server.api.docs_assets import ASSETS_URL
+
     overrides = dict(test_config or {})
     clock = overrides.pop("CLOCK", None) or system_clock
     settings = load_settings(overrides=overrides)
@@ -55,9 +57,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
-        OPENAPI_REDOC_PATH="redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        # Served by the app from a pinned package (server/api/docs_assets.py): no CDN, so
+        # the docs work on networks without internet access.
+        OPENAPI_SWAGGER_UI_URL=ASSETS_URL,
     )
     keys = load_signing_keys(settings)
     if keys.generated:

@@ -14,6 +14,7 @@ from server.auth.tokens import (
     hash_refresh_token,
     issue_access_token,
     new_refresh_token,
+    token_refused,
 )
 from server.clock import parse_iso, to_iso
 from server.errors import (
@@ -23,7 +24,6 @@ from server.errors import (
     DeviceRevoked,
     InvalidCredentials,
     InvalidInput,
-    InvalidToken,
     NotAuthenticated,
     NotFound,
     RateLimited,
@@ -164,7 +164,7 @@ def refresh(
             if device is None or device["status"] == "revoked":
                 raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
         if stored is None or stored["revoked_at"] or stored["expires_at"] <= now:
-            raise InvalidToken("refresh token refused")
+            raise token_refused("refresh_refused")
         if not account_rows.spend_refresh_token(db, token_hash, now):
             account_rows.revoke_token_family(db, stored["family_id"], now)
             log_action(
@@ -179,7 +179,7 @@ def refresh(
         else:
             user = account_rows.get_user(db, stored["user_id"])
             if user is None or not user["active"]:
-                raise InvalidToken("refresh token refused")
+                raise token_refused("refresh_refused")
             return _issue_pair(db, rt, caller, user, stored["device_id"], stored["family_id"])
     raise failure
 
@@ -208,13 +208,13 @@ def authenticate(
     claims = decode_access_token(rt.keys, rt.settings, token.strip(), now)
     user = account_rows.get_user(db, claims.user_id)
     if user is None or not user["active"] or user["role"] != claims.role:
-        raise InvalidToken("token refused: account changed or disabled")
+        raise token_refused("account_changed")
     if user["role"] == "agent":
         if not claims.device_id:
-            raise InvalidToken("token refused: agent token without a device")
+            raise token_refused("no_device")
         device = account_rows.get_device(db, claims.device_id)
         if device is None or device["user_id"] != user["id"]:
-            raise InvalidToken("token refused: unknown device")
+            raise token_refused("unknown_device")
         if device["status"] == "revoked":
             raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
         if device_header != claims.device_id:
@@ -266,7 +266,7 @@ def confirm_wipe(
     with transaction(db):
         device = account_rows.get_device(db, claims.device_id)
         if device is None or device["user_id"] != claims.user_id:
-            raise InvalidToken("token refused: unknown device")
+            raise token_refused("unknown_device")
         if device["status"] != "revoked":
             raise Conflict("this device is not revoked; nothing to confirm", field="device_id")
         account_rows.confirm_wipe(db, claims.device_id, to_iso(caller.now))
