@@ -44,6 +44,17 @@ DEFAULTS: dict[str, Any] = {
     "EVIDENCE_RETENTION_DAYS": 1095,  # records and receipts after the last collection activity
     "PERSONAL_DATA_RETENTION_DAYS": 180,  # borrower personal data after every case closed
     "PURGE_MAX_LEDGER_ENTRIES": 100_000,  # per purge run, to keep its write lock short; 0: all
+    "ROUTE_SPEED_KMH": 25,  # average speed on the road, for route planning (query: speed_kmh)
+    "ROUTE_SERVICE_S": 20 * 60,  # time spent at each door (query: service_s)
+    "ROUTE_ROAD_FACTOR_PCT": 130,  # road distance as a percentage of the straight line
+    "ROUTE_DEPOT": None,  # "lat,lon" of the office a route may start from (start=depot)
+    "ROUTE_SHIFT_START": None,  # agents' day "HH:MM" in their zone; None: lawful hours' start
+    "ROUTE_SHIFT_END": None,  # "HH:MM"; None: the end of the lawful visiting hours
+    "ROUTE_SOLVER_ITERATIONS": 300,  # solver search for one agent's day
+    "ROUTE_SOLVER_MAX_MS": 800,  # and its wall-clock cap
+    "ROUTE_ASSIGN_ITERATIONS": 20_000,  # solver search for a team's day
+    "ROUTE_ASSIGN_MAX_MS": 6000,  # and its wall-clock cap
+    "ROUTE_BALANCE_SLACK": 2,  # visits an agent may get above the even share in an assignment
 }
 
 _INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int)}
