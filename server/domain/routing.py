@@ -241,7 +241,8 @@ def propose_route(
     budget: SolverBudget = SolverBudget(),
 ) -> RouteProposal:
     """The shortest lawful order the solver finds; stops it cannot fit come back unscheduled."""
-    return propose_assignment([shift], stops, day, hours, travel, budget).routes[0].route
+    walked, left, _ = _propose([shift], stops, day, hours, travel, budget, {}, None)
+    return _proposal(shift, walked[0], left)
 
 
 def propose_assignment(
@@ -267,26 +268,9 @@ def propose_assignment(
     stray = set(pinned.values()) - set(agent_ids)
     if stray:
         raise ValueError(f"visits pinned to agents without a shift: {sorted(stray)}")
-    problem = _build(shifts, stops, day, hours, travel)
-    capacity = _capacity(len(problem.stops), len(shifts), balance_slack)
-    jobs, unreachable = _jobs(problem, pinned)
-    orders = _solve(problem, jobs, pinned, capacity, budget)
-    served: dict[int, int] = {}  # stop index -> vehicle
-    walked = []
-    for vehicle, order in enumerate(orders):
-        route, dropped = _walk(problem, vehicle, order, drop=True)
-        served.update({index: vehicle for index in order if index not in dropped})
-        walked.append(route)
-    missing = [
-        UnscheduledStop(stop.visit_id, unreachable.get(index, DAY_FULL))
-        for index, stop in enumerate(problem.stops)
-        if index not in served
-    ]
-    left = problem.left_out + missing
-    if len(shifts) == 1:
-        return AssignmentProposal(
-            (AgentRoute(shifts[0].agent_id, _proposal(shifts[0], walked[0], left), ()),), ()
-        )
+    walked, left, capacity = _propose(
+        shifts, stops, day, hours, travel, budget, pinned, balance_slack
+    )
     routes = []
     for shift, route in zip(shifts, walked, strict=True):
         kept = [u for u in left if pinned.get(u.visit_id) == shift.agent_id]
@@ -294,6 +278,35 @@ def propose_assignment(
         routes.append(AgentRoute(shift.agent_id, _proposal(shift, route, kept), new))
     unassigned = tuple(u for u in left if u.visit_id not in pinned)
     return AssignmentProposal(tuple(routes), unassigned, capacity)
+
+
+def _propose(
+    shifts: Sequence[Shift],
+    stops: Sequence[Stop],
+    day: date,
+    hours: VisitingHours,
+    travel: TravelModel,
+    budget: SolverBudget,
+    pinned: dict[int, int],
+    balance_slack: int | None,
+) -> tuple[list[list[ScheduledStop]], list[UnscheduledStop], int | None]:
+    """Each shift's lawful schedule, every stop left out with its reason, and the cap used."""
+    problem = _build(shifts, stops, day, hours, travel)
+    capacity = _capacity(len(problem.stops), len(shifts), balance_slack)
+    jobs, unreachable = _jobs(problem, pinned)
+    orders = _solve(problem, jobs, pinned, capacity, budget)
+    served: set[int] = set()
+    walked = []
+    for vehicle, order in enumerate(orders):
+        route, dropped = _walk(problem, vehicle, order, drop=True)
+        served.update(index for index in order if index not in dropped)
+        walked.append(route)
+    missing = [
+        UnscheduledStop(stop.visit_id, unreachable.get(index, DAY_FULL))
+        for index, stop in enumerate(problem.stops)
+        if index not in served
+    ]
+    return walked, problem.left_out + missing, capacity
 
 
 def evaluate_order(
