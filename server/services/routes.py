@@ -124,9 +124,9 @@ def _shift(
     if start_time is None:
         today = caller.now.astimezone(zone).date() == day
         start_time = max(caller.now.astimezone(zone), day_start) if today else day_start
+    # A day already over (a re-plan late in the evening) is no error: every stop comes back
+    # unscheduled with its reason.
     end_time = options.get("end_time") or day_end
-    if end_time <= start_time:
-        raise InvalidInput("end_time must be after start_time", field="end_time")
     point, info = _start_point(db, rt, agent, options.get("start") or "home")
     shift = routing.Shift(agent["id"], point, start_time, end_time)
     return shift, {**info, "time": start_time, "end_time": end_time}

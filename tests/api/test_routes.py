@@ -426,3 +426,18 @@ def test_routes_and_assignments_are_for_dispatchers_only(world, client, auth):
             ).status_code
             == 403
         )
+
+
+def test_a_replan_after_the_day_is_over_schedules_nothing_and_says_why(world, client, auth):
+    world.clock.advance(hours=12)  # 22:00 in Shanghai
+    auth.login("dispatcher")
+
+    response = client.post(route_url(world.users["agent1"]), headers=auth.headers("dispatcher"))
+
+    assert response.status_code == 200, response.json
+    assert response.json["stops"] == []
+    reasons = {u["visit_id"]: u["reason"] for u in response.json["unscheduled"]}
+    assert reasons == {
+        world.visits["v1"]: "window_unreachable",
+        world.visits["v2"]: "window_unreachable",
+    }
