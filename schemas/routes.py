@@ -66,7 +66,7 @@ class UnscheduledSchema(StrictSchema):
     reason = fields.Str(
         metadata={
             "description": "no_location | unknown_time_zone | outside_lawful_hours | "
-            "window_unreachable | beyond_agent_hours | day_full | already_reported"
+            "window_unreachable | beyond_agent_hours | day_full | team_full | already_reported"
         }
     )
 

@@ -20,6 +20,7 @@ open: the day ends at the last visit, not back at the start.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -39,6 +40,7 @@ OUTSIDE_LAWFUL_HOURS = "outside_lawful_hours"  # the window leaves no lawful tim
 WINDOW_UNREACHABLE = "window_unreachable"  # the window closes before the agent can be there
 BEYOND_AGENT_HOURS = "beyond_agent_hours"  # the visit would end after the agent's day
 DAY_FULL = "day_full"  # reachable on its own, but not together with the other stops
+TEAM_FULL = "team_full"  # every agent that could take it already has its even share
 UNSCHEDULED_REASONS = (
     NO_LOCATION,
     UNKNOWN_TIME_ZONE,
@@ -46,6 +48,7 @@ UNSCHEDULED_REASONS = (
     WINDOW_UNREACHABLE,
     BEYOND_AGENT_HOURS,
     DAY_FULL,
+    TEAM_FULL,
 )
 
 # What is wrong with a stop in an order the dispatcher set by hand (evaluations only).
@@ -299,7 +302,13 @@ def _propose(
     walked = []
     for vehicle, order in enumerate(orders):
         route, dropped = _walk(problem, vehicle, order, drop=True)
-        served.update(index for index in order if index not in dropped)
+        kept = [index for index in order if index not in dropped]
+        over = _over_cap(problem, vehicle, kept, pinned, capacity)
+        if over:
+            unreachable.update((index, TEAM_FULL) for index in over)
+            kept = [index for index in kept if index not in over]
+            route = _walk(problem, vehicle, kept, drop=True)[0]
+        served.update(kept)
         walked.append(route)
     missing = [
         UnscheduledStop(stop.visit_id, unreachable.get(index, DAY_FULL))
@@ -307,6 +316,19 @@ def _propose(
         if index not in served
     ]
     return walked, problem.left_out + missing, capacity
+
+
+def _over_cap(
+    problem: _Problem, vehicle: int, kept: list[int], pinned: dict[int, int], capacity: int | None
+) -> set[int]:
+    """The newly given stops, last first, that take an agent beyond its share."""
+    if capacity is None:
+        return set()
+    agent = problem.shifts[vehicle].agent_id
+    new = [i for i in kept if pinned.get(problem.stops[i].visit_id) != agent]
+    allowed = max(capacity, len(kept) - len(new))
+    excess = len(kept) - allowed
+    return set(new[len(new) - excess :]) if excess > 0 else set()
 
 
 def evaluate_order(
@@ -478,12 +500,14 @@ def _solve(
         return [[] for _ in problem.shifts]
     base = min(_seconds_up(s.start_time) for s in problem.shifts)
     vehicle_of = {shift.agent_id: v for v, shift in enumerate(problem.shifts)}
+    own = Counter(pinned.get(problem.stops[index].visit_id) for index in jobs)
     vehicles = [
         route_solver.Vehicle(
             start_node=v,
             start_s=_seconds_up(shift.start_time) - base,
             end_s=max(0, _seconds_down(shift.end_time) - base),
-            capacity=capacity,
+            # An agent that already holds more than the share keeps all of its own visits.
+            capacity=None if capacity is None else max(capacity, own[shift.agent_id]),
         )
         for v, shift in enumerate(problem.shifts)
     ]

@@ -430,3 +430,40 @@ def test_an_assignment_needs_distinct_agents() -> None:
         propose_assignment([shift(), shift()], [], DAY, LAW)
     with pytest.raises(ValueError):
         propose_assignment([shift()], [grid_stop(1, 1, 0)], DAY, LAW, pinned={1: 99})
+
+
+def test_an_agent_above_the_even_share_keeps_all_of_its_own_visits() -> None:
+    shifts = [Shift(1, START, at(9), at(21)), Shift(2, (START[0], START[1] + 0.1), at(9), at(21))]
+    own = [grid_stop(v, v * 0.3, 0) for v in range(1, 7)]
+    stops = [*own, grid_stop(7, 10, 1)]
+
+    proposal = propose_assignment(
+        shifts, stops, DAY, LAW, pinned={s.visit_id: 1 for s in own}, balance_slack=0
+    )
+
+    first, second = proposal.routes
+    assert proposal.capacity == 4
+    assert sorted(first.route.order) == [1, 2, 3, 4, 5, 6] and first.route.unscheduled == ()
+    assert second.route.order == (7,)
+
+
+def test_the_share_holds_even_when_the_solver_overloads_an_agent(monkeypatch) -> None:
+    from server.domain import route_solver
+
+    def everything_to_the_first(problem, **_budget):
+        return [list(range(len(problem.jobs)))] + [[] for _ in problem.vehicles[1:]]
+
+    monkeypatch.setattr(route_solver, "solve", everything_to_the_first)
+    shifts = [Shift(1, START, at(9), at(21)), Shift(2, START, at(9), at(21))]
+    stops = [grid_stop(v, v * 0.2, 0) for v in range(1, 7)]
+
+    proposal = propose_assignment(shifts, stops, DAY, LAW, pinned={1: 1}, balance_slack=1)
+
+    first, second = proposal.routes
+    assert proposal.capacity == 4
+    assert first.route.order == (1, 2, 3, 4) and second.route.order == ()
+    assert [(u.visit_id, u.reason) for u in proposal.unassigned] == [
+        (5, "team_full"),
+        (6, "team_full"),
+    ]
+    assert_lawful(first.route, stops[:4], shifts[0])
