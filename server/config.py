@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "EVIDENCE_RETENTION_DAYS": 1095,  # records and receipts after the last collection activity
     "PERSONAL_DATA_RETENTION_DAYS": 180,  # borrower personal data after every case closed
     "PURGE_MAX_LEDGER_ENTRIES": 100_000,  # per purge run, to keep its write lock short; 0: all
-    "ROUTE_SPEED_KMH": 25,  # average speed on the road, for route planning (query: speed_kmh)
+    "ROUTE_SPEED_KMH": 25.0,  # average speed on the road, for route planning (query: speed_kmh)
     "ROUTE_SERVICE_S": 20 * 60,  # time spent at each door (query: service_s)
     "ROUTE_ROAD_FACTOR_PCT": 130,  # road distance as a percentage of the straight line
     "ROUTE_DEPOT": None,  # "lat,lon" of the office a route may start from (start=depot)

@@ -55,10 +55,12 @@ def _budget(rt: Runtime, kind: str) -> routing.SolverBudget:
 
 
 def _setting_time(rt: Runtime, key: str, fallback: time) -> time:
-    """An "HH:MM" setting, or the fallback when unset."""
+    """A time-of-day setting (a time, or "HH:MM" text), or the fallback when unset."""
     value = rt.settings.get(key)
     if not value:
         return fallback
+    if isinstance(value, time):
+        return value
     try:
         return parse_hhmm(value, key)
     except InvalidPolicy as exc:

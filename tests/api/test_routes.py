@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from server import create_app
 from sync.geo import haversine_m
 from tests.conftest import T0, TODAY, case_row
 
@@ -155,9 +156,20 @@ def test_start_places(world, client, auth, app):
     assert no_depot.json["error"]["field"] == "start"
     assert no_depot.json["error"]["details"]["reason"] == "no_depot"
 
-    app.extensions["doorstep"].settings["ROUTE_DEPOT"] = "31.30,121.50"
+    # Settings are fixed when the app starts: a second app on the same store has a depot.
+    with_depot = create_app(
+        {
+            "DATABASE": app.config["DATABASE"],
+            "CLOCK": world.clock,
+            "RATE_PER_DEVICE_PER_MIN": 0,
+            "RATE_PER_ADDRESS_PER_MIN": 0,
+            "ROUTE_DEPOT": "31.30,121.50",
+        }
+    ).test_client()
     home = client.post(route_url(agent), headers=headers).json
-    depot = client.post(route_url(agent), headers=headers, query_string={"start": "depot"}).json
+    depot = with_depot.post(route_url(agent), headers=headers, query_string={"start": "depot"})
+    assert depot.status_code == 200, depot.json
+    depot = depot.json
     assert depot["start"]["kind"] == "depot"
     assert depot["stops"][0]["leg_distance_m"] != home["stops"][0]["leg_distance_m"]
 
