@@ -200,25 +200,6 @@ class DayOrderResultSchema(StrictSchema):
     visits = fields.List(fields.Nested(PlainVisitSchema))
 
 
-class StopPlanSchema(StrictSchema):
-    visit_id = fields.Int()
-    arrival = aware_datetime(allow_none=True)
-    departure = aware_datetime(allow_none=True)
-    wait_s = fields.Int()
-    leg_distance_m = fields.Int()
-    window_violation_s = fields.Int()
-    located = fields.Bool()
-
-
-class RouteSchema(StrictSchema):
-    order = fields.List(fields.Nested(VersionedIdSchema))
-    stops = fields.List(fields.Nested(StopPlanSchema))
-    total_distance_m = fields.Int()
-    total_duration_s = fields.Int()
-    late_stops = fields.Int()
-    unlocated = fields.List(fields.Int())
-
-
 class CaseSchema(StrictSchema):
     id = fields.Int()
     external_id = fields.Str()

@@ -53,7 +53,6 @@ DEFAULTS: dict[str, Any] = {
     "PURGE_MAX_LEDGER_ENTRIES": 100_000,  # per purge run, to keep its write lock short; 0: all
     "PUBLIC_URL": "",  # where clients reach the server; empty: http://127.0.0.1:<RUN_PORT>
     "RUN_PORT": 5000,  # the port `flask run` listens on (DOORSTEP_RUN_PORT or FLASK_RUN_PORT)
-    "DAY_START": time(9, 0),  # local time a proposed route starts the agent's day
     "MAX_BLOB_BYTES": 20 * MIB,  # largest attachment
     "MAX_CHUNK_BYTES": 1 * MIB,  # largest chunk of a resumable upload
     "SINGLE_UPLOAD_MAX_BYTES": 4 * MIB,  # largest attachment uploaded in one request
@@ -74,6 +73,17 @@ DEFAULTS: dict[str, Any] = {
     "ANOMALY_CARDS_PER_REPORT_RATIO": 3.0,  # borrowers received per visit reported on
     "ANOMALY_CARDS_MIN_BORROWERS": 10,  # below this, too few cards to judge the ratio
     "ANOMALY_MAX_SEQS": 100,  # ledger seqs listed per anomaly; the count is always complete
+    "ROUTE_SPEED_KMH": 25.0,  # average speed on the road, for route planning (query: speed_kmh)
+    "ROUTE_SERVICE_S": 20 * 60,  # time spent at each door (query: service_s)
+    "ROUTE_ROAD_FACTOR_PCT": 130,  # road distance as a percentage of the straight line
+    "ROUTE_DEPOT": None,  # "lat,lon" of the office a route may start from (start=depot)
+    "ROUTE_SHIFT_START": None,  # agents' day "HH:MM" in their zone; None: lawful hours' start
+    "ROUTE_SHIFT_END": None,  # "HH:MM"; None: the end of the lawful visiting hours
+    "ROUTE_SOLVER_ITERATIONS": 300,  # solver search for one agent's day
+    "ROUTE_SOLVER_MAX_MS": 800,  # and its wall-clock cap
+    "ROUTE_ASSIGN_ITERATIONS": 20_000,  # solver search for a team's day
+    "ROUTE_ASSIGN_MAX_MS": 6000,  # and its wall-clock cap
+    "ROUTE_BALANCE_SLACK": 2,  # visits an agent may get above the even share in an assignment
 }
 
 # Settings read from more than their DOORSTEP_ name, first set one wins: `flask run` takes

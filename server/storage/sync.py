@@ -232,3 +232,32 @@ def health_rows(db: sqlite_utils.Database) -> list[Row]:
             "ON s.device_id = d.id WHERE u.role = 'agent' ORDER BY u.username, d.id"
         )
     )
+
+
+def reported_visit_ids(db: sqlite_utils.Database, visit_ids: list[int]) -> set[int]:
+    """Those of these visits for which a visit report is stored."""
+    if not visit_ids:
+        return set()
+    return {
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT visit_id FROM sync_records WHERE kind = 'visit_report' "
+            f"AND visit_id IN ({_marks(visit_ids)})",
+            visit_ids,
+        )
+    }
+
+
+def latest_report_fix(db: sqlite_utils.Database, agent_id: int) -> Row | None:
+    """The GPS fix of the agent's most recently recorded visit report that has one."""
+    rows = list(
+        db.query(
+            "SELECT visit_id, recorded_at, json_extract(body, '$.location.lat') AS lat, "
+            "json_extract(body, '$.location.lon') AS lon FROM sync_records "
+            "WHERE agent_id = ? AND kind = 'visit_report' "
+            "AND json_extract(body, '$.location.lat') IS NOT NULL "
+            "ORDER BY recorded_at DESC, seq DESC LIMIT 1",
+            [agent_id],
+        )
+    )
+    return rows[0] if rows else None

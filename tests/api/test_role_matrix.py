@@ -67,6 +67,8 @@ KNOWN = {
     ("PUT", f"{API}/agents/<int:agent_id>/days/<day:day>/order"): {"dispatcher"},
     ("GET", f"{API}/agents/<int:agent_id>/days/<day:day>/route"): {"dispatcher"},
     ("POST", f"{API}/agents/<int:agent_id>/days/<day:day>/route-proposal"): {"dispatcher"},
+    ("POST", f"{API}/days/<day:day>/assignment-proposal"): {"dispatcher"},
+    ("POST", f"{API}/days/<day:day>/assignment"): {"dispatcher"},
     ("GET", f"{API}/me/day"): {"agent"},
     ("GET", f"{API}/audit/exposures"): {"privacy_officer"},
     ("GET", f"{API}/audit/verify"): {"privacy_officer"},

@@ -131,7 +131,7 @@ def test_each_setting_is_parsed_to_its_defaults_type(key):
         ("DOORSTEP_ANOMALY_WORK_START", "06:30", time(6, 30)),
         ("DOORSTEP_ANOMALY_VOLUME_FACTOR", "2.5", 2.5),
         ("DOORSTEP_ANOMALY_VOLUME_FLOOR", "50", 50),
-        ("DOORSTEP_DAY_START", "08:15", time(8, 15)),
+        ("DOORSTEP_ANOMALY_WORK_START", "08:15", time(8, 15)),
         ("DOORSTEP_BLOB_CONTENT_TYPES", "image/jpeg, image/png,", ("image/jpeg", "image/png")),
         ("DOORSTEP_CONTROLLER_NAME", "Acme Lending", "Acme Lending"),
     ],
