@@ -58,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     "SINGLE_UPLOAD_MAX_BYTES": 4 * MIB,  # largest attachment uploaded in one request
     "BLOB_CONTENT_TYPES": ("image/jpeg", "image/png", "image/webp", "application/pdf"),
     "UPLOAD_IDLE_TTL_S": 7 * 24 * 3600,  # an unfinished upload untouched this long is dropped
+    # Per device: bytes of blobs (and unfinished uploads) no record references yet ...
+    "BLOB_QUOTA_UNREFERENCED_BYTES": 256 * MIB,
+    "BLOB_UNREFERENCED_TTL_S": 7 * 24 * 3600,  # ... and how long such a blob is kept
     "CONTROLLER_NAME": "the lender",  # the data controller named in privacy reports
     # The anomaly scan (privacy officers); times are the recipient's local time.
     "ANOMALY_MAX_SCAN_DAYS": 31,  # longest period one scan covers

@@ -11,7 +11,7 @@ import sqlite_utils
 
 from server.clock import parse_iso
 from server.runtime import Caller, Runtime
-from server.services.attachments import complete_blobs
+from server.services.attachments import usable_blobs
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
@@ -93,7 +93,7 @@ def server_facts(
         visits=visits,
         stored=stored,
         id_matches=_compare_ids(db, rt, principal.user_id, incoming, typed, visits, stored),
-        complete_blobs=complete_blobs(db, blobs),
+        complete_blobs=usable_blobs(db, principal.user_id, blobs),
         device_sent_at=device_time,
     )
 
