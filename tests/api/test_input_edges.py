@@ -370,10 +370,8 @@ def test_every_import_row_field_refuses_hostile_values(client, auth, world):
     assert report["created"] == 0 and report["updated"] == 0
 
 
-def test_login_with_a_lone_surrogate_is_refused_and_counted(client, auth, world, db):
-    """Used to be a 500 (the store could not encode the name): now 422 naming the field, and
-    the attempt counts for throttling like a wrong password."""
-    before = db.execute("SELECT count(*) FROM login_failures").fetchone()[0]
+def test_login_with_a_lone_surrogate_is_a_422_naming_the_field(client, auth, world):
+    """Used to be a 500 (the store could not encode the name): now 422 naming the field."""
     response = client.post(
         f"{API}/auth/login",
         data=b'{"username": "\\ud800", "password": "x"}',
@@ -381,11 +379,56 @@ def test_login_with_a_lone_surrogate_is_refused_and_counted(client, auth, world,
     )
     assert response.status_code == 422, response.get_data(as_text=True)
     assert response.get_json()["error"]["field"] == "username"
-    after = db.execute("SELECT count(*) FROM login_failures").fetchone()[0]
-    assert after == before + 1
-    # And the rightful user still logs in.
-    ok = client.post(f"{API}/auth/login", json={"username": "dispatcher", "password": PASSWORD})
+
+
+def test_unreadable_logins_are_throttled_like_wrong_passwords(client, auth, world):
+    """Logins refused for their body used to be free: any number answered 422 (or 500),
+    never slowed down. Now each counts as a failed attempt, so the throttle answers 429."""
+    hostile = b'{"username": "agent1", "password": "pass\\u0000word"}'
+    statuses = []
+    for _ in range(100):  # far more than any throttle lets through
+        response = client.post(
+            f"{API}/auth/login",
+            data=hostile,
+            headers={"Content-Type": "application/json"},
+            environ_base={"REMOTE_ADDR": "10.8.0.1"},
+        )
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            break
+    assert statuses[0] == 422 and statuses[-1] == 429, statuses
+    assert set(statuses[:-1]) == {422}
+    # Someone else, from elsewhere, still logs in.
+    ok = client.post(
+        f"{API}/auth/login",
+        json={"username": "dispatcher", "password": PASSWORD},
+        environ_base={"REMOTE_ADDR": "10.8.0.2"},
+    )
     assert ok.status_code == 200
+
+
+def test_one_hostile_record_does_not_refuse_the_batch(client, auth, world):
+    """A lone surrogate in one record is that record's rejection; the others are stored."""
+    good = {
+        "id": str(uuid.uuid4()),
+        "kind": "visit_report",
+        "visit_id": world.visits["v1"],
+        "device_seq": 1,
+        "recorded_at": _iso(T0),
+        "body": _valid_bodies(world)["visit_report"],
+    }
+    bad = body_with(("body", "notes"), TEXT["lone surrogate"], {**good, "id": str(uuid.uuid4())})
+    batch = f'{{"device_time": "{_iso(T0)}", "records": [{bad}, {json.dumps(good)}]}}'
+    response = client.post(
+        f"{API}/sync/push",
+        data=batch.encode(),
+        headers={**auth.headers("agent1"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.get_json()
+    first, second = response.get_json()["outcomes"]
+    assert (first["status"], first["reason"]) == ("rejected", "malformed")
+    assert first["message"].startswith("body.notes:")
+    assert second["status"] in ("accepted", "flagged")
 
 
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "1999-12-31", "2101-01-01"])
