@@ -8,7 +8,7 @@ import json
 import pytest
 
 from server.clock import to_iso
-from server.domain.disclosure import CATALOGUE
+from server.domain.disclosure import CATALOGUE, FACT_KINDS
 from server.storage import ledger as ledger_rows
 from server.storage.connection import transaction
 from tests.conftest import TODAY
@@ -377,7 +377,9 @@ def test_records_of_processing_follow_the_configuration(app, world, client, auth
         "compliance_evidence",
         "audit",
     ]
-    assert record["disclosable_fields"] == sorted(CATALOGUE)
+    # card fields and the facts of field records and routes
+    assert record["disclosable_fields"] == sorted(FACT_KINDS)
+    assert set(CATALOGUE) < set(FACT_KINDS) and "visit_notes" in FACT_KINDS
     assert {r["role"]: r["fields_by_purpose"] for r in record["recipients"]} == (
         rt.disclosure.as_dict()
     )
