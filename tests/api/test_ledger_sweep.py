@@ -564,27 +564,30 @@ def _haversine(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def route_legs(s: Sweep, body: Any) -> set[Known]:
-    """Route stops whose leg distance is the distance between two known homes (the agent's
-    base first): a fact about the borrower at the leg's end, declared or not."""
+    """Route stops whose leg distance is the road distance from a known place (an agent's
+    base, a home, a GPS fix) to the stop's home: a fact about that borrower, declared or not."""
     if not isinstance(body, dict) or not isinstance(body.get("stops"), list):
         return set()
-    base = s.db.execute(
-        "SELECT home_lat, home_lon FROM agents WHERE user_id = ?", [s.world.users["agent1"]]
-    ).fetchone()
-    previous, found = tuple(base), set()
+    places = [tuple(r) for r in s.db.execute("SELECT home_lat, home_lon FROM agents")]
+    places += [tuple(r) for r in s.db.execute("SELECT home_lat, home_lon FROM borrowers")]
+    places += [GPS_FIX, (float(SIGNED_AT[0]), float(SIGNED_AT[1]))]
+    found = set()
     for stop in body["stops"]:
         row = s.db.execute(
             "SELECT b.id, b.home_lat, b.home_lon FROM visits v JOIN cases c ON c.id = v.case_id "
             "JOIN borrowers b ON b.id = c.borrower_id WHERE v.id = ?",
             [stop.get("visit_id")],
         ).fetchone()
-        if row is None or row[1] is None:
+        leg = stop.get("leg_distance_m")
+        if row is None or row[1] is None or not leg:
             continue
         home = (row[1], row[2])
-        expected = _haversine(previous, home) * DEFAULT_ROAD_FACTOR
-        if abs(stop.get("leg_distance_m", -99) - expected) <= 2:
-            found.add(Known(stop["leg_distance_m"], row[0], "route_leg_distance"))
-        previous = home
+        if any(
+            abs(leg - _haversine(place, home) * DEFAULT_ROAD_FACTOR) <= 2
+            for place in places
+            if None not in place
+        ):
+            found.add(Known(leg, row[0], "route_leg_distance"))
     return found
 
 
