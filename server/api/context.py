@@ -5,8 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import flask_smorest
@@ -15,10 +14,10 @@ from flask import current_app, g, request
 from flask.views import MethodView
 from webargs.flaskparser import FlaskParser
 
-from server.api.exposure_plan import DeclarationError, Plan, plan_for, walk
+from server.api.ledgering import LEDGER_DOC, Purpose, ledger_plan, ledgered
 from server.errors import Forbidden
 from server.runtime import Caller, Principal, Runtime
-from server.services import accounts, exposure
+from server.services import accounts
 from server.storage.connection import open_db
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -64,83 +63,16 @@ def _document_common_errors(view: Callable, *, has_path_parameters: bool) -> Cal
     return flask_smorest.Blueprint.doc(responses=missing)(view) if missing else view
 
 
-# The purpose an endpoint serves borrower facts for: one for every role, or one per role
-# (a role left out may receive no fact beyond its cards).
-Purpose = str | Mapping[str, str]
-LEDGER_DOC = "x-ledger-purpose"
-
-
-def ledger_plan(schema: Any, purpose: Purpose | None, where: str) -> Plan | None:
-    """The schema's fact plan; an endpoint whose schema carries facts must declare why."""
-    plan = plan_for(schema)
-    if plan is not None and not purpose:
-        raise DeclarationError(f"{where}: borrower facts in the response need a purpose=")
-    if plan is None and purpose:
-        raise DeclarationError(f"{where}: purpose= given but the response carries no fact")
-    return plan
-
-
-def _purpose_of(purpose: Purpose, role: str | None) -> str | None:
-    return purpose if isinstance(purpose, str) else purpose.get(role or "")
-
-
-def _written(body: Any) -> dict[str, set[str]]:
-    """The text values of a JSON request body, by the name they were sent under."""
-    written: dict[str, set[str]] = {}
-    stack = [body]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            for key, value in item.items():
-                if isinstance(value, str):
-                    written.setdefault(key, set()).add(value)
-                else:
-                    stack.append(value)
-    return written
-
-
-@contextmanager
-def ledgered(plan: Plan, purpose: Purpose) -> Iterator[Callable[[Any], Any]]:
-    """Run the view in the response's ledger transaction; yields `account(body)`, which
-    removes from a dumped body every fact that may not be sent and ledgers the others."""
-    db, who = get_db(), caller()
-    role = who.principal.role if who.principal else None
-    with exposure.recording(db, who) as recorder:
-
-        def account(body: Any) -> Any:
-            found = walk(plan, body)
-            written = _written(request.get_json(silent=True)) if found else {}
-            sightings = [
-                exposure.Sighting(
-                    f.subject_kind,
-                    f.subject_id,
-                    f.fact,
-                    echo=f.set_by is not None and f.value in written.get(f.set_by, ()),
-                )
-                for f in found
-            ]
-            verdicts = exposure.account(
-                db, runtime(), recorder, sightings, _purpose_of(purpose, role)
-            )
-            for place, allowed in zip(found, verdicts, strict=True):
-                if not allowed:
-                    place.container.pop(place.key, None)
-            return body
-
-        g.ledger_account = account
-        try:
-            yield account
-        finally:
-            g.pop("ledger_account", None)
-
-
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
 
     def response(
-        self, status_code: Any, schema: Any = None, *, purpose: Purpose | None = None, **kwargs
+        self,
+        status_code: Any,
+        schema: Any = None,
+        *,
+        purpose: Purpose | None = None,
+        **kwargs: Any,
     ) -> Callable:
         """As flask-smorest's; and when the schema declares borrower facts, the view runs in
         a ledger transaction and the dumped body is accounted for before it is sent
@@ -155,7 +87,7 @@ class Blueprint(flask_smorest.Blueprint):
 
             @functools.wraps(registered)
             def wrapper(*args: Any, **kw: Any) -> Any:
-                with ledgered(plan, purpose):
+                with ledgered(get_db(), caller(), runtime(), plan, purpose):
                     return registered(*args, **kw)
 
             return flask_smorest.Blueprint.doc(**{LEDGER_DOC: purpose})(wrapper)

@@ -10,8 +10,9 @@ import flask_smorest
 from flask import g, jsonify
 from marshmallow import Schema
 
-from server.api.context import LEDGER_DOC, Purpose, ledgered
+from server.api.context import caller, get_db, runtime
 from server.api.exposure_plan import DeclarationError, plan_for
+from server.api.ledgering import LEDGER_DOC, Purpose, ledgered
 
 
 def response_by_role(
@@ -38,7 +39,7 @@ def response_by_role(
             if plan is None:
                 response = jsonify(schemas[role].dump(view(*args, **kwargs)))
             else:
-                with ledgered(plan, purpose or {}) as account:
+                with ledgered(get_db(), caller(), runtime(), plan, purpose or {}) as account:
                     response = jsonify(account(schemas[role].dump(view(*args, **kwargs))))
             response.status_code = status
             return response
