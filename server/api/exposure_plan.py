@@ -42,20 +42,15 @@ class Plan:
         return names
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Found:
-    """One fact in a body: whose (the subject's kind and id) and where (to remove it)."""
+    """The facts of one item of a body: whose (the subject's kind and id), and where each
+    is (its key in `container`, to remove it; the request field that writes it)."""
 
     subject_kind: str
     subject_id: Any
-    fact: str
     container: dict[str, Any]
-    key: str
-    set_by: str | None = None
-
-    @property
-    def value(self) -> Any:
-        return self.container.get(self.key)
+    places: list[tuple[str, str, str | None]]  # (key, fact, set_by)
 
 
 def plan_for(schema: Any) -> Plan | None:
@@ -122,7 +117,7 @@ def carries(value: Any) -> bool:
 
 
 def walk(plan: Plan, data: Any) -> list[Found]:
-    """Every fact the dumped body carries, with its subject."""
+    """Every fact the dumped body carries, grouped by the item it is in, with its subject."""
     found: list[Found] = []
     _walk(plan, data, ("", None), found)
     return found
@@ -138,17 +133,19 @@ def _walk(plan: Plan, data: Any, subject: tuple[str, Any], found: list[Found]) -
     if plan.subject is not None:
         key, kind = plan.subject
         subject = (kind, data.get(key))
-    for key, fact, set_by in plan.facts:
-        if carries(data.get(key)):
-            found.append(Found(subject[0], subject[1], fact, data, key, set_by))
+    places = [(key, fact, set_by) for key, fact, set_by in plan.facts if carries(data.get(key))]
     for key, default, by_key in plan.keyed:
         value = data.get(key)
         if isinstance(value, dict):
-            for inner, each in value.items():
-                fact = by_key.get(inner, default)
-                if fact is not None and carries(each):
-                    found.append(Found(subject[0], subject[1], fact, value, inner))
+            inner = [
+                (k, by_key.get(k, default), None) for k, each in value.items() if carries(each)
+            ]
+            inner = [place for place in inner if place[1] is not None]
+            if inner:
+                found.append(Found(subject[0], subject[1], value, inner))
         elif carries(value):
-            found.append(Found(subject[0], subject[1], default, data, key))
+            places.append((key, default, None))
+    if places:
+        found.append(Found(subject[0], subject[1], data, places))
     for key, child in plan.nested:
         _walk(child, data.get(key), subject, found)

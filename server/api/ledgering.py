@@ -11,9 +11,10 @@ from typing import Any
 import sqlite_utils
 from flask import g, request
 
-from server.api.exposure_plan import DeclarationError, Plan, plan_for, walk
+from server.api.exposure_plan import DeclarationError, Found, Plan, plan_for, walk
 from server.runtime import Caller, Runtime
 from server.services import exposure
+from server.timing import phase
 
 # The purpose an endpoint serves borrower facts for: one for every role, or one per role
 # (a role left out may receive no fact beyond its cards).
@@ -52,6 +53,12 @@ def _written(body: Any) -> dict[str, set[str]]:
     return written
 
 
+def _echo(item: Found, key: str, set_by: str | None, written: dict[str, set[str]]) -> bool:
+    """The value is what the caller sent, in this request, in the field that writes it."""
+    value = item.container.get(key)
+    return isinstance(value, str) and value in written.get(set_by or "", ())
+
+
 @contextmanager
 def ledgered(
     db: sqlite_utils.Database, who: Caller, rt: Runtime, plan: Plan, purpose: Purpose
@@ -63,21 +70,27 @@ def ledgered(
     with exposure.recording(db, who) as recorder:
 
         def account(body: Any) -> Any:
+            with phase("ledger"):
+                return _account(body)
+
+        def _account(body: Any) -> Any:
             found = walk(plan, body)
-            written = _written(request.get_json(silent=True)) if found else {}
+            if not found:
+                return body
+            written = _written(request.get_json(silent=True))
             sightings = [
                 exposure.Sighting(
-                    f.subject_kind,
-                    f.subject_id,
-                    f.fact,
-                    echo=isinstance(f.value, str) and f.value in written.get(f.set_by or "", ()),
+                    item.subject_kind,
+                    item.subject_id,
+                    {fact for key, fact, by in item.places if not _echo(item, key, by, written)},
                 )
-                for f in found
+                for item in found
             ]
-            verdicts = exposure.account(db, rt, recorder, sightings, _purpose_of(purpose, role))
-            for place, allowed in zip(found, verdicts, strict=True):
-                if not allowed:
-                    place.container.pop(place.key, None)
+            allowed = exposure.account(db, rt, recorder, sightings, _purpose_of(purpose, role))
+            for item, sighting, sendable in zip(found, sightings, allowed, strict=True):
+                for key, fact, _ in item.places:
+                    if fact in sighting.facts and fact not in sendable:
+                        item.container.pop(key, None)
             return body
 
         g.ledger_account = account

@@ -27,15 +27,14 @@ from server.timing import phase
 Entry = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Sighting:
-    """A borrower fact found in a response: the id of the item it is in, its name, and
-    whether it is only the value the caller itself wrote in this request."""
+    """The borrower facts of one item of a response, and the id that says whose they are.
+    (A value the caller itself wrote in the request is not a sighting: it is handed back.)"""
 
     subject_kind: str  # borrower | case | visit | record
     subject_id: Any
-    fact: str
-    echo: bool = False
+    facts: set[str]
 
 
 class Recorder:
@@ -53,10 +52,10 @@ class Recorder:
         else:
             known["fields"].update(entry["fields"])
 
-    def covers(self, borrower_id: int, fact: str) -> bool:
-        """This response already ledgers this fact of this borrower (its card did)."""
+    def covered(self, borrower_id: int) -> set[str]:
+        """The facts of this borrower this response already ledgers (its card's)."""
         entry = self.entries.get(borrower_id)
-        return entry is not None and fact in entry["fields"]
+        return entry["fields"] if entry is not None else set()
 
 
 _active: ContextVar[Recorder | None] = ContextVar("doorstep_exposure", default=None)
@@ -129,37 +128,33 @@ def account(
     recorder: Recorder,
     sightings: Sequence[Sighting],
     purpose: str | None,
-) -> list[bool]:
-    """For each fact found in a body: may it be sent? Echoes of the request and facts its
-    cards already ledgered may; any other must be allowed to the reader for the endpoint's
-    purpose and belong to a borrower the store knows, and is then ledgered with this
-    response."""
+) -> list[set[str]]:
+    """For each item's facts found in a body, those that may be sent: facts its cards
+    already ledgered, and facts the policy allows the reader for the endpoint's purpose,
+    which are then ledgered with this response. Facts of a borrower the store does not
+    know, or sent to nobody known, may not be sent."""
     principal = recorder.caller.principal
     if principal is None or not sightings:
-        return [False] * len(sightings)
+        return [set() for _ in sightings]
     owners = _owners(db, sightings)
-    allowed = set(rt.disclosure.allowed_fields(principal.role, purpose))
-    verdicts = []
+    allowed = frozenset(rt.disclosure.allowed_fields(principal.role, purpose))
+    sendable = []
     for sighting in sightings:
-        if sighting.echo:
-            verdicts.append(True)  # handed back to its writer: nothing disclosed
-            continue
-        owner = owners.get(
-            (sighting.subject_kind, _subject_key(sighting.subject_kind, sighting.subject_id))
-        )
+        key = _subject_key(sighting.subject_kind, sighting.subject_id)
+        owner = owners.get((sighting.subject_kind, key))
         if owner is None:
-            verdicts.append(False)
+            sendable.append(set())
             continue
-        borrower_id, case_id, visit_id = owner
-        if recorder.covers(borrower_id, sighting.fact):
-            verdicts.append(True)
+        covered = recorder.covered(owner[0])
+        new = sighting.facts - covered
+        if not new:
+            sendable.append(sighting.facts)
             continue
-        if sighting.fact not in allowed:
-            verdicts.append(False)
-            continue
-        recorder.add(_entry(recorder.caller, owner, {sighting.fact}, purpose))
-        verdicts.append(True)
-    return verdicts
+        granted = new & allowed
+        if granted:
+            recorder.add(_entry(recorder.caller, owner, granted, purpose))
+        sendable.append((sighting.facts & covered) | granted)
+    return sendable
 
 
 def _entry(

@@ -80,7 +80,11 @@ def test_walk_finds_each_fact_with_the_nearest_subject_and_skips_empty_values():
         },
         {"visit_id": 8, "body": {}, "card": None, "flags": []},
     ]
-    found = {(f.subject_kind, f.subject_id, f.fact, f.key) for f in walk(plan_for(_Record), body)}
+    found = {
+        (item.subject_kind, item.subject_id, fact, key)
+        for item in walk(plan_for(_Record), body)
+        for key, fact, _ in item.places
+    }
     assert found == {
         ("visit", 7, "visit_notes", "notes"),
         ("visit", 7, "field_record", "outcome"),  # a key nobody declared is still a fact
@@ -91,8 +95,9 @@ def test_walk_finds_each_fact_with_the_nearest_subject_and_skips_empty_values():
 
 def test_found_facts_point_at_the_place_that_removes_them():
     body = {"visit_id": 7, "body": {"notes": "dog at gate"}, "flags": []}
-    (place,) = walk(plan_for(_Record), body)
-    place.container.pop(place.key)
+    (item,) = walk(plan_for(_Record), body)
+    assert item.places == [("notes", "visit_notes", None)]
+    item.container.pop("notes")
     assert body == {"visit_id": 7, "body": {}, "flags": []}
 
 
