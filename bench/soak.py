@@ -32,14 +32,8 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-from tests.system.reliability import (
-    ContentionReport,
-    CrashReport,
-    SlowClientReport,
-    contention_trial,
-    crash_trial,
-    slow_client_trial,
-)
+from loadtest.slow_clients import SlowClientReport, slow_client_trial
+from loadtest.trials import ContentionReport, CrashReport, contention_trial, crash_trial
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,14 +6,8 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.audit import ExposureSchema
 from schemas.common import StrictSchema, aware_datetime
+from server.domain.anomaly_rules import ANOMALY_KINDS
 
-ANOMALY_KINDS = (
-    "no_assignment",
-    "outside_working_hours",
-    "unusual_volume",
-    "purge_unacknowledged",
-    "cards_without_reports",
-)
 PURGE_STATUSES = ("held", "purge_pending", "purged", "not_tracked")
 
 

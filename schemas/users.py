@@ -5,8 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from schemas.common import NestedOrNull, StrictSchema, aware_datetime, validate_time_zone
-
-ROLES = ["agent", "dispatcher", "privacy_officer", "admin"]
+from server.domain.roles import ROLES
 
 
 class UserCreateSchema(StrictSchema):

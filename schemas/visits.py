@@ -211,30 +211,6 @@ class DayOrderResultSchema(StrictSchema):
     visits = fields.List(fields.Nested(PlainVisitSchema))
 
 
-class StopPlanSchema(StrictSchema):
-    """One stop: its leg runs from the previous home (or the agent's base) to this one."""
-
-    visit_id = fields.Int(metadata=borrower_subject("visit"))
-    arrival = aware_datetime(allow_none=True, metadata=borrower_fact("route_arrival"))
-    departure = aware_datetime(allow_none=True, metadata=borrower_fact("route_arrival"))
-    wait_s = fields.Int(metadata=borrower_fact("route_arrival"))
-    leg_distance_m = fields.Int(metadata=borrower_fact("route_leg_distance"))
-    window_violation_s = fields.Int(metadata=borrower_fact("route_arrival"))
-    located = fields.Bool(metadata=borrower_fact("route_leg_distance"))
-
-
-class RouteSchema(StrictSchema):
-    """The totals, `late_stops` and `unlocated` sum up the stops' facts, which are ledgered
-    per borrower with the stops they come from."""
-
-    order = fields.List(fields.Nested(VersionedIdSchema))
-    stops = fields.List(fields.Nested(StopPlanSchema))
-    total_distance_m = fields.Int()
-    total_duration_s = fields.Int()
-    late_stops = fields.Int()
-    unlocated = fields.List(fields.Int())
-
-
 class CaseSchema(StrictSchema):
     id = fields.Int()
     external_id = fields.Str()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from flask import Flask, g
@@ -24,18 +26,25 @@ from sync.compliance import CompliancePolicy, policy_from_dict, profile
 log = logging.getLogger("doorstep")
 
 
-def load_compliance(settings: dict[str, Any]) -> CompliancePolicy:
+def load_compliance(settings: Mapping[str, Any]) -> CompliancePolicy:
     """The compliance profile, with overrides from a JSON file when configured."""
-    path = settings.get("COMPLIANCE_POLICY_FILE")
+    path = settings["COMPLIANCE_POLICY_FILE"]
     if path:
         return policy_from_dict(json.loads(Path(path).read_text()))
     return profile(settings["COMPLIANCE_PROFILE"])
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the app from the environment, overlaid with test_config."""
-    settings = load_settings()
-    settings.update(test_config or {})
+    """Build the app from the environment, overlaid with test_config.
+
+    test_config overrides settings of server/config.py's DEFAULTS; its CLOCK, a callable,
+    replaces the system clock (tests fix time with it).
+    """
+    from server.api.docs_assets import ASSETS_URL
+
+    overrides = dict(test_config or {})
+    clock = overrides.pop("CLOCK", None) or system_clock
+    settings = load_settings(overrides=overrides)
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(
         DATABASE=settings["DATABASE"],
@@ -48,16 +57,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api/v1",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
-        OPENAPI_REDOC_PATH="redoc",
-        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        # Served by the app from a pinned package (server/api/docs_assets.py): no CDN, so
+        # the docs work on networks without internet access.
+        OPENAPI_SWAGGER_UI_URL=ASSETS_URL,
     )
     keys = load_signing_keys(settings)
     if keys.generated:
         log.warning("development mode: generated a signing key (set DOORSTEP_SIGNING_KEY_FILE)")
     runtime = Runtime(
-        settings=settings,
-        clock=settings.get("CLOCK") or system_clock,
+        # Read-only: a setting changes by building another app, never under a running one.
+        settings=MappingProxyType(settings),
+        clock=clock,
         keys=keys,
         disclosure=load_policy(settings["DISCLOSURE_POLICY_FILE"]),
         passwords=Passwords(settings["PASSWORD_TIME_COST"], settings["PASSWORD_MEMORY_COST_KIB"]),

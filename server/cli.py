@@ -1,50 +1,25 @@
-"""Flask CLI commands: init-db, demo, users create, import-cases, verify-receipt,
-checkpoint, purge, backup, restore."""
+"""Flask CLI commands: init-db, users create, import-cases, verify-receipt, checkpoint, purge,
+backup, restore; `demo` lives in server/demo/cli.py."""
 
 from __future__ import annotations
 
 import json
-import secrets
-import uuid
-from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
+from server.cli_context import cli_caller, database_path, fail, open_database, runtime
 from server.clock import parse_iso, to_iso
-from server.domain import demo_data
+from server.demo.cli import demo
+from server.domain.roles import ROLES
 from server.errors import BackupError, DoorstepError
-from server.runtime import Caller, Runtime
-from server.services import accounts, checkpoints, dispatch, imports, retention
+from server.services import accounts, checkpoints, imports, retention
 from server.services import backups as backup_service
-from server.storage import accounts as account_rows
-from server.storage import cases as case_rows
-from server.storage import visits as visit_rows
-from server.storage.connection import open_db, transaction
 from server.storage.migrations import migrate
 from sync.receipts import verify_receipt
-
-
-def _runtime() -> Runtime:
-    return current_app.extensions["doorstep"]
-
-
-def _db():
-    return open_db(current_app.config["DATABASE"])
-
-
-def _cli_caller(command: str, now: datetime | None = None) -> Caller:
-    return Caller(
-        principal=None,
-        request_id=f"cli-{uuid.uuid4().hex[:12]}",
-        endpoint=f"cli {command}",
-        address="local",
-        now=now or _runtime().clock(),
-    )
 
 
 def register_cli(app: Flask) -> None:
@@ -63,10 +38,10 @@ def register_cli(app: Flask) -> None:
 @with_appcontext
 def init_db() -> None:
     """Create or upgrade the database (safe to run twice)."""
-    db = _db()
-    applied = migrate(db, to_iso(_runtime().clock()))
+    db = open_database()
+    applied = migrate(db, to_iso(runtime().clock()))
     click.echo(
-        f"database {current_app.config['DATABASE']}: "
+        f"database {database_path()}: "
         f"{'applied migrations ' + str(applied) if applied else 'up to date'}"
     )
 
@@ -79,9 +54,7 @@ def users() -> None:
 @users.command("create")
 @with_appcontext
 @click.argument("username")
-@click.option(
-    "--role", required=True, type=click.Choice(["agent", "dispatcher", "privacy_officer", "admin"])
-)
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--display-name")
 @click.option("--badge-number")
@@ -98,13 +71,13 @@ def create_user(username, role, password, display_name, badge_number, time_zone)
     }
     try:
         user = accounts.create_user(
-            _db(),
-            _runtime(),
-            _cli_caller("users create"),
+            open_database(),
+            runtime(),
+            cli_caller("users create"),
             {k: v for k, v in data.items() if v is not None},
         )
     except DoorstepError as exc:
-        raise click.ClickException(f"{exc.code}: {exc.message}") from None
+        raise fail(exc) from None
     click.echo(f"created {user['role']} {user['username']} (id {user['id']})")
 
 
@@ -125,9 +98,9 @@ def import_cases(path: Path, fmt: str | None, quiet: bool) -> None:
         tqdm(total=total, unit="rows", disable=quiet) as bar,
     ):
         report = imports.import_cases(
-            _db(),
-            _runtime(),
-            _cli_caller("import-cases"),
+            open_database(),
+            runtime(),
+            cli_caller("import-cases"),
             handle,
             fmt,
             str(path),
@@ -155,7 +128,7 @@ def verify_receipt_command(receipt_file, public_key_file) -> None:
     """Check an agreement receipt (JSON) against the server's Ed25519 public key."""
     try:
         receipt = json.load(receipt_file)
-        pem = public_key_file.read() if public_key_file else _runtime().keys.public_pem()
+        pem = public_key_file.read() if public_key_file else runtime().keys.public_pem()
         valid = verify_receipt(pem, receipt)
     except (ValueError, KeyError, TypeError) as exc:
         raise click.ClickException(f"unreadable receipt or key: {exc}") from None
@@ -182,7 +155,7 @@ def verify_receipt_command(receipt_file, public_key_file) -> None:
 )
 def checkpoint_command(reason: str, if_due: bool, export_file) -> None:
     """Sign the exposure ledger's head (schedulable, e.g. hourly from cron)."""
-    rt, db = _runtime(), _db()
+    rt, db = runtime(), open_database()
     if if_due:
         row = checkpoints.maybe_checkpoint(db, rt, rt.clock())
         if row is None:
@@ -190,7 +163,7 @@ def checkpoint_command(reason: str, if_due: bool, export_file) -> None:
             return
         document = checkpoints.checkpoint_document(rt, row)
     else:
-        document = checkpoints.take_checkpoint(db, rt, _cli_caller("checkpoint"), reason)
+        document = checkpoints.take_checkpoint(db, rt, cli_caller("checkpoint"), reason)
     if export_file:
         json.dump(document, export_file, indent=2)
         export_file.write("\n")
@@ -215,9 +188,9 @@ def purge_command(dry_run: bool, now_text: str | None) -> None:
     except ValueError:
         raise click.BadParameter(f"not ISO 8601: {now_text}", param_hint="--now") from None
     # Evidence must be kept its full term: a real purge may not run ahead of the clock.
-    if now and not dry_run and now > _runtime().clock():
+    if now and not dry_run and now > runtime().clock():
         raise click.BadParameter("a future instant needs --dry-run", param_hint="--now")
-    report = retention.purge(_db(), _runtime(), _cli_caller("purge", now), dry_run=dry_run)
+    report = retention.purge(open_database(), runtime(), cli_caller("purge", now), dry_run=dry_run)
     _echo_purge(report)
     if any("skipped" in kind["details"] for kind in report["kinds"]):
         raise SystemExit(1)
@@ -243,90 +216,6 @@ def _echo_purge(report: dict) -> None:
         click.echo(f"certificates signed against checkpoint {report['checkpoint_id']}")
 
 
-@click.command("demo")
-@with_appcontext
-@click.option("--borrowers", default=2000, show_default=True, help="number of demo cases")
-@click.option("--agents", default=20, show_default=True, help="number of demo agents")
-@click.option("--visits-per-agent", default=12, show_default=True)
-def demo(borrowers: int, agents: int, visits_per_agent: int) -> None:
-    """Load the demo data set (idempotent) and print how to log in."""
-    rt = _runtime()
-    db = _db()
-    caller = _cli_caller("demo")
-    migrate(db, to_iso(caller.now))
-    rows = demo_data.demo_case_rows(borrowers)
-    report = imports.import_cases(db, rt, caller, _jsonl(rows), "jsonl", "demo")
-    click.echo(
-        f"cases: {report['created']} created, {report['updated']} updated, "
-        f"{report['unchanged']} unchanged"
-    )
-    agent_specs = demo_data.demo_agents(agents)
-    passwords = _ensure_demo_users(db, rt, caller, agent_specs)
-    today = caller.now.astimezone(ZoneInfo(demo_data.TIME_ZONE)).date()
-    planned = _plan_demo_day(db, rt, caller, rows, agent_specs, today, visits_per_agent)
-    click.echo(f"visits for {today}: {planned} planned now")
-    click.echo("")
-    click.echo("Doorstep demo is ready.")
-    click.echo("  API:  http://127.0.0.1:5000/api/v1")
-    click.echo("  Docs: http://127.0.0.1:5000/api/v1/docs  (OpenAPI: /api/v1/openapi.json)")
-    click.echo("Logins (POST /api/v1/auth/login; agents also send a device_id of 8+ chars):")
-    for username, password in passwords.items():
-        click.echo(f"  {username:14} {password}")
-
-
-def _jsonl(rows: list[dict]):
-    for row in rows:
-        yield json.dumps(row)
-
-
-def _ensure_demo_users(db, rt: Runtime, caller: Caller, agents: list[dict]) -> dict[str, str]:
-    """Create missing demo accounts; (re)set every demo password so the printout works."""
-    fixed = rt.settings.get("DEMO_PASSWORD")
-    wanted = [{**a, "role": "agent"} for a in agents] + demo_data.demo_staff()
-    passwords: dict[str, str] = {}
-    for spec in wanted:
-        password = fixed or secrets.token_urlsafe(9)
-        passwords[spec["username"]] = password
-        existing = account_rows.get_user_by_username(db, spec["username"])
-        if existing is None:
-            accounts.create_user(db, rt, caller, {**spec, "password": password})
-        else:
-            with transaction(db):
-                account_rows.update_user(
-                    db, existing["id"], {"password_hash": rt.passwords.hash(password)}
-                )
-    return passwords
-
-
-def _plan_demo_day(db, rt: Runtime, caller: Caller, rows, agents, day: date, per_agent: int) -> int:
-    plan = demo_data.demo_visit_plan(rows, agents, day, per_agent=per_agent)
-    ids = {u["username"]: u["id"] for u in account_rows.list_users(db, "agent")}
-    busy = {a for a in ids.values() if visit_rows.planned_day(db, a, day.isoformat())}
-    items = []
-    for item in plan:
-        agent_id = ids[item["agent_username"]]
-        if agent_id in busy:
-            continue
-        case = case_rows.find_case_by_external_id(db, item["case_external_id"])
-        notice = {"kind": item["notice_kind"]} if item["notice_kind"] else None
-        items.append(
-            {
-                "case_id": case["id"],
-                "agent_id": agent_id,
-                "visit_date": day,
-                "window_start": item["window_start"],
-                "window_end": item["window_end"],
-                "purpose": item["purpose"],
-                "notes": item["notes"],
-                "notice": notice,
-            }
-        )
-    if not items:
-        return 0
-    result = dispatch.create_visits(db, rt, caller, items)
-    return result["created"]
-
-
 @click.command("backup")
 @with_appcontext
 @click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
@@ -338,9 +227,9 @@ def _plan_demo_day(db, rt: Runtime, caller: Caller, rows, agents, day: date, per
 )
 def backup_command(dest: Path, verify: bool) -> None:
     """Copy the live database to DEST while the server runs (schedulable from cron)."""
-    db = _db()
+    db = open_database()
     try:
-        summary = backup_service.take_backup(db, _runtime(), dest, check=verify)
+        summary = backup_service.take_backup(db, runtime(), dest, check=verify)
     except BackupError as exc:
         raise click.ClickException(f"backup failed: {exc}") from None
     finally:
@@ -354,8 +243,8 @@ def backup_command(dest: Path, verify: bool) -> None:
 @click.option("--force", is_flag=True, help="replace a database that already holds data")
 def restore_command(src: Path, force: bool) -> None:
     """Restore a backup into DOORSTEP_DATABASE; stop the server first."""
-    rt = _runtime()
-    target = Path(current_app.config["DATABASE"])
+    rt = runtime()
+    target = Path(database_path())
     try:
         summary = backup_service.restore_backup(src, target, rt, to_iso(rt.clock()), force=force)
     except BackupError as exc:

@@ -1,10 +1,19 @@
-"""Settings: the only module that reads the environment."""
+"""Settings: the only module that reads the environment.
+
+Every setting the server reads is in DEFAULTS, with a working default; `DOORSTEP_<NAME>`
+in the environment overrides it, parsed to the default's type: integers, decimals, times
+of day ("06:30"), comma-separated lists, text.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
+from datetime import time
 from typing import Any
+
+MIB = 1024 * 1024
 
 DEFAULTS: dict[str, Any] = {
     "DOORSTEP_ENV": "development",  # "production" refuses to start without a signing key
@@ -26,13 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "PASSWORD_TIME_COST": 3,
     "PASSWORD_MEMORY_COST_KIB": 65536,
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
-    "MAX_PAGE_SIZE": 500,
     "DEMO_PASSWORD": None,
     "COMPLIANCE_PROFILE": "default",  # default | cn-bank | us-regf
     "COMPLIANCE_POLICY_FILE": None,  # JSON: {"profile": ..., overrides}
     "PURGE_ACK_DEADLINE_S": 2 * 3600,  # unconfirmed purge older than this blocks new cards
     "MAX_PUSH_RECORDS": 100,
-    "MAX_PULL_LIMIT": 200,
     "MAX_ID_CHECKS_PER_VISIT": 3,  # typed-ID comparisons answered per visit (no guessing game)
     "RATE_PER_DEVICE_PER_MIN": 240,  # requests a minute per X-Device-Id (per worker)
     "RATE_PER_ADDRESS_PER_MIN": 1200,  # requests a minute per client address (per worker)
@@ -44,18 +51,102 @@ DEFAULTS: dict[str, Any] = {
     "EVIDENCE_RETENTION_DAYS": 1095,  # records and receipts after the last collection activity
     "PERSONAL_DATA_RETENTION_DAYS": 180,  # borrower personal data after every case closed
     "PURGE_MAX_LEDGER_ENTRIES": 100_000,  # per purge run, to keep its write lock short; 0: all
+    "PUBLIC_URL": "",  # where clients reach the server; empty: http://127.0.0.1:<RUN_PORT>
+    "RUN_PORT": 5000,  # the port `flask run` listens on (DOORSTEP_RUN_PORT or FLASK_RUN_PORT)
+    "MAX_BLOB_BYTES": 20 * MIB,  # largest attachment
+    "MAX_CHUNK_BYTES": 1 * MIB,  # largest chunk of a resumable upload
+    "SINGLE_UPLOAD_MAX_BYTES": 4 * MIB,  # largest attachment uploaded in one request
+    "BLOB_CONTENT_TYPES": ("image/jpeg", "image/png", "image/webp", "application/pdf"),
+    "UPLOAD_IDLE_TTL_S": 7 * 24 * 3600,  # an unfinished upload untouched this long is dropped
+    "CONTROLLER_NAME": "the lender",  # the data controller named in privacy reports
+    # The anomaly scan (privacy officers); times are the recipient's local time.
+    "ANOMALY_MAX_SCAN_DAYS": 31,  # longest period one scan covers
+    "ANOMALY_WORK_START": time(7, 0),  # exposures outside working hours are anomalies
+    "ANOMALY_WORK_END": time(22, 0),
+    "ANOMALY_VOLUME_FACTOR": 2.0,  # borrowers in a day above factor x median of the baseline ...
+    "ANOMALY_VOLUME_FLOOR": 30,  # ... and above this floor
+    "ANOMALY_VOLUME_BASELINE_DAYS": 14,  # the agent's previous active days forming the baseline
+    # How far back those active days are looked for: three working weeks hold 14 of them,
+    # and each extra day costs the scan a day of ledger reads per busy agent.
+    "ANOMALY_VOLUME_LOOKBACK_DAYS": 21,
+    "ANOMALY_PURGE_ACK_HOURS": 24.0,  # a purge order unconfirmed for longer is an anomaly
+    "ANOMALY_CARDS_PER_REPORT_RATIO": 3.0,  # borrowers received per visit reported on
+    "ANOMALY_CARDS_MIN_BORROWERS": 10,  # below this, too few cards to judge the ratio
+    "ANOMALY_MAX_SEQS": 100,  # ledger seqs listed per anomaly; the count is always complete
+    "ROUTE_SPEED_KMH": 25.0,  # average speed on the road, for route planning (query: speed_kmh)
+    "ROUTE_SERVICE_S": 20 * 60,  # time spent at each door (query: service_s)
+    "ROUTE_ROAD_FACTOR_PCT": 130,  # road distance as a percentage of the straight line
+    "ROUTE_DEPOT": None,  # "lat,lon" of the office a route may start from (start=depot)
+    "ROUTE_SHIFT_START": None,  # agents' day "HH:MM" in their zone; None: lawful hours' start
+    "ROUTE_SHIFT_END": None,  # "HH:MM"; None: the end of the lawful visiting hours
+    "ROUTE_SOLVER_ITERATIONS": 300,  # solver search for one agent's day
+    "ROUTE_SOLVER_MAX_MS": 800,  # and its wall-clock cap
+    "ROUTE_ASSIGN_ITERATIONS": 20_000,  # solver search for a team's day
+    "ROUTE_ASSIGN_MAX_MS": 6000,  # and its wall-clock cap
+    "ROUTE_BALANCE_SLACK": 2,  # visits an agent may get above the even share in an assignment
 }
 
-_INT_KEYS = {k for k, v in DEFAULTS.items() if isinstance(v, int)}
+# Settings read from more than their DOORSTEP_ name, first set one wins: `flask run` takes
+# its port from FLASK_RUN_PORT, so the demo prints the address the server really listens on.
+_ENV_NAMES: dict[str, tuple[str, ...]] = {"RUN_PORT": ("DOORSTEP_RUN_PORT", "FLASK_RUN_PORT")}
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Defaults overlaid with DOORSTEP_* environment variables."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Defaults overlaid with DOORSTEP_* environment variables, then with `overrides`.
+
+    Text in `overrides` (create_app's test_config) for a setting that is not text is parsed
+    as the environment's would be.
+    """
     environ = os.environ if environ is None else environ
     settings = dict(DEFAULTS)
     for key in DEFAULTS:
-        env_name = key if key.startswith("DOORSTEP_") else f"DOORSTEP_{key}"
-        if env_name in environ and environ[env_name] != "":
-            raw = environ[env_name]
-            settings[key] = int(raw) if key in _INT_KEYS else raw
+        raw = next((environ[name] for name in env_names(key) if environ.get(name, "") != ""), None)
+        if raw is not None:
+            settings[key] = parse_setting(key, raw)
+    for key, value in (overrides or {}).items():
+        parse = isinstance(value, str) and key in DEFAULTS
+        settings[key] = parse_setting(key, value) if parse else value
     return settings
+
+
+def env_names(key: str) -> tuple[str, ...]:
+    """The environment variables a setting is read from, in order of precedence."""
+    return _ENV_NAMES.get(key) or (env_variable(key),)
+
+
+def public_url(settings: Mapping[str, Any]) -> str:
+    """Where clients reach this server, without a trailing slash."""
+    configured = str(settings.get("PUBLIC_URL") or "").rstrip("/")
+    return configured or f"http://127.0.0.1:{settings['RUN_PORT']}"
+
+
+def env_variable(key: str) -> str:
+    """The environment variable that sets `key`."""
+    return key if key.startswith("DOORSTEP_") else f"DOORSTEP_{key}"
+
+
+def parse_setting(key: str, raw: str) -> Any:
+    """Text from the environment as a value of the type of the setting's default."""
+    default = DEFAULTS[key]
+    try:
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError(raw)
+            return value
+        if isinstance(default, time):
+            moment = time.fromisoformat(raw.strip())
+            if moment.tzinfo is not None:  # local times: the zone is the person's
+                raise ValueError(raw)
+            return moment
+        if isinstance(default, tuple):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+    except ValueError:
+        kind = {int: "an integer", float: "a number", time: "a time of day such as 06:30"}
+        expected = kind.get(type(default), "valid")
+        raise ValueError(f"{env_variable(key)}={raw!r}: expected {expected}") from None
+    return raw

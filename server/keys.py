@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from sync.receipts import key_id
+from sync.signing import key_id, load_private_key, public_key_pem
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +31,14 @@ class SigningKeys:
     generated: bool
 
     def public_pem(self) -> str:
-        return self.public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+        """The public key as PEM text, for verifiers."""
+        return public_key_pem(self.public_key)
 
 
-def load_signing_keys(settings: dict[str, Any]) -> SigningKeys:
+def load_signing_keys(settings: Mapping[str, Any]) -> SigningKeys:
     """Load the configured key; outside production, generate and keep one beside the db."""
-    pem = settings.get("SIGNING_KEY")
-    path = settings.get("SIGNING_KEY_FILE")
+    pem = settings["SIGNING_KEY"]
+    path = settings["SIGNING_KEY_FILE"]
     generated = False
     if pem:
         data = pem.encode()
@@ -50,9 +50,10 @@ def load_signing_keys(settings: dict[str, Any]) -> SigningKeys:
         )
     else:
         data, generated = _development_key(settings["DATABASE"])
-    private_key = serialization.load_pem_private_key(data, password=None)
-    if not isinstance(private_key, Ed25519PrivateKey):
-        raise MissingSigningKey("the signing key must be an Ed25519 private key")
+    try:
+        private_key = load_private_key(data)
+    except ValueError as error:
+        raise MissingSigningKey(str(error)) from None
     public_key = private_key.public_key()
     # One name for the key everywhere: JWT kid, receipts, checkpoints, certificates.
     return SigningKeys(private_key, public_key, key_id=key_id(public_key), generated=generated)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from sync.compliance import CompliancePolicy
 
 @dataclass(frozen=True)
 class Runtime:
-    settings: dict[str, Any]
+    settings: Mapping[str, Any]
     clock: Clock
     keys: SigningKeys
     disclosure: DisclosurePolicy

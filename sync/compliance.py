@@ -35,7 +35,9 @@ Flag codes are stable and part of the wire contract:
 | `visit_reassigned`            | the visit was the agent's but is now assigned elsewhere          |
 | `competing_agreement`         | another agreement already exists for the same case               |
 
-The last three are raised by reconciliation (sync.reconcile); the rest live here.
+The last three are raised by reconciliation (sync.reconcile); the rest live here. Flags are
+stored with these messages and details for reviewers; what an agent is told of each code is
+its agent view, in sync/flag_views.py.
 """
 
 from __future__ import annotations
@@ -296,19 +298,27 @@ def check_planned_window(
 
 
 def check_visit_frequency(
-    arrived_at: datetime, other_home_visits: Iterable[datetime], policy: CompliancePolicy
+    arrived_at: datetime,
+    other_home_visits: Iterable[datetime],
+    policy: CompliancePolicy,
+    own_home_visits: Iterable[datetime] = (),
 ) -> tuple[Flag, ...]:
-    """At most N home visits to a case in any rolling period, counting this one."""
+    """At most N home visits to a case in any rolling period, counting this one.
+
+    `own_home_visits` are those of the other visits the same agent reported: their count is
+    kept apart so the agent's view of the flag can rest on the agent's own visits alone."""
     period = timedelta(days=policy.home_visit_period_days)
     # Symmetric window: whichever of two close visits syncs second is flagged, in any order.
     nearby = sorted(t for t in other_home_visits if abs(t - arrived_at) < period)
     if len(nearby) + 1 <= policy.max_home_visits_per_case:
         return ()
+    own = [t for t in own_home_visits if abs(t - arrived_at) < period]
     details = {
         "visits_in_period": len(nearby) + 1,
         "allowed": policy.max_home_visits_per_case,
         "period_days": policy.home_visit_period_days,
         "other_visits": [_stamp(t) for t in nearby],
+        "own_visits_in_period": len(own) + 1,
     }
     message = (
         f"More than {policy.max_home_visits_per_case} home visit(s) to this case "

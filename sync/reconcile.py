@@ -29,6 +29,8 @@ from .records import (
     ID_REUSED,
     MALFORMED,
     NOT_YOURS,
+    STORED_FLAGGED_MESSAGE,
+    STORED_MESSAGE,
     TAMPERED,
     AgreementClaim,
     IdConfirmation,
@@ -143,11 +145,11 @@ def _decide(
             record.id,
             "flagged",
             None,
-            "Stored; needs compliance review.",
+            STORED_FLAGGED_MESSAGE,
             flags=flags,
             content_hash=content_hash,
         )
-    return RecordOutcome(record.id, "accepted", None, "Stored.", content_hash=content_hash)
+    return RecordOutcome(record.id, "accepted", None, STORED_MESSAGE, content_hash=content_hash)
 
 
 def is_same_delivery(
@@ -221,12 +223,13 @@ def _flags(
             found += rules.check_badge(parsed.badge_number or "", facts.agent.badge_number)
     else:
         others = (case.agreement_ids | seen.agreements[case.id]) - {record.id}
+        own = (case.own_agreement_ids | seen.agreements[case.id]) - {record.id}
         if others:
             found.append(
                 Flag(
                     rules.COMPETING_AGREEMENT,
                     "Another agreement already exists for this case.",
-                    {"other_agreements": len(others)},
+                    {"other_agreements": len(others), "own_other_agreements": len(own)},
                 )
             )
     return tuple(found)
@@ -254,8 +257,11 @@ def _visit_report_flags(
         policy,
     )
     if visit.home_visit:
-        others = (*case.home_visit_times, *seen.home_visits[case.id])
-        found += rules.check_visit_frequency(report.arrived_at, others, policy)
+        # Everything stored earlier in the batch is the pushing agent's own.
+        batch = seen.home_visits[case.id]
+        others = (*case.home_visit_times, *batch)
+        own = (*case.own_home_visit_times, *batch)
+        found += rules.check_visit_frequency(report.arrived_at, others, policy, own)
         found += rules.check_location(report.fix, case.home_lat, case.home_lon, policy)
         found += rules.check_prior_notice(
             report.arrived_at, visit.notice_given, visit.notice_given_at, policy

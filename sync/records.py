@@ -52,6 +52,9 @@ NOT_YOURS = "not_yours"
 ID_REUSED = "id_reused"
 ATTACHMENT_MISSING = "attachment_missing"
 
+STORED_MESSAGE = "Stored."
+STORED_FLAGGED_MESSAGE = "Stored; needs compliance review."
+
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -172,6 +175,10 @@ class CaseFacts:
     home_visit_times: tuple[datetime, ...] = ()
     # ids of every agreement already stored for this case.
     agreement_ids: frozenset[str] = frozenset()
+    # The parts of the two above that the pushing agent stored: what the agent's view of a
+    # flag may rest on (other people's visits and agreements are not the agent's to know).
+    own_home_visit_times: tuple[datetime, ...] = ()
+    own_agreement_ids: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         try:
@@ -196,7 +203,8 @@ class VisitFacts:
     home_visit: bool = True
     # Every agent the visit was ever assigned to (from its history), current one included.
     previous_agent_ids: frozenset[int] = frozenset()
-    # recorded_at of stored agent_credential confirmations for this visit whose badge matched.
+    # recorded_at of the pushing agent's stored agent_credential confirmations for this
+    # visit whose badge matched (another agent's badge proves nothing about this one's).
     credential_times: tuple[datetime, ...] = ()
 
     def __post_init__(self) -> None:

@@ -70,20 +70,35 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def app(tmp_path, clock):
-    return create_app(
-        {
-            "DATABASE": str(tmp_path / "doorstep.db"),
-            "CLOCK": clock,
-            "PASSWORD_TIME_COST": 1,
-            "PASSWORD_MEMORY_COST_KIB": 1024,
-            "DOORSTEP_ENV": "development",
-            # The clock stands still in tests, so buckets would never refill: limits are
-            # exercised on their own in tests/api/test_limits.py.
-            "RATE_PER_DEVICE_PER_MIN": 0,
-            "RATE_PER_ADDRESS_PER_MIN": 0,
-        }
-    )
+def make_app(tmp_path, clock):
+    """Build an app on the test database with some settings changed.
+
+    Settings are read-only in a running app: a test that needs other values builds another
+    app. On the same database it shares the signing key, the users and their tokens.
+    """
+
+    def make(**settings):
+        return create_app(
+            {
+                "DATABASE": str(tmp_path / "doorstep.db"),
+                "CLOCK": clock,
+                "PASSWORD_TIME_COST": 1,
+                "PASSWORD_MEMORY_COST_KIB": 1024,
+                "DOORSTEP_ENV": "development",
+                # The clock stands still in tests, so buckets would never refill: limits are
+                # exercised on their own in tests/api/test_limits.py.
+                "RATE_PER_DEVICE_PER_MIN": 0,
+                "RATE_PER_ADDRESS_PER_MIN": 0,
+                **settings,
+            }
+        )
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

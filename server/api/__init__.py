@@ -13,11 +13,14 @@ from server.api import (
     auth,
     cases,
     checkpoints,
+    docs_assets,
     health,
+    routes,
     sync,
     users,
     visits,
 )
+from server.api.context import BEARER
 from server.api.converters import CONVERTERS
 from server.api.errors import register_error_handlers
 
@@ -41,7 +44,17 @@ def register_api(app: Flask) -> Api:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
-    api.spec.options["security"] = [{"bearerAuth": []}]
+    api.spec.components.security_scheme(
+        "deviceId",
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Device-Id",
+            "description": "Agents only: the device_id their token was issued for at login "
+            "(tokens are bound to one phone). Sent with the bearer token on every call.",
+        },
+    )
+    api.spec.options["security"] = [dict(BEARER)]
     for converter, schema in CONVERTERS.values():
         api.register_converter(converter, schema)
     for module in (
@@ -49,6 +62,7 @@ def register_api(app: Flask) -> Api:
         users,
         cases,
         visits,
+        routes,
         sync,
         attachments,
         audit,
@@ -57,5 +71,6 @@ def register_api(app: Flask) -> Api:
         health,
     ):
         api.register_blueprint(module.blp)
+    app.register_blueprint(docs_assets.blp)
     register_error_handlers(app)
     return api

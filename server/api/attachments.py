@@ -11,6 +11,7 @@ from schemas.attachments import (
 )
 from schemas.common import ErrorSchema
 from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.config import DEFAULTS
 from server.errors import UnsupportedMediaType
 from server.services import attachments
 
@@ -22,7 +23,7 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _BLOB_BODY = {
     "required": True,
     "description": "the blob's bytes; Content-Type is one of the allowed attachment types",
-    "content": {t: _BINARY for t in attachments.DEFAULT_CONTENT_TYPES},
+    "content": {t: _BINARY for t in DEFAULTS["BLOB_CONTENT_TYPES"]},
 }
 _CHUNK_TYPES = ("application/offset+octet-stream", "application/octet-stream")
 _CHUNK_BODY = {

@@ -168,8 +168,23 @@ def principal() -> Principal:
     return g.principal
 
 
-AUTH_DOC = {
-    "security": [{"bearerAuth": []}],
+# Security requirements. An agent's token is bound to its phone, so agents also send the
+# phone's id in X-Device-Id (the `deviceId` scheme, declared in server/api/__init__.py);
+# other roles need not.
+BEARER = {"bearerAuth": []}
+BEARER_AND_DEVICE = {"bearerAuth": [], "deviceId": []}
+
+
+def security_for(roles: tuple[str, ...]) -> list[dict[str, list]]:
+    """The OpenAPI security requirement of an operation open to these roles."""
+    if "agent" not in roles:
+        return [dict(BEARER)]
+    if set(roles) == {"agent"}:
+        return [dict(BEARER_AND_DEVICE)]
+    return [dict(BEARER_AND_DEVICE), dict(BEARER)]  # agents with their device id, others not
+
+
+AUTH_RESPONSES = {
     "responses": {
         "401": {
             "description": "Missing, forged or expired token; revoked device (wipe)",
@@ -200,7 +215,9 @@ def requires(*roles: str) -> Callable:
                 raise Forbidden(f"role {g.principal.role} may not do this")
             return view(*args, **kwargs)
 
-        documented = flask_smorest.Blueprint.doc(**AUTH_DOC)(wrapper)
+        documented = flask_smorest.Blueprint.doc(security=security_for(roles), **AUTH_RESPONSES)(
+            wrapper
+        )
         documented._roles = roles  # read by the role matrix test
         return documented
 

@@ -13,7 +13,15 @@ from schemas.users import (
     UserQueryArgsSchema,
     UserSchema,
 )
-from server.api.context import Blueprint, caller, get_db, principal, requires, runtime
+from server.api.context import (
+    BEARER_AND_DEVICE,
+    Blueprint,
+    caller,
+    get_db,
+    principal,
+    requires,
+    runtime,
+)
 from server.services import accounts
 from server.storage import accounts as account_rows
 
@@ -76,7 +84,7 @@ class DeviceRevokeViews(MethodView):
 
 @blp.route("/devices/wipe-confirmation")
 class DeviceWipeViews(MethodView):
-    @blp.doc(security=[{"bearerAuth": []}])
+    @blp.doc(security=[dict(BEARER_AND_DEVICE)])
     @blp.response(200, DeviceSchema)
     @blp.alt_response(401, schema=ErrorSchema, description="no token, or not this device's")
     @blp.alt_response(409, schema=ErrorSchema, description="the device is not revoked")

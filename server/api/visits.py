@@ -1,4 +1,4 @@
-"""Dispatch: visits, an agent's day order, route proposals; and the agent's own day."""
+"""Dispatch: visits and an agent's day order; and the agent's own day."""
 
 from flask import request
 from flask.views import MethodView
@@ -14,7 +14,6 @@ from schemas.visits import (
     DispatchVisitPageSchema,
     DispatchVisitSchema,
     PlainVisitSchema,
-    RouteSchema,
     VisitBulkCreateSchema,
     VisitCancelSchema,
     VisitCreateSchema,
@@ -34,7 +33,6 @@ _READ_PURPOSE = {"dispatcher": DISPATCH_PLANNING, "agent": VISIT_CARDS}
 
 _STALE = {"schema": ErrorSchema, "description": "version_conflict, or the visit is closed"}
 _NO_VERSION = {"schema": ErrorSchema, "description": "no version sent (If-Match or `version`)"}
-_NO_HOME = {"schema": ErrorSchema, "description": "the agent has no home base to start from"}
 _IF_MATCH = {
     "parameters": [
         {
@@ -145,26 +143,6 @@ class DayOrderViews(MethodView):
         """Set the order of an agent's planned visits for a day"""
         visits = dispatch.set_day_order(get_db(), caller(), agent_id, day, body["visits"])
         return {"visits": visits}
-
-
-@blp.route("/agents/<int:agent_id>/days/<day:day>/route")
-class DayRouteViews(MethodView):
-    @requires("dispatcher")
-    @blp.response(200, RouteSchema, purpose=DISPATCH_PLANNING)
-    @blp.alt_response(422, **_NO_HOME)
-    def get(self, agent_id, day):
-        """Distance and arrival times of the day in its current order"""
-        return dispatch.current_route(get_db(), runtime(), agent_id, day)
-
-
-@blp.route("/agents/<int:agent_id>/days/<day:day>/route-proposal")
-class DayRouteProposalViews(MethodView):
-    @requires("dispatcher")
-    @blp.response(200, RouteSchema, purpose=DISPATCH_PLANNING)
-    @blp.alt_response(422, **_NO_HOME)
-    def post(self, agent_id, day):
-        """Propose an order from the agent's home base (not applied: PUT it to .../order)"""
-        return dispatch.propose_route(get_db(), runtime(), agent_id, day)
 
 
 @blp.route("/me/day")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
+from jwt import exceptions as jwt_errors
 
 from server.errors import InvalidToken
 from server.keys import SigningKeys
@@ -17,6 +19,55 @@ ALGORITHM = "EdDSA"  # the only algorithm decode accepts: no "none", no HS/RS co
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 # Small allowance for clocks of several workers; never for the token's lifetime.
 LEEWAY_S = 5
+
+
+# Every reason a token is refused, with the one message the client sees for it (code
+# `invalid_token`, the reason in `details.reason`). Fixed text: the JWT library's own messages
+# never leave the server. docs/tokens.md lists the same table (tests/api/test_tokens.py).
+TOKEN_REFUSALS: dict[str, str] = {
+    "malformed": "token refused: not a well-formed JWT",
+    "unsupported_algorithm": "token refused: only EdDSA-signed tokens are accepted",
+    "bad_signature": "token refused: the signature does not verify with this server's key",
+    "wrong_audience": "token refused: issued for another audience",
+    "wrong_issuer": "token refused: issued by another server",
+    "missing_claim": "token refused: a required claim is missing",
+    "invalid_claim": "token refused: a claim has a value of the wrong type",
+    "expired": "token refused: expired",
+    "not_yet_valid": "token refused: not valid yet (issued in the future)",
+    "not_access_token": "token refused: not an access token",
+    "invalid": "token refused: not a valid token",
+    "account_changed": "token refused: account changed or disabled",
+    "no_device": "token refused: agent token without a device",
+    "unknown_device": "token refused: unknown device",
+    "refresh_refused": "refresh token refused",
+}
+
+# The decoder's failures; the most specific class wins (a bad signature is a DecodeError).
+_DECODER_REFUSALS: dict[type[Exception], str] = {
+    jwt_errors.InvalidSignatureError: "bad_signature",
+    jwt_errors.DecodeError: "malformed",
+    jwt_errors.InvalidAlgorithmError: "unsupported_algorithm",
+    jwt_errors.InvalidAudienceError: "wrong_audience",
+    jwt_errors.InvalidIssuerError: "wrong_issuer",
+    jwt_errors.MissingRequiredClaimError: "missing_claim",
+    jwt_errors.ExpiredSignatureError: "expired",
+    jwt_errors.ImmatureSignatureError: "not_yet_valid",
+    jwt_errors.InvalidSubjectError: "invalid_claim",
+    jwt_errors.InvalidJTIError: "invalid_claim",
+    jwt_errors.InvalidIssuedAtError: "invalid_claim",
+}
+
+
+def token_refused(reason: str) -> InvalidToken:
+    """The refusal for this reason: its fixed message, and the reason in the details."""
+    return InvalidToken(TOKEN_REFUSALS[reason], reason=reason)
+
+
+def _decoder_refusal(exc: jwt.PyJWTError) -> InvalidToken:
+    for kind in type(exc).__mro__:
+        if kind in _DECODER_REFUSALS:
+            return token_refused(_DECODER_REFUSALS[kind])
+    return token_refused("invalid")
 
 
 @dataclass(frozen=True)
@@ -30,7 +81,7 @@ class AccessClaims:
 
 def issue_access_token(
     keys: SigningKeys,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     *,
     user_id: int,
     role: str,
@@ -56,7 +107,7 @@ def issue_access_token(
 
 def decode_access_token(
     keys: SigningKeys,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     token: str,
     now: datetime,
     *,
@@ -70,20 +121,26 @@ def decode_access_token(
             algorithms=[ALGORITHM],
             audience=settings["AUDIENCE"],
             issuer=settings["ISSUER"],
-            # exp/iat are checked below against our own clock so tests can fix time.
-            options={"require": REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False},
+            # exp/iat/nbf are checked below against our own clock so tests can fix time.
+            options={
+                "require": REQUIRED_CLAIMS,
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
     except jwt.PyJWTError as exc:
-        raise InvalidToken(f"token refused: {exc}") from None
+        raise _decoder_refusal(exc) from None
     stamp = now.timestamp()
-    if not isinstance(claims["exp"], int) or not isinstance(claims["iat"], int):
-        raise InvalidToken("token refused: exp and iat must be integers")
+    not_before = claims.get("nbf", claims["iat"])
+    if not all(type(value) is int for value in (claims["exp"], claims["iat"], not_before)):
+        raise token_refused("invalid_claim")  # not float, not bool, not text
     if claims["exp"] <= stamp - LEEWAY_S and not allow_expired:
-        raise InvalidToken("token refused: expired")
-    if claims["iat"] > stamp + LEEWAY_S:
-        raise InvalidToken("token refused: issued in the future")
+        raise token_refused("expired")
+    if max(claims["iat"], not_before) > stamp + LEEWAY_S:
+        raise token_refused("not_yet_valid")
     if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
-        raise InvalidToken("token refused: not an access token")
+        raise token_refused("not_access_token")
     return AccessClaims(
         user_id=int(claims["sub"]),
         role=str(claims.get("role")),

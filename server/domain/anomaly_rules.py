@@ -9,40 +9,43 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+# What the anomaly scan looks for, in the order reports list them.
+ANOMALY_KINDS = (
+    "no_assignment",
+    "outside_working_hours",
+    "unusual_volume",
+    "purge_unacknowledged",
+    "cards_without_reports",
+)
+
 
 @dataclass(frozen=True)
 class AnomalyThresholds:
-    """Every number the anomaly scan reads; each overridable by an `ANOMALY_<NAME>` setting."""
+    """Every number the anomaly scan reads: setting `ANOMALY_<NAME>` for each field `<name>`.
 
-    work_start: time = time(7, 0)  # local time of the recipient
-    work_end: time = time(22, 0)
-    volume_factor: float = 2.0  # borrowers in a day above factor x median of the baseline ...
-    volume_floor: int = 30  # ... and above this floor
-    volume_baseline_days: int = 14  # the agent's previous active days forming the baseline
-    # How far back those active days are looked for: three working weeks hold 14 of them,
-    # and each extra day costs the scan a day of ledger reads per busy agent.
-    volume_lookback_days: int = 21
-    purge_ack_hours: float = 24.0  # a purge order unconfirmed for longer is an anomaly
-    cards_per_report_ratio: float = 3.0  # borrowers received per visit reported on
-    cards_min_borrowers: int = 10  # below this, too few cards to judge the ratio
-    max_seqs: int = 100  # ledger seqs listed per anomaly; the count is always complete
+    What each means and its default are in server/config.py's DEFAULTS.
+    """
+
+    work_start: time  # local time of the recipient
+    work_end: time
+    volume_factor: float
+    volume_floor: int
+    volume_baseline_days: int
+    volume_lookback_days: int
+    purge_ack_hours: float
+    cards_per_report_ratio: float
+    cards_min_borrowers: int
+    max_seqs: int
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> AnomalyThresholds:
-        """Defaults, overridden by ANOMALY_WORK_START="06:30", ANOMALY_VOLUME_FLOOR=50, ..."""
-        values: dict[str, Any] = {}
-        for spec in fields(cls):
-            raw = settings.get(f"ANOMALY_{spec.name.upper()}")
-            if raw is None or raw == "":
-                continue
-            default = spec.default
-            if isinstance(default, time):
-                values[spec.name] = raw if isinstance(raw, time) else time.fromisoformat(raw)
-            elif isinstance(default, float):
-                values[spec.name] = float(raw)
-            else:
-                values[spec.name] = int(raw)
-        return cls(**values)
+        """The thresholds in force, from the ANOMALY_* settings."""
+        return cls(**{spec.name: settings[setting_name(spec.name)] for spec in fields(cls)})
+
+
+def setting_name(threshold: str) -> str:
+    """The setting that holds a threshold: volume_floor -> ANOMALY_VOLUME_FLOOR."""
+    return f"ANOMALY_{threshold.upper()}"
 
 
 def assignment_problem(

@@ -85,9 +85,11 @@ FIELD_FACTS: dict[str, str] = {
     "field_record": "any other content of a field record",
     "notice_note": "the dispatcher's note on the notice or appointment given to the borrower",
     "cancel_reason": "why a visit to the borrower was cancelled",
-    "route_leg_distance": "a route leg's distance to the borrower's home, and whether it is "
-    "located",
-    "route_arrival": "estimated arrival, departure, waiting time and lateness at the home",
+    "route_leg_distance": "a route leg's distance and travel time to the borrower's home",
+    "route_arrival": "estimated arrival, departure, waiting time and lateness at the home, "
+    "or why no arrival can be scheduled",
+    "route_start": "a route starts from the agent's last reported position: the visit it "
+    "was reported at, and when",
 }
 FACT_KINDS: frozenset[str] = frozenset(CATALOGUE) | frozenset(FIELD_FACTS)
 
@@ -163,7 +165,7 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
         "*": _DISPATCH_CARD,
         # Visits as planned (notes, notice, cancellation) and routes between the homes.
         DISPATCH_PLANNING: _DISPATCH_CARD
-        + ["notice_note", "cancel_reason", "route_leg_distance", "route_arrival"],
+        + ["notice_note", "cancel_reason", "route_leg_distance", "route_arrival", "route_start"],
         # Reading what the field recorded: reports, ID results, agreements, flags.
         COMPLIANCE_EVIDENCE: _FIELD_RECORDS,
     },

@@ -10,14 +10,12 @@ position; the signed message is these lines, UTF-8, joined by "\\n", no trailing
     {head_hash}
     {created_at as UTC YYYY-MM-DDTHH:MM:SSZ}
 
-`key_id` is the first 16 hex characters of SHA-256 over the raw 32-byte public key (as for
-agreement receipts); the signature travels as unpadded base64url.
+The key id, the signature's encoding and the timestamp's one spelling are those of
+sync/signing.py, as for agreement receipts.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import re
@@ -27,10 +25,17 @@ from datetime import UTC, datetime
 from json import encoder as _json_encoder
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from sync.receipts import key_id as public_key_id
+from sync.signing import (
+    format_timestamp,
+    key_id,
+    read_key_id,
+    read_text,
+    read_timestamp,
+    sign,
+    verify,
+)
 
 GENESIS_HASH = "0" * 64
 
@@ -168,9 +173,7 @@ def verify_fast(
 # --- Signed checkpoints ---------------------------------------------------------------
 
 CHECKPOINT_VERSION = "doorstep-ledger-checkpoint-v1"
-_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_KEY_ID = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ class Checkpoint:
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": CHECKPOINT_VERSION,
-            "created_at": self.created_at.strftime(_TIMESTAMP),
+            "created_at": format_timestamp(self.created_at),
             "head_seq": self.head_seq,
             "head_hash": self.head_hash,
             "key_id": self.key_id,
@@ -200,7 +203,7 @@ class Checkpoint:
 
 def checkpoint_message(key_id: str, head_seq: int, head_hash: str, created_at: datetime) -> bytes:
     """The canonical byte string a checkpoint signs."""
-    stamp = created_at.astimezone(UTC).strftime(_TIMESTAMP)
+    stamp = format_timestamp(created_at)
     return "\n".join((CHECKPOINT_VERSION, key_id, str(head_seq), head_hash, stamp)).encode()
 
 
@@ -209,9 +212,9 @@ def sign_checkpoint(
 ) -> Checkpoint:
     """Sign a chain position; created_at is truncated to the second it names."""
     created_at = created_at.astimezone(UTC).replace(microsecond=0)
-    kid = public_key_id(private_key.public_key())
-    signature = private_key.sign(checkpoint_message(kid, head_seq, head_hash, created_at))
-    return Checkpoint(head_seq, head_hash, created_at, kid, encode_signature(signature))
+    kid = key_id(private_key.public_key())
+    signature = sign(private_key, checkpoint_message(kid, head_seq, head_hash, created_at))
+    return Checkpoint(head_seq, head_hash, created_at, kid, signature)
 
 
 def read_checkpoint(data: Mapping[str, Any]) -> Checkpoint:
@@ -222,59 +225,16 @@ def read_checkpoint(data: Mapping[str, Any]) -> Checkpoint:
     head_seq = data.get("head_seq")
     if type(head_seq) is not int or head_seq < 0:
         raise ValueError("head_seq must be a non-negative integer")
-    head_hash = _text(data, "head_hash")
+    head_hash = read_text(data.get("head_hash"), "head_hash")
     if not _HEX64.fullmatch(head_hash):
         raise ValueError("head_hash must be 64 lowercase hex characters")
-    kid = _text(data, "key_id")
-    if not _KEY_ID.fullmatch(kid):
-        raise ValueError("key_id must be 16 lowercase hex characters")
-    stamp = _text(data, "created_at")
-    try:
-        created_at = datetime.strptime(stamp, _TIMESTAMP).replace(tzinfo=UTC)
-    except ValueError:
-        created_at = None
-    # Only the one spelling that is signed, so no two texts verify as the same checkpoint.
-    if created_at is None or created_at.strftime(_TIMESTAMP) != stamp:
-        raise ValueError("created_at must be UTC 'YYYY-MM-DDTHH:MM:SSZ'")
-    return Checkpoint(head_seq, head_hash, created_at, kid, _text(data, "signature"))
-
-
-def signed_by(public_key: Ed25519PublicKey, message: bytes, key_id: str, signature: str) -> bool:
-    """True only if `signature` is this key's signature of `message` and names this key."""
-    if key_id != public_key_id(public_key):
-        return False
-    raw = decode_signature(signature)
-    if raw is None:
-        return False
-    try:
-        public_key.verify(raw, message)
-    except InvalidSignature:
-        return False
-    return True
+    kid = read_key_id(data.get("key_id"))
+    created_at = read_timestamp(data.get("created_at"), "created_at")
+    return Checkpoint(
+        head_seq, head_hash, created_at, kid, read_text(data.get("signature"), "signature")
+    )
 
 
 def checkpoint_is_signed(public_key: Ed25519PublicKey, checkpoint: Checkpoint) -> bool:
     """True only if this key signed exactly this chain position at this time."""
-    return signed_by(public_key, checkpoint.message(), checkpoint.key_id, checkpoint.signature)
-
-
-def encode_signature(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def decode_signature(text: str) -> bytes | None:
-    """The 64 signature bytes, or None unless `text` is their one canonical base64url form."""
-    if not isinstance(text, str) or len(text) != 86:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(text + "==")
-    except (binascii.Error, ValueError):
-        return None
-    return raw if encode_signature(raw) == text else None
-
-
-def _text(data: Mapping[str, Any], field: str) -> str:
-    value = data.get(field)
-    if not isinstance(value, str):
-        raise ValueError(f"{field} must be text")
-    return value
+    return verify(public_key, checkpoint.message(), checkpoint.key_id, checkpoint.signature)

@@ -8,8 +8,9 @@ joined by "\\n":
 
 where canonical JSON has sorted keys, no spaces and non-ASCII kept as UTF-8, and the fields
 are created_at, kind, rule, cutoff (both UTC 'YYYY-MM-DDTHH:MM:SSZ'), removed_count,
-checkpoint_id, details and key_id. A certificate names what was removed by kind and count,
-never by value.
+checkpoint_id, details and key_id. The key id, the signature's encoding and the timestamps'
+one spelling are those of sync/signing.py. A certificate names what was removed by kind and
+count, never by value.
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from server.domain.ledger import encode_signature, signed_by
-from sync.receipts import key_id as public_key_id
+from sync.signing import format_timestamp, key_id, sign, verify
 
 CERTIFICATE_VERSION = "doorstep-purge-certificate-v1"
-_TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 LEDGER, EVIDENCE, PERSONAL = "exposure_ledger", "compliance_evidence", "personal_data"
 KINDS = (LEDGER, EVIDENCE, PERSONAL)
@@ -50,15 +49,19 @@ PERSONAL_COLUMNS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class RetentionRules:
-    """How long each kind of data is kept; a legal hold on a case stops all three clocks."""
+    """How long each kind of data is kept; a legal hold on a case stops all three clocks.
 
-    ledger_days: int = 365
-    evidence_days: int = 1095
-    personal_days: int = 180
-    ledger_cap: int = 100_000  # entries removed per run at most (0: no limit)
+    The periods and the cap are settings; their defaults are in server/config.py.
+    """
+
+    ledger_days: int
+    evidence_days: int
+    personal_days: int
+    ledger_cap: int  # entries removed per run at most (0: no limit)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> RetentionRules:
+        """The rules in force."""
         return cls(
             ledger_days=int(settings["LEDGER_RETENTION_DAYS"]),
             evidence_days=int(settings["EVIDENCE_RETENTION_DAYS"]),
@@ -96,11 +99,6 @@ class RetentionRules:
         }[kind]
 
 
-def stamp(moment: datetime) -> str:
-    """UTC to the second, the spelling certificates and checkpoints sign."""
-    return moment.astimezone(UTC).strftime(_TIMESTAMP)
-
-
 def certificate_message(fields: Mapping[str, Any]) -> bytes:
     """The canonical bytes a purge certificate signs (every field but the signature)."""
     signed = {k: v for k, v in fields.items() if k not in ("signature", "id")}
@@ -121,22 +119,22 @@ def sign_certificate(
 ) -> dict[str, Any]:
     """A signed purge certificate, as stored and served."""
     fields: dict[str, Any] = {
-        "created_at": stamp(created_at),
+        "created_at": format_timestamp(created_at),
         "kind": kind,
         "rule": rule,
-        "cutoff": stamp(cutoff),
+        "cutoff": format_timestamp(cutoff),
         "removed_count": removed_count,
         "checkpoint_id": checkpoint_id,
         "details": dict(details),
-        "key_id": public_key_id(private_key.public_key()),
+        "key_id": key_id(private_key.public_key()),
     }
-    fields["signature"] = encode_signature(private_key.sign(certificate_message(fields)))
+    fields["signature"] = sign(private_key, certificate_message(fields))
     return fields
 
 
 def certificate_is_signed(public_key: Ed25519PublicKey, certificate: Mapping[str, Any]) -> bool:
     """True only if this key signed exactly these certificate fields."""
-    return signed_by(
+    return verify(
         public_key,
         certificate_message(certificate),
         certificate.get("key_id", ""),

@@ -1,123 +1,355 @@
-"""Propose and evaluate the order of a field agent's day of visits.
+"""The rules of an agent's day on the road: when each visit may lawfully begin, which stops
+can be served at all, in which order, and by which agent.
 
-Pure functions over plain values: no clock, no database. Distances are great-circle
-(haversine) metres times a road factor; travel time is that distance at an average speed.
-The route is open: the day ends at the last visit, not back at the start point.
+Pure functions over plain values: no clock, no database. The solver (server/domain/
+route_solver.py) only searches for good orders; every order it returns is walked again here
+and a stop that would begin outside its window or the lawful hours, or end after the agent's
+day, is taken out and reported as unscheduled. So the guarantee lives in this module:
+
+- a visit begins (`arrival`, the knock on the door) inside the visit's own window, the window
+  the borrower was told about (the same moment `outside_planned_window` reads);
+- it begins and ends (`departure`) inside the lawful visiting hours of the compliance policy,
+  in the borrower's own time zone (the same span `outside_visit_hours` reads);
+- it ends no later than the agent's day.
+
+Distances are great-circle (sync.geo.haversine_m) times a road factor, in whole metres;
+travel times are that distance at an average speed, rounded up to whole seconds. Routes are
+open: the day ends at the last visit, not back at the start.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from server.domain import route_solver
 from sync.geo import haversine_m
 
 DEFAULT_SPEED_KMH = 25.0
-DEFAULT_SERVICE_TIME = timedelta(minutes=20)
+DEFAULT_SERVICE_S = 20 * 60
 DEFAULT_ROAD_FACTOR = 1.3
 
-# Float noise from summing legs must never count as an improvement or a lateness.
-_EPS = 1e-6
-# 2-opt converges in a handful of passes; the cap only guards against a pathological loop.
-_MAX_PASSES = 50
+# Why a stop was left out of a proposal; stable codes, part of the API.
+NO_LOCATION = "no_location"  # the borrower's home has no usable coordinates
+UNKNOWN_TIME_ZONE = "unknown_time_zone"  # the borrower's time zone is not a known zone
+OUTSIDE_LAWFUL_HOURS = "outside_lawful_hours"  # the window leaves no lawful time for a visit
+WINDOW_UNREACHABLE = "window_unreachable"  # the window closes before the agent can be there
+BEYOND_AGENT_HOURS = "beyond_agent_hours"  # the visit would end after the agent's day
+DAY_FULL = "day_full"  # reachable on its own, but not together with the other stops
+TEAM_FULL = "team_full"  # every agent that could take it already has its even share
+UNSCHEDULED_REASONS = (
+    NO_LOCATION,
+    UNKNOWN_TIME_ZONE,
+    OUTSIDE_LAWFUL_HOURS,
+    WINDOW_UNREACHABLE,
+    BEYOND_AGENT_HOURS,
+    DAY_FULL,
+    TEAM_FULL,
+)
+
+# What is wrong with a stop in an order the dispatcher set by hand (evaluations only).
+LATE_FOR_WINDOW = "late_for_window"
+OUTSIDE_HOURS = "outside_lawful_hours"
+AFTER_AGENT_HOURS = "beyond_agent_hours"
 
 Point = tuple[float, float]
 
 
 @dataclass(frozen=True)
+class VisitingHours:
+    """The lawful visiting hours, borrower's local time (the compliance policy's window)."""
+
+    start: time
+    end: time
+
+
+@dataclass(frozen=True)
+class TravelModel:
+    """How fast the agent moves, how long a visit takes, and road distance vs. straight line."""
+
+    speed_kmh: float = DEFAULT_SPEED_KMH
+    service_s: int = DEFAULT_SERVICE_S
+    road_factor: float = DEFAULT_ROAD_FACTOR
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.speed_kmh) and self.speed_kmh > 0):
+            raise ValueError("speed_kmh must be positive")
+        if self.service_s < 0:
+            raise ValueError("service_s must not be negative")
+        if not (math.isfinite(self.road_factor) and self.road_factor > 0):
+            raise ValueError("road_factor must be positive")
+
+    def leg(self, a: Point, b: Point) -> tuple[int, int]:
+        """Road metres and whole travel seconds (rounded up) from a to b."""
+        metres = round(haversine_m(a[0], a[1], b[0], b[1]) * self.road_factor)
+        return metres, math.ceil(metres * 3.6 / self.speed_kmh)
+
+
+@dataclass(frozen=True)
 class Stop:
-    """A visit to place in the day: where it is and when the borrower expects the agent."""
+    """A visit to place in a day: the borrower's home, its time zone, the visit's window."""
 
     visit_id: int
     lat: float | None
     lon: float | None
-    window_start: datetime | None = None
-    window_end: datetime | None = None
+    time_zone: str
+    window_start: time | None = None
+    window_end: time | None = None
 
 
 @dataclass(frozen=True)
-class StopPlan:
-    """When the agent reaches one stop; times are None when the stop has no usable location."""
+class Shift:
+    """Where and when one agent sets off, and when its day must be over."""
+
+    agent_id: int
+    start: Point
+    start_time: datetime
+    end_time: datetime
+
+
+@dataclass(frozen=True)
+class SolverBudget:
+    """How long the solver may search: iterations, a wall-clock cap, and its seed."""
+
+    iterations: int = 300
+    max_seconds: float = 0.8
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class ScheduledStop:
+    """One visit of a route: when it begins and ends, the leg that leads to it."""
 
     visit_id: int
-    arrival: datetime | None
-    wait_s: float
-    departure: datetime | None
-    leg_distance_m: float
-    window_violation_s: float
-    located: bool = True
+    arrival: datetime
+    departure: datetime
+    wait_s: int
+    travel_s: int
+    leg_distance_m: int
+    window_violation_s: int = 0
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class UnscheduledStop:
+    """A stop left out of a proposal, with the reason code."""
+
+    visit_id: int
+    reason: str
 
 
 @dataclass(frozen=True)
 class RouteProposal:
-    """An ordered day with its legs, ETAs, total distance and lateness."""
+    """An ordered day: scheduled stops with their times, then the stops left out."""
 
-    order: tuple[int, ...]
-    stops: tuple[StopPlan, ...]
-    total_distance_m: float
-    total_duration_s: float
-    late_stops: int
-    unlocated: tuple[int, ...] = ()
+    stops: tuple[ScheduledStop, ...]
+    unscheduled: tuple[UnscheduledStop, ...]
+    total_distance_m: int
+    total_duration_s: int
+
+    @property
+    def order(self) -> tuple[int, ...]:
+        """Every stop: the scheduled ones in route order, then those left out."""
+        return tuple(s.visit_id for s in self.stops) + tuple(u.visit_id for u in self.unscheduled)
+
+    @property
+    def late_stops(self) -> int:
+        """Stops with a problem (only an evaluated hand-made order can have any)."""
+        return sum(1 for s in self.stops if s.problems)
 
 
 @dataclass(frozen=True)
-class _Problem:
-    """Located stops as nodes 1..n (node 0 is the start), sorted by visit_id for tie-breaks."""
+class AgentRoute:
+    """One agent's proposed day within an assignment."""
 
+    agent_id: int
+    route: RouteProposal
+    new_visits: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AssignmentProposal:
+    """A day's visits spread over agents, and those no agent can lawfully take."""
+
+    routes: tuple[AgentRoute, ...]
+    unassigned: tuple[UnscheduledStop, ...]
+    capacity: int | None = None
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """When a stop may begin, in POSIX seconds: from opens, until latest; None if never."""
+
+    opens: int
+    window_close: int | None
+    lawful_close: int
+
+    @property
+    def latest(self) -> int:
+        """The latest lawful beginning inside the window."""
+        if self.window_close is None:
+            return self.lawful_close
+        return min(self.window_close, self.lawful_close)
+
+
+@dataclass
+class _Problem:
+    """Points (shift starts first, then located stops) with their leg matrices."""
+
+    shifts: tuple[Shift, ...]
     stops: tuple[Stop, ...]
-    dist: tuple[tuple[float, ...], ...]
-    travel: tuple[tuple[float, ...], ...]
-    opens: tuple[float, ...]
-    closes: tuple[float, ...]
-    service_s: float
-    has_windows: bool
+    bounds: tuple[_Bounds, ...]
+    dist: list[list[int]]
+    travel: list[list[int]]
+    service_s: int
+    left_out: list[UnscheduledStop] = field(default_factory=list)
+
+    def node(self, stop_index: int) -> int:
+        """The matrix row of a stop."""
+        return len(self.shifts) + stop_index
+
+
+def stop_bounds(
+    stop: Stop, day: date, hours: VisitingHours, service_s: int
+) -> tuple[datetime, datetime | None, datetime] | str:
+    """When a visit may begin on day: (opens, window closes, lawful latest), or a reason."""
+    try:
+        zone = ZoneInfo(stop.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return UNKNOWN_TIME_ZONE
+    lawful_open = datetime.combine(day, hours.start, zone)
+    lawful_latest = datetime.combine(day, hours.end, zone) - timedelta(seconds=service_s)
+    opens = lawful_open
+    if stop.window_start is not None:
+        opens = max(opens, datetime.combine(day, stop.window_start, zone))
+    window_close = None
+    if stop.window_end is not None:
+        window_close = datetime.combine(day, stop.window_end, zone)
+    latest = lawful_latest if window_close is None else min(window_close, lawful_latest)
+    if latest < opens:
+        return OUTSIDE_LAWFUL_HOURS
+    return opens, window_close, lawful_latest
 
 
 def propose_route(
-    start: Point,
-    start_time: datetime,
+    shift: Shift,
     stops: Sequence[Stop],
-    *,
-    speed_kmh: float = DEFAULT_SPEED_KMH,
-    service_time: timedelta = DEFAULT_SERVICE_TIME,
-    road_factor: float = DEFAULT_ROAD_FACTOR,
+    day: date,
+    hours: VisitingHours,
+    travel: TravelModel = TravelModel(),
+    budget: SolverBudget = SolverBudget(),
 ) -> RouteProposal:
-    """Order the stops by nearest neighbour (rescuing closing windows), then improve by 2-opt."""
-    problem = _build_problem(start, start_time, stops, speed_kmh, service_time, road_factor)
-    nodes = _two_opt(problem, _nearest_neighbour(problem))
-    located = [problem.stops[node - 1] for node in nodes]
-    # Unroutable stops still belong to the day; they go last so they never distort the ETAs.
-    unlocated = [stop for stop in stops if not _is_located(stop)]
-    return _plan(problem, start_time, located + unlocated)
+    """The shortest lawful order the solver finds; stops it cannot fit come back unscheduled."""
+    walked, left, _ = _propose([shift], stops, day, hours, travel, budget, {}, None)
+    return _proposal(shift, walked[0], left)
+
+
+def propose_assignment(
+    shifts: Sequence[Shift],
+    stops: Sequence[Stop],
+    day: date,
+    hours: VisitingHours,
+    travel: TravelModel = TravelModel(),
+    budget: SolverBudget = SolverBudget(),
+    *,
+    pinned: dict[int, int] | None = None,
+    balance_slack: int | None = None,
+) -> AssignmentProposal:
+    """Spread stops over the shifts' agents, each day lawful and within the agent's hours.
+
+    pinned maps visit ids to the agent that keeps them; balance_slack caps every agent at the
+    even share plus that many visits (None: no cap).
+    """
+    pinned = dict(pinned or {})
+    agent_ids = [s.agent_id for s in shifts]
+    if len(set(agent_ids)) != len(agent_ids):
+        raise ValueError("agent_id values must be unique")
+    stray = set(pinned.values()) - set(agent_ids)
+    if stray:
+        raise ValueError(f"visits pinned to agents without a shift: {sorted(stray)}")
+    walked, left, capacity = _propose(
+        shifts, stops, day, hours, travel, budget, pinned, balance_slack
+    )
+    routes = []
+    for shift, route in zip(shifts, walked, strict=True):
+        kept = [u for u in left if pinned.get(u.visit_id) == shift.agent_id]
+        new = tuple(s.visit_id for s in route if pinned.get(s.visit_id) != shift.agent_id)
+        routes.append(AgentRoute(shift.agent_id, _proposal(shift, route, kept), new))
+    unassigned = tuple(u for u in left if u.visit_id not in pinned)
+    return AssignmentProposal(tuple(routes), unassigned, capacity)
+
+
+def _propose(
+    shifts: Sequence[Shift],
+    stops: Sequence[Stop],
+    day: date,
+    hours: VisitingHours,
+    travel: TravelModel,
+    budget: SolverBudget,
+    pinned: dict[int, int],
+    balance_slack: int | None,
+) -> tuple[list[list[ScheduledStop]], list[UnscheduledStop], int | None]:
+    """Each shift's lawful schedule, every stop left out with its reason, and the cap used."""
+    problem = _build(shifts, stops, day, hours, travel)
+    capacity = _capacity(len(problem.stops), len(shifts), balance_slack)
+    jobs, unreachable = _jobs(problem, pinned)
+    orders = _solve(problem, jobs, pinned, capacity, budget)
+    served: set[int] = set()
+    walked = []
+    for vehicle, order in enumerate(orders):
+        route, dropped = _walk(problem, vehicle, order, drop=True)
+        kept = [index for index in order if index not in dropped]
+        over = _over_cap(problem, vehicle, kept, pinned, capacity)
+        if over:
+            unreachable.update((index, TEAM_FULL) for index in over)
+            kept = [index for index in kept if index not in over]
+            route = _walk(problem, vehicle, kept, drop=True)[0]
+        served.update(kept)
+        walked.append(route)
+    missing = [
+        UnscheduledStop(stop.visit_id, unreachable.get(index, DAY_FULL))
+        for index, stop in enumerate(problem.stops)
+        if index not in served
+    ]
+    return walked, problem.left_out + missing, capacity
+
+
+def _over_cap(
+    problem: _Problem, vehicle: int, kept: list[int], pinned: dict[int, int], capacity: int | None
+) -> set[int]:
+    """The newly given stops, last first, that take an agent beyond its share."""
+    if capacity is None:
+        return set()
+    agent = problem.shifts[vehicle].agent_id
+    new = [i for i in kept if pinned.get(problem.stops[i].visit_id) != agent]
+    allowed = max(capacity, len(kept) - len(new))
+    excess = len(kept) - allowed
+    return set(new[len(new) - excess :]) if excess > 0 else set()
 
 
 def evaluate_order(
-    start: Point,
-    start_time: datetime,
+    shift: Shift,
     stops_in_order: Sequence[Stop],
-    *,
-    speed_kmh: float = DEFAULT_SPEED_KMH,
-    service_time: timedelta = DEFAULT_SERVICE_TIME,
-    road_factor: float = DEFAULT_ROAD_FACTOR,
+    day: date,
+    hours: VisitingHours,
+    travel: TravelModel = TravelModel(),
 ) -> RouteProposal:
-    """Distances and ETAs of a dispatcher's own order, kept as given (unlocated stops too)."""
-    problem = _build_problem(
-        start, start_time, stops_in_order, speed_kmh, service_time, road_factor
-    )
-    return _plan(problem, start_time, list(stops_in_order))
+    """Times of a hand-made order, kept as given; each stop names what is wrong with it."""
+    problem = _build([shift], stops_in_order, day, hours, travel, keep_unlawful=True)
+    index_of = {stop.visit_id: i for i, stop in enumerate(problem.stops)}
+    sequence = [index_of[s.visit_id] for s in stops_in_order if s.visit_id in index_of]
+    route = _walk(problem, 0, sequence, drop=False)[0]
+    return _proposal(shift, route, problem.left_out)
 
 
-def _is_located(stop: Stop) -> bool:
-    """True when the stop has finite, in-range coordinates."""
-    return _valid_point(stop.lat, stop.lon)
-
-
-def _point(stop: Stop) -> Point:
-    """The coordinates of a stop already known to be located."""
-    assert stop.lat is not None and stop.lon is not None
-    return (stop.lat, stop.lon)
+def _require_aware(value: datetime, name: str) -> None:
+    """Reject naive datetimes: a wall-clock time without a zone cannot be compared safely."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
 
 
 def _valid_point(lat: float | None, lon: float | None) -> bool:
@@ -127,239 +359,248 @@ def _valid_point(lat: float | None, lon: float | None) -> bool:
     return -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
 
 
-def _require_aware(value: datetime, name: str) -> None:
-    """Reject naive datetimes: a wall-clock time without a zone cannot be compared safely."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware")
-
-
-def _validate(
-    start: Point,
-    start_time: datetime,
-    stops: Sequence[Stop],
-    speed_kmh: float,
-    service_time: timedelta,
-    road_factor: float,
-) -> None:
+def _validate(shifts: Sequence[Shift], stops: Sequence[Stop]) -> None:
     """Raise ValueError for inputs no route can be computed from."""
-    if not _valid_point(*start):
-        raise ValueError("start must be a valid (lat, lon) pair")
-    _require_aware(start_time, "start_time")
-    if not (math.isfinite(speed_kmh) and speed_kmh > 0):
-        raise ValueError("speed_kmh must be positive")
-    if service_time < timedelta(0):
-        raise ValueError("service_time must not be negative")
-    if not (math.isfinite(road_factor) and road_factor > 0):
-        raise ValueError("road_factor must be positive")
+    for shift in shifts:
+        if not _valid_point(*shift.start):
+            raise ValueError("start must be a valid (lat, lon) pair")
+        _require_aware(shift.start_time, "start_time")
+        _require_aware(shift.end_time, "end_time")
     ids = [stop.visit_id for stop in stops]
     if len(set(ids)) != len(ids):
         raise ValueError("visit_id values must be unique")
     for stop in stops:
-        _validate_window(stop)
+        if stop.window_start and stop.window_end and stop.window_end <= stop.window_start:
+            raise ValueError(f"window of visit {stop.visit_id} ends before it starts")
 
 
-def _validate_window(stop: Stop) -> None:
-    """Check that a stop's window bounds are aware and in order."""
-    if stop.window_start is not None:
-        _require_aware(stop.window_start, f"window_start of visit {stop.visit_id}")
-    if stop.window_end is not None:
-        _require_aware(stop.window_end, f"window_end of visit {stop.visit_id}")
-    if stop.window_start and stop.window_end and stop.window_end < stop.window_start:
-        raise ValueError(f"window of visit {stop.visit_id} ends before it starts")
+def _seconds_up(moment: datetime) -> int:
+    """POSIX seconds, rounded up: a bound that opens is never reached early."""
+    return math.ceil(moment.timestamp())
 
 
-def _offset_s(moment: datetime | None, start_time: datetime, missing: float) -> float:
-    """Seconds from the start of the day to moment, or missing when there is no bound."""
-    return missing if moment is None else (moment - start_time).total_seconds()
+def _seconds_down(moment: datetime) -> int:
+    """POSIX seconds, rounded down: a bound that closes is never overrun."""
+    return math.floor(moment.timestamp())
 
 
-def _build_problem(
-    start: Point,
-    start_time: datetime,
+def _build(
+    shifts: Sequence[Shift],
     stops: Sequence[Stop],
-    speed_kmh: float,
-    service_time: timedelta,
-    road_factor: float,
+    day: date,
+    hours: VisitingHours,
+    travel: TravelModel,
+    *,
+    keep_unlawful: bool = False,
 ) -> _Problem:
-    """Validate inputs and precompute the distance and travel-time matrices."""
-    _validate(start, start_time, stops, speed_kmh, service_time, road_factor)
-    located = tuple(sorted((s for s in stops if _is_located(s)), key=lambda s: s.visit_id))
-    points = [start] + [_point(s) for s in located]
-    dist = tuple(
-        tuple(haversine_m(a[0], a[1], b[0], b[1]) * road_factor for b in points) for a in points
-    )
-    speed_mps = speed_kmh * 1000.0 / 3600.0
-    # Infinite bounds let the hot loops skip "is there a window?" branches.
-    opens = (-math.inf,) + tuple(_offset_s(s.window_start, start_time, -math.inf) for s in located)
-    closes = (math.inf,) + tuple(_offset_s(s.window_end, start_time, math.inf) for s in located)
-    return _Problem(
-        stops=located,
-        dist=dist,
-        travel=tuple(tuple(d / speed_mps for d in row) for row in dist),
-        opens=opens,
-        closes=closes,
-        service_s=service_time.total_seconds(),
-        has_windows=any(math.isfinite(t) for t in opens + closes),
-    )
-
-
-def _nearest_neighbour(p: _Problem) -> list[int]:
-    """Greedy order: soonest service start, unless that would miss another reachable window."""
-    remaining = list(range(1, len(p.stops) + 1))
-    order: list[int] = []
-    current, now = 0, 0.0
-    while remaining:
-        # Earliest service start (not raw distance) so a far-future window is not visited
-        # first only to wait for hours; without windows this is plain nearest neighbour.
-        best = min(remaining, key=lambda k: _service_start_key(p, current, now, k))
-        chosen = _rescue_window(p, remaining, current, now, best)
-        order.append(chosen)
-        remaining.remove(chosen)
-        now = max(now + p.travel[current][chosen], p.opens[chosen]) + p.service_s
-        current = chosen
-    return order
-
-
-def _service_start_key(p: _Problem, current: int, now: float, k: int) -> tuple[float, float, int]:
-    """Sort key: when service at k could begin, then distance, then visit_id (node order)."""
-    return (max(now + p.travel[current][k], p.opens[k]), p.dist[current][k], k)
-
-
-def _rescue_window(p: _Problem, remaining: list[int], current: int, now: float, best: int) -> int:
-    """The stop whose window closes soonest among those going to best first would make late."""
-    after_best = max(now + p.travel[current][best], p.opens[best]) + p.service_s
-    at_risk = [
-        k
-        for k in remaining
-        if k != best and now + p.travel[current][k] <= p.closes[k] < after_best + p.travel[best][k]
-    ]
-    return min(at_risk, key=lambda k: (p.closes[k], k), default=best)
-
-
-def _reversal_delta(dist: tuple[tuple[float, ...], ...], order: list[int], i: int, j: int) -> float:
-    """Change in path length from reversing order[i..j]; the path is open at its far end."""
-    before = order[i - 1] if i > 0 else 0
-    delta = dist[before][order[j]] - dist[before][order[i]]
-    if j + 1 < len(order):
-        after = order[j + 1]
-        delta += dist[order[i]][after] - dist[order[j]][after]
-    return delta
-
-
-def _prefix_schedule(p: _Problem, order: list[int]) -> tuple[list[float], list[float]]:
-    """Departure time and cumulative lateness after each position of order."""
-    departures: list[float] = []
-    lateness: list[float] = []
-    _run_schedule(p, order, 0, 0.0, 0.0, math.inf, departures, lateness)
-    return departures, lateness
-
-
-def _run_schedule(
-    p: _Problem,
-    seq: Sequence[int],
-    prev: int,
-    now: float,
-    late: float,
-    cap: float,
-    departures: list[float] | None = None,
-    lateness: list[float] | None = None,
-) -> tuple[float, float]:
-    """Total lateness and finish time of seq from node prev at time now; gives up past cap."""
-    for node in seq:
-        arrival = now + p.travel[prev][node]
-        if arrival > p.closes[node]:
-            late += arrival - p.closes[node]
-            if late > cap:
-                return late, math.inf
-        now = max(arrival, p.opens[node]) + p.service_s
-        prev = node
-        if departures is not None and lateness is not None:
-            departures.append(now)
-            lateness.append(late)
-    return late, now
-
-
-def _two_opt(p: _Problem, order: list[int]) -> list[int]:
-    """Reverse segments while that cuts lateness, or cuts distance without more lateness or time."""
-    n = len(order)
-    order = list(order)
-    departures, lateness = _prefix_schedule(p, order)
-    for _ in range(_MAX_PASSES):
-        improved = False
-        for i in range(n - 1):
-            for j in range(i + 1, n):
-                delta = _reversal_delta(p.dist, order, i, j)
-                if _accept(p, order, i, j, delta, departures, lateness):
-                    order[i : j + 1] = order[i : j + 1][::-1]
-                    departures, lateness = _prefix_schedule(p, order)
-                    improved = True
-        if not improved:
-            break
-    return order
-
-
-def _accept(
-    p: _Problem,
-    order: list[int],
-    i: int,
-    j: int,
-    delta: float,
-    departures: list[float],
-    lateness: list[float],
-) -> bool:
-    """Decide whether reversing order[i..j] is an improvement worth keeping."""
-    if not p.has_windows:
-        # No waits and no lateness: finish time moves with distance, so distance decides.
-        return delta < -_EPS
-    late_now, end_now = lateness[-1], departures[-1]
-    if delta >= -_EPS and late_now <= _EPS:
-        return False  # longer and nothing late to fix: cannot help
-    prev, now, late = (order[i - 1], departures[i - 1], lateness[i - 1]) if i else (0, 0.0, 0.0)
-    tail = order[i : j + 1][::-1] + order[j + 1 :]
-    late_new, end_new = _run_schedule(p, tail, prev, now, late, late_now + _EPS)
-    if late_new < late_now - _EPS:
-        return True
-    # Shorter is only better if it does not add idle waiting that stretches the day.
-    return late_new <= late_now + _EPS and delta < -_EPS and end_new <= end_now + _EPS
-
-
-def _plan(p: _Problem, start_time: datetime, sequence: Sequence[Stop]) -> RouteProposal:
-    """Walk the stops in sequence and report legs, ETAs, waits and lateness."""
-    node_of = {stop.visit_id: index + 1 for index, stop in enumerate(p.stops)}
-    start_utc = start_time.astimezone(UTC)
-    plans: list[StopPlan] = []
-    prev, now = 0, 0.0
-    for stop in sequence:
-        node = node_of.get(stop.visit_id)
-        if node is None:
-            plans.append(StopPlan(stop.visit_id, None, 0.0, None, 0.0, 0.0, located=False))
+    """Validate, set unusable stops aside with their reason, and compute the leg matrices."""
+    _validate(shifts, stops)
+    left_out: list[UnscheduledStop] = []
+    kept: list[tuple[Stop, _Bounds]] = []
+    for stop in stops:
+        if not _valid_point(stop.lat, stop.lon):
+            left_out.append(UnscheduledStop(stop.visit_id, NO_LOCATION))
             continue
-        arrival = now + p.travel[prev][node]
-        begin = max(arrival, p.opens[node])
-        violation = max(0.0, arrival - p.closes[node])
-        now = begin + p.service_s
-        plans.append(
-            StopPlan(
-                visit_id=stop.visit_id,
-                arrival=_at(start_utc, arrival, start_time),
-                wait_s=begin - arrival,
-                departure=_at(start_utc, now, start_time),
-                leg_distance_m=p.dist[prev][node],
-                window_violation_s=violation,
+        bounds = stop_bounds(stop, day, hours, travel.service_s)
+        if bounds == OUTSIDE_LAWFUL_HOURS and keep_unlawful:
+            bounds = _unlawful_bounds(stop, day, hours, travel.service_s)
+        if isinstance(bounds, str):
+            left_out.append(UnscheduledStop(stop.visit_id, bounds))
+            continue
+        opens, window_close, lawful_latest = bounds
+        kept.append(
+            (
+                stop,
+                _Bounds(
+                    _seconds_up(opens),
+                    None if window_close is None else _seconds_down(window_close),
+                    _seconds_down(lawful_latest),
+                ),
             )
         )
-        prev = node
-    return RouteProposal(
-        order=tuple(plan.visit_id for plan in plans),
-        stops=tuple(plans),
-        total_distance_m=sum(plan.leg_distance_m for plan in plans),
-        total_duration_s=now,
-        late_stops=sum(1 for plan in plans if plan.window_violation_s > _EPS),
-        unlocated=tuple(plan.visit_id for plan in plans if not plan.located),
+    points = [s.start for s in shifts] + [(s.lat, s.lon) for s, _ in kept]
+    dist = [[0] * len(points) for _ in points]
+    secs = [[0] * len(points) for _ in points]
+    for i, a in enumerate(points):
+        for j in range(i + 1, len(points)):
+            metres, seconds = travel.leg(a, points[j])  # type: ignore[arg-type]
+            dist[i][j] = dist[j][i] = metres
+            secs[i][j] = secs[j][i] = seconds
+    return _Problem(
+        shifts=tuple(shifts),
+        stops=tuple(s for s, _ in kept),
+        bounds=tuple(b for _, b in kept),
+        dist=dist,
+        travel=secs,
+        service_s=travel.service_s,
+        left_out=left_out,
     )
 
 
-def _at(start_utc: datetime, offset_s: float, start_time: datetime) -> datetime:
-    """The instant offset_s after the start, shown in the start time's zone."""
-    # Add in UTC: aware arithmetic in a DST zone would otherwise add wall-clock time.
-    return (start_utc + timedelta(seconds=offset_s)).astimezone(start_time.tzinfo)
+def _unlawful_bounds(
+    stop: Stop, day: date, hours: VisitingHours, service_s: int
+) -> tuple[datetime, datetime | None, datetime] | str:
+    """Bounds of a stop no lawful visit fits, so a hand-made order can still be timed."""
+    zone = ZoneInfo(stop.time_zone)
+    opens = datetime.combine(day, hours.start, zone)
+    if stop.window_start is not None:
+        opens = max(opens, datetime.combine(day, stop.window_start, zone))
+    close = None if stop.window_end is None else datetime.combine(day, stop.window_end, zone)
+    return opens, close, datetime.combine(day, hours.end, zone) - timedelta(seconds=service_s)
+
+
+def _capacity(stops: int, agents: int, slack: int | None) -> int | None:
+    """The most visits one agent may get: the even share plus the slack."""
+    if slack is None or agents < 2:
+        return None
+    return math.ceil(stops / agents) + slack
+
+
+def _alone(problem: _Problem, vehicle: int, index: int) -> str | None:
+    """Why the agent could not serve this stop even with nothing else to do, or None."""
+    shift = problem.shifts[vehicle]
+    bounds = problem.bounds[index]
+    reach = _seconds_up(shift.start_time) + problem.travel[vehicle][problem.node(index)]
+    begin = max(reach, bounds.opens)
+    if begin > bounds.latest:
+        return WINDOW_UNREACHABLE
+    if begin + problem.service_s > _seconds_down(shift.end_time):
+        return BEYOND_AGENT_HOURS
+    return None
+
+
+def _jobs(problem: _Problem, pinned: dict[int, int]) -> tuple[list[int], dict[int, str]]:
+    """Stops some allowed agent could serve alone, and the reasons of those none could."""
+    vehicle_of = {shift.agent_id: v for v, shift in enumerate(problem.shifts)}
+    jobs: list[int] = []
+    unreachable: dict[int, str] = {}
+    for index, stop in enumerate(problem.stops):
+        owner = pinned.get(stop.visit_id)
+        vehicles = [vehicle_of[owner]] if owner is not None else range(len(problem.shifts))
+        reasons = [_alone(problem, v, index) for v in vehicles]
+        if any(reason is None for reason in reasons):
+            jobs.append(index)
+        else:
+            # The agent's hours are the nearer obstacle to report when that was the one.
+            unreachable[index] = min(
+                (r for r in reasons if r), key=(BEYOND_AGENT_HOURS, WINDOW_UNREACHABLE).index
+            )
+    return jobs, unreachable
+
+
+def _solve(
+    problem: _Problem,
+    jobs: list[int],
+    pinned: dict[int, int],
+    capacity: int | None,
+    budget: SolverBudget,
+) -> list[list[int]]:
+    """Each agent's stop indices in order, as the solver proposes them."""
+    if not jobs:
+        return [[] for _ in problem.shifts]
+    base = min(_seconds_up(s.start_time) for s in problem.shifts)
+    vehicle_of = {shift.agent_id: v for v, shift in enumerate(problem.shifts)}
+    own = Counter(pinned.get(problem.stops[index].visit_id) for index in jobs)
+    vehicles = [
+        route_solver.Vehicle(
+            start_node=v,
+            start_s=_seconds_up(shift.start_time) - base,
+            end_s=max(0, _seconds_down(shift.end_time) - base),
+            # An agent that already holds more than the share keeps all of its own visits.
+            capacity=None if capacity is None else max(capacity, own[shift.agent_id]),
+        )
+        for v, shift in enumerate(problem.shifts)
+    ]
+    solver_jobs = []
+    for index in jobs:
+        bounds = problem.bounds[index]
+        owner = pinned.get(problem.stops[index].visit_id)
+        solver_jobs.append(
+            route_solver.Job(
+                node=problem.node(index),
+                opens_s=max(0, bounds.opens - base),
+                closes_s=max(0, bounds.latest - base),
+                service_s=problem.service_s,
+                vehicle=None if owner is None else vehicle_of[owner],
+            )
+        )
+    solved = route_solver.solve(
+        route_solver.SolverProblem(problem.dist, problem.travel, vehicles, solver_jobs),
+        iterations=budget.iterations,
+        max_seconds=budget.max_seconds,
+        seed=budget.seed,
+    )
+    return [[jobs[j] for j in route] for route in solved]
+
+
+def _walk(
+    problem: _Problem, vehicle: int, sequence: list[int], *, drop: bool
+) -> tuple[list[ScheduledStop], set[int]]:
+    """Time the stops in order from the shift's start, waiting for windows to open.
+
+    drop: a stop that would begin too late or end after the agent's day is left out and the
+    walk goes on from the previous place; otherwise it stays and its problems are named.
+    """
+    shift = problem.shifts[vehicle]
+    zone = shift.start_time.tzinfo
+    day_end = _seconds_down(shift.end_time)
+    now = _seconds_up(shift.start_time)
+    prev = vehicle
+    planned: list[ScheduledStop] = []
+    dropped: set[int] = set()
+    for index in sequence:
+        node, bounds = problem.node(index), problem.bounds[index]
+        reach = now + problem.travel[prev][node]
+        begin = max(reach, bounds.opens)
+        end = begin + problem.service_s
+        problems = _problems(bounds, begin, end, day_end)
+        if problems and drop:
+            dropped.add(index)
+            continue
+        late = 0 if bounds.window_close is None else max(0, begin - bounds.window_close)
+        planned.append(
+            ScheduledStop(
+                visit_id=problem.stops[index].visit_id,
+                arrival=_at(begin, zone),
+                departure=_at(end, zone),
+                wait_s=begin - reach,
+                travel_s=problem.travel[prev][node],
+                leg_distance_m=problem.dist[prev][node],
+                window_violation_s=late,
+                problems=problems,
+            )
+        )
+        now, prev = end, node
+    return planned, dropped
+
+
+def _problems(bounds: _Bounds, begin: int, end: int, day_end: int) -> tuple[str, ...]:
+    """What is wrong with a visit beginning at begin and ending at end."""
+    found = []
+    if bounds.window_close is not None and begin > bounds.window_close:
+        found.append(LATE_FOR_WINDOW)
+    if begin > bounds.lawful_close:
+        found.append(OUTSIDE_HOURS)
+    if end > day_end:
+        found.append(AFTER_AGENT_HOURS)
+    return tuple(found)
+
+
+def _at(posix_s: int, zone: object) -> datetime:
+    """The instant posix_s shown in the shift's zone."""
+    return datetime.fromtimestamp(posix_s, UTC).astimezone(zone)  # type: ignore[arg-type]
+
+
+def _proposal(
+    shift: Shift, route: list[ScheduledStop], left: list[UnscheduledStop]
+) -> RouteProposal:
+    """Totals over the scheduled stops."""
+    duration = 0
+    if route:
+        duration = _seconds_down(route[-1].departure) - _seconds_up(shift.start_time)
+    return RouteProposal(
+        stops=tuple(route),
+        unscheduled=tuple(left),
+        total_distance_m=sum(s.leg_distance_m for s in route),
+        total_duration_s=duration,
+    )

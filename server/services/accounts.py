@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -14,6 +14,7 @@ from server.auth.tokens import (
     hash_refresh_token,
     issue_access_token,
     new_refresh_token,
+    token_refused,
 )
 from server.clock import parse_iso, to_iso
 from server.errors import (
@@ -23,7 +24,6 @@ from server.errors import (
     DeviceRevoked,
     InvalidCredentials,
     InvalidInput,
-    InvalidToken,
     NotAuthenticated,
     NotFound,
     RateLimited,
@@ -33,8 +33,6 @@ from server.runtime import Caller, Principal, Runtime
 from server.services.staff_log import log_action
 from server.storage import accounts as account_rows
 from server.storage.connection import transaction
-
-ROLES = ("agent", "dispatcher", "privacy_officer", "admin")
 
 
 def _check_login_rate(
@@ -166,7 +164,7 @@ def refresh(
             if device is None or device["status"] == "revoked":
                 raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
         if stored is None or stored["revoked_at"] or stored["expires_at"] <= now:
-            raise InvalidToken("refresh token refused")
+            raise token_refused("refresh_refused")
         if not account_rows.spend_refresh_token(db, token_hash, now):
             account_rows.revoke_token_family(db, stored["family_id"], now)
             log_action(
@@ -181,7 +179,7 @@ def refresh(
         else:
             user = account_rows.get_user(db, stored["user_id"])
             if user is None or not user["active"]:
-                raise InvalidToken("refresh token refused")
+                raise token_refused("refresh_refused")
             return _issue_pair(db, rt, caller, user, stored["device_id"], stored["family_id"])
     raise failure
 
@@ -199,7 +197,7 @@ def authenticate(
     rt: Runtime,
     authorization: str | None,
     device_header: str | None,
-    now: Any,
+    now: datetime,
 ) -> Principal:
     """Turn an Authorization header into a principal, or refuse."""
     if not authorization:
@@ -210,19 +208,20 @@ def authenticate(
     claims = decode_access_token(rt.keys, rt.settings, token.strip(), now)
     user = account_rows.get_user(db, claims.user_id)
     if user is None or not user["active"] or user["role"] != claims.role:
-        raise InvalidToken("token refused: account changed or disabled")
+        raise token_refused("account_changed")
     if user["role"] == "agent":
         if not claims.device_id:
-            raise InvalidToken("token refused: agent token without a device")
+            raise token_refused("no_device")
         device = account_rows.get_device(db, claims.device_id)
         if device is None or device["user_id"] != user["id"]:
-            raise InvalidToken("token refused: unknown device")
+            raise token_refused("unknown_device")
         if device["status"] == "revoked":
             raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
         if device_header != claims.device_id:
             raise DeviceMismatch(
                 "token is bound to another device (send X-Device-Id)", field="X-Device-Id"
             )
+        _note_contact(db, device, now)
     return Principal(
         user_id=user["id"],
         username=user["username"],
@@ -230,6 +229,19 @@ def authenticate(
         device_id=claims.device_id,
         time_zone=user["time_zone"],
     )
+
+
+# A device's last_seen_at is kept to this precision, so most requests only read it.
+LAST_SEEN_PRECISION = timedelta(seconds=60)
+
+
+def _note_contact(db: sqlite_utils.Database, device: dict[str, Any], now: datetime) -> None:
+    """Move the device's last_seen_at to now, unless it is already within the precision."""
+    seen = device["last_seen_at"]
+    if seen is not None and now - parse_iso(seen) < LAST_SEEN_PRECISION:
+        return
+    with transaction(db):
+        account_rows.touch_device(db, device["id"], to_iso(now))
 
 
 def confirm_wipe(
@@ -254,7 +266,7 @@ def confirm_wipe(
     with transaction(db):
         device = account_rows.get_device(db, claims.device_id)
         if device is None or device["user_id"] != claims.user_id:
-            raise InvalidToken("token refused: unknown device")
+            raise token_refused("unknown_device")
         if device["status"] != "revoked":
             raise Conflict("this device is not revoked; nothing to confirm", field="device_id")
         account_rows.confirm_wipe(db, claims.device_id, to_iso(caller.now))

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from schemas.audit_reports import ANOMALY_KINDS
 from server.clock import parse_iso, to_iso
 from server.domain.anomaly_rules import (
+    ANOMALY_KINDS,
     AnomalyThresholds,
     assignment_problem,
     off_hours_windows,
@@ -25,11 +25,10 @@ from server.domain.anomaly_rules import (
 )
 from server.errors import InvalidInput
 from server.runtime import Runtime
-from server.services.audit_reports import period, setting
+from server.services.audit_reports import period
 from server.storage import audit_queries
 
 Anomaly = dict[str, Any]
-MAX_SCAN_DAYS = 31
 
 
 def scan_anomalies(
@@ -53,7 +52,7 @@ def scan_anomalies(
 def anomalies_page(db: sqlite_utils.Database, rt: Runtime, args: dict[str, Any]) -> dict[str, Any]:
     """The scan for the API: a bounded period, a page of the anomalies found."""
     since, until = period(rt, args.get("since"), args.get("until"), 1)
-    max_days = int(setting(rt, "ANOMALY_MAX_SCAN_DAYS", MAX_SCAN_DAYS))
+    max_days = rt.settings["ANOMALY_MAX_SCAN_DAYS"]
     if until - since > timedelta(days=max_days):
         raise InvalidInput(f"scan at most {max_days} days at a time", field="since")
     kinds = args.get("kind") or list(ANOMALY_KINDS)

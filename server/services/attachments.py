@@ -32,32 +32,25 @@ from server.runtime import Caller, Runtime
 from server.storage import attachments as attachment_rows
 from server.storage.connection import transaction
 
-MIB = 1024 * 1024
-DEFAULT_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp", "application/pdf")
-DEFAULT_UPLOAD_IDLE_TTL_S = 7 * 24 * 3600
-
 
 @dataclass(frozen=True)
 class BlobLimits:
-    max_blob_bytes: int = 20 * MIB
-    max_chunk_bytes: int = 1 * MIB
-    single_upload_max_bytes: int = 4 * MIB
-    content_types: frozenset[str] = frozenset(DEFAULT_CONTENT_TYPES)
-    upload_idle_ttl_s: int = DEFAULT_UPLOAD_IDLE_TTL_S
+    max_blob_bytes: int
+    max_chunk_bytes: int
+    single_upload_max_bytes: int
+    content_types: frozenset[str]
+    upload_idle_ttl_s: int
 
 
 def blob_limits(rt: Runtime) -> BlobLimits:
-    """The limits in force: settings where given, defaults otherwise."""
-    get = rt.settings.get
-    types = get("BLOB_CONTENT_TYPES", DEFAULT_CONTENT_TYPES)
-    if isinstance(types, str):  # from the environment: "image/jpeg,image/png"
-        types = [t for t in types.split(",") if t.strip()]
+    """The limits in force, from the settings."""
+    settings = rt.settings
     return BlobLimits(
-        max_blob_bytes=int(get("MAX_BLOB_BYTES", 20 * MIB)),
-        max_chunk_bytes=int(get("MAX_CHUNK_BYTES", 1 * MIB)),
-        single_upload_max_bytes=int(get("SINGLE_UPLOAD_MAX_BYTES", 4 * MIB)),
-        content_types=frozenset(t.strip().lower() for t in types),
-        upload_idle_ttl_s=int(get("UPLOAD_IDLE_TTL_S", DEFAULT_UPLOAD_IDLE_TTL_S)),
+        max_blob_bytes=settings["MAX_BLOB_BYTES"],
+        max_chunk_bytes=settings["MAX_CHUNK_BYTES"],
+        single_upload_max_bytes=settings["SINGLE_UPLOAD_MAX_BYTES"],
+        content_types=frozenset(t.strip().lower() for t in settings["BLOB_CONTENT_TYPES"]),
+        upload_idle_ttl_s=settings["UPLOAD_IDLE_TTL_S"],
     )
 
 

@@ -21,7 +21,6 @@ from server.runtime import Runtime
 from server.services.checkpoints import as_checkpoint
 from server.storage import audit as audit_rows
 from server.storage import ledger as ledger_rows
-from sync.receipts import key_id as public_key_id
 
 
 def _iso_filters(filters: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +116,7 @@ def _against_stored_checkpoints(
 
 def _ours(rt: Runtime, row: dict[str, Any]) -> bool:
     """Checkpoints signed with a previous key are verified with that key, not here."""
-    return row["key_id"] == public_key_id(rt.keys.public_key)
+    return row["key_id"] == rt.keys.key_id
 
 
 def verify_against_checkpoint(

@@ -15,22 +15,14 @@ import sqlite_utils
 
 from server.clock import parse_iso, to_iso
 from server.domain.disclosure import FACT_KINDS
+from server.domain.retention import RetentionRules
 from server.errors import InvalidInput, NotFound
 from server.runtime import Runtime
 from server.services import audit
 from server.storage import audit_queries
 
-LEDGER_RETENTION_DAYS = 365
-EVIDENCE_RETENTION_DAYS = 1095
-PERSONAL_DATA_RETENTION_DAYS = 180
 HISTORY_DEFAULT_DAYS = 7
 MAX_RECIPIENTS = 1000
-
-
-def setting(rt: Runtime, key: str, default: Any) -> Any:
-    """A report setting from the runtime, or the default when unset or empty."""
-    value = rt.settings.get(key)
-    return default if value is None or value == "" else value
 
 
 def period(
@@ -67,7 +59,7 @@ def borrower_disclosures(
     db: sqlite_utils.Database, rt: Runtime, borrower_id: int, args: dict[str, Any]
 ) -> dict[str, Any]:
     """Every disclosure of one borrower's data in the period (HIPAA accounting model)."""
-    retention = int(setting(rt, "LEDGER_RETENTION_DAYS", LEDGER_RETENTION_DAYS))
+    retention = RetentionRules.from_settings(rt.settings).ledger_days
     since, until = period(rt, args.get("since"), args.get("until"), retention)
     if not audit_queries.borrower_known(db, borrower_id):
         raise NotFound("no such borrower in the store or the ledger")
@@ -80,7 +72,7 @@ def borrower_disclosures(
     summary["fields_"] = summary.pop("fields")
     return {
         "borrower_id": borrower_id,
-        "controller": setting(rt, "CONTROLLER_NAME", "the lender"),
+        "controller": rt.settings["CONTROLLER_NAME"],
         "generated_at": rt.clock(),
         "since": since,
         "until": until,
@@ -284,11 +276,9 @@ SECURITY_MEASURES = (
 
 def records_of_processing(db: sqlite_utils.Database, rt: Runtime) -> dict[str, Any]:
     """The art. 30 record, generated from the configuration in force."""
-    ledger_days = int(setting(rt, "LEDGER_RETENTION_DAYS", LEDGER_RETENTION_DAYS))
-    evidence_days = int(setting(rt, "EVIDENCE_RETENTION_DAYS", EVIDENCE_RETENTION_DAYS))
-    personal_days = int(setting(rt, "PERSONAL_DATA_RETENTION_DAYS", PERSONAL_DATA_RETENTION_DAYS))
+    rules = RetentionRules.from_settings(rt.settings)
     return {
-        "controller": setting(rt, "CONTROLLER_NAME", "the lender"),
+        "controller": rt.settings["CONTROLLER_NAME"],
         "generated_at": rt.clock(),
         "purposes": list(PURPOSES),
         "data_subjects": [
@@ -324,19 +314,19 @@ def records_of_processing(db: sqlite_utils.Database, rt: Runtime) -> dict[str, A
         "retention": [
             {
                 "kind": "exposure_ledger",
-                "days": ledger_days,
+                "days": rules.ledger_days,
                 "clock": "from the entry's time",
                 "basis": "CNIL 2021 recommendation on logging",
             },
             {
                 "kind": "compliance_evidence",
-                "days": evidence_days,
+                "days": rules.evidence_days,
                 "clock": "after the case's last collection activity; suspended by a legal hold",
                 "basis": "Reg F 12 CFR 1006.100; PIPL art. 56",
             },
             {
                 "kind": "borrower_personal_data",
-                "days": personal_days,
+                "days": rules.personal_days,
                 "clock": "after the case closes; suspended by a legal hold",
                 "basis": "PIPL art. 19; GDPR art. 5(1)(e)",
             },

@@ -13,6 +13,7 @@ from server.errors import PurgeOverdue
 from server.runtime import Caller, Runtime
 from server.services import exposure
 from server.storage import sync as sync_rows
+from server.storage import visits as visit_rows
 from sync.cards import (
     CardVisit,
     CardWindow,
@@ -21,6 +22,7 @@ from sync.cards import (
     may_hold,
     overdue_purges,
 )
+from sync.flag_views import card_facts
 
 Parts = dict[str, dict[str, Any]]  # {"visit": ..., "case": ..., "borrower": ...}
 
@@ -46,6 +48,25 @@ def window_for(rt: Runtime, parts: Parts) -> CardWindow:
 def agent_may_see(rt: Runtime, parts: Parts, agent_id: int, now: datetime) -> CardWindow | None:
     """The card window if this agent may see this visit's borrower right now."""
     return may_hold(card_visit(rt, parts), agent_id, now, rt.cards)
+
+
+def agent_card_facts(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, visit_ids: list[int]
+) -> dict[int, frozenset[str]]:
+    """By visit id: what the calling agent's current card for it discloses, in the facts
+    sync.flag_views names (the policy's agent fields for the visit's purpose, while the
+    card may be held). Answers to agents carry no borrower fact beyond these."""
+    principal = caller.principal
+    assert principal is not None
+    facts = {}
+    for parts in visit_rows.joined_by_ids(db, sorted(set(visit_ids))):
+        visit = parts["visit"]
+        facts[visit["id"]] = card_facts(
+            rt.disclosure.allowed_fields("agent", visit.get("purpose")),
+            agent_may_see(rt, parts, principal.user_id, caller.now) is not None,
+            visit["agent_id"] == principal.user_id,
+        )
+    return facts
 
 
 def held_cards(db: sqlite_utils.Database, device_id: str) -> dict[int, HeldCard]:

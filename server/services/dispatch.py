@@ -1,15 +1,13 @@
-"""Planning visits: create, change, reassign, cancel, order a day, propose a route."""
+"""Planning visits: create, change, reassign, cancel, order a day."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
 from server.clock import to_iso
-from server.domain import routing
 from server.domain.dispatch_rules import Finding, check_plan
 from server.errors import Conflict, DispatchRefused, InvalidInput, NotFound, VersionConflict
 from server.runtime import Caller, Runtime
@@ -292,70 +290,3 @@ def set_day_order(
             {"order": given},
         )
         return visit_rows.planned_day(db, agent_id, day.isoformat())
-
-
-def _route_inputs(db: sqlite_utils.Database, rt: Runtime, agent_id: int, day: date):
-    agent = account_rows.get_user(db, agent_id)
-    if agent is None or agent["role"] != "agent":
-        raise NotFound("no such agent")
-    if agent["home_lat"] is None or agent["home_lon"] is None:
-        raise InvalidInput("the agent has no home base to start from", field="agent_id")
-    rows = [
-        p
-        for p in visit_rows.agent_day(db, agent_id, day.isoformat())
-        if p["visit"]["status"] == "planned"
-    ]
-    zone = ZoneInfo(agent["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"])
-    start_time = datetime.combine(day, rt.settings.get("DAY_START", time(9, 0)), zone)
-
-    def local(value: str | None, tz: str | None) -> datetime | None:
-        if not value:
-            return None
-        return datetime.combine(day, time.fromisoformat(value), ZoneInfo(tz or zone.key))
-
-    stops = [
-        routing.Stop(
-            visit_id=p["visit"]["id"],
-            lat=p["borrower"]["home_lat"],
-            lon=p["borrower"]["home_lon"],
-            window_start=local(p["visit"]["window_start"], p["borrower"]["time_zone"]),
-            window_end=local(p["visit"]["window_end"], p["borrower"]["time_zone"]),
-        )
-        for p in rows
-    ]
-    versions = {p["visit"]["id"]: p["visit"]["version"] for p in rows}
-    return (agent["home_lat"], agent["home_lon"]), start_time, stops, versions
-
-
-def _route_out(proposal: routing.RouteProposal, versions: dict[int, int]) -> dict[str, Any]:
-    return {
-        "order": [{"id": v, "version": versions[v]} for v in proposal.order],
-        "stops": [
-            {
-                "visit_id": s.visit_id,
-                "arrival": s.arrival,
-                "departure": s.departure,
-                "wait_s": round(s.wait_s),
-                "leg_distance_m": round(s.leg_distance_m),
-                "window_violation_s": round(s.window_violation_s),
-                "located": s.located,
-            }
-            for s in proposal.stops
-        ],
-        "total_distance_m": round(proposal.total_distance_m),
-        "total_duration_s": round(proposal.total_duration_s),
-        "late_stops": proposal.late_stops,
-        "unlocated": list(proposal.unlocated),
-    }
-
-
-def propose_route(db: sqlite_utils.Database, rt: Runtime, agent_id: int, day: date) -> dict:
-    """A suggested order (not applied): submit its `order` to set_day_order to use it."""
-    start, start_time, stops, versions = _route_inputs(db, rt, agent_id, day)
-    return _route_out(routing.propose_route(start, start_time, stops), versions)
-
-
-def current_route(db: sqlite_utils.Database, rt: Runtime, agent_id: int, day: date) -> dict:
-    """Distance and arrival times of the day in its current order."""
-    start, start_time, stops, versions = _route_inputs(db, rt, agent_id, day)
-    return _route_out(routing.evaluate_order(start, start_time, stops), versions)

@@ -30,7 +30,8 @@ from sync.records import (
 )
 from sync.visits import HOME_PURPOSES
 
-Replay = tuple[RecordOutcome, tuple[str, dict]]  # the replayed outcome, (kind, stored body)
+# The replayed outcome, (kind, stored body), and the visit it was recorded for.
+Replay = tuple[RecordOutcome, tuple[str, dict], int]
 
 
 def known_replays(
@@ -49,6 +50,7 @@ def known_replays(
             replays[index] = (
                 replay_outcome(row["id"], original),
                 (row["kind"], json.loads(row["body"])),
+                row["visit_id"],
             )
     return replays
 
@@ -73,7 +75,7 @@ def server_facts(
     prior = sync_rows.records_for_cases(
         db, case_ids, ("visit_report", "agreement", "id_confirmation")
     )
-    visits = {p["visit"]["id"]: _visit_facts(p, history, prior) for p in joined}
+    visits = {p["visit"]["id"]: _visit_facts(p, history, prior, agent.id) for p in joined}
     stored = {
         row["id"]: StoredRecord(
             row["agent_id"], row["digest"], RecordOutcome.from_dict(json.loads(row["outcome"]))
@@ -96,19 +98,31 @@ def server_facts(
     )
 
 
-def _visit_facts(parts: dict, history: dict[int, set[int]], prior: list[dict]) -> VisitFacts:
+def _visit_facts(
+    parts: dict, history: dict[int, set[int]], prior: list[dict], agent_id: int
+) -> VisitFacts:
     visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
     home_times, agreements, credentials = [], set(), []
+    own_home_times, own_agreements = [], set()
     for row in prior:
         if row["case_id"] != case["id"]:
             continue
         body = json.loads(row["body"])
+        own = row["agent_id"] == agent_id
         if row["kind"] == "visit_report" and row["purpose"] in HOME_PURPOSES:
             home_times.append(parse_iso(body["arrived_at"]))
+            if own:
+                own_home_times.append(home_times[-1])
         elif row["kind"] == "agreement":
             agreements.add(row["id"])
-        elif row["visit_id"] == visit["id"] and credential_counts(
-            row["kind"], body, (f["code"] for f in json.loads(row["outcome"]).get("flags", []))
+            if own:
+                own_agreements.add(row["id"])
+        elif (
+            own
+            and row["visit_id"] == visit["id"]
+            and credential_counts(
+                row["kind"], body, (f["code"] for f in json.loads(row["outcome"]).get("flags", []))
+            )
         ):
             credentials.append(parse_iso(row["recorded_at"]))
     return VisitFacts(
@@ -123,6 +137,8 @@ def _visit_facts(parts: dict, history: dict[int, set[int]], prior: list[dict]) -
             legal_hold=bool(case["legal_hold"]),
             home_visit_times=tuple(sorted(home_times)),
             agreement_ids=frozenset(agreements),
+            own_home_visit_times=tuple(sorted(own_home_times)),
+            own_agreement_ids=frozenset(own_agreements),
         ),
         agent_id=visit["agent_id"],
         status=visit["status"],

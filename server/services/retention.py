@@ -23,7 +23,6 @@ from server.domain.retention import (
     PURGED_NAME,
     RetentionRules,
     sign_certificate,
-    stamp,
 )
 from server.runtime import Caller, Runtime
 from server.services.audit import chain_start, walk
@@ -32,6 +31,7 @@ from server.services.staff_log import log_action
 from server.storage import ledger as ledger_rows
 from server.storage import retention as retention_rows
 from server.storage.connection import transaction
+from sync.signing import format_timestamp
 
 Plan = dict[str, Any]
 
@@ -47,7 +47,7 @@ def purge(
     if dry_run:
         with ledger_rows.read_snapshot(db):
             plans = _plan(db, rules, cutoffs)
-        return {"dry_run": True, "now": stamp(now), "kinds": list(plans.values())}
+        return {"dry_run": True, "now": format_timestamp(now), "kinds": list(plans.values())}
     with transaction(db):
         plans = _plan(db, rules, cutoffs)
         _purge_ledger(db, rt, now, plans[LEDGER])
@@ -67,7 +67,7 @@ def purge(
         )
     return {
         "dry_run": False,
-        "now": stamp(now),
+        "now": format_timestamp(now),
         "checkpoint_id": head["id"],
         "kinds": list(plans.values()),
     }
@@ -85,7 +85,11 @@ def _plan(
     db: sqlite_utils.Database, rules: RetentionRules, cutoffs: dict[str, datetime]
 ) -> dict[str, Plan]:
     def plan(kind: str) -> Plan:
-        return {"kind": kind, "rule": rules.rule_text(kind), "cutoff": stamp(cutoffs[kind])}
+        return {
+            "kind": kind,
+            "rule": rules.rule_text(kind),
+            "cutoff": format_timestamp(cutoffs[kind]),
+        }
 
     return {
         LEDGER: {**plan(LEDGER), **_plan_ledger(db, to_iso(cutoffs[LEDGER]), rules.ledger_cap)},

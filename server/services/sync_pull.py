@@ -20,6 +20,7 @@ from server.errors import BadCursor
 from server.runtime import Caller, Runtime
 from server.services.disclosure import (
     Parts,
+    agent_card_facts,
     agent_may_see,
     card_visit,
     held_cards,
@@ -116,12 +117,14 @@ def pull(
         receipts = sync_rows.receipts(
             db, [r["id"] for r in outcome_rows if r["kind"] == "agreement"]
         )
+        disclosed = agent_card_facts(db, rt, caller, [r["visit_id"] for r in outcome_rows])
 
     outcomes = []
     for row in outcome_rows:
         record = RecordOutcome.from_dict(json.loads(row["outcome"]))
         body = json.loads(row["body"]) if row.get("body") else {}
-        outcomes.append(outcome_out(record, (row["kind"], body), receipts.get(row["id"])))
+        seen = disclosed.get(row["visit_id"], frozenset())
+        outcomes.append(outcome_out(record, (row["kind"], body), receipts.get(row["id"]), seen))
     next_state = CursorState(
         device_id=device,
         pull_seq=pull_seq,

@@ -17,7 +17,8 @@ import sqlite_utils
 from server.clock import to_iso
 from server.errors import BatchTooLarge
 from server.runtime import Caller, Runtime
-from server.services.push_facts import known_replays, server_facts
+from server.services.disclosure import agent_card_facts
+from server.services.push_facts import Replay, known_replays, server_facts
 from server.services.push_validation import (
     CheckedRecord,
     check_record,
@@ -28,6 +29,7 @@ from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
 from server.timing import phase
+from sync.flag_views import agent_may_learn_id_result, agent_outcome
 from sync.identity import id_verification
 from sync.receipts import sign_receipt
 from sync.reconcile import reconcile_batch
@@ -69,16 +71,32 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
             db, principal.device_id, batch.get("purge_acks") or [], to_iso(now)
         )
         _record_push(db, principal.device_id, batch, now)
-    kinds = {c.sent_id: (c.record.kind, dict(c.record.body)) for c in checked if c.record}
-    for index, (_, kind_body) in replays.items():
-        kinds[checked[index].sent_id] = kind_body
+        answered = [_answered(c, replays.get(i)) for i, c in enumerate(checked)]
+        disclosed = agent_card_facts(db, rt, caller, [v for _, v in answered if v is not None])
     return {
         "server_time": now,
         "outcomes": [
-            outcome_out(o, kinds.get(o.record_id), receipts.get(o.record_id)) for o in outcomes
+            outcome_out(
+                o,
+                kind_body,
+                receipts.get(o.record_id),
+                disclosed.get(visit_id, frozenset()),
+            )
+            for o, (kind_body, visit_id) in zip(outcomes, answered, strict=True)
         ],
         "purges_confirmed": confirmed,
     }
+
+
+def _answered(
+    checked: CheckedRecord, replay: Replay | None
+) -> tuple[tuple[str, dict] | None, int | None]:
+    """The (kind, body) and visit id an outcome answers, from the store for a replay."""
+    if replay is not None:
+        return replay[1], replay[2]
+    if checked.record is not None:
+        return (checked.record.kind, dict(checked.record.body)), checked.record.visit_id
+    return None, None
 
 
 def _as_sent(outcome: RecordOutcome, sent_id: str) -> RecordOutcome:
@@ -185,11 +203,18 @@ def _body_json(record: IncomingRecord) -> str:
 
 
 def outcome_out(
-    outcome: RecordOutcome, kind_body: tuple[str, dict] | None, receipt: dict | None
+    outcome: RecordOutcome,
+    kind_body: tuple[str, dict] | None,
+    receipt: dict | None,
+    disclosed: frozenset[str],
 ) -> dict[str, Any]:
-    """The wire form of an outcome, with its receipt and ID-verification result."""
-    data = outcome.to_dict()
+    """The wire form of an outcome as the agent may see it: flags through their agent views
+    (sync.flag_views) given what the agent's current card `disclosed`, with its receipt and,
+    while the card may be held, the ID-verification result. The store keeps the full one."""
+    data = agent_outcome(outcome, disclosed).to_dict()
     kind, body = kind_body or (None, None)
     data["receipt"] = receipt
-    data["id_verification"] = id_verification(kind, body, data)
+    data["id_verification"] = (
+        id_verification(kind, body, data) if agent_may_learn_id_result(disclosed) else None
+    )
     return data

@@ -123,7 +123,12 @@ def confirm_wipe(db: sqlite_utils.Database, device_id: str, now: str) -> None:
 
 
 def touch_device(db: sqlite_utils.Database, device_id: str, now: str) -> None:
-    db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [now, device_id])
+    """Note contact from the device at `now`; a late writer never moves it back."""
+    db.execute(
+        "UPDATE devices SET last_seen_at = ? WHERE id = ? "
+        "AND (last_seen_at IS NULL OR last_seen_at < ?)",
+        [now, device_id, now],
+    )
 
 
 def insert_refresh_token(db: sqlite_utils.Database, token: Row) -> None:

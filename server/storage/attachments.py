@@ -19,11 +19,6 @@ def get_blob(db: sqlite_utils.Database, sha256: str) -> Row | None:
     return rows[0] if rows else None
 
 
-def read_blob_data(db: sqlite_utils.Database, sha256: str) -> bytes | None:
-    row = db.execute("SELECT data FROM blobs WHERE sha256 = ?", [sha256]).fetchone()
-    return None if row is None else bytes(row[0])
-
-
 def insert_blob(db: sqlite_utils.Database, blob: Row) -> bool:
     """Store a blob unless one with this hash exists; True when this call stored it."""
     cursor = db.execute(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +18,7 @@ def stored_records(db: sqlite_utils.Database, ids: list[str]) -> dict[str, Row]:
     if not ids:
         return {}
     rows = db.query(
-        "SELECT id, agent_id, digest, raw_digest, outcome, kind, body FROM sync_records "
+        "SELECT id, agent_id, visit_id, digest, raw_digest, outcome, kind, body FROM sync_records "
         f"WHERE id IN ({_marks(ids)})",
         ids,
     )
@@ -45,8 +44,8 @@ def records_for_cases(
         return []
     return list(
         db.query(
-            "SELECT r.id, r.kind, r.case_id, r.visit_id, r.recorded_at, r.body, r.outcome, "
-            "v.purpose FROM sync_records r JOIN visits v ON v.id = r.visit_id "
+            "SELECT r.id, r.kind, r.agent_id, r.case_id, r.visit_id, r.recorded_at, r.body, "
+            "r.outcome, v.purpose FROM sync_records r JOIN visits v ON v.id = r.visit_id "
             f"WHERE r.case_id IN ({_marks(case_ids)}) "
             f"AND r.kind IN ({_marks(list(kinds))})",
             [*case_ids, *kinds],
@@ -105,7 +104,7 @@ def outcomes_after(
 ) -> list[Row]:
     return list(
         db.query(
-            "SELECT seq, id, kind, recorded_at, outcome, body FROM sync_records "
+            "SELECT seq, id, kind, visit_id, recorded_at, outcome, body FROM sync_records "
             "WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             [device_id, after_seq, limit],
         )
@@ -235,8 +234,30 @@ def health_rows(db: sqlite_utils.Database) -> list[Row]:
     )
 
 
-def decode_json(row: Row, *columns: str) -> Row:
-    for column in columns:
-        if isinstance(row.get(column), str):
-            row[column] = json.loads(row[column])
-    return row
+def reported_visit_ids(db: sqlite_utils.Database, visit_ids: list[int]) -> set[int]:
+    """Those of these visits for which a visit report is stored."""
+    if not visit_ids:
+        return set()
+    return {
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT visit_id FROM sync_records WHERE kind = 'visit_report' "
+            f"AND visit_id IN ({_marks(visit_ids)})",
+            visit_ids,
+        )
+    }
+
+
+def latest_report_fix(db: sqlite_utils.Database, agent_id: int) -> Row | None:
+    """The GPS fix of the agent's most recently recorded visit report that has one."""
+    rows = list(
+        db.query(
+            "SELECT visit_id, recorded_at, json_extract(body, '$.location.lat') AS lat, "
+            "json_extract(body, '$.location.lon') AS lon FROM sync_records "
+            "WHERE agent_id = ? AND kind = 'visit_report' "
+            "AND json_extract(body, '$.location.lat') IS NOT NULL "
+            "ORDER BY recorded_at DESC, seq DESC LIMIT 1",
+            [agent_id],
+        )
+    )
+    return rows[0] if rows else None

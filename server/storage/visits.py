@@ -208,3 +208,10 @@ def planned_day(db: sqlite_utils.Database, agent_id: int, visit_date: str) -> li
             [agent_id, visit_date],
         )
     )
+
+
+def unassigned_day(db: sqlite_utils.Database, visit_date: str) -> list[Row]:
+    """The day's planned visits that no agent holds, with case and borrower."""
+    return _joined(
+        db, "v.agent_id IS NULL AND v.visit_date = ? AND v.status = 'planned'", [visit_date]
+    )

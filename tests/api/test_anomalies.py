@@ -125,7 +125,9 @@ def test_entry_with_no_assignment_in_force_is_flagged(clean_day, client, auth, d
     assert row["visit_id"] == world.visits["v1"] and row["user_id"] == world.users["agent1"]
 
 
-def test_cards_served_late_at_night_are_outside_working_hours(world, client, auth, db, app, clock):
+def test_cards_served_late_at_night_are_outside_working_hours(
+    world, client, auth, db, make_app, clock
+):
     clock.advance(hours=13, minutes=30)  # 23:30 in Shanghai, the card window still open
     relogin(auth, "agent1")
     late = client.get(f"/api/v1/me/day?date={TODAY}", headers=auth.headers("agent1"))
@@ -148,8 +150,8 @@ def test_cards_served_late_at_night_are_outside_working_hours(world, client, aut
         "borrowers": 2,
     }
     # the same entry is fine where working hours are configured to end later
-    app.extensions["doorstep"].settings["ANOMALY_WORK_END"] = "23:45"
-    assert of_kind(scan(client, auth), "outside_working_hours") == []
+    later = make_app(ANOMALY_WORK_END="23:45").test_client()
+    assert of_kind(scan(later, auth), "outside_working_hours") == []
 
 
 def _day_of_borrowers(day_offset, user_id, count, first_borrower=1000):
@@ -190,11 +192,11 @@ def test_volume_is_judged_against_the_agents_own_baseline(
     assert anomaly["seqs"] == seqs and anomaly["seq_count"] == today
 
 
-def test_volume_thresholds_come_from_settings(world, client, auth, db, app):
+def test_volume_thresholds_come_from_settings(world, client, auth, db, make_app):
     insert_entries(db, *_day_of_borrowers(0, world.users["agent1"], 12))
     assert of_kind(scan(client, auth, "?kind=unusual_volume"), "unusual_volume") == []
-    app.extensions["doorstep"].settings["ANOMALY_VOLUME_FLOOR"] = 10
-    (anomaly,) = of_kind(scan(client, auth, "?kind=unusual_volume"), "unusual_volume")
+    lower_floor = make_app(ANOMALY_VOLUME_FLOOR=10).test_client()
+    (anomaly,) = of_kind(scan(lower_floor, auth, "?kind=unusual_volume"), "unusual_volume")
     assert anomaly["detail"]["threshold"] == 10.0
 
 

@@ -362,10 +362,9 @@ def test_staff_actions_csv_matches_the_json_log(world, client, auth, db):
     assert only.headers["X-Next-After"] == rows[0]["id"]
 
 
-def test_records_of_processing_follow_the_configuration(app, world, client, auth):
-    rt = app.extensions["doorstep"]
-    rt.settings["CONTROLLER_NAME"] = "Acme <Lending>"
-    rt.settings["PERSONAL_DATA_RETENTION_DAYS"] = 90
+def test_records_of_processing_follow_the_configuration(make_app, world, auth):
+    configured = make_app(CONTROLLER_NAME="Acme <Lending>", PERSONAL_DATA_RETENTION_DAYS=90)
+    rt, client = configured.extensions["doorstep"], configured.test_client()
     for user in ("privacy", "admin"):
         response = client.get(f"{API}/records-of-processing", headers=auth.headers(user))
         assert response.status_code == 200

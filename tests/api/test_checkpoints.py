@@ -247,14 +247,13 @@ def test_unreadable_values_are_refused(served, client, auth):
         assert response.json["error"]["code"] == "invalid_input"
 
 
-def test_checkpoint_every_n_entries(served, app, db, clock):
-    rt = app.extensions["doorstep"]
-    rt.settings["CHECKPOINT_EVERY"] = 5
-    first = checkpoints.maybe_checkpoint(db, rt, clock())
+def test_checkpoint_every_n_entries(served, make_app, db, clock):
+    every_5 = make_app(CHECKPOINT_EVERY=5).extensions["doorstep"]
+    first = checkpoints.maybe_checkpoint(db, every_5, clock())
     assert first is not None and first["head_seq"] == 8 and first["reason"] == "every 5 entries"
-    assert checkpoints.maybe_checkpoint(db, rt, clock()) is None
-    rt.settings["CHECKPOINT_EVERY"] = 0
-    assert checkpoints.maybe_checkpoint(db, rt, clock()) is None
+    assert checkpoints.maybe_checkpoint(db, every_5, clock()) is None
+    never = make_app(CHECKPOINT_EVERY=0).extensions["doorstep"]
+    assert checkpoints.maybe_checkpoint(db, never, clock()) is None
 
 
 def test_cli_checkpoint_exports_a_file_that_verifies(served, app, client, auth, tmp_path):

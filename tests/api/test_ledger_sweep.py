@@ -49,6 +49,7 @@ FIELD_NOTE = "SWEEP field note: dog at the gate, borrower one"
 PUSH_NOTE = "SWEEP pushed note about borrower two"
 CANCEL_REASON = "SWEEP cancel: borrower says already paid"
 GPS_FIX = (31.2013, 121.4013)
+GPS_FIX_V3 = (31.2032, 121.4032)
 SIGNED_AT = ("31.2014", "121.4014")
 INSTALMENT = "450.15"
 
@@ -77,6 +78,9 @@ VARIANTS = {
     ("GET", "/audit/borrowers/{borrower_id}/disclosures"): ["", "?format=csv", "?format=html"],
     ("GET", "/audit/records-of-processing"): ["", "?format=html"],
     ("GET", "/me/day"): ["", f"?date={TODAY}"],
+    # from the agent's last reported position: the route names the visit it was taken at
+    ("GET", "/agents/{agent_id}/days/{day}/route"): ["", "?start=last_position"],
+    ("POST", "/agents/{agent_id}/days/{day}/route-proposal"): ["", "?start=last_position"],
 }
 
 
@@ -201,6 +205,22 @@ def sweep(world, client, auth, db) -> Sweep:
         ],
     )["outcomes"]
     assert all(o["status"] in ("accepted", "flagged") for o in outcomes), outcomes
+    # agent2 reports on v3, so its route has a done visit, a stop left (v4) and a last
+    # position to start from
+    v3_report = {
+        "arrived_at": iso(T0 - timedelta(minutes=30)),
+        "outcome": "not_home",
+        "location": {"lat": GPS_FIX_V3[0], "lon": GPS_FIX_V3[1], "accuracy_m": 10},
+    }
+    answer = client.post(
+        f"{API}/sync/push",
+        json={
+            "device_time": iso(T0),
+            "records": [_record("visit_report", world.visits["v3"], 50, 25, v3_report)],
+        },
+        headers=auth.headers("agent2"),
+    )
+    assert answer.status_code == 200, answer.json
     dispatcher = s.headers("dispatcher")
     doomed = client.post(
         f"{API}/visits",
@@ -371,7 +391,27 @@ BODIES: dict[tuple[str, str], Callable[[Sweep, str], Call]] = {
         "json": {"version": _version(s, s.ids["doomed"]), "reason": CANCEL_REASON},
     },
     ("PUT", "/agents/{agent_id}/days/{day}/order"): _order_call,
-    ("POST", "/agents/{agent_id}/days/{day}/route-proposal"): lambda s, r: {},
+    # agent2's day still has a visit to go (agent1 has reported on all of its own)
+    ("GET", "/agents/{agent_id}/days/{day}/route"): lambda s, r: {
+        "params": {"agent_id": s.world.users["agent2"]}
+    },
+    ("POST", "/agents/{agent_id}/days/{day}/route-proposal"): lambda s, r: {
+        "params": {"agent_id": s.world.users["agent2"]}
+    },
+    ("POST", "/days/{day}/assignment-proposal"): lambda s, r: {
+        "json": {"agent_ids": [s.world.users["agent1"], s.world.users["agent2"]]}
+    },
+    ("POST", "/days/{day}/assignment"): lambda s, r: {
+        "json": {
+            "visits": [
+                {
+                    "id": s.world.visits["v2"],
+                    "version": _version(s, s.world.visits["v2"]),
+                    "agent_id": s.world.users["agent1"],
+                }
+            ]
+        }
+    },
     ("POST", "/sync/push"): _push_call,
     ("POST", "/sync/purge-acks"): lambda s, r: {"json": {"visit_ids": []}},
     ("PUT", "/attachments/{sha256}"): _put_blob_call,
@@ -516,6 +556,8 @@ def known_values(s: Sweep) -> tuple[list[Known], list[str]]:
         Known(PUSH_NOTE, b2, "visit_notes"),
         Known(GPS_FIX[0], b1, "gps_fix"),
         Known(GPS_FIX[1], b1, "gps_fix"),
+        Known(GPS_FIX_V3[0], owner(s, "visit", s.world.visits["v3"]), "gps_fix"),
+        Known(GPS_FIX_V3[1], owner(s, "visit", s.world.visits["v3"]), "gps_fix"),
         Known(SIGNED_AT[0], b1, "gps_fix"),
         Known(SIGNED_AT[1], b1, "gps_fix"),
         Known(INSTALMENT, b1, "agreement_terms"),
@@ -563,16 +605,30 @@ def _haversine(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, h)))
 
 
+def _stop_lists(data: Any) -> Iterator[list]:
+    """Every `stops` list in a body (a route's, or each agent's in an assignment)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "stops" and isinstance(value, list):
+                yield [stop for stop in value if isinstance(stop, dict)]
+            else:
+                yield from _stop_lists(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _stop_lists(value)
+
+
 def route_legs(s: Sweep, body: Any) -> set[Known]:
     """Route stops whose leg distance is the road distance from a known place (an agent's
     base, a home, a GPS fix) to the stop's home: a fact about that borrower, declared or not."""
-    if not isinstance(body, dict) or not isinstance(body.get("stops"), list):
+    stops = [stop for found in _stop_lists(body) for stop in found]
+    if not stops:
         return set()
     places = [tuple(r) for r in s.db.execute("SELECT home_lat, home_lon FROM agents")]
     places += [tuple(r) for r in s.db.execute("SELECT home_lat, home_lon FROM borrowers")]
-    places += [GPS_FIX, (float(SIGNED_AT[0]), float(SIGNED_AT[1]))]
+    places += [GPS_FIX, GPS_FIX_V3, (float(SIGNED_AT[0]), float(SIGNED_AT[1]))]
     found = set()
-    for stop in body["stops"]:
+    for stop in stops:
         row = s.db.execute(
             "SELECT b.id, b.home_lat, b.home_lon FROM visits v JOIN cases c ON c.id = v.case_id "
             "JOIN borrowers b ON b.id = c.borrower_id WHERE v.id = ?",
@@ -712,14 +768,21 @@ def test_every_disclosure_of_every_operation_is_ledgered(sweep, doc, client):
     assert {(o.method, o.path) for o in outcomes} == set(ops)
     assert len({(o.method, o.path, o.role) for o in outcomes}) == len(ops) * len(ROLES)
     # the sweep did reach the disclosures it is about
-    ledgered = {row[0] for row in sweep.db.execute("SELECT DISTINCT endpoint FROM exposure_ledger")}
-    for endpoint in (
-        "GET /api/v1/records",
-        "GET /api/v1/agents/<int:agent_id>/days/<day:day>/route",
-        "POST /api/v1/agents/<int:agent_id>/days/<day:day>/route-proposal",
-        "POST /api/v1/sync/push",
+    ledgered = {
+        (endpoint, fact)
+        for endpoint, fields in sweep.db.execute("SELECT endpoint, fields FROM exposure_ledger")
+        for fact in json.loads(fields)
+    }
+    route = "/api/v1/agents/<int:agent_id>/days/<day:day>/route"
+    for reached in (
+        ("GET /api/v1/records", "visit_notes"),
+        (f"GET {route}", "route_leg_distance"),
+        (f"GET {route}", "route_start"),
+        (f"POST {route}-proposal", "route_leg_distance"),
+        ("POST /api/v1/days/<day:day>/assignment-proposal", "route_leg_distance"),
+        ("POST /api/v1/sync/push", "flag_details"),
     ):
-        assert endpoint in ledgered, endpoint
+        assert reached in ledgered, reached
     verify = client.get(f"{API}/audit/verify", headers=sweep.headers("privacy_officer"))
     assert verify.json["intact"] is True
 

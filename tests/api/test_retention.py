@@ -184,14 +184,14 @@ def test_a_fully_purged_ledger_continues_from_its_anchor(served, app, client, au
     assert report["intact"] is True and report["entries_checked"] == 1
 
 
-def test_a_large_backlog_goes_over_several_runs(served, app, client, auth, db, clock):
-    app.extensions["doorstep"].settings["PURGE_MAX_LEDGER_ENTRIES"] = 3
+def test_a_large_backlog_goes_over_several_runs(served, make_app, client, auth, db, clock):
+    capped = make_app(PURGE_MAX_LEDGER_ENTRIES=3)
     clock.advance(days=366)
-    assert "run purge again" in _purge(app)
+    assert "run purge again" in _purge(capped)
     assert _seqs(db) == [4, 5, 6, 7, 8]
     assert _verify(client, auth)["intact"] is True
-    _purge(app)
-    _purge(app)
+    _purge(capped)
+    _purge(capped)
     assert _seqs(db) == []
     certificates = _certificates(client, auth, "exposure_ledger")
     assert [c["removed_count"] for c in certificates] == [3, 3, 2]

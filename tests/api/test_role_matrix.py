@@ -39,7 +39,8 @@ PUBLIC = {
     ("GET", f"{API}/ready"),
     ("GET", f"{API}/openapi.json"),
     ("GET", f"{API}/docs"),
-    ("GET", f"{API}/redoc"),
+    ("GET", f"{API}/docs/"),  # redirects to the page above
+    ("GET", f"{API}/docs/assets/<string:filename>"),  # Swagger UI's own scripts and styles
     # Authenticated by the revoked device's own token, which requires() would refuse.
     ("POST", f"{API}/devices/wipe-confirmation"),
 }
@@ -66,6 +67,8 @@ KNOWN = {
     ("PUT", f"{API}/agents/<int:agent_id>/days/<day:day>/order"): {"dispatcher"},
     ("GET", f"{API}/agents/<int:agent_id>/days/<day:day>/route"): {"dispatcher"},
     ("POST", f"{API}/agents/<int:agent_id>/days/<day:day>/route-proposal"): {"dispatcher"},
+    ("POST", f"{API}/days/<day:day>/assignment-proposal"): {"dispatcher"},
+    ("POST", f"{API}/days/<day:day>/assignment"): {"dispatcher"},
     ("GET", f"{API}/me/day"): {"agent"},
     ("GET", f"{API}/audit/exposures"): {"privacy_officer"},
     ("GET", f"{API}/audit/verify"): {"privacy_officer"},
@@ -212,7 +215,7 @@ def test_every_unprotected_endpoint_is_allowlisted(app):
 
 
 def test_public_endpoints_answer_without_a_token(client):
-    for path in ("/auth/public-key", "/health", "/ready", "/openapi.json", "/docs", "/redoc"):
+    for path in ("/auth/public-key", "/health", "/ready", "/openapi.json", "/docs"):
         response = client.get(API + path)
         assert response.status_code == 200, (path, response.status_code)
 

@@ -37,7 +37,7 @@ def test_development_generates_and_keeps_a_key(tmp_path):
 
 def test_migrations_are_idempotent_and_connections_are_configured(tmp_path):
     db = open_db(str(tmp_path / "m.db"))
-    assert migrate(db, "2026-11-24T00:00:00Z") == [v for v, _, _ in MIGRATIONS]
+    assert migrate(db, "2026-11-24T00:00:00Z") == [m.version for m in MIGRATIONS]
     assert migrate(db, "2026-11-24T00:00:00Z") == []
     assert connection_settings(db) == {
         "journal_mode": "wal",

@@ -10,7 +10,10 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -18,6 +21,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from server.auth.tokens import TOKEN_REFUSALS
+from server.clock import to_iso
 from tests.conftest import PASSWORD
 
 ME = "/api/v1/me"
@@ -93,10 +98,18 @@ def _error(response) -> dict[str, Any]:
     return body["error"]
 
 
-def assert_refused(response, code: str, status: int = 401) -> dict[str, Any]:
+def assert_refused(
+    response, code: str, status: int = 401, *, reason: str | None = None
+) -> dict[str, Any]:
+    """The refusal, and for a refused token: a documented reason with its fixed message."""
     assert response.status_code == status, (response.status_code, response.get_json(silent=True))
     error = _error(response)
     assert error["code"] == code, error
+    if code == "invalid_token":
+        assert error["details"] == {"reason": error["details"].get("reason")}, error
+        assert error["message"] == TOKEN_REFUSALS[error["details"]["reason"]], error
+    if reason is not None:
+        assert error["details"]["reason"] == reason, error
     return error
 
 
@@ -278,6 +291,101 @@ def test_role_claim_that_disagrees_with_the_account_is_refused(app, client, cloc
     claims = _claims(app, clock, db, "agent1", role="admin")
     response = client.get("/api/v1/users", headers=_bearer(_sign(app, claims), "phone-agent1"))
     assert_refused(response, "invalid_token")
+
+
+def _garbage_tokens(app, clock, db) -> dict[str, tuple[str, str]]:
+    """name -> (token, the reason it must be refused for)."""
+    real = _sign(app, _claims(app, clock, db))
+    header, payload, signature = real.split(".")
+    now = int(clock().timestamp())
+    key = _private_key(app)
+
+    def signed(header_fields: dict, claims: dict) -> str:
+        head = {"alg": "EdDSA", "typ": "JWT", **header_fields}
+        return _compact(head, claims, key.sign(_signing_input(head, claims).encode()))
+
+    claims = _claims(app, clock, db)
+    return {
+        "one word": ("garbage", "malformed"),
+        "three dots": ("...", "malformed"),
+        "letters": ("a.b.c", "malformed"),
+        "four segments": (f"{real}.x", "malformed"),
+        "header is a list": (f"{_b64(b'[]')}.{payload}.{signature}", "malformed"),
+        "signature not base64": (f"{header}.{payload}.!!!", "malformed"),
+        "huge": ("x" * 4000, "malformed"),
+        "alg none": (_compact({"alg": "none"}, claims, b""), "unsupported_algorithm"),
+        "alg is a number": (_compact({"alg": 5}, claims, b"x" * 64), "unsupported_algorithm"),
+        "HS256": (jwt.encode(claims, "k" * 32, algorithm="HS256"), "unsupported_algorithm"),
+        "signature cut": (f"{header}.{payload}.{signature[:-4]}AAAA", "bad_signature"),
+        "another key": (jwt.encode(claims, Ed25519PrivateKey.generate(), "EdDSA"), "bad_signature"),
+        "payload swapped": (f"{header}.{_b64(b'{}')}.{signature}", "bad_signature"),
+        "other audience": (_sign(app, {**claims, "aud": "billing"}), "wrong_audience"),
+        "other issuer": (_sign(app, {**claims, "iss": "https://evil.example"}), "wrong_issuer"),
+        "no jti": (_sign(app, {k: v for k, v in claims.items() if k != "jti"}), "missing_claim"),
+        "numeric sub": (signed({}, {**claims, "sub": 1}), "invalid_claim"),
+        "float exp": (signed({}, {**claims, "exp": now + 60.5}), "invalid_claim"),
+        "expired": (_sign(app, {**claims, "iat": now - 7200, "exp": now - 3600}), "expired"),
+        "from the future": (_sign(app, {**claims, "iat": now + 3600}), "not_yet_valid"),
+        "nbf ahead": (_sign(app, {**claims, "nbf": now + 3600}), "not_yet_valid"),
+        "typ refresh": (_sign(app, {**claims, "typ": "refresh"}), "not_access_token"),
+        "critical header": (signed({"crit": ["x-doorstep"]}, claims), "invalid"),
+        "kid not a string": (signed({"kid": {"x": 1}}, claims), "invalid"),
+    }
+
+
+# What the JWT library says about these tokens; none of it may reach a client.
+LIBRARY_PHRASES = (
+    "segments",
+    "padding",
+    "Signature verification failed",
+    "alg value",
+    "Audience doesn't match",
+    "Invalid issuer",
+    "is missing the",
+    "must be a",
+    "not yet valid (nbf)",
+    "critical extension",
+    "Key ID",
+    "Invalid header string",
+)
+
+
+def test_garbage_tokens_get_the_documented_message_for_their_reason(app, client, clock, db, world):
+    tokens = _garbage_tokens(app, clock, db)
+    assert set(TOKEN_REFUSALS) - {reason for _, reason in tokens.values()} == {
+        "account_changed",
+        "no_device",
+        "unknown_device",
+        "refresh_refused",
+    }  # those need a well-signed token (or a refresh token): tested on their own below
+    for name, (token, reason) in tokens.items():
+        response = client.get(ME, headers=_bearer(token))
+        error = assert_refused(response, "invalid_token", reason=reason)
+        assert error["message"] == TOKEN_REFUSALS[reason], name
+        body = response.get_data(as_text=True)
+        assert not [p for p in LIBRARY_PHRASES if p in body], (name, body)
+
+
+def test_refusals_that_need_a_well_signed_token_say_why(app, client, clock, db, world):
+    assert _login(client, "agent1", device_id="phone-agent1").status_code == 200
+    agent = _claims(app, clock, db, "agent1")
+    cases = {
+        "account_changed": (_claims(app, clock, db, "agent1", role="dispatcher"), "phone-agent1"),
+        "no_device": ({k: v for k, v in agent.items() if k != "device_id"}, None),
+        "unknown_device": ({**agent, "device_id": "phone-nobody"}, "phone-nobody"),
+    }
+    for reason, (claims, device) in cases.items():
+        response = client.get(ME, headers=_bearer(_sign(app, claims), device))
+        assert_refused(response, "invalid_token", reason=reason)
+    refused = client.post(REFRESH, json={"refresh_token": "rt_" + "x" * 43})
+    assert_refused(refused, "invalid_token", reason="refresh_refused")
+
+
+def test_docs_list_every_refusal_reason_with_its_message():
+    docs = (Path(__file__).parents[2] / "docs" / "tokens.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+)` \| ([^|]+?) \|", docs, flags=re.MULTILINE)
+    assert dict(rows) == TOKEN_REFUSALS
+    assert len(rows) == len(TOKEN_REFUSALS)
 
 
 def test_authorization_header_without_bearer_scheme_is_refused(client, auth, world):
@@ -499,3 +607,38 @@ def test_revoked_device_confirms_its_wipe_with_its_expired_token(client, auth, w
     assert done.status_code == 200 and done.json["wipe_confirmed_at"]
     row = next(db.query("SELECT wipe_confirmed_at FROM devices WHERE id = 'phone-agent1'"))
     assert row["wipe_confirmed_at"] == done.json["wipe_confirmed_at"]
+
+
+# --- last contact --------------------------------------------------------------------------
+
+
+def _last_seen(client, auth, device_id: str) -> str | None:
+    devices = client.get("/api/v1/devices", headers=auth.headers("admin")).json
+    return next(d["last_seen_at"] for d in devices if d["id"] == device_id)
+
+
+def test_an_agents_requests_keep_its_device_last_seen_at_to_the_minute(
+    world, client, auth, db, clock
+):
+    agent = auth.headers("agent1")
+    assert client.get(ME, headers=agent).status_code == 200
+    first = clock.now
+    assert _last_seen(client, auth, "phone-agent1") == to_iso(first)
+
+    # Within the minute a request only reads: the store is not written at all.
+    clock.advance(seconds=59)
+    version = db.execute("PRAGMA data_version").fetchone()[0]
+    for _ in range(3):
+        assert client.get(ME, headers=agent).status_code == 200
+    assert db.execute("PRAGMA data_version").fetchone()[0] == version
+    assert _last_seen(client, auth, "phone-agent1") == to_iso(first)
+
+    clock.advance(seconds=1)
+    assert client.get(ME, headers=agent).status_code == 200
+    assert _last_seen(client, auth, "phone-agent1") == to_iso(clock.now)
+
+    # A refused request is no contact from the device.
+    clock.advance(minutes=5)
+    wrong_device = {**agent, "X-Device-Id": "phone-agent2"}
+    assert client.get(ME, headers=wrong_device).status_code == 401
+    assert _last_seen(client, auth, "phone-agent1") == to_iso(clock.now - timedelta(minutes=5))

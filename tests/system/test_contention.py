@@ -6,7 +6,8 @@ The figures go to docs/reliability.md; `python -m bench.soak` runs the long vers
 
 from __future__ import annotations
 
-from tests.system.reliability import contention_trial, slow_client_trial
+from loadtest.slow_clients import slow_client_trial
+from loadtest.trials import contention_trial
 
 
 def test_agents_pushing_and_pulling_at_once_meet_no_lock_and_no_5xx(tmp_path):

@@ -10,10 +10,10 @@ import sqlite3
 
 import pytest
 
+from loadtest.trials import crash_trial
 from server.storage.connection import BUSY_TIMEOUT_MS, connection_settings, open_db, transaction
 from sync.client import FieldClient, TransportResponse
 from tests.conftest import PASSWORD
-from tests.system.reliability import crash_trial
 
 DURABLE = {
     "journal_mode": "wal",

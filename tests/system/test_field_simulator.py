@@ -3,107 +3,60 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
+from loadtest.logins import demo_logins
+from loadtest.server_process import PASSWORD, ROOT, Gunicorn, load_demo, server_env
 from sync.client import CHUNK_BYTES, FieldClient, HttpTransport
-
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-PASSWORD = "field-sim-password"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not come up")
 
 
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("server")
-    env = {
-        **os.environ,
-        "DOORSTEP_DATABASE": str(folder / "doorstep.db"),
-        "DOORSTEP_DEMO_PASSWORD": PASSWORD,
-        # Cheap password hashing: every simulated phone logs in, some twice.
-        "DOORSTEP_PASSWORD_TIME_COST": "1",
-        "DOORSTEP_PASSWORD_MEMORY_COST_KIB": "1024",
-        # Tokens that expire during the run (1 s + the server's 5 s leeway): phones offline
-        # longer than that must refresh and lose nothing.
-        "DOORSTEP_ACCESS_TOKEN_TTL_S": "1",
-    }
-    demo = [
-        str(BIN / "flask"),
-        "--app",
-        "wsgi",
-        "demo",
-        "--borrowers",
-        "200",
-        "--agents",
-        "4",
-        "--visits-per-agent",
-        "5",
-    ]
-    subprocess.run(demo, cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
-    port = _free_port()
-    server = [
-        str(BIN / "gunicorn"),
-        "-w",
-        "2",
-        "-b",
-        f"127.0.0.1:{port}",
-        "--no-control-socket",
-        "wsgi:app",
-    ]
-    with open(folder / "server.log", "wb") as log:
-        process = subprocess.Popen(server, cwd=ROOT, env=env, stdout=log, stderr=log)
+    # Tokens that expire during the run (1 s + the server's 5 s leeway): phones offline
+    # longer than that must refresh and lose nothing.
+    env = server_env(folder, DOORSTEP_ACCESS_TOKEN_TTL_S="1")
+    load_demo(env, agents=4, visits_per_agent=5, borrowers=200)
+    server = Gunicorn(env, folder / "server.log", workers=2)
     try:
-        _wait_until_up(f"http://127.0.0.1:{port}/api/v1/health", process)
-        yield f"http://127.0.0.1:{port}/api/v1"
+        server.start()
+        yield server.base_url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
-def test_the_simulated_day_loses_and_duplicates_nothing(base_url):
+def _write_logins(path, base_url: str) -> None:
+    """The demo's logins file, as `flask demo` writes it."""
+    accounts = [
+        {
+            "username": login.username,
+            "password": login.password,
+            "role": login.role,
+            "device_id": f"phone-{login.username}" if login.role == "agent" else None,
+        }
+        for login in demo_logins(PASSWORD, 4).accounts
+    ]
+    path.write_text(json.dumps({"base_url": base_url, "accounts": accounts}))
+
+
+def test_the_simulated_day_loses_and_duplicates_nothing(base_url, tmp_path):
+    logins = tmp_path / "demo-logins.json"
+    _write_logins(logins, base_url)
     command = [
         sys.executable,
         "-m",
-        "sync.simulator",
-        "--base-url",
-        base_url,
+        "loadtest.simulator",
+        "--logins",
+        str(logins),
         "--agents",
         "4",
-        "--password",
-        PASSWORD,
         "--seed",
         "7",
         "--fault-rate",

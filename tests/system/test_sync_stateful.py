@@ -1,6 +1,6 @@
 """A Hypothesis state machine: two phones record, sync through faults, and are checked.
 
-The reference client (sync/client.py) runs against the app in-process, through a Transport
+The reference client (sync/client/) runs against the app in-process, through a Transport
 over the Flask test client and a fault-injecting wrapper. Each step is one of: an agent
 records a visit report, a badge shown or typed ID characters (offline); a phone syncs
 through faults met by its first requests (the answer lost after the server committed, the

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from server.domain.demo_data import (
+from server.demo.data import (
     demo_agents,
     demo_case_rows,
     demo_staff,

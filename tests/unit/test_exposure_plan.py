@@ -6,8 +6,9 @@ import pytest
 from marshmallow import Schema, fields
 
 from schemas.disclosure import borrower_fact, borrower_facts_by_key, borrower_subject
+from schemas.routes import RouteSchema
 from schemas.sync import RecordPageSchema
-from schemas.visits import CaseSchema, DayOrderResultSchema, RouteSchema
+from schemas.visits import CaseSchema, DayOrderResultSchema
 from server.api.context import Blueprint
 from server.api.exposure_plan import DeclarationError, plan_for, walk
 
@@ -109,7 +110,11 @@ def test_the_real_response_schemas_declare_their_facts():
         "id_result",
         "flag_details",
     }
-    assert plan_for(RouteSchema).facts_declared() == {"route_leg_distance", "route_arrival"}
+    assert plan_for(RouteSchema).facts_declared() == {
+        "route_leg_distance",
+        "route_arrival",
+        "route_start",
+    }
     assert plan_for(DayOrderResultSchema).facts_declared() == {
         "dispatcher_notes",
         "notice_note",

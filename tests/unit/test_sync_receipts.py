@@ -6,14 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.receipts import (
-    Receipt,
-    key_id,
-    public_key_pem,
-    receipt_message,
-    sign_receipt,
-    verify_receipt,
-)
+from sync.receipts import Receipt, receipt_message, sign_receipt, verify_receipt
+from sync.signing import key_id, public_key_pem
 
 # A fixed key so the expected values below are stable across runs.
 SERVER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

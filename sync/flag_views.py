@@ -1,0 +1,208 @@
+"""What an agent is told of each flag: the agent view of every flag code, in one place.
+
+Flags are raised from everything the server knows and stored with their full messages and
+details, which reviewers read (`GET /records`). An answer to an agent — the push answer, a
+replayed duplicate, a pull's outcomes — carries only the agent view of each flag, because an
+answer to an agent never carries a borrower fact (a position, a distance, a time zone, other
+people's visits, anything derived from them) that the agent's current card does not
+already disclose. Three pushes with made-up positions once located a borrower's home to 3 m
+from the distances in `location_mismatch`; whether such a flag is raised at all is the same
+kind of oracle, only slower. So, per code:
+
+- `needs`: the facts the flag's existence is derived from. The agent is told of the flag
+  only when its current card discloses every one of them; otherwise it is withheld and the
+  outcome is answered as if it had not been raised (`accepted` when nothing else is left).
+- `message`: a fixed text; it never interpolates a value.
+- `details`: an allow-list of keys, each with the facts its value is derived from (none for
+  the agent's own record and the policy's thresholds). Details never restate a value computed
+  from a card field (a distance from `home_geo`, a local time from `time_zone`): the phone
+  holds the card itself, and a server-computed value would be a disclosure outside the ledger.
+- `shown_when`: for flags raised from a mix of the agent's own records and other people's,
+  a test over the allowed details that keeps only what the agent's own records raise.
+- A code without a view is withheld entirely (default deny).
+
+Facts are named by the card fields of server.domain.disclosure.CATALOGUE (which the policy
+for the agent's purpose grants), or by one of the visit facts below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from . import compliance as rules
+from .compliance import Flag
+from .records import STORED_FLAGGED_MESSAGE, STORED_MESSAGE, RecordOutcome
+
+# The visit's planned day, window and notice, as the agent's visit view shows them.
+VISIT_PLAN = "visit_plan"
+# The answer of the server's comparison of typed ID characters with the number on file.
+ID_CHECK = "id_check"
+# The visit is assigned to this agent now (so its status is the agent's to know).
+VISIT_ASSIGNED = "visit_assigned"
+# What the card discloses while the agent may hold it, whatever its fields.
+CARD_VISIT_FACTS = frozenset({VISIT_PLAN, ID_CHECK, VISIT_ASSIGNED})
+# The borrower's recorded consent to out-of-hours visits: no card field discloses it.
+OUT_OF_HOURS_CONSENT = "out_of_hours_consent"
+NEVER_DISCLOSED = frozenset({OUT_OF_HOURS_CONSENT})
+
+# A card field disclosed implicitly by others: an address fixes the local time there.
+IMPLIED_BY: Mapping[str, frozenset[str]] = MappingProxyType(
+    {"time_zone": frozenset({"home_address", "home_geo"})}
+)
+
+_NONE: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """What an agent may be told of one flag code."""
+
+    message: str
+    needs: frozenset[str] = _NONE
+    details: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    shown_when: Callable[[Mapping[str, Any]], bool] | None = None
+
+
+def _count(details: Mapping[str, Any], key: str) -> int | None:
+    value = details.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _own_visits_exceed(details: Mapping[str, Any]) -> bool:
+    own, allowed = _count(details, "own_visits_in_period"), _count(details, "allowed")
+    return own is not None and allowed is not None and own > allowed
+
+
+def _own_agreements_compete(details: Mapping[str, Any]) -> bool:
+    own = _count(details, "own_other_agreements")
+    return own is not None and own >= 1
+
+
+def _keys(*names: str) -> dict[str, frozenset[str]]:
+    """Detail keys whose values are the agent's own record or the policy's thresholds."""
+    return dict.fromkeys(names, _NONE)
+
+
+_CASE_FLAGS = frozenset({"case_flags"})
+
+AGENT_VIEWS: Mapping[str, AgentView] = MappingProxyType(
+    {
+        rules.OUTSIDE_VISIT_HOURS: AgentView(
+            "Visit outside the permitted hours in the borrower's local time.",
+            needs=frozenset({"time_zone"}),
+            details=_keys("window"),
+        ),
+        rules.CONSENT_EXPIRED: AgentView(
+            "Out-of-hours consent was not in force at the visit.",
+            needs=frozenset({OUT_OF_HOURS_CONSENT}),
+        ),
+        rules.OUTSIDE_PLANNED_WINDOW: AgentView(
+            "Arrival outside the visit's planned window.",
+            needs=frozenset({VISIT_PLAN, "time_zone"}),
+            details={"planned": frozenset({VISIT_PLAN}), "grace_min": _NONE},
+        ),
+        rules.VISIT_FREQUENCY_EXCEEDED: AgentView(
+            "More home visits by you to this case within the period than the policy allows.",
+            details=_keys("allowed", "period_days", "own_visits_in_period"),
+            shown_when=_own_visits_exceed,
+        ),
+        rules.LOCATION_MISMATCH: AgentView(
+            "Report made outside the geofence of the home address.",
+            needs=frozenset({"home_geo"}),
+            details=_keys("allowed_m", "accuracy_m"),
+        ),
+        rules.LOCATION_UNAVAILABLE: AgentView(
+            "The report has no GPS fix precise enough to confirm the place.",
+            needs=frozenset({"home_geo"}),
+            details=_keys("reason", "accuracy_m", "max_accuracy_m"),
+        ),
+        rules.NO_PRIOR_NOTICE: AgentView(
+            "No appointment or notice was recorded before the arrival.",
+            needs=frozenset({VISIT_PLAN}),
+            details={"notice_given_at": frozenset({VISIT_PLAN}), "arrived_at": _NONE},
+        ),
+        rules.CREDENTIAL_NOT_SHOWN_FIRST: AgentView(
+            "Your credential was not recorded before contact began.",
+            details=_keys("contact_at", "credential_at", "grace_s"),
+        ),
+        rules.THIRD_PARTY_DEBT_DISCUSSED: AgentView("The debt was discussed with a third party."),
+        rules.CASE_DO_NOT_VISIT: AgentView("The case is marked do-not-visit.", needs=_CASE_FLAGS),
+        rules.CASE_HARDSHIP: AgentView("The case is marked hardship.", needs=_CASE_FLAGS),
+        rules.CASE_LEGAL_HOLD: AgentView("The case is under legal hold.", needs=_CASE_FLAGS),
+        rules.CLOCK_SKEW: AgentView(
+            "The device clock is off the server's.",
+            details=_keys("skew_s", "recorded_ahead_s", "limit_s"),
+        ),
+        rules.LATE_SYNC: AgentView(
+            "Received long after it was recorded.", details=_keys("delay_s", "limit_s")
+        ),
+        rules.BADGE_MISMATCH: AgentView(
+            "The badge number shown is not yours.", details=_keys("shown")
+        ),
+        rules.ID_MISMATCH: AgentView(
+            "The ID document shown did not match the borrower.", needs=frozenset({ID_CHECK})
+        ),
+        rules.ID_UNVERIFIABLE: AgentView(
+            "The ID document could not be checked.", needs=frozenset({ID_CHECK})
+        ),
+        rules.VISIT_CANCELLED: AgentView(
+            "The visit was cancelled.", needs=frozenset({VISIT_ASSIGNED})
+        ),
+        rules.VISIT_REASSIGNED: AgentView("The visit is no longer assigned to you."),
+        rules.COMPETING_AGREEMENT: AgentView(
+            "You already stored another agreement for this case.",
+            details=_keys("own_other_agreements"),
+            shown_when=_own_agreements_compete,
+        ),
+    }
+)
+
+
+def card_facts(card_fields: Iterable[str], may_hold_card: bool, assigned: bool) -> frozenset[str]:
+    """What the agent's current card for a visit discloses, as the facts views name.
+
+    `card_fields` are the fields the disclosure policy grants agents for the visit's
+    purpose; they count only while the agent may hold the card."""
+    if not may_hold_card:
+        return frozenset({VISIT_ASSIGNED}) if assigned else _NONE
+    facts = set(card_fields) | CARD_VISIT_FACTS
+    for implied, by in IMPLIED_BY.items():
+        if facts & by:
+            facts.add(implied)
+    return frozenset(facts)
+
+
+def agent_flag(flag: Flag, facts: frozenset[str]) -> Flag | None:
+    """The agent view of one flag, or None when the agent may not learn it was raised."""
+    view = AGENT_VIEWS.get(flag.code)
+    if view is None or not view.needs <= facts:
+        return None
+    details = {
+        key: flag.details[key]
+        for key, derived_from in view.details.items()
+        if key in flag.details and derived_from <= facts
+    }
+    if view.shown_when is not None and not view.shown_when(details):
+        return None
+    return Flag(flag.code, view.message, details)
+
+
+def agent_outcome(outcome: RecordOutcome, facts: frozenset[str]) -> RecordOutcome:
+    """An outcome as the agent may see it: flags through their agent views, and the status
+    and message of a stored record following the flags that are left."""
+    flags = tuple(view for f in outcome.flags if (view := agent_flag(f, facts)) is not None)
+    verdict = "flagged" if flags else "accepted"
+    if outcome.status in ("accepted", "flagged"):
+        message = STORED_FLAGGED_MESSAGE if flags else STORED_MESSAGE
+        return replace(outcome, status=verdict, message=message, flags=flags)
+    if outcome.status == "duplicate" and outcome.original_status in ("accepted", "flagged"):
+        return replace(outcome, flags=flags, original_status=verdict)
+    return replace(outcome, flags=flags)
+
+
+def agent_may_learn_id_result(facts: frozenset[str]) -> bool:
+    """The result of the ID comparison reaches the agent only while it may hold the card."""
+    return ID_CHECK in facts

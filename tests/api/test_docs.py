@@ -1,0 +1,65 @@
+"""The interactive docs work without internet access: every asset comes from the app."""
+
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+DOCS = "/api/v1/docs"
+
+
+class _AssetRefs(HTMLParser):
+    """Collects the URLs a page makes the browser load (scripts, stylesheets, images)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("script", "img", "iframe") and attrs.get("src"):
+            self.urls.append(attrs["src"])
+        if tag == "link" and attrs.get("href"):
+            self.urls.append(attrs["href"])
+
+
+def _asset_urls(page: str) -> list[str]:
+    parser = _AssetRefs()
+    parser.feed(page)
+    return parser.urls
+
+
+def test_docs_page_loads_only_same_origin_assets_and_they_answer(client):
+    response = client.get(DOCS)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "://" not in page, "the docs page names another origin"
+    urls = _asset_urls(page)
+    assert len(urls) == 3, urls  # Swagger UI's bundle, standalone preset and stylesheet
+    for url in urls:
+        resolved = urljoin(f"http://localhost{DOCS}", url)
+        assert urlsplit(resolved).netloc == "localhost", url
+        asset = client.get(urlsplit(resolved).path)
+        assert asset.status_code == 200, (url, asset.status_code)
+        assert len(asset.data) > 1000, url
+        expected_type = "text/css" if url.endswith(".css") else "javascript"
+        assert expected_type in asset.headers["Content-Type"], (url, asset.headers)
+    assert '"/api/v1/openapi.json"' in page
+    assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_docs_with_a_trailing_slash_lead_to_the_page(client):
+    response = client.get(f"{DOCS}/")
+    assert response.status_code == 308
+    assert urlsplit(response.headers["Location"]).path == DOCS
+    assert client.get(f"{DOCS}/", follow_redirects=True).status_code == 200
+
+
+def test_only_the_pages_assets_are_published(client):
+    assert client.get(f"{DOCS}/assets/swagger-ui.css").status_code == 200
+    for name in ("LICENSE", "index.html", "..%2F__init__.py", "nothing.js"):
+        response = client.get(f"{DOCS}/assets/{name}")
+        assert response.status_code == 404, name
+        assert response.json["error"]["code"] == "not_found"
+
+
+def test_redoc_from_a_cdn_is_gone(client):
+    assert client.get("/api/v1/redoc").status_code == 404
