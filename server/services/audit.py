@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
+from datetime import timedelta
 from typing import Any
 
 import sqlite_utils
@@ -73,6 +74,7 @@ def verify(db: sqlite_utils.Database, rt: Runtime, *, external: bool = True) -> 
             *stored.findings,
             *(outside.findings if outside else []),
             *_guard_findings(db, trust.keys),
+            *_backdated(db, stored.latest),
         ]
     return _chain_verdict(stored, outside, findings, start_seq)
 
@@ -99,6 +101,7 @@ class _Stored:
     report: ChainReport
     checked: int = 0
     signed_seq: int | None = None
+    latest: Checkpoint | None = None  # the furthest along the chain (the newest among equals)
     findings: list[str] = field(default_factory=list)
 
 
@@ -169,10 +172,16 @@ def _against_stored_checkpoints(
     for row in ledger_rows.checkpoints_after_id(db, 0):
         stored.checked += 1
         label = f"checkpoint {row['id']} (entry {row['head_seq']})"
-        problem = signatures.problem(as_checkpoint(row))
+        checkpoint = as_checkpoint(row)
+        problem = signatures.problem(checkpoint)
         if problem:
             stored.findings.append(f"{label} {problem}")
             continue
+        if stored.latest is None or (checkpoint.head_seq, checkpoint.created_at) > (
+            stored.latest.head_seq,
+            stored.latest.created_at,
+        ):
+            stored.latest = checkpoint
         if not stored.report.intact or row["head_seq"] <= start_seq:
             continue
         if row["head_seq"] > report.head_seq:
@@ -194,6 +203,27 @@ def _against_stored_checkpoints(
         else:
             stored.signed_seq = max(stored.signed_seq or 0, row["head_seq"])
     return stored
+
+
+# How long a request may take from the time it stamps on its entries to its commit: an
+# entry stamped earlier than this before a checkpoint that does not cover it was backdated.
+_REQUEST_SLACK = timedelta(minutes=2)
+
+
+def _backdated(db: sqlite_utils.Database, latest: Checkpoint | None) -> list[str]:
+    """An entry after the last checkpoint that claims to have occurred well before it was
+    signed was written afterwards with a false time: a forged tail."""
+    if latest is None:
+        return []
+    cutoff = latest.created_at - _REQUEST_SLACK
+    seq = ledger_rows.first_entry_before(db, latest.head_seq, to_iso(cutoff))
+    if seq is None:
+        return []
+    return [
+        f"entry {seq} comes after the checkpoint of entry {latest.head_seq} signed at "
+        f"{format_timestamp(latest.created_at)} but claims an earlier time: it was appended "
+        "later with a false time"
+    ]
 
 
 def _against_external(

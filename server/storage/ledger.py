@@ -253,3 +253,11 @@ def signer_key_ids(db: sqlite_utils.Database) -> set[str]:
 def triggers(db: sqlite_utils.Database) -> dict[str, str]:
     """The schema's triggers: name → SQL."""
     return dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+
+
+def first_entry_before(db: sqlite_utils.Database, after_seq: int, before: str) -> int | None:
+    """The first entry after `after_seq` stamped before `before`."""
+    return db.execute(
+        "SELECT min(seq) FROM exposure_ledger WHERE seq > ? AND occurred_at < ?",
+        [after_seq, before],
+    ).fetchone()[0]
