@@ -7,10 +7,13 @@ from schemas.cases import CaseImportArgsSchema, ImportReportSchema
 from schemas.common import ErrorSchema
 from schemas.visits import BorrowerCardSchema, CasePageSchema, CaseQueryArgsSchema, CaseSchema
 from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.domain.disclosure import DISPATCH_PLANNING, VISIT_CARDS
 from server.errors import InvalidInput, UnsupportedMediaType
 from server.services import imports, views
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Cases and borrowers")
+# Dispatchers read for planning; agents receive their cards and nothing besides.
+_READ_PURPOSE = {"dispatcher": DISPATCH_PLANNING, "agent": VISIT_CARDS}
 
 _FORMATS = {
     "application/x-ndjson": "jsonl",
@@ -52,7 +55,7 @@ class CaseImportViews(MethodView):
 class CaseViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(CaseQueryArgsSchema, location="query")
-    @blp.response(200, CasePageSchema)
+    @blp.response(200, CasePageSchema, purpose=DISPATCH_PLANNING)
     def get(self, args):
         """Cases with the dispatcher's minimized borrower view"""
         after, limit = args.pop("after"), args.pop("limit")
@@ -62,7 +65,7 @@ class CaseViews(MethodView):
 @blp.route("/cases/<int:case_id>")
 class CaseByIdViews(MethodView):
     @requires("dispatcher", "agent")
-    @blp.response(200, CaseSchema)
+    @blp.response(200, CaseSchema, purpose=_READ_PURPOSE)
     def get(self, case_id):
         """One case; agents only while a visit to it is assigned to them"""
         return views.case_view(get_db(), runtime(), caller(), case_id)
@@ -71,7 +74,7 @@ class CaseByIdViews(MethodView):
 @blp.route("/borrowers/<int:borrower_id>")
 class BorrowerByIdViews(MethodView):
     @requires("dispatcher", "agent")
-    @blp.response(200, BorrowerCardSchema)
+    @blp.response(200, BorrowerCardSchema, purpose=_READ_PURPOSE)
     def get(self, borrower_id):
         """One borrower's card; agents only while a visit to them is assigned"""
         return views.borrower_view(get_db(), runtime(), caller(), borrower_id)

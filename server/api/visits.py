@@ -23,10 +23,13 @@ from schemas.visits import (
 )
 from server.api.context import Blueprint, caller, get_db, requires, runtime
 from server.api.responses import response_by_role
+from server.domain.disclosure import DISPATCH_PLANNING, VISIT_CARDS
 from server.errors import InvalidInput, PreconditionRequired
 from server.services import dispatch, views
 
 blp = Blueprint("visits", __name__, url_prefix="/api/v1", description="Visits, days and routes")
+# Dispatchers read for planning; agents receive their cards and nothing besides.
+_READ_PURPOSE = {"dispatcher": DISPATCH_PLANNING, "agent": VISIT_CARDS}
 
 _STALE = {"schema": ErrorSchema, "description": "version_conflict, or the visit is closed"}
 _NO_VERSION = {"schema": ErrorSchema, "description": "no version sent (If-Match or `version`)"}
@@ -63,7 +66,7 @@ def expected_version(body: dict) -> int:
 class VisitViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(VisitQueryArgsSchema, location="query")
-    @blp.response(200, DispatchVisitPageSchema)
+    @blp.response(200, DispatchVisitPageSchema, purpose=DISPATCH_PLANNING)
     def get(self, args):
         """Visits, filtered; each with the dispatcher's borrower view"""
         after, limit = args.pop("after"), args.pop("limit")
@@ -73,7 +76,7 @@ class VisitViews(MethodView):
 
     @requires("dispatcher")
     @blp.arguments(VisitCreateSchema)
-    @blp.response(201, VisitWriteResultSchema)
+    @blp.response(201, VisitWriteResultSchema, purpose=DISPATCH_PLANNING)
     def post(self, body):
         """Plan a visit; refused for do-not-visit, hardship or legal-hold cases"""
         return dispatch.create_visit(get_db(), runtime(), caller(), body)
@@ -83,7 +86,7 @@ class VisitViews(MethodView):
 class VisitBulkViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(VisitBulkCreateSchema)
-    @blp.response(200, BulkResultSchema)
+    @blp.response(200, BulkResultSchema, purpose=DISPATCH_PLANNING)
     def post(self, body):
         """Plan many visits; each is created or refused on its own"""
         return dispatch.create_visits(get_db(), runtime(), caller(), body["visits"])
@@ -96,6 +99,7 @@ class VisitByIdViews(MethodView):
         200,
         {"agent": AgentVisitSchema, "dispatcher": DispatchVisitSchema},
         "The visit: agents see the agent's shape (no planning notes), dispatchers theirs",
+        purpose=_READ_PURPOSE,
     )
     def get(self, visit_id):
         """One visit; agents only their own, only while the card may be held"""
@@ -104,7 +108,7 @@ class VisitByIdViews(MethodView):
     @requires("dispatcher")
     @blp.doc(**_IF_MATCH)
     @blp.arguments(VisitPatchSchema)
-    @blp.response(200, VisitWriteResultSchema)
+    @blp.response(200, VisitWriteResultSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(409, **_STALE)
     @blp.alt_response(428, **_NO_VERSION)
     def patch(self, body, visit_id):
@@ -119,7 +123,7 @@ class VisitCancelViews(MethodView):
     @requires("dispatcher")
     @blp.doc(**_IF_MATCH)
     @blp.arguments(VisitCancelSchema)
-    @blp.response(200, PlainVisitSchema)
+    @blp.response(200, PlainVisitSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(409, **_STALE)
     @blp.alt_response(428, **_NO_VERSION)
     def post(self, body, visit_id):
@@ -133,7 +137,7 @@ class VisitCancelViews(MethodView):
 class DayOrderViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(DayOrderSchema)
-    @blp.response(200, DayOrderResultSchema)
+    @blp.response(200, DayOrderResultSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(409, schema=ErrorSchema, description="a visit changed since its version")
     def put(self, body, agent_id, day):
         """Set the order of an agent's planned visits for a day"""
@@ -145,7 +149,7 @@ class DayOrderViews(MethodView):
 class MyDayViews(MethodView):
     @requires("agent")
     @blp.arguments(DayQueryArgsSchema, location="query")
-    @blp.response(200, DaySchema)
+    @blp.response(200, DaySchema, purpose=VISIT_CARDS)
     def get(self, args):
         """The agent's visits for a day in route order, each with its minimized card"""
         return views.agent_day(get_db(), runtime(), caller(), args.get("date"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -12,10 +11,9 @@ from server.clock import parse_iso, to_iso
 from server.domain.disclosure import build_card
 from server.errors import PurgeOverdue
 from server.runtime import Caller, Runtime
-from server.storage import ledger as ledger_rows
+from server.services import exposure
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
-from server.timing import phase
 from sync.cards import (
     CardVisit,
     CardWindow,
@@ -106,9 +104,10 @@ def serve_cards(
     *,
     purpose: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Build one card per item and write one ledger entry per borrower served.
+    """Build one card per item and ledger one entry per borrower served.
 
-    The caller holds the write transaction, so what is served and what is logged agree.
+    The entries go with the response's others (services/exposure.py); the caller holds the
+    write transaction, so what is served and what is logged agree.
     `purpose` overrides the ledger purpose (dispatchers plan; agents visit)."""
     principal = caller.principal
     assert principal is not None
@@ -144,9 +143,5 @@ def serve_cards(
             },
         )
         entry["fields"].update(fields)
-    entries = list(by_borrower.values())
-    for entry in entries:
-        entry["fields"] = json.dumps(sorted(entry["fields"]))
-    with phase("ledger"):
-        ledger_rows.append(db, entries)
+    exposure.record(db, list(by_borrower.values()))
     return cards

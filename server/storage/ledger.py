@@ -45,6 +45,31 @@ def append(db: sqlite_utils.Database, entries: list[dict[str, Any]]) -> None:
     db.conn.executemany(_INSERT, chain(entries, head_seq, head_hash))
 
 
+# (borrower_id, case_id, visit_id) of what a response item names, by the kind of its id.
+_SUBJECTS = {
+    "case": "SELECT id, borrower_id, id, NULL FROM cases WHERE id IN ({marks})",
+    "visit": "SELECT v.id, c.borrower_id, v.case_id, v.id FROM visits v "
+    "JOIN cases c ON c.id = v.case_id WHERE v.id IN ({marks})",
+    "record": "SELECT r.id, c.borrower_id, r.case_id, r.visit_id FROM sync_records r "
+    "JOIN cases c ON c.id = r.case_id WHERE r.id IN ({marks})",
+}
+_SUBJECT_BATCH = 500
+
+
+def subjects(
+    db: sqlite_utils.Database, kind: str, ids: list[Any]
+) -> dict[Any, tuple[int, int | None, int | None]]:
+    """Id -> (borrower_id, case_id, visit_id) for cases, visits or records; unknown ids absent."""
+    found: dict[Any, tuple[int, int | None, int | None]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _SUBJECT_BATCH):
+        batch = unique[start : start + _SUBJECT_BATCH]
+        sql = _SUBJECTS[kind].format(marks=", ".join("?" * len(batch)))
+        for key, borrower_id, case_id, visit_id in db.execute(sql, batch):
+            found[key] = (borrower_id, case_id, visit_id)
+    return found
+
+
 def iter_entries(
     db: sqlite_utils.Database, after_seq: int = 0, upto_seq: int | None = None
 ) -> Iterator[dict[str, Any]]:
