@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from server.auth.tokens import (
     token_refused,
 )
 from server.clock import parse_iso, to_iso
+from server.domain.login_throttle import PairFailures, current_streak, login_wait
 from server.errors import (
     Conflict,
     DeviceMismatch,
@@ -35,25 +35,48 @@ from server.storage import accounts as account_rows
 from server.storage.connection import transaction
 
 
+def _pair_failures(db: sqlite_utils.Database, username: str, address: str) -> PairFailures:
+    row = account_rows.get_pair_failures(db, username, address)
+    if row is None:
+        return PairFailures()
+    return PairFailures(row["failures"], parse_iso(row["last_failed_at"]))
+
+
 def _check_login_rate(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, username: str
 ) -> None:
-    window = rt.settings["LOGIN_FAILURE_WINDOW_S"]
-    since = caller.now - timedelta(seconds=window)
-    by_user, by_address = account_rows.login_failures_since(
-        db, username=username, address=caller.address, since=to_iso(since)
+    """Refuse (429) an attempt its (username, address) pair must not make yet."""
+    policy = rt.login_throttle
+    pair = _pair_failures(db, username, caller.address)
+    if current_streak(policy, pair, caller.now) == 0:
+        return  # never held back by failures elsewhere: skip the cap queries too
+    since = to_iso(caller.now - policy.window)
+    by_user = account_rows.oldest_of_latest_failures(
+        db, username=username, since=since, count=policy.max_per_user
     )
-    for failures, limit in (
-        (by_user, rt.settings["LOGIN_MAX_FAILURES_PER_USER"]),
-        (by_address, rt.settings["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
-    ):
-        if len(failures) >= limit:
-            # Free again once the oldest failure that counts leaves the window.
-            oldest = parse_iso(failures[len(failures) - limit])
-            wait = (oldest + timedelta(seconds=window) - caller.now).total_seconds()
-            raise RateLimited(
-                "too many failed logins; try again later", retry_after=max(1, math.ceil(wait))
-            )
+    by_address = account_rows.oldest_of_latest_failures(
+        db, address=caller.address, since=since, count=policy.max_per_address
+    )
+    wait = login_wait(
+        policy,
+        pair,
+        parse_iso(by_user) if by_user else None,
+        parse_iso(by_address) if by_address else None,
+        caller.now,
+    )
+    if wait is not None:
+        raise RateLimited("too many failed logins; try again later", retry_after=wait)
+
+
+def _record_login_failure(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, username: str
+) -> None:
+    now = to_iso(caller.now)
+    streak = current_streak(
+        rt.login_throttle, _pair_failures(db, username, caller.address), caller.now
+    )
+    account_rows.set_pair_failures(db, username, caller.address, streak + 1, now)
+    account_rows.record_login_failure(db, username, caller.address, now)
 
 
 def login(
@@ -70,7 +93,7 @@ def login(
     ok = rt.passwords.verify(user["password_hash"] if user else None, password)
     if not ok or not user or not user["active"]:
         with transaction(db):
-            account_rows.record_login_failure(db, username, caller.address, to_iso(caller.now))
+            _record_login_failure(db, rt, caller, username)
             log_action(db, caller, "login_failed", "user", username, username=username)
         raise InvalidCredentials("wrong username or password")
     if user["role"] == "agent" and not device_id:
@@ -80,7 +103,7 @@ def login(
             _bind_device(db, rt, user, device_id or "", to_iso(caller.now))
         else:
             device_id = None
-        account_rows.clear_login_failures(db, username)
+        account_rows.clear_pair_failures(db, username, caller.address)
         log_action(
             db, caller, "login", "user", user["id"], {"device_id": device_id}, username=username
         )

@@ -167,28 +167,46 @@ def record_login_failure(db: sqlite_utils.Database, username: str, address: str,
     )
 
 
-def login_failures_since(
-    db: sqlite_utils.Database, *, username: str, address: str, since: str
-) -> tuple[list[str], list[str]]:
-    """Failure times in the window, per username and per address (oldest first)."""
-    by_user = [
-        r[0]
-        for r in db.execute(
-            "SELECT failed_at FROM login_failures WHERE username = ? AND failed_at >= ? "
-            "ORDER BY failed_at",
-            [username, since],
-        )
-    ]
-    by_address = [
-        r[0]
-        for r in db.execute(
-            "SELECT failed_at FROM login_failures WHERE address = ? AND failed_at >= ? "
-            "ORDER BY failed_at",
-            [address, since],
-        )
-    ]
-    return by_user, by_address
+def oldest_of_latest_failures(
+    db: sqlite_utils.Database,
+    *,
+    since: str,
+    count: int,
+    username: str | None = None,
+    address: str | None = None,
+) -> str | None:
+    """The oldest of the latest `count` failures since `since` for this username or this
+    address; None while there are fewer."""
+    column, value = ("username", username) if username is not None else ("address", address)
+    row = db.execute(
+        f"SELECT failed_at FROM login_failures WHERE {column} = ? AND failed_at >= ? "
+        "ORDER BY failed_at DESC LIMIT 1 OFFSET ?",
+        [value, since, max(0, count - 1)],
+    ).fetchone()
+    return row[0] if row else None
 
 
-def clear_login_failures(db: sqlite_utils.Database, username: str) -> None:
-    db.execute("DELETE FROM login_failures WHERE username = ?", [username])
+def get_pair_failures(db: sqlite_utils.Database, username: str, address: str) -> Row | None:
+    return _one(
+        db,
+        "SELECT failures, last_failed_at FROM login_pair_failures "
+        "WHERE username = ? AND address = ?",
+        [username, address],
+    )
+
+
+def set_pair_failures(
+    db: sqlite_utils.Database, username: str, address: str, failures: int, now: str
+) -> None:
+    db.execute(
+        "INSERT INTO login_pair_failures (username, address, failures, last_failed_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (username, address) DO UPDATE SET "
+        "failures = excluded.failures, last_failed_at = excluded.last_failed_at",
+        [username, address, failures, now],
+    )
+
+
+def clear_pair_failures(db: sqlite_utils.Database, username: str, address: str) -> None:
+    db.execute(
+        "DELETE FROM login_pair_failures WHERE username = ? AND address = ?", [username, address]
+    )

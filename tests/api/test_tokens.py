@@ -559,15 +559,15 @@ def test_disabled_user_cannot_log_in_and_its_tokens_stop(client, auth, world, db
     assert len(_staff_actions(db, "login_failed")) == 1
 
 
-def test_login_rate_limit_per_user(client, clock, world, db):
+def test_login_rate_limit_holds_back_the_failing_username_and_address(client, clock, world, db):
     for _ in range(5):
         assert_refused(_login(client, "dispatcher", "wrong-password-123"), "invalid_credentials")
-    response = _login(client, "dispatcher")  # the right password, too late
+    response = _login(client, "dispatcher")  # the right password, from the guessing address
     error = assert_refused(response, "rate_limited", status=429)
     retry_after = int(response.headers["Retry-After"])
     assert 0 < retry_after <= 15 * 60
     assert error["details"]["retry_after"] == retry_after
-    # The limit is per user: another account from the same address still logs in.
+    # The limit is per (user, address): another account from the same address logs in.
     assert _login(client, "privacy").status_code == 200
     assert len(_staff_actions(db, "login_failed")) == 5
 

@@ -37,7 +37,8 @@ def test_versions_1_to_4_still_build_the_schema_taken_before_they_became_files(
     assert schema_dump(fresh_db) == (GOLDEN / "schema-v0004.sql").read_text()
 
 
-def test_a_fresh_database_has_that_schema_without_the_unused_agent_feed(fresh_db):
+def test_versions_1_to_5_build_that_schema_without_the_unused_agent_feed(monkeypatch, fresh_db):
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])
     migrations.migrate(fresh_db, NOW)
     golden = (GOLDEN / "schema-v0004.sql").read_text().split("\n\n")
     assert schema_dump(fresh_db).split("\n\n") == [
