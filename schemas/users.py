@@ -62,6 +62,10 @@ class DeviceRevokeSchema(StrictSchema):
     reason = fields.Str(validate=validate.Length(max=500))
 
 
+class UserStatusChangeSchema(StrictSchema):
+    reason = fields.Str(validate=validate.Length(max=500))
+
+
 class MeSchema(StrictSchema):
     user = fields.Nested(UserSchema, required=True)
     device_id = fields.Str(allow_none=True)

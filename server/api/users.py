@@ -12,6 +12,7 @@ from schemas.users import (
     UserCreateSchema,
     UserQueryArgsSchema,
     UserSchema,
+    UserStatusChangeSchema,
 )
 from server.api.context import (
     BEARER_AND_DEVICE,
@@ -60,6 +61,31 @@ class UserByIdViews(MethodView):
     def get(self, user_id):
         """One user"""
         return _user_out(accounts.get_user(get_db(), user_id))
+
+
+@blp.route("/users/<int:user_id>/disable")
+class UserDisableViews(MethodView):
+    @requires("admin")
+    @blp.arguments(UserStatusChangeSchema)
+    @blp.response(200, UserSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="an admin's own account")
+    def post(self, body, user_id):
+        """Disable an account: it cannot log in and every session of it ends at once"""
+        return _user_out(
+            accounts.set_user_active(get_db(), caller(), user_id, False, body.get("reason"))
+        )
+
+
+@blp.route("/users/<int:user_id>/enable")
+class UserEnableViews(MethodView):
+    @requires("admin")
+    @blp.arguments(UserStatusChangeSchema)
+    @blp.response(200, UserSchema)
+    def post(self, body, user_id):
+        """Enable a disabled account again (its old sessions stay ended: it logs in anew)"""
+        return _user_out(
+            accounts.set_user_active(get_db(), caller(), user_id, True, body.get("reason"))
+        )
 
 
 @blp.route("/devices")

@@ -104,10 +104,18 @@ def login(
         else:
             device_id = None
         account_rows.clear_pair_failures(db, username, caller.address)
+        session_id = secrets.token_hex(16)
+        account_rows.insert_session(db, session_id, user["id"], device_id, to_iso(caller.now))
         log_action(
-            db, caller, "login", "user", user["id"], {"device_id": device_id}, username=username
+            db,
+            caller,
+            "login",
+            "user",
+            user["id"],
+            {"device_id": device_id, "session_id": session_id},
+            username=username,
         )
-        return _issue_pair(db, rt, caller, user, device_id, family_id=secrets.token_hex(16))
+        return _issue_pair(db, rt, caller, user, device_id, family_id=session_id)
 
 
 def _bind_device(
@@ -139,6 +147,7 @@ def _issue_pair(
         user_id=user["id"],
         role=user["role"],
         device_id=device_id,
+        session_id=family_id,
         now=caller.now,
     )
     refresh, refresh_hash = new_refresh_token()
@@ -189,7 +198,7 @@ def refresh(
         if stored is None or stored["revoked_at"] or stored["expires_at"] <= now:
             raise token_refused("refresh_refused")
         if not account_rows.spend_refresh_token(db, token_hash, now):
-            account_rows.revoke_token_family(db, stored["family_id"], now)
+            account_rows.end_session(db, stored["family_id"], now, "refresh_token_reused")
             log_action(
                 db,
                 caller,
@@ -208,11 +217,11 @@ def refresh(
 
 
 def logout(db: sqlite_utils.Database, caller: Caller, refresh_token: str) -> None:
-    """Revoke the refresh-token family this token belongs to; unknown tokens are a no-op."""
+    """End the session this refresh token belongs to; unknown tokens are a no-op."""
     with transaction(db):
         stored = account_rows.get_refresh_token(db, hash_refresh_token(refresh_token))
         if stored is not None:
-            account_rows.revoke_token_family(db, stored["family_id"], to_iso(caller.now))
+            account_rows.end_session(db, stored["family_id"], to_iso(caller.now), "logout")
 
 
 def authenticate(
@@ -232,6 +241,7 @@ def authenticate(
     user = account_rows.get_user(db, claims.user_id)
     if user is None or not user["active"] or user["role"] != claims.role:
         raise token_refused("account_changed")
+    device = None
     if user["role"] == "agent":
         if not claims.device_id:
             raise token_refused("no_device")
@@ -244,6 +254,11 @@ def authenticate(
             raise DeviceMismatch(
                 "token is bound to another device (send X-Device-Id)", field="X-Device-Id"
             )
+    # After the device checks: a revoked phone must still be told to wipe.
+    session = account_rows.get_session(db, claims.session_id)
+    if session is None or session["ended_at"] or session["user_id"] != user["id"]:
+        raise token_refused("session_ended")
+    if device is not None:
         _note_contact(db, device, now)
     return Principal(
         user_id=user["id"],
@@ -355,6 +370,27 @@ def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any]:
     if user is None:
         raise NotFound("no such user")
     return user
+
+
+def set_user_active(
+    db: sqlite_utils.Database, caller: Caller, user_id: int, active: bool, reason: str | None
+) -> dict[str, Any]:
+    """Disable (every session ends at once) or enable an account; idempotent."""
+    if not active and caller.principal and caller.principal.user_id == user_id:
+        raise Conflict("you cannot disable your own account", field="user_id")
+    with transaction(db):
+        user = get_user(db, user_id)
+        if bool(user["active"]) != active:
+            account_rows.update_user(db, user_id, {"active": int(active)})
+            details: dict[str, Any] = {"reason": reason}
+            if not active:
+                now = to_iso(caller.now)
+                details["sessions_ended"] = account_rows.end_user_sessions(
+                    db, user_id, now, "user_disabled"
+                )
+            action = "user_enabled" if active else "user_disabled"
+            log_action(db, caller, action, "user", user_id, details)
+        return get_user(db, user_id)
 
 
 def revoke_device(

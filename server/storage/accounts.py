@@ -113,6 +113,11 @@ def revoke_device(
         "UPDATE refresh_tokens SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL",
         [now, device_id],
     )
+    db.execute(
+        "UPDATE sessions SET ended_at = ?, end_reason = 'device_revoked' "
+        "WHERE device_id = ? AND ended_at IS NULL",
+        [now, device_id],
+    )
 
 
 def confirm_wipe(db: sqlite_utils.Database, device_id: str, now: str) -> None:
@@ -153,11 +158,43 @@ def spend_refresh_token(db: sqlite_utils.Database, token_hash: str, now: str) ->
     return cursor.rowcount == 1
 
 
-def revoke_token_family(db: sqlite_utils.Database, family_id: str, now: str) -> None:
+def insert_session(
+    db: sqlite_utils.Database, session_id: str, user_id: int, device_id: str | None, now: str
+) -> None:
+    db.execute(
+        "INSERT INTO sessions (id, user_id, device_id, started_at) VALUES (?, ?, ?, ?)",
+        [session_id, user_id, device_id, now],
+    )
+
+
+def get_session(db: sqlite_utils.Database, session_id: str) -> Row | None:
+    return _one(db, "SELECT * FROM sessions WHERE id = ?", [session_id])
+
+
+def end_session(db: sqlite_utils.Database, session_id: str, now: str, reason: str) -> None:
+    """End one session: its access tokens are refused and its refresh tokens revoked."""
+    db.execute(
+        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+        [now, reason, session_id],
+    )
     db.execute(
         "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE family_id = ?",
-        [now, family_id],
+        [now, session_id],
     )
+
+
+def end_user_sessions(db: sqlite_utils.Database, user_id: int, now: str, reason: str) -> int:
+    """End every open session of a user; how many were open."""
+    cursor = db.execute(
+        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE user_id = ? AND ended_at IS NULL",
+        [now, reason, user_id],
+    )
+    db.execute(
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL "
+        "AND family_id IN (SELECT id FROM sessions WHERE user_id = ?)",
+        [now, user_id],
+    )
+    return cursor.rowcount
 
 
 def record_login_failure(db: sqlite_utils.Database, username: str, address: str, now: str) -> None:

@@ -9,3 +9,24 @@ CREATE TABLE login_pair_failures (
     last_failed_at TEXT NOT NULL,
     PRIMARY KEY (username, address)
 );
+
+-- A session is one login: its refresh-token family, and the `sid` claim of every access
+-- token issued in it. Ending it (logout, refresh-token reuse, device revoked, account
+-- disabled) refuses those access tokens at once, not when they expire.
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    device_id TEXT REFERENCES devices(id),
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    end_reason TEXT
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE INDEX sessions_device ON sessions(device_id);
+-- Families issued before this version become sessions; one whose every token is revoked
+-- has ended.
+INSERT INTO sessions (id, user_id, device_id, started_at, ended_at, end_reason)
+SELECT family_id, MIN(user_id), MIN(device_id), MIN(issued_at),
+       CASE WHEN COUNT(revoked_at) = COUNT(*) THEN MAX(revoked_at) END,
+       CASE WHEN COUNT(revoked_at) = COUNT(*) THEN 'revoked' END
+FROM refresh_tokens GROUP BY family_id;
