@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from schemas.common import NestedOrNull, StrictSchema, aware_datetime, validate_time_zone
+from schemas.common import DEVICE_ID, NestedOrNull, StrictSchema, aware_datetime, validate_time_zone
 from server.domain.roles import ROLES
 
 
@@ -56,6 +56,13 @@ class DeviceSchema(StrictSchema):
 
 class DeviceQueryArgsSchema(StrictSchema):
     user_id = fields.Int()
+
+
+class DeviceRegisterSchema(StrictSchema):
+    device_id = fields.Str(
+        validate=DEVICE_ID,
+        metadata={"description": "the phone's id, such as an asset tag; omitted: one is minted"},
+    )
 
 
 class DeviceRevokeSchema(StrictSchema):

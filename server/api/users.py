@@ -6,6 +6,7 @@ from flask.views import MethodView
 from schemas.common import ErrorSchema
 from schemas.users import (
     DeviceQueryArgsSchema,
+    DeviceRegisterSchema,
     DeviceRevokeSchema,
     DeviceSchema,
     MeSchema,
@@ -86,6 +87,17 @@ class UserEnableViews(MethodView):
         return _user_out(
             accounts.set_user_active(get_db(), caller(), user_id, True, body.get("reason"))
         )
+
+
+@blp.route("/users/<int:user_id>/devices")
+class UserDeviceViews(MethodView):
+    @requires("admin")
+    @blp.arguments(DeviceRegisterSchema)
+    @blp.response(201, DeviceSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="device id already registered")
+    def post(self, body, user_id):
+        """Register a phone for an agent before its first login (needed with admin enrolment)"""
+        return accounts.register_device(get_db(), caller(), user_id, body.get("device_id"))
 
 
 @blp.route("/devices")

@@ -74,6 +74,25 @@ def ensure_demo_accounts(
     return logins
 
 
+def register_demo_phones(
+    db: sqlite_utils.Database, caller: Caller, logins: Sequence[DemoLogin]
+) -> int:
+    """Register each demo agent's suggested phone, as an admin would; returns how many were new.
+
+    Automatic enrolment gives phones ids the server mints, so the names the logins file
+    suggests exist only because the demo registers them here.
+    """
+    new = 0
+    for login in logins:
+        if login.device_id is None or account_rows.get_device(db, login.device_id) is not None:
+            continue
+        user = account_rows.get_user_by_username(db, login.username)
+        if user is not None and user["role"] == "agent":
+            accounts.register_device(db, caller, user["id"], login.device_id)
+            new += 1
+    return new
+
+
 def other_known_logins(
     db: sqlite_utils.Database, rt: Runtime, known: Mapping[str, str], skip: Collection[str]
 ) -> list[DemoLogin]:

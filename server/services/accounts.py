@@ -96,11 +96,9 @@ def login(
             _record_login_failure(db, rt, caller, username)
             log_action(db, caller, "login_failed", "user", username, username=username)
         raise InvalidCredentials("wrong username or password")
-    if user["role"] == "agent" and not device_id:
-        raise InvalidInput("agents log in from a registered device", field="device_id")
     with transaction(db):
         if user["role"] == "agent":
-            _bind_device(db, rt, user, device_id or "", to_iso(caller.now))
+            device_id = _bind_device(db, rt, caller, user, device_id)
         else:
             device_id = None
         account_rows.clear_pair_failures(db, username, caller.address)
@@ -118,19 +116,32 @@ def login(
         return _issue_pair(db, rt, caller, user, device_id, family_id=session_id)
 
 
+def new_device_id() -> str:
+    """A device id no client chose: unguessable, so no one can claim it before its phone."""
+    return "dev-" + secrets.token_urlsafe(18)
+
+
 def _bind_device(
-    db: sqlite_utils.Database, rt: Runtime, user: dict, device_id: str, now: str
-) -> None:
-    device = account_rows.get_device(db, device_id)
-    if device is None:
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, user: dict, device_id: str | None
+) -> str:
+    """The phone this agent logs in from: one registered to it, or (auto) a new one."""
+    now = to_iso(caller.now)
+    if device_id is None:
         if rt.settings["DEVICE_ENROLMENT"] != "auto":
-            raise DeviceNotAllowed("this device is not registered", field="device_id")
+            raise InvalidInput(
+                "agents log in from a device an administrator registered", field="device_id"
+            )
+        device_id = new_device_id()
         account_rows.insert_device(db, device_id, user["id"], now)
-        return
+        log_action(db, caller, "device_enrolled", "device", device_id, username=user["username"])
+        return device_id
+    device = account_rows.get_device(db, device_id)
+    if device is None or device["user_id"] != user["id"]:
+        # One answer whether the id is unknown or another user's: nothing to probe.
+        raise DeviceNotAllowed("this device is not registered to you", field="device_id")
     if device["status"] == "revoked":
         raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
-    if device["user_id"] != user["id"]:
-        raise DeviceNotAllowed("this device is registered to another user", field="device_id")
+    return device_id
 
 
 def _issue_pair(
@@ -391,6 +402,23 @@ def set_user_active(
             action = "user_enabled" if active else "user_disabled"
             log_action(db, caller, action, "user", user_id, details)
         return get_user(db, user_id)
+
+
+def register_device(
+    db: sqlite_utils.Database, caller: Caller, user_id: int, device_id: str | None
+) -> dict[str, Any]:
+    """An admin registers a phone for an agent (its id given, or minted) before its login."""
+    with transaction(db):
+        user = get_user(db, user_id)
+        if user["role"] != "agent":
+            raise InvalidInput("devices are registered to agents", field="user_id")
+        device_id = device_id or new_device_id()
+        if account_rows.get_device(db, device_id) is not None:
+            raise Conflict("device id already registered", field="device_id")
+        account_rows.insert_device(db, device_id, user_id, to_iso(caller.now))
+        log_action(db, caller, "device_registered", "device", device_id, {"user_id": user_id})
+        device = account_rows.get_device(db, device_id) or {}
+        return {**device, "username": user["username"]}
 
 
 def revoke_device(

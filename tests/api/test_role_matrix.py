@@ -55,6 +55,7 @@ KNOWN = {
     ("POST", f"{API}/devices/<string:device_id>/revoke"): {"admin"},
     ("POST", f"{API}/users/<int:user_id>/disable"): {"admin"},
     ("POST", f"{API}/users/<int:user_id>/enable"): {"admin"},
+    ("POST", f"{API}/users/<int:user_id>/devices"): {"admin"},
     ("GET", f"{API}/me"): set(ROLES),
     ("POST", f"{API}/cases/import"): {"dispatcher", "admin"},
     ("GET", f"{API}/cases"): {"dispatcher"},
@@ -226,6 +227,7 @@ def test_public_endpoints_answer_without_a_token(client):
 
 def test_role_matrix(app, client, auth, world, db):
     # A device the admin's revoke call may take down without touching agent1's phone.
+    auth.register_device("agent2", SPARE_DEVICE)
     spare = client.post(
         f"{API}/auth/login",
         json={"username": "agent2", "password": "correct-horse-battery", "device_id": SPARE_DEVICE},

@@ -77,14 +77,14 @@ def test_a_reused_refresh_token_ends_every_access_token_of_its_family(client, wo
 
 def test_revoking_a_device_ends_its_sessions_and_the_phone_is_told_to_wipe(client, auth, world, db):
     phone = _login(client, "agent1", "phone-agent1")
-    tablet = _login(client, "agent1", "phone-agent1-tablet")
+    tablet = _login(client, "agent1")  # a second phone, enrolled at login
     revoked = client.post(
         f"{API}/devices/phone-agent1/revoke", json={"reason": "lost"}, headers=auth.headers("admin")
     )
     assert revoked.status_code == 200
     refused = client.get(ME, headers=_bearer(phone, "phone-agent1"))
     assert refused.status_code == 401 and refused.json["error"]["code"] == "device_revoked"
-    assert client.get(ME, headers=_bearer(tablet, "phone-agent1-tablet")).status_code == 200
+    assert client.get(ME, headers=_bearer(tablet, tablet["device_id"])).status_code == 200
     assert (_end_reason(db, phone), _end_reason(db, tablet)) == ("device_revoked", None)
 
 

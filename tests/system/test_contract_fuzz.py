@@ -60,7 +60,6 @@ ROLE_USERS = {
     "privacy_officer": "privacy",
     "admin": "admin",
 }
-DEVICES = {"agent1": "phone-agent1", "agent2": "phone-agent2"}
 APP_CONFIG = {
     "PASSWORD_TIME_COST": 1,
     "PASSWORD_MEMORY_COST_KIB": 1024,
@@ -188,14 +187,13 @@ class World:
             db.conn.close()
 
     def _login(self, username: str) -> dict[str, str]:
+        """Log in; an agent's phone enrols at this login and sends the id it was given."""
         body = {"username": username, "password": PASSWORD}
-        if username in DEVICES:
-            body["device_id"] = DEVICES[username]
         response = self.client.post(f"{API}/auth/login", json=body)
         assert response.status_code == 200, response.json
         headers = {"Authorization": f"Bearer {response.json['access_token']}"}
-        if username in DEVICES:
-            headers["X-Device-Id"] = DEVICES[username]
+        if response.json["device_id"]:
+            headers["X-Device-Id"] = response.json["device_id"]
         return headers
 
     def _post(self, path: str, headers: dict[str, str], **body: Any) -> dict:

@@ -189,7 +189,7 @@ class Phone:
             Path(machine.tmp) / f"{agent}-{number}.db",
             agent,
             PASSWORD,
-            f"phone-{agent}-{number}",
+            None,  # each new phone enrols at its first login
             clock=machine.clock,
             sleep=lambda seconds: None,
             backoff=NO_WAIT,
@@ -479,6 +479,8 @@ class SyncMachine(RuleBasedStateMachine):
     def revoke(self, agent):
         """The admin revokes a phone (once a run); it is wiped at its next contact."""
         phone = self.phones[agent]
+        if phone.client.device_id is None:
+            return  # it never logged in, so it was never enrolled: nothing to revoke yet
         response = self.staff.call(
             "admin",
             "POST",
