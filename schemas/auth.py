@@ -20,6 +20,19 @@ class LoginSchema(StrictSchema):
     )
 
 
+class PasswordChangeSchema(StrictSchema):
+    username = fields.Str(required=True, validate=validate.Length(min=1, max=150))
+    password = fields.Str(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "the current password, or the one-time code handed over"},
+    )
+    new_password = fields.Str(
+        required=True, load_only=True, validate=validate.Length(min=12, max=1024)
+    )
+
+
 class RefreshSchema(StrictSchema):
     refresh_token = fields.Str(required=True, validate=validate.Length(min=10, max=200))
 

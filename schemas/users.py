@@ -10,7 +10,14 @@ from server.domain.roles import ROLES
 
 class UserCreateSchema(StrictSchema):
     username = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9._-]{3,64}$"))
-    password = fields.Str(required=True, load_only=True, validate=validate.Length(min=12, max=1024))
+    password = fields.Str(
+        load_only=True,
+        validate=validate.Length(min=12, max=1024),
+        metadata={
+            "description": "required, except for a privacy officer: an admin only requests "
+            "one, whose first password comes with a privacy officer's approval"
+        },
+    )
     role = fields.Str(required=True, validate=validate.OneOf(ROLES))
     display_name = fields.Str(validate=validate.Length(min=1, max=200))
     badge_number = fields.Str(validate=validate.Length(min=1, max=64))

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_MAX_FAILURES_PER_USER": 50,  # failures for one username from any address
     "LOGIN_MAX_FAILURES_PER_ADDRESS": 100,  # failures from one address for any username
     "LOGIN_FAILURE_WINDOW_S": 60 * 60,  # what the caps count; a pair this quiet starts over
+    "TEMPORARY_PASSWORD_TTL_S": 72 * 3600,  # a handed-over password (one-time code, reset)
     "DEVICE_ENROLMENT": "auto",  # "auto": first login registers the device; "admin": pre-registered
     "PASSWORD_TIME_COST": 3,
     "PASSWORD_MEMORY_COST_KIB": 65536,

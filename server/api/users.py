@@ -24,7 +24,7 @@ from server.api.context import (
     requires,
     runtime,
 )
-from server.services import accounts
+from server.services import accounts, devices
 from server.storage import accounts as account_rows
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="Users and devices")
@@ -97,7 +97,7 @@ class UserDeviceViews(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="device id already registered")
     def post(self, body, user_id):
         """Register a phone for an agent before its first login (needed with admin enrolment)"""
-        return accounts.register_device(get_db(), caller(), user_id, body.get("device_id"))
+        return devices.register_device(get_db(), caller(), user_id, body.get("device_id"))
 
 
 @blp.route("/devices")
@@ -117,7 +117,7 @@ class DeviceRevokeViews(MethodView):
     @blp.response(200, DeviceSchema)
     def post(self, body, device_id):
         """Revoke a device: its tokens fail at once and it is told to wipe"""
-        return accounts.revoke_device(get_db(), caller(), device_id, body.get("reason"))
+        return devices.revoke_device(get_db(), caller(), device_id, body.get("reason"))
 
 
 @blp.route("/devices/wipe-confirmation")
@@ -128,7 +128,7 @@ class DeviceWipeViews(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="the device is not revoked")
     def post(self):
         """A revoked device confirms it wiped its data (its own token, even expired)"""
-        return accounts.confirm_wipe(
+        return devices.confirm_wipe(
             get_db(),
             runtime(),
             caller(),

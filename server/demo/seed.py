@@ -13,7 +13,7 @@ import sqlite_utils
 from server.demo import data
 from server.demo.logins import DemoLogin
 from server.runtime import Caller, Runtime
-from server.services import accounts, dispatch, imports
+from server.services import accounts, devices, dispatch, imports
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import visits as visit_rows
@@ -88,7 +88,7 @@ def register_demo_phones(
             continue
         user = account_rows.get_user_by_username(db, login.username)
         if user is not None and user["role"] == "agent":
-            accounts.register_device(db, caller, user["id"], login.device_id)
+            devices.register_device(db, caller, user["id"], login.device_id)
             new += 1
     return new
 

@@ -1,4 +1,4 @@
-"""Logging in, refreshing, authenticating requests, users and devices."""
+"""Logging in, refreshing and authenticating requests; passwords, sessions, user accounts."""
 
 from __future__ import annotations
 
@@ -17,19 +17,21 @@ from server.auth.tokens import (
 )
 from server.clock import parse_iso, to_iso
 from server.domain.login_throttle import PairFailures, current_streak, login_wait
+from server.domain.roles import PRIVACY_OFFICER
 from server.errors import (
     Conflict,
     DeviceMismatch,
-    DeviceNotAllowed,
     DeviceRevoked,
     InvalidCredentials,
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    PasswordChangeRequired,
     RateLimited,
     TokenReused,
 )
 from server.runtime import Caller, Principal, Runtime
+from server.services import devices, role_grants
 from server.services.staff_log import log_action
 from server.storage import accounts as account_rows
 from server.storage.connection import transaction
@@ -88,17 +90,17 @@ def login(
     device_id: str | None,
 ) -> dict[str, Any]:
     """Check the password (outside any write lock), then issue a token pair."""
-    _check_login_rate(db, rt, caller, username)
-    user = account_rows.get_user_by_username(db, username)
-    ok = rt.passwords.verify(user["password_hash"] if user else None, password)
-    if not ok or not user or not user["active"]:
+    user = _check_password(db, rt, caller, username, password)
+    if user["must_change_password"]:
         with transaction(db):
-            _record_login_failure(db, rt, caller, username)
-            log_action(db, caller, "login_failed", "user", username, username=username)
-        raise InvalidCredentials("wrong username or password")
+            account_rows.clear_pair_failures(db, username, caller.address)
+        raise PasswordChangeRequired(
+            "this password was handed to you: set your own at POST /auth/password",
+            field="password",
+        )
     with transaction(db):
         if user["role"] == "agent":
-            device_id = _bind_device(db, rt, caller, user, device_id)
+            device_id = devices.bind_device(db, rt, caller, user, device_id)
         else:
             device_id = None
         account_rows.clear_pair_failures(db, username, caller.address)
@@ -116,32 +118,46 @@ def login(
         return _issue_pair(db, rt, caller, user, device_id, family_id=session_id)
 
 
-def new_device_id() -> str:
-    """A device id no client chose: unguessable, so no one can claim it before its phone."""
-    return "dev-" + secrets.token_urlsafe(18)
+def _check_password(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, username: str, password: str
+) -> dict[str, Any]:
+    """The active account these credentials prove, or a counted failure (throttled first)."""
+    _check_login_rate(db, rt, caller, username)
+    user = account_rows.get_user_by_username(db, username)
+    ok = rt.passwords.verify(user["password_hash"] if user else None, password)
+    expired = bool(user and user["password_expires_at"]) and (
+        parse_iso(user["password_expires_at"]) <= caller.now
+    )
+    if not ok or not user or not user["active"] or expired:
+        with transaction(db):
+            _record_login_failure(db, rt, caller, username)
+            log_action(db, caller, "login_failed", "user", username, username=username)
+        raise InvalidCredentials("wrong username or password")
+    return user
 
 
-def _bind_device(
-    db: sqlite_utils.Database, rt: Runtime, caller: Caller, user: dict, device_id: str | None
-) -> str:
-    """The phone this agent logs in from: one registered to it, or (auto) a new one."""
-    now = to_iso(caller.now)
-    if device_id is None:
-        if rt.settings["DEVICE_ENROLMENT"] != "auto":
-            raise InvalidInput(
-                "agents log in from a device an administrator registered", field="device_id"
-            )
-        device_id = new_device_id()
-        account_rows.insert_device(db, device_id, user["id"], now)
-        log_action(db, caller, "device_enrolled", "device", device_id, username=user["username"])
-        return device_id
-    device = account_rows.get_device(db, device_id)
-    if device is None or device["user_id"] != user["id"]:
-        # One answer whether the id is unknown or another user's: nothing to probe.
-        raise DeviceNotAllowed("this device is not registered to you", field="device_id")
-    if device["status"] == "revoked":
-        raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
-    return device_id
+def change_password(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    username: str,
+    password: str,
+    new_password: str,
+) -> None:
+    """Replace a password (a handed-over one must be); every session of the account ends."""
+    user = _check_password(db, rt, caller, username, password)
+    if new_password == password:
+        raise InvalidInput("choose a new password, not the one you have", field="new_password")
+    new_hash = rt.passwords.hash(new_password)
+    with transaction(db):
+        account_rows.update_user(
+            db,
+            user["id"],
+            {"password_hash": new_hash, "must_change_password": 0, "password_expires_at": None},
+        )
+        account_rows.end_user_sessions(db, user["id"], to_iso(caller.now), "password_changed")
+        account_rows.clear_pair_failures(db, username, caller.address)
+        log_action(db, caller, "password_changed", "user", user["id"], username=username)
 
 
 def _issue_pair(
@@ -293,50 +309,25 @@ def _note_contact(db: sqlite_utils.Database, device: dict[str, Any], now: dateti
         account_rows.touch_device(db, device["id"], to_iso(now))
 
 
-def confirm_wipe(
-    db: sqlite_utils.Database,
-    rt: Runtime,
-    caller: Caller,
-    authorization: str | None,
-    device_header: str | None,
-) -> dict[str, Any]:
-    """A revoked phone reports that it wiped its data. Its token may have expired while it
-    was offline; the signature and the device binding are still checked."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated("expected Authorization: Bearer <token>")
-    claims = decode_access_token(
-        rt.keys, rt.settings, token.strip(), caller.now, allow_expired=True
-    )
-    if not claims.device_id or device_header != claims.device_id:
-        raise DeviceMismatch(
-            "token is bound to another device (send X-Device-Id)", field="X-Device-Id"
-        )
-    with transaction(db):
-        device = account_rows.get_device(db, claims.device_id)
-        if device is None or device["user_id"] != claims.user_id:
-            raise token_refused("unknown_device")
-        if device["status"] != "revoked":
-            raise Conflict("this device is not revoked; nothing to confirm", field="device_id")
-        account_rows.confirm_wipe(db, claims.device_id, to_iso(caller.now))
-        log_action(
-            db,
-            caller,
-            "device_wipe_confirmed",
-            "device",
-            claims.device_id,
-            username=str(claims.user_id),
-        )
-        return account_rows.get_device(db, claims.device_id) or {}
-
-
 def create_user(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Create a staff or agent account with a hashed password; usernames and badges are unique."""
     if data["role"] == "agent" and not data.get("badge_number"):
         raise InvalidInput("agents need a badge number", field="badge_number")
-    password_hash = rt.passwords.hash(data["password"])
+    # Through the API an admin only requests a privacy officer: a privacy officer grants the
+    # access (role_grants). The console (no principal) is the operator's own bootstrap.
+    needs_grant = data["role"] == PRIVACY_OFFICER and caller.principal is not None
+    if needs_grant and data.get("password"):
+        raise InvalidInput(
+            "a privacy officer's first password comes with the approval of their access: "
+            "leave it out",
+            field="password",
+        )
+    if not needs_grant and not data.get("password"):
+        raise InvalidInput("a password is required", field="password")
+    # A privacy officer waiting for approval gets a password nobody knows.
+    password_hash = rt.passwords.hash(data.get("password") or secrets.token_urlsafe(32))
     with transaction(db):
         if account_rows.get_user_by_username(db, data["username"]):
             raise Conflict("username already taken", field="username")
@@ -350,6 +341,7 @@ def create_user(
                 "role": data["role"],
                 "display_name": data.get("display_name") or data["username"],
                 "created_at": to_iso(caller.now),
+                "active": 0 if needs_grant else 1,
             },
         )
         if data["role"] == "agent":
@@ -372,6 +364,8 @@ def create_user(
             user_id,
             {"username": data["username"], "role": data["role"]},
         )
+        if needs_grant:
+            role_grants.request_grant(db, caller, user_id, role_grants.ACCESS, None)
         return account_rows.get_user(db, user_id) or {}
 
 
@@ -391,6 +385,14 @@ def set_user_active(
         raise Conflict("you cannot disable your own account", field="user_id")
     with transaction(db):
         user = get_user(db, user_id)
+        awaiting = user["role"] == PRIVACY_OFFICER and not account_rows.has_approved_access(
+            db, user_id
+        )
+        if active and awaiting:
+            raise Conflict(
+                "this privacy officer's access was not granted by a privacy officer",
+                field="user_id",
+            )
         if bool(user["active"]) != active:
             account_rows.update_user(db, user_id, {"active": int(active)})
             details: dict[str, Any] = {"reason": reason}
@@ -402,35 +404,3 @@ def set_user_active(
             action = "user_enabled" if active else "user_disabled"
             log_action(db, caller, action, "user", user_id, details)
         return get_user(db, user_id)
-
-
-def register_device(
-    db: sqlite_utils.Database, caller: Caller, user_id: int, device_id: str | None
-) -> dict[str, Any]:
-    """An admin registers a phone for an agent (its id given, or minted) before its login."""
-    with transaction(db):
-        user = get_user(db, user_id)
-        if user["role"] != "agent":
-            raise InvalidInput("devices are registered to agents", field="user_id")
-        device_id = device_id or new_device_id()
-        if account_rows.get_device(db, device_id) is not None:
-            raise Conflict("device id already registered", field="device_id")
-        account_rows.insert_device(db, device_id, user_id, to_iso(caller.now))
-        log_action(db, caller, "device_registered", "device", device_id, {"user_id": user_id})
-        device = account_rows.get_device(db, device_id) or {}
-        return {**device, "username": user["username"]}
-
-
-def revoke_device(
-    db: sqlite_utils.Database, caller: Caller, device_id: str, reason: str | None
-) -> dict[str, Any]:
-    """Revoke a device (idempotent): its tokens stop working and it must wipe."""
-    with transaction(db):
-        device = account_rows.get_device(db, device_id)
-        if device is None:
-            raise NotFound("no such device")
-        if device["status"] != "revoked":
-            by = caller.principal.user_id if caller.principal else None
-            account_rows.revoke_device(db, device_id, by, reason, to_iso(caller.now))
-            log_action(db, caller, "device_revoked", "device", device_id, {"reason": reason})
-        return account_rows.get_device(db, device_id) or {}

@@ -23,6 +23,64 @@ def insert_user(db: sqlite_utils.Database, user: Row) -> int:
     return int(cursor.lastrowid)
 
 
+_GRANT_COLUMNS = (
+    "g.*, u.username, u.role, r.username AS requested_by_username, "
+    "d.username AS decided_by_username"
+)
+_GRANT_FROM = (
+    "FROM role_grants g JOIN users u ON u.id = g.user_id "
+    "LEFT JOIN users r ON r.id = g.requested_by LEFT JOIN users d ON d.id = g.decided_by"
+)
+
+
+def insert_role_grant(db: sqlite_utils.Database, grant: Row) -> int:
+    cursor = db.execute(
+        "INSERT INTO role_grants (user_id, kind, requested_by, requested_at, reason) "
+        "VALUES (:user_id, :kind, :requested_by, :requested_at, :reason)",
+        grant,
+    )
+    return int(cursor.lastrowid)
+
+
+def get_role_grant(db: sqlite_utils.Database, grant_id: int) -> Row | None:
+    return _one(db, f"SELECT {_GRANT_COLUMNS} {_GRANT_FROM} WHERE g.id = ?", [grant_id])
+
+
+def list_role_grants(db: sqlite_utils.Database, status: str | None = None) -> list[Row]:
+    where, params = ("WHERE g.status = ?", [status]) if status else ("", [])
+    return list(db.query(f"SELECT {_GRANT_COLUMNS} {_GRANT_FROM} {where} ORDER BY g.id", params))
+
+
+def pending_role_grant(db: sqlite_utils.Database, user_id: int) -> Row | None:
+    return _one(
+        db,
+        f"SELECT {_GRANT_COLUMNS} {_GRANT_FROM} WHERE g.user_id = ? AND g.status = 'pending'",
+        [user_id],
+    )
+
+
+def has_approved_access(db: sqlite_utils.Database, user_id: int) -> bool:
+    """Whether a privacy officer's access was ever granted (or it predates grants)."""
+    row = db.execute(
+        "SELECT COUNT(*), SUM(kind = 'privacy_officer_access' AND status = 'approved') "
+        "FROM role_grants WHERE user_id = ? AND kind = 'privacy_officer_access'",
+        [user_id],
+    ).fetchone()
+    return row[0] == 0 or bool(row[1])
+
+
+def decide_role_grant(
+    db: sqlite_utils.Database, grant_id: int, status: str, by_user: int, now: str, note: str | None
+) -> bool:
+    """Approve or reject a pending grant; False when it was no longer pending."""
+    cursor = db.execute(
+        "UPDATE role_grants SET status = ?, decided_by = ?, decided_at = ?, decision_note = ? "
+        "WHERE id = ? AND status = 'pending'",
+        [status, by_user, now, note, grant_id],
+    )
+    return cursor.rowcount == 1
+
+
 def upsert_agent_profile(db: sqlite_utils.Database, profile: Row) -> None:
     db.execute(
         "INSERT INTO agents (user_id, badge_number, region, home_lat, home_lon, time_zone) "
@@ -36,6 +94,7 @@ def upsert_agent_profile(db: sqlite_utils.Database, profile: Row) -> None:
 
 _USER_COLUMNS = (
     "u.id, u.username, u.password_hash, u.role, u.display_name, u.active, u.created_at, "
+    "u.must_change_password, u.password_expires_at, "
     "a.badge_number, a.region, a.home_lat, a.home_lon, a.time_zone"
 )
 
@@ -75,7 +134,13 @@ def list_users(db: sqlite_utils.Database, role: str | None = None) -> list[Row]:
 
 
 def update_user(db: sqlite_utils.Database, user_id: int, changes: Row) -> None:
-    allowed = {"password_hash", "display_name", "active"}
+    allowed = {
+        "password_hash",
+        "display_name",
+        "active",
+        "must_change_password",
+        "password_expires_at",
+    }
     sets = [f"{column} = :{column}" for column in changes if column in allowed]
     if sets:
         db.execute(f"UPDATE users SET {', '.join(sets)} WHERE id = :id", {**changes, "id": user_id})

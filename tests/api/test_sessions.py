@@ -120,3 +120,27 @@ def test_an_admin_cannot_disable_itself_and_unknown_users_are_404(client, auth, 
     assert itself.status_code == 409 and itself.json["error"]["field"] == "user_id"
     assert client.post(f"{API}/users/999999/disable", json={}, headers=admin).status_code == 404
     assert client.get(ME, headers=admin).status_code == 200
+
+
+def test_changing_a_password_ends_every_session_and_wrong_ones_are_throttled(client, world, db):
+    session = _login(client, "dispatcher")
+    wrong = {"username": "dispatcher", "password": "not-it-at-all", "new_password": "x" * 12}
+    for _ in range(5):
+        assert client.post(f"{API}/auth/password", json=wrong).status_code == 401
+    assert client.post(f"{API}/auth/password", json=wrong).status_code == 429
+    elsewhere = {"REMOTE_ADDR": "198.51.100.7"}
+    changed = client.post(
+        f"{API}/auth/password",
+        json={"username": "dispatcher", "password": PASSWORD, "new_password": "brand-new-secret"},
+        environ_base=elsewhere,
+    )
+    assert changed.status_code == 204
+    refused = client.get(ME, headers=_bearer(session))
+    assert _refusal(refused) == (401, "invalid_token", "session_ended")
+    assert _end_reason(db, session) == "password_changed"
+    new = client.post(
+        f"{API}/auth/login",
+        json={"username": "dispatcher", "password": "brand-new-secret"},
+        environ_base=elsewhere,
+    )
+    assert new.status_code == 200

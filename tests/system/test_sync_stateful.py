@@ -255,11 +255,16 @@ class SyncMachine(RuleBasedStateMachine):
             Caller(None, "test-bootstrap", "test", "local", rt.clock()),
             {"username": "admin", "password": PASSWORD, "role": "admin"},
         )
+        self.users["privacy"] = account_service.create_user(  # from the console, like admin
+            self.db,
+            rt,
+            Caller(None, "test-bootstrap", "test", "local", rt.clock()),
+            {"username": "privacy", "password": PASSWORD, "role": "privacy_officer"},
+        )["id"]
         for name, role, extra in (
             ("agent1", "agent", {"badge_number": "B-1", "home_lat": 31.21}),
             ("agent2", "agent", {"badge_number": "B-2", "home_lat": 31.25}),
             ("dispatcher", "dispatcher", {}),
-            ("privacy", "privacy_officer", {}),
         ):
             if role == "agent":
                 extra = {**extra, "home_lon": 121.41, "time_zone": "Asia/Shanghai"}

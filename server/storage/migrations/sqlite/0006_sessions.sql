@@ -30,3 +30,25 @@ SELECT family_id, MIN(user_id), MIN(device_id), MIN(issued_at),
        CASE WHEN COUNT(revoked_at) = COUNT(*) THEN MAX(revoked_at) END,
        CASE WHEN COUNT(revoked_at) = COUNT(*) THEN 'revoked' END
 FROM refresh_tokens GROUP BY family_id;
+
+-- A password someone else handed over (a privacy officer's one-time code, an admin's
+-- reset) must be replaced at the next login, and stops working after a while.
+ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN password_expires_at TEXT;
+
+-- Separation of duties: privacy-officer access is requested by an admin and granted by an
+-- existing privacy officer, never by the admin alone.
+CREATE TABLE role_grants (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    kind TEXT NOT NULL CHECK (kind IN ('privacy_officer_access', 'privacy_officer_reset')),
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'rejected')),
+    requested_by INTEGER REFERENCES users(id),
+    requested_at TEXT NOT NULL,
+    reason TEXT,
+    decided_by INTEGER REFERENCES users(id),
+    decided_at TEXT,
+    decision_note TEXT
+);
+CREATE INDEX role_grants_status ON role_grants(status, id);
+CREATE INDEX role_grants_user ON role_grants(user_id);
