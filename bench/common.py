@@ -107,11 +107,12 @@ def summary(values: list[float]) -> str:
 
 
 def login(base: str, username: str, device_id: str | None = None) -> dict[str, str]:
+    """Headers for this user; an agent without a device_id enrols a new phone."""
     body = {"username": username, "password": PASSWORD}
     if device_id:
         body["device_id"] = device_id
-    token = requests.post(f"{base}/auth/login", json=body, timeout=30).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-    if device_id:
-        headers["X-Device-Id"] = device_id
+    answer = requests.post(f"{base}/auth/login", json=body, timeout=30).json()
+    headers = {"Authorization": f"Bearer {answer['access_token']}"}
+    if answer["device_id"]:
+        headers["X-Device-Id"] = answer["device_id"]
     return headers

@@ -50,7 +50,7 @@ def main() -> None:
             f"visits today, loaded in {time.monotonic() - started:.1f} s"
         )
         with server(env, workers=1) as base:
-            headers = login(base, "agent01", "bench-phone-01")
+            headers = login(base, "agent01")  # a new phone, enrolled at this login
             session = requests.Session()
             first = session.get(f"{base}/me/day", headers=headers, timeout=30)
             visits = len(first.json()["visits"])

@@ -112,8 +112,7 @@ def main() -> None:
             http = requests.Session()
             agents = []
             for n in range(1, args.agents + 1):
-                device = f"bench-phone-{n:03d}"
-                headers = login(base, f"agent{n:02d}", device)
+                headers = login(base, f"agent{n:02d}")  # each enrols a new phone
                 pulled = http.get(
                     f"{base}/sync/pull", params={"limit": 200}, headers=headers, timeout=30
                 ).json()

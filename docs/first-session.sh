@@ -32,8 +32,8 @@ login() {
 import json, sys
 account = next(a for a in json.load(open(sys.argv[1]))["accounts"] if a["role"] == sys.argv[2])
 body = {"username": account["username"], "password": account["password"]}
-if account["role"] == "agent":
-    body["device_id"] = account.get("device_id") or "phone-" + account["username"]
+if account.get("device_id"):  # the phone the demo registered; without one, the phone enrols
+    body["device_id"] = account["device_id"]
 print(json.dumps(body))' "$LOGINS" "$1")
   api POST /auth/login -H 'Content-Type: application/json' -d "$body"
 }

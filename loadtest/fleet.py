@@ -45,7 +45,7 @@ def make_phones(
             folder / f"{agent['username']}-{run}.db",
             agent["username"],
             password,
-            f"rel-{run}-{agent['username']}",
+            None,  # a new phone: it enrols at its first login
             backoff=PHONE_BACKOFF,
             rng=phone_rng,
         )

@@ -14,7 +14,8 @@ the server, answers lost after the server committed, batches delivered twice, an
 delivered again after newer ones, 503s. One agent's clock runs minutes off. Mid-day the
 simulator, as dispatcher, reassigns a visit an agent has already reported on and cancels
 another; as admin it revokes one device while it still holds unsent records. Every run uses
-fresh device ids (a revoked device stays revoked), not those of the logins file.
+fresh phones, enrolled at their first login (a revoked device stays revoked), not those of
+the logins file.
 
 At the end, on a good network, it checks the server against what the agents recorded:
 every record a client holds as acknowledged is stored exactly once; records still queued,
@@ -137,7 +138,7 @@ def _phones(
     """One phone per agent. They share `rng` for what the agents do, so a seed replays
     the same day; each transport and client has its own generator drawn from it."""
     by_name = {user["username"]: user for user in dispatcher.read("/users", {"role": "agent"})}
-    run = secrets.token_hex(3)  # A fresh device per run: a device revoked last run stays so.
+    run = secrets.token_hex(3)  # A fresh phone (store) per run: one revoked last run stays so.
     phones = []
     for index, agent in enumerate(agents, start=1):
         user = by_name.get(agent.username)
@@ -150,7 +151,7 @@ def _phones(
             state_dir / f"{agent.username}-{run}.db",
             agent.username,
             agent.password,
-            f"sim-{run}-{agent.username}",
+            None,  # a new phone: it enrols at its first login
             clock=lambda skew=skew: datetime.now(UTC) + skew,
             backoff=SIM_BACKOFF,
             rng=random.Random(rng.random()),

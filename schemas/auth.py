@@ -11,7 +11,25 @@ class LoginSchema(StrictSchema):
     username = fields.Str(required=True, validate=validate.Length(min=1, max=150))
     password = fields.Str(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
     device_id = fields.Str(
-        validate=DEVICE_ID, metadata={"description": "required for agents: the phone's id"}
+        validate=DEVICE_ID,
+        metadata={
+            "description": "agents: the id of a phone registered to them (answered by the "
+            "login that enrolled it, or registered by an admin); omitted, with automatic "
+            "enrolment, the server enrols this phone under a new id it answers"
+        },
+    )
+
+
+class PasswordChangeSchema(StrictSchema):
+    username = fields.Str(required=True, validate=validate.Length(min=1, max=150))
+    password = fields.Str(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "the current password, or the one-time code handed over"},
+    )
+    new_password = fields.Str(
+        required=True, load_only=True, validate=validate.Length(min=12, max=1024)
     )
 
 
@@ -33,7 +51,9 @@ class TokenPairSchema(StrictSchema):
     expires_at = aware_datetime(required=True)
     refresh_token = fields.Str(required=True)
     refresh_expires_at = aware_datetime(required=True)
-    device_id = fields.Str(allow_none=True)
+    device_id = fields.Str(
+        allow_none=True, metadata={"description": "agents: send it as X-Device-Id, keep it"}
+    )
     user = fields.Nested(TokenUserSchema, required=True)
 
 

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from schemas.common import NestedOrNull, StrictSchema, aware_datetime, validate_time_zone
+from schemas.common import DEVICE_ID, NestedOrNull, StrictSchema, aware_datetime, validate_time_zone
 from server.domain.roles import ROLES
 
 
 class UserCreateSchema(StrictSchema):
     username = fields.Str(required=True, validate=validate.Regexp(r"^[a-z0-9._-]{3,64}$"))
-    password = fields.Str(required=True, load_only=True, validate=validate.Length(min=12, max=1024))
+    password = fields.Str(
+        load_only=True,
+        validate=validate.Length(min=12, max=1024),
+        metadata={
+            "description": "required, except for a privacy officer: an admin only requests "
+            "one, whose first password comes with a privacy officer's approval"
+        },
+    )
     role = fields.Str(required=True, validate=validate.OneOf(ROLES))
     display_name = fields.Str(validate=validate.Length(min=1, max=200))
     badge_number = fields.Str(validate=validate.Length(min=1, max=64))
@@ -58,7 +65,18 @@ class DeviceQueryArgsSchema(StrictSchema):
     user_id = fields.Int()
 
 
+class DeviceRegisterSchema(StrictSchema):
+    device_id = fields.Str(
+        validate=DEVICE_ID,
+        metadata={"description": "the phone's id, such as an asset tag; omitted: one is minted"},
+    )
+
+
 class DeviceRevokeSchema(StrictSchema):
+    reason = fields.Str(validate=validate.Length(max=500))
+
+
+class UserStatusChangeSchema(StrictSchema):
     reason = fields.Str(validate=validate.Length(max=500))
 
 

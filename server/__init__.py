@@ -101,7 +101,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["doorstep_limits"] = {
         "address": RateLimiter(settings["RATE_PER_ADDRESS_PER_MIN"], settings["RATE_BURST"] * 5),
-        "device": RateLimiter(settings["RATE_PER_DEVICE_PER_MIN"], settings["RATE_BURST"]),
+        "principal": RateLimiter(settings["RATE_PER_DEVICE_PER_MIN"], settings["RATE_BURST"]),
     }
     app.before_request(assign_request_id)
     app.before_request(enforce_rate_limits)

@@ -28,9 +28,14 @@ DEFAULTS: dict[str, Any] = {
     "CARD_LEAD_TIME_S": 0,  # how long before the visit's day a card becomes visible
     "CARD_GRACE_S": 6 * 3600,  # how long after the end of the visit's day it stays visible
     "DEFAULT_TIME_ZONE": "Asia/Shanghai",
-    "LOGIN_MAX_FAILURES_PER_USER": 5,
-    "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
-    "LOGIN_FAILURE_WINDOW_S": 15 * 60,
+    # Login throttling (docs/security.md): per (username, address) pair, with back-off ...
+    "LOGIN_FAILURES_BEFORE_DELAY": 5,  # a pair's failures answered at once; then 1 s, 2 s, 4 s…
+    "LOGIN_DELAY_MAX_S": 15 * 60,  # the longest a pair waits after one failure
+    # ... and caps that only ever hold back pairs that have failed themselves.
+    "LOGIN_MAX_FAILURES_PER_USER": 50,  # failures for one username from any address
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": 100,  # failures from one address for any username
+    "LOGIN_FAILURE_WINDOW_S": 60 * 60,  # what the caps count; a pair this quiet starts over
+    "TEMPORARY_PASSWORD_TTL_S": 72 * 3600,  # a handed-over password (one-time code, reset)
     "DEVICE_ENROLMENT": "auto",  # "auto": first login registers the device; "admin": pre-registered
     "PASSWORD_TIME_COST": 3,
     "PASSWORD_MEMORY_COST_KIB": 65536,
@@ -44,8 +49,8 @@ DEFAULTS: dict[str, Any] = {
     # case (no guessing game; a new visit does not start a new budget).
     "ID_CHECKS_PER_BORROWER": 5,
     "ID_CHECK_PERIOD_DAYS": 30,
-    "RATE_PER_DEVICE_PER_MIN": 240,  # requests a minute per X-Device-Id (per worker)
-    "RATE_PER_ADDRESS_PER_MIN": 1200,  # requests a minute per client address (per worker)
+    "RATE_PER_DEVICE_PER_MIN": 240,  # per authenticated phone, or staff user (per worker)
+    "RATE_PER_ADDRESS_PER_MIN": 1200,  # per client address, requests with no valid token
     "RATE_BURST": 60,
     "PROXY_HOPS": 0,  # reverse proxies in front that set X-Forwarded-For (client address)
     "SERVER_TIMING": 0,  # 1: add a Server-Timing header (phases such as the ledger write)

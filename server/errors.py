@@ -74,6 +74,12 @@ class Forbidden(DoorstepError):
     code = "forbidden"
 
 
+class PasswordChangeRequired(Forbidden):
+    """The password was handed over by someone else: set a new one before logging in."""
+
+    code = "password_change_required"
+
+
 class DeviceNotAllowed(Forbidden):
     """The device is registered to someone else, or not registered at all."""
 

@@ -10,6 +10,7 @@ from typing import Any
 from server.auth.passwords import Passwords
 from server.clock import Clock
 from server.domain.disclosure import DisclosurePolicy
+from server.domain.login_throttle import ThrottlePolicy
 from server.keys import SigningKeys
 from sync.cards import CardPolicy
 from sync.compliance import CompliancePolicy
@@ -32,6 +33,17 @@ class Runtime:
             lead=timedelta(seconds=self.settings["CARD_LEAD_TIME_S"]),
             grace=timedelta(seconds=self.settings["CARD_GRACE_S"]),
             purge_ack_deadline=timedelta(seconds=self.settings["PURGE_ACK_DEADLINE_S"]),
+        )
+
+    @property
+    def login_throttle(self) -> ThrottlePolicy:
+        """How failed logins slow further attempts (server/domain/login_throttle.py)."""
+        return ThrottlePolicy(
+            failures_before_delay=self.settings["LOGIN_FAILURES_BEFORE_DELAY"],
+            delay_max=timedelta(seconds=self.settings["LOGIN_DELAY_MAX_S"]),
+            window=timedelta(seconds=self.settings["LOGIN_FAILURE_WINDOW_S"]),
+            max_per_user=self.settings["LOGIN_MAX_FAILURES_PER_USER"],
+            max_per_address=self.settings["LOGIN_MAX_FAILURES_PER_ADDRESS"],
         )
 
 

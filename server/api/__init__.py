@@ -15,6 +15,7 @@ from server.api import (
     checkpoints,
     docs_assets,
     health,
+    role_grants,
     routes,
     sync,
     users,
@@ -60,6 +61,7 @@ def register_api(app: Flask) -> Api:
     for module in (
         auth,
         users,
+        role_grants,
         cases,
         visits,
         routes,

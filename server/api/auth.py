@@ -3,7 +3,13 @@
 from flask import Response, request
 from flask.views import MethodView
 
-from schemas.auth import LoginSchema, PublicKeySchema, RefreshSchema, TokenPairSchema
+from schemas.auth import (
+    LoginSchema,
+    PasswordChangeSchema,
+    PublicKeySchema,
+    RefreshSchema,
+    TokenPairSchema,
+)
 from schemas.common import ErrorSchema, field_name
 from server.api.context import Blueprint, caller, get_db, runtime
 from server.api.errors import domain_error_response
@@ -22,7 +28,9 @@ class LoginViews(MethodView):
     @blp.arguments(LoginSchema)
     @blp.response(200, TokenPairSchema)
     @blp.alt_response(401, schema=ErrorSchema, description="wrong credentials; revoked device")
-    @blp.alt_response(403, schema=ErrorSchema, description="device unknown or someone else's")
+    @blp.alt_response(
+        403, schema=ErrorSchema, description="device not yours; password_change_required"
+    )
     def post(self, body):
         """Exchange a username and password (and, for agents, a device id) for tokens"""
         return accounts.login(
@@ -50,6 +58,24 @@ def count_refused_login(response: Response) -> Response:
     except DoorstepError as exc:
         return domain_error_response(exc)
     return response
+
+
+@blp.route("/password")
+class PasswordViews(MethodView):
+    @blp.doc(security=[])
+    @blp.arguments(PasswordChangeSchema)
+    @blp.response(204)
+    @blp.alt_response(401, schema=ErrorSchema, description="wrong username or password")
+    def post(self, body):
+        """Set a new password (a handed-over one must be); every session of the account ends"""
+        accounts.change_password(
+            get_db(),
+            runtime(),
+            caller(),
+            body["username"],
+            body["password"],
+            body["new_password"],
+        )
 
 
 @blp.route("/refresh")

@@ -15,7 +15,7 @@ from flask.views import MethodView
 from webargs.flaskparser import FlaskParser
 
 from server.api.ledgering import LEDGER_DOC, Purpose, ledger_plan, ledgered
-from server.errors import Forbidden
+from server.errors import Forbidden, NotAuthenticated
 from server.runtime import Caller, Principal, Runtime
 from server.services import accounts
 from server.storage.connection import open_db
@@ -145,13 +145,35 @@ def assign_request_id() -> None:
     g.now = runtime().clock()
 
 
+def _is_protected() -> bool:
+    """Whether this request's operation authenticates its caller with requires()."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    func = getattr(view_class, request.method.lower(), None) if view_class else view
+    return hasattr(func, "_roles")
+
+
 def enforce_rate_limits() -> None:
-    """Per address, and per device for phones, before any work is done."""
+    """Requests that bring no token to check are counted per client address before any work.
+
+    A token for a protected operation is counted once it verified (requires()), per phone or
+    staff user, never by a header an unauthenticated caller can set: a stranger sending a
+    victim's X-Device-Id spends only its own address's allowance.
+    """
+    if request.headers.get("Authorization") and _is_protected():
+        return
+    _take_address_allowance()
+
+
+def _take_address_allowance() -> None:
     limiters = current_app.extensions["doorstep_limits"]
     limiters["address"].take(request.remote_addr or "unknown", g.now)
-    device = request.headers.get("X-Device-Id")
-    if device:
-        limiters["device"].take(device[:128], g.now)
+
+
+def _take_principal_allowance(who: Principal) -> None:
+    limiters = current_app.extensions["doorstep_limits"]
+    key = f"device:{who.device_id}" if who.device_id else f"user:{who.user_id}"
+    limiters["principal"].take(key, g.now)
 
 
 def caller() -> Caller:
@@ -204,13 +226,18 @@ def requires(*roles: str) -> Callable:
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            g.principal = accounts.authenticate(
-                get_db(),
-                runtime(),
-                request.headers.get("Authorization"),
-                request.headers.get("X-Device-Id"),
-                g.now,
-            )
+            try:
+                g.principal = accounts.authenticate(
+                    get_db(),
+                    runtime(),
+                    request.headers.get("Authorization"),
+                    request.headers.get("X-Device-Id"),
+                    g.now,
+                )
+            except NotAuthenticated:
+                _take_address_allowance()  # a refused token counts as no token
+                raise
+            _take_principal_allowance(g.principal)
             if g.principal.role not in roles:
                 raise Forbidden(f"role {g.principal.role} may not do this")
             return view(*args, **kwargs)

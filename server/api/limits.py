@@ -1,8 +1,10 @@
-"""Request rate limits per device and per address: a token bucket in each worker process.
+"""Request rate limits: a token bucket in each worker process.
 
-Buckets live in memory, so with N gunicorn workers a client can at most reach N times the
-configured rate; the limits are set with that in mind (docs/reliability.md). Login has its
-own, shared limit in the store (server/services/accounts.py)."""
+Two families (server/api/context.py): per authenticated phone or staff user, taken once the
+token verified; per client address, for everything that brings no valid token. Buckets live
+in memory, so with N gunicorn workers a client can at most reach N times the configured
+rate; the limits are set with that in mind (docs/reliability.md). Login has its own, shared
+throttling in the store (server/domain/login_throttle.py)."""
 
 from __future__ import annotations
 

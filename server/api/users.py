@@ -6,12 +6,14 @@ from flask.views import MethodView
 from schemas.common import ErrorSchema
 from schemas.users import (
     DeviceQueryArgsSchema,
+    DeviceRegisterSchema,
     DeviceRevokeSchema,
     DeviceSchema,
     MeSchema,
     UserCreateSchema,
     UserQueryArgsSchema,
     UserSchema,
+    UserStatusChangeSchema,
 )
 from server.api.context import (
     BEARER_AND_DEVICE,
@@ -22,7 +24,7 @@ from server.api.context import (
     requires,
     runtime,
 )
-from server.services import accounts
+from server.services import accounts, devices
 from server.storage import accounts as account_rows
 
 blp = Blueprint("users", __name__, url_prefix="/api/v1", description="Users and devices")
@@ -62,6 +64,42 @@ class UserByIdViews(MethodView):
         return _user_out(accounts.get_user(get_db(), user_id))
 
 
+@blp.route("/users/<int:user_id>/disable")
+class UserDisableViews(MethodView):
+    @requires("admin")
+    @blp.arguments(UserStatusChangeSchema)
+    @blp.response(200, UserSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="an admin's own account")
+    def post(self, body, user_id):
+        """Disable an account: it cannot log in and every session of it ends at once"""
+        return _user_out(
+            accounts.set_user_active(get_db(), caller(), user_id, False, body.get("reason"))
+        )
+
+
+@blp.route("/users/<int:user_id>/enable")
+class UserEnableViews(MethodView):
+    @requires("admin")
+    @blp.arguments(UserStatusChangeSchema)
+    @blp.response(200, UserSchema)
+    def post(self, body, user_id):
+        """Enable a disabled account again (its old sessions stay ended: it logs in anew)"""
+        return _user_out(
+            accounts.set_user_active(get_db(), caller(), user_id, True, body.get("reason"))
+        )
+
+
+@blp.route("/users/<int:user_id>/devices")
+class UserDeviceViews(MethodView):
+    @requires("admin")
+    @blp.arguments(DeviceRegisterSchema)
+    @blp.response(201, DeviceSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="device id already registered")
+    def post(self, body, user_id):
+        """Register a phone for an agent before its first login (needed with admin enrolment)"""
+        return devices.register_device(get_db(), caller(), user_id, body.get("device_id"))
+
+
 @blp.route("/devices")
 class DeviceViews(MethodView):
     @requires("admin", "dispatcher")
@@ -79,7 +117,7 @@ class DeviceRevokeViews(MethodView):
     @blp.response(200, DeviceSchema)
     def post(self, body, device_id):
         """Revoke a device: its tokens fail at once and it is told to wipe"""
-        return accounts.revoke_device(get_db(), caller(), device_id, body.get("reason"))
+        return devices.revoke_device(get_db(), caller(), device_id, body.get("reason"))
 
 
 @blp.route("/devices/wipe-confirmation")
@@ -90,7 +128,7 @@ class DeviceWipeViews(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="the device is not revoked")
     def post(self):
         """A revoked device confirms it wiped its data (its own token, even expired)"""
-        return accounts.confirm_wipe(
+        return devices.confirm_wipe(
             get_db(),
             runtime(),
             caller(),

@@ -16,7 +16,8 @@ from server.errors import InvalidToken
 from server.keys import SigningKeys
 
 ALGORITHM = "EdDSA"  # the only algorithm decode accepts: no "none", no HS/RS confusion
-REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+# `sid` names the session (the refresh-token family): ending it refuses the token at once.
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti", "sid"]
 # Small allowance for clocks of several workers; never for the token's lifetime.
 LEEWAY_S = 5
 
@@ -37,6 +38,7 @@ TOKEN_REFUSALS: dict[str, str] = {
     "not_access_token": "token refused: not an access token",
     "invalid": "token refused: not a valid token",
     "account_changed": "token refused: account changed or disabled",
+    "session_ended": "token refused: its session ended (logged out or revoked)",
     "no_device": "token refused: agent token without a device",
     "unknown_device": "token refused: unknown device",
     "refresh_refused": "refresh token refused",
@@ -75,6 +77,7 @@ class AccessClaims:
     user_id: int
     role: str
     device_id: str | None
+    session_id: str
     jti: str
     expires_at: datetime
 
@@ -86,6 +89,7 @@ def issue_access_token(
     user_id: int,
     role: str,
     device_id: str | None,
+    session_id: str,
     now: datetime,
 ) -> tuple[str, datetime]:
     expires_at = now + timedelta(seconds=settings["ACCESS_TOKEN_TTL_S"])
@@ -94,6 +98,7 @@ def issue_access_token(
         "aud": settings["AUDIENCE"],
         "sub": str(user_id),
         "jti": secrets.token_hex(16),
+        "sid": session_id,
         "iat": int(now.timestamp()),
         "exp": int(expires_at.timestamp()),
         "typ": "access",
@@ -141,10 +146,13 @@ def decode_access_token(
         raise token_refused("not_yet_valid")
     if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
         raise token_refused("not_access_token")
+    if not isinstance(claims["sid"], str):
+        raise token_refused("invalid_claim")
     return AccessClaims(
         user_id=int(claims["sub"]),
         role=str(claims.get("role")),
         device_id=claims.get("device_id"),
+        session_id=claims["sid"],
         jti=claims["jti"],
         expires_at=datetime.fromtimestamp(claims["exp"], now.tzinfo),
     )

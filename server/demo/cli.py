@@ -60,6 +60,7 @@ def demo(borrowers: int, agents: int, visits_per_agent: int, reset_passwords: bo
     known = _known_passwords(path)
     wanted = seed.demo_account_specs(agent_specs)
     logins = seed.ensure_demo_accounts(db, rt, caller, wanted, known, reset=reset_passwords)
+    seed.register_demo_phones(db, caller, logins)
     logins += seed.other_known_logins(db, rt, known, {spec["username"] for spec in wanted})
     today = caller.now.astimezone(ZoneInfo(data.TIME_ZONE)).date()
     planned = seed.plan_demo_day(db, rt, caller, rows, agent_specs, today, visits_per_agent)
@@ -108,7 +109,7 @@ def _echo_how_to_log_in(base_url: str, logins: Sequence[DemoLogin]) -> None:
     if agent is None:
         return
     body = {"username": agent.username, "password": agent.password, "device_id": agent.device_id}
-    click.echo("Log in (agents send a device_id of 8+ characters and then X-Device-Id):")
+    click.echo("Log in (agents send their registered phone's device_id, then X-Device-Id):")
     click.echo(
         f"  curl -s -XPOST {base_url}/auth/login -H 'content-type: application/json' "
         f"-d '{json.dumps(body, separators=(',', ':'))}'"

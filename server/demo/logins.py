@@ -6,7 +6,7 @@ It sits beside the database as `demo-logins.json`, readable by its owner only (0
      "accounts": [{"username": "agent01", "password": "...", "role": "agent",
                    "device_id": "phone-agent01"}, ...]}
 
-`device_id` is a suggested phone id for agents (they must send one to log in), else null.
+`device_id` is the phone the demo registered for each agent (log in with it), else null.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class DemoLogin:
 
     @property
     def device_id(self) -> str | None:
-        """The device id suggested to this account: agents log in from a named phone."""
+        """The phone the demo registers for this agent: agents log in from a registered phone."""
         return f"phone-{self.username}" if self.role == "agent" else None
 
 

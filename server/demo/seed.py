@@ -13,7 +13,7 @@ import sqlite_utils
 from server.demo import data
 from server.demo.logins import DemoLogin
 from server.runtime import Caller, Runtime
-from server.services import accounts, dispatch, imports
+from server.services import accounts, devices, dispatch, imports
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import visits as visit_rows
@@ -72,6 +72,25 @@ def ensure_demo_accounts(
         else:
             logins.append(DemoLogin(username, role, None, "unknown"))
     return logins
+
+
+def register_demo_phones(
+    db: sqlite_utils.Database, caller: Caller, logins: Sequence[DemoLogin]
+) -> int:
+    """Register each demo agent's suggested phone, as an admin would; returns how many were new.
+
+    Automatic enrolment gives phones ids the server mints, so the names the logins file
+    suggests exist only because the demo registers them here.
+    """
+    new = 0
+    for login in logins:
+        if login.device_id is None or account_rows.get_device(db, login.device_id) is not None:
+            continue
+        user = account_rows.get_user_by_username(db, login.username)
+        if user is not None and user["role"] == "agent":
+            devices.register_device(db, caller, user["id"], login.device_id)
+            new += 1
+    return new
 
 
 def other_known_logins(

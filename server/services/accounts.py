@@ -1,8 +1,7 @@
-"""Logging in, refreshing, authenticating requests, users and devices."""
+"""Logging in, refreshing and authenticating requests; passwords, sessions, user accounts."""
 
 from __future__ import annotations
 
-import math
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,43 +16,69 @@ from server.auth.tokens import (
     token_refused,
 )
 from server.clock import parse_iso, to_iso
+from server.domain.login_throttle import PairFailures, current_streak, login_wait
+from server.domain.roles import PRIVACY_OFFICER
 from server.errors import (
     Conflict,
     DeviceMismatch,
-    DeviceNotAllowed,
     DeviceRevoked,
     InvalidCredentials,
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    PasswordChangeRequired,
     RateLimited,
     TokenReused,
 )
 from server.runtime import Caller, Principal, Runtime
+from server.services import devices, role_grants
 from server.services.staff_log import log_action
 from server.storage import accounts as account_rows
 from server.storage.connection import transaction
 
 
+def _pair_failures(db: sqlite_utils.Database, username: str, address: str) -> PairFailures:
+    row = account_rows.get_pair_failures(db, username, address)
+    if row is None:
+        return PairFailures()
+    return PairFailures(row["failures"], parse_iso(row["last_failed_at"]))
+
+
 def _check_login_rate(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, username: str
 ) -> None:
-    window = rt.settings["LOGIN_FAILURE_WINDOW_S"]
-    since = caller.now - timedelta(seconds=window)
-    by_user, by_address = account_rows.login_failures_since(
-        db, username=username, address=caller.address, since=to_iso(since)
+    """Refuse (429) an attempt its (username, address) pair must not make yet."""
+    policy = rt.login_throttle
+    pair = _pair_failures(db, username, caller.address)
+    if current_streak(policy, pair, caller.now) == 0:
+        return  # never held back by failures elsewhere: skip the cap queries too
+    since = to_iso(caller.now - policy.window)
+    by_user = account_rows.oldest_of_latest_failures(
+        db, username=username, since=since, count=policy.max_per_user
     )
-    for failures, limit in (
-        (by_user, rt.settings["LOGIN_MAX_FAILURES_PER_USER"]),
-        (by_address, rt.settings["LOGIN_MAX_FAILURES_PER_ADDRESS"]),
-    ):
-        if len(failures) >= limit:
-            # Free again once the oldest failure that counts leaves the window.
-            oldest = parse_iso(failures[len(failures) - limit])
-            wait = (oldest + timedelta(seconds=window) - caller.now).total_seconds()
-            raise RateLimited(
-                "too many failed logins; try again later", retry_after=max(1, math.ceil(wait))
-            )
+    by_address = account_rows.oldest_of_latest_failures(
+        db, address=caller.address, since=since, count=policy.max_per_address
+    )
+    wait = login_wait(
+        policy,
+        pair,
+        parse_iso(by_user) if by_user else None,
+        parse_iso(by_address) if by_address else None,
+        caller.now,
+    )
+    if wait is not None:
+        raise RateLimited("too many failed logins; try again later", retry_after=wait)
+
+
+def _record_login_failure(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, username: str
+) -> None:
+    now = to_iso(caller.now)
+    streak = current_streak(
+        rt.login_throttle, _pair_failures(db, username, caller.address), caller.now
+    )
+    account_rows.set_pair_failures(db, username, caller.address, streak + 1, now)
+    account_rows.record_login_failure(db, username, caller.address, now)
 
 
 def login(
@@ -65,41 +90,74 @@ def login(
     device_id: str | None,
 ) -> dict[str, Any]:
     """Check the password (outside any write lock), then issue a token pair."""
+    user = _check_password(db, rt, caller, username, password)
+    if user["must_change_password"]:
+        with transaction(db):
+            account_rows.clear_pair_failures(db, username, caller.address)
+        raise PasswordChangeRequired(
+            "this password was handed to you: set your own at POST /auth/password",
+            field="password",
+        )
+    with transaction(db):
+        if user["role"] == "agent":
+            device_id = devices.bind_device(db, rt, caller, user, device_id)
+        else:
+            device_id = None
+        account_rows.clear_pair_failures(db, username, caller.address)
+        session_id = secrets.token_hex(16)
+        account_rows.insert_session(db, session_id, user["id"], device_id, to_iso(caller.now))
+        log_action(
+            db,
+            caller,
+            "login",
+            "user",
+            user["id"],
+            {"device_id": device_id, "session_id": session_id},
+            username=username,
+        )
+        return _issue_pair(db, rt, caller, user, device_id, family_id=session_id)
+
+
+def _check_password(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, username: str, password: str
+) -> dict[str, Any]:
+    """The active account these credentials prove, or a counted failure (throttled first)."""
     _check_login_rate(db, rt, caller, username)
     user = account_rows.get_user_by_username(db, username)
     ok = rt.passwords.verify(user["password_hash"] if user else None, password)
-    if not ok or not user or not user["active"]:
+    expired = bool(user and user["password_expires_at"]) and (
+        parse_iso(user["password_expires_at"]) <= caller.now
+    )
+    if not ok or not user or not user["active"] or expired:
         with transaction(db):
-            account_rows.record_login_failure(db, username, caller.address, to_iso(caller.now))
+            _record_login_failure(db, rt, caller, username)
             log_action(db, caller, "login_failed", "user", username, username=username)
         raise InvalidCredentials("wrong username or password")
-    if user["role"] == "agent" and not device_id:
-        raise InvalidInput("agents log in from a registered device", field="device_id")
-    with transaction(db):
-        if user["role"] == "agent":
-            _bind_device(db, rt, user, device_id or "", to_iso(caller.now))
-        else:
-            device_id = None
-        account_rows.clear_login_failures(db, username)
-        log_action(
-            db, caller, "login", "user", user["id"], {"device_id": device_id}, username=username
-        )
-        return _issue_pair(db, rt, caller, user, device_id, family_id=secrets.token_hex(16))
+    return user
 
 
-def _bind_device(
-    db: sqlite_utils.Database, rt: Runtime, user: dict, device_id: str, now: str
+def change_password(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    username: str,
+    password: str,
+    new_password: str,
 ) -> None:
-    device = account_rows.get_device(db, device_id)
-    if device is None:
-        if rt.settings["DEVICE_ENROLMENT"] != "auto":
-            raise DeviceNotAllowed("this device is not registered", field="device_id")
-        account_rows.insert_device(db, device_id, user["id"], now)
-        return
-    if device["status"] == "revoked":
-        raise DeviceRevoked("this device was revoked: wipe local data", wipe=True)
-    if device["user_id"] != user["id"]:
-        raise DeviceNotAllowed("this device is registered to another user", field="device_id")
+    """Replace a password (a handed-over one must be); every session of the account ends."""
+    user = _check_password(db, rt, caller, username, password)
+    if new_password == password:
+        raise InvalidInput("choose a new password, not the one you have", field="new_password")
+    new_hash = rt.passwords.hash(new_password)
+    with transaction(db):
+        account_rows.update_user(
+            db,
+            user["id"],
+            {"password_hash": new_hash, "must_change_password": 0, "password_expires_at": None},
+        )
+        account_rows.end_user_sessions(db, user["id"], to_iso(caller.now), "password_changed")
+        account_rows.clear_pair_failures(db, username, caller.address)
+        log_action(db, caller, "password_changed", "user", user["id"], username=username)
 
 
 def _issue_pair(
@@ -116,6 +174,7 @@ def _issue_pair(
         user_id=user["id"],
         role=user["role"],
         device_id=device_id,
+        session_id=family_id,
         now=caller.now,
     )
     refresh, refresh_hash = new_refresh_token()
@@ -166,7 +225,7 @@ def refresh(
         if stored is None or stored["revoked_at"] or stored["expires_at"] <= now:
             raise token_refused("refresh_refused")
         if not account_rows.spend_refresh_token(db, token_hash, now):
-            account_rows.revoke_token_family(db, stored["family_id"], now)
+            account_rows.end_session(db, stored["family_id"], now, "refresh_token_reused")
             log_action(
                 db,
                 caller,
@@ -185,11 +244,11 @@ def refresh(
 
 
 def logout(db: sqlite_utils.Database, caller: Caller, refresh_token: str) -> None:
-    """Revoke the refresh-token family this token belongs to; unknown tokens are a no-op."""
+    """End the session this refresh token belongs to; unknown tokens are a no-op."""
     with transaction(db):
         stored = account_rows.get_refresh_token(db, hash_refresh_token(refresh_token))
         if stored is not None:
-            account_rows.revoke_token_family(db, stored["family_id"], to_iso(caller.now))
+            account_rows.end_session(db, stored["family_id"], to_iso(caller.now), "logout")
 
 
 def authenticate(
@@ -209,6 +268,7 @@ def authenticate(
     user = account_rows.get_user(db, claims.user_id)
     if user is None or not user["active"] or user["role"] != claims.role:
         raise token_refused("account_changed")
+    device = None
     if user["role"] == "agent":
         if not claims.device_id:
             raise token_refused("no_device")
@@ -221,6 +281,11 @@ def authenticate(
             raise DeviceMismatch(
                 "token is bound to another device (send X-Device-Id)", field="X-Device-Id"
             )
+    # After the device checks: a revoked phone must still be told to wipe.
+    session = account_rows.get_session(db, claims.session_id)
+    if session is None or session["ended_at"] or session["user_id"] != user["id"]:
+        raise token_refused("session_ended")
+    if device is not None:
         _note_contact(db, device, now)
     return Principal(
         user_id=user["id"],
@@ -244,50 +309,25 @@ def _note_contact(db: sqlite_utils.Database, device: dict[str, Any], now: dateti
         account_rows.touch_device(db, device["id"], to_iso(now))
 
 
-def confirm_wipe(
-    db: sqlite_utils.Database,
-    rt: Runtime,
-    caller: Caller,
-    authorization: str | None,
-    device_header: str | None,
-) -> dict[str, Any]:
-    """A revoked phone reports that it wiped its data. Its token may have expired while it
-    was offline; the signature and the device binding are still checked."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise NotAuthenticated("expected Authorization: Bearer <token>")
-    claims = decode_access_token(
-        rt.keys, rt.settings, token.strip(), caller.now, allow_expired=True
-    )
-    if not claims.device_id or device_header != claims.device_id:
-        raise DeviceMismatch(
-            "token is bound to another device (send X-Device-Id)", field="X-Device-Id"
-        )
-    with transaction(db):
-        device = account_rows.get_device(db, claims.device_id)
-        if device is None or device["user_id"] != claims.user_id:
-            raise token_refused("unknown_device")
-        if device["status"] != "revoked":
-            raise Conflict("this device is not revoked; nothing to confirm", field="device_id")
-        account_rows.confirm_wipe(db, claims.device_id, to_iso(caller.now))
-        log_action(
-            db,
-            caller,
-            "device_wipe_confirmed",
-            "device",
-            claims.device_id,
-            username=str(claims.user_id),
-        )
-        return account_rows.get_device(db, claims.device_id) or {}
-
-
 def create_user(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, data: dict[str, Any]
 ) -> dict[str, Any]:
     """Create a staff or agent account with a hashed password; usernames and badges are unique."""
     if data["role"] == "agent" and not data.get("badge_number"):
         raise InvalidInput("agents need a badge number", field="badge_number")
-    password_hash = rt.passwords.hash(data["password"])
+    # Through the API an admin only requests a privacy officer: a privacy officer grants the
+    # access (role_grants). The console (no principal) is the operator's own bootstrap.
+    needs_grant = data["role"] == PRIVACY_OFFICER and caller.principal is not None
+    if needs_grant and data.get("password"):
+        raise InvalidInput(
+            "a privacy officer's first password comes with the approval of their access: "
+            "leave it out",
+            field="password",
+        )
+    if not needs_grant and not data.get("password"):
+        raise InvalidInput("a password is required", field="password")
+    # A privacy officer waiting for approval gets a password nobody knows.
+    password_hash = rt.passwords.hash(data.get("password") or secrets.token_urlsafe(32))
     with transaction(db):
         if account_rows.get_user_by_username(db, data["username"]):
             raise Conflict("username already taken", field="username")
@@ -301,6 +341,7 @@ def create_user(
                 "role": data["role"],
                 "display_name": data.get("display_name") or data["username"],
                 "created_at": to_iso(caller.now),
+                "active": 0 if needs_grant else 1,
             },
         )
         if data["role"] == "agent":
@@ -323,6 +364,8 @@ def create_user(
             user_id,
             {"username": data["username"], "role": data["role"]},
         )
+        if needs_grant:
+            role_grants.request_grant(db, caller, user_id, role_grants.ACCESS, None)
         return account_rows.get_user(db, user_id) or {}
 
 
@@ -334,19 +377,33 @@ def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any]:
     return user
 
 
-def revoke_device(
-    db: sqlite_utils.Database, caller: Caller, device_id: str, reason: str | None
+def set_user_active(
+    db: sqlite_utils.Database, caller: Caller, user_id: int, active: bool, reason: str | None
 ) -> dict[str, Any]:
-    """Revoke a device (idempotent): its tokens stop working and it must wipe."""
+    """Disable (every session ends at once) or enable an account; idempotent."""
+    if not active and caller.principal and caller.principal.user_id == user_id:
+        raise Conflict("you cannot disable your own account", field="user_id")
     with transaction(db):
-        device = account_rows.get_device(db, device_id)
-        if device is None:
-            raise NotFound("no such device")
-        if device["status"] != "revoked":
-            by = caller.principal.user_id if caller.principal else None
-            account_rows.revoke_device(db, device_id, by, reason, to_iso(caller.now))
-            log_action(db, caller, "device_revoked", "device", device_id, {"reason": reason})
-        return account_rows.get_device(db, device_id) or {}
+        user = get_user(db, user_id)
+        awaiting = user["role"] == PRIVACY_OFFICER and not account_rows.has_approved_access(
+            db, user_id
+        )
+        if active and awaiting:
+            raise Conflict(
+                "this privacy officer's access was not granted by a privacy officer",
+                field="user_id",
+            )
+        if bool(user["active"]) != active:
+            account_rows.update_user(db, user_id, {"active": int(active)})
+            details: dict[str, Any] = {"reason": reason}
+            if not active:
+                now = to_iso(caller.now)
+                details["sessions_ended"] = account_rows.end_user_sessions(
+                    db, user_id, now, "user_disabled"
+                )
+            action = "user_enabled" if active else "user_disabled"
+            log_action(db, caller, action, "user", user_id, details)
+        return get_user(db, user_id)
 
 
 def count_refused_login(
@@ -356,4 +413,4 @@ def count_refused_login(
     throttled like one (RateLimited once over the limit), recorded like one."""
     _check_login_rate(db, rt, caller, username)
     with transaction(db):
-        account_rows.record_login_failure(db, username, caller.address, to_iso(caller.now))
+        _record_login_failure(db, rt, caller, username)

@@ -23,6 +23,64 @@ def insert_user(db: sqlite_utils.Database, user: Row) -> int:
     return int(cursor.lastrowid)
 
 
+_GRANT_COLUMNS = (
+    "g.*, u.username, u.role, r.username AS requested_by_username, "
+    "d.username AS decided_by_username"
+)
+_GRANT_FROM = (
+    "FROM role_grants g JOIN users u ON u.id = g.user_id "
+    "LEFT JOIN users r ON r.id = g.requested_by LEFT JOIN users d ON d.id = g.decided_by"
+)
+
+
+def insert_role_grant(db: sqlite_utils.Database, grant: Row) -> int:
+    cursor = db.execute(
+        "INSERT INTO role_grants (user_id, kind, requested_by, requested_at, reason) "
+        "VALUES (:user_id, :kind, :requested_by, :requested_at, :reason)",
+        grant,
+    )
+    return int(cursor.lastrowid)
+
+
+def get_role_grant(db: sqlite_utils.Database, grant_id: int) -> Row | None:
+    return _one(db, f"SELECT {_GRANT_COLUMNS} {_GRANT_FROM} WHERE g.id = ?", [grant_id])
+
+
+def list_role_grants(db: sqlite_utils.Database, status: str | None = None) -> list[Row]:
+    where, params = ("WHERE g.status = ?", [status]) if status else ("", [])
+    return list(db.query(f"SELECT {_GRANT_COLUMNS} {_GRANT_FROM} {where} ORDER BY g.id", params))
+
+
+def pending_role_grant(db: sqlite_utils.Database, user_id: int) -> Row | None:
+    return _one(
+        db,
+        f"SELECT {_GRANT_COLUMNS} {_GRANT_FROM} WHERE g.user_id = ? AND g.status = 'pending'",
+        [user_id],
+    )
+
+
+def has_approved_access(db: sqlite_utils.Database, user_id: int) -> bool:
+    """Whether a privacy officer's access was ever granted (or it predates grants)."""
+    row = db.execute(
+        "SELECT COUNT(*), SUM(kind = 'privacy_officer_access' AND status = 'approved') "
+        "FROM role_grants WHERE user_id = ? AND kind = 'privacy_officer_access'",
+        [user_id],
+    ).fetchone()
+    return row[0] == 0 or bool(row[1])
+
+
+def decide_role_grant(
+    db: sqlite_utils.Database, grant_id: int, status: str, by_user: int, now: str, note: str | None
+) -> bool:
+    """Approve or reject a pending grant; False when it was no longer pending."""
+    cursor = db.execute(
+        "UPDATE role_grants SET status = ?, decided_by = ?, decided_at = ?, decision_note = ? "
+        "WHERE id = ? AND status = 'pending'",
+        [status, by_user, now, note, grant_id],
+    )
+    return cursor.rowcount == 1
+
+
 def upsert_agent_profile(db: sqlite_utils.Database, profile: Row) -> None:
     db.execute(
         "INSERT INTO agents (user_id, badge_number, region, home_lat, home_lon, time_zone) "
@@ -36,6 +94,7 @@ def upsert_agent_profile(db: sqlite_utils.Database, profile: Row) -> None:
 
 _USER_COLUMNS = (
     "u.id, u.username, u.password_hash, u.role, u.display_name, u.active, u.created_at, "
+    "u.must_change_password, u.password_expires_at, "
     "a.badge_number, a.region, a.home_lat, a.home_lon, a.time_zone"
 )
 
@@ -75,7 +134,13 @@ def list_users(db: sqlite_utils.Database, role: str | None = None) -> list[Row]:
 
 
 def update_user(db: sqlite_utils.Database, user_id: int, changes: Row) -> None:
-    allowed = {"password_hash", "display_name", "active"}
+    allowed = {
+        "password_hash",
+        "display_name",
+        "active",
+        "must_change_password",
+        "password_expires_at",
+    }
     sets = [f"{column} = :{column}" for column in changes if column in allowed]
     if sets:
         db.execute(f"UPDATE users SET {', '.join(sets)} WHERE id = :id", {**changes, "id": user_id})
@@ -111,6 +176,11 @@ def revoke_device(
     )
     db.execute(
         "UPDATE refresh_tokens SET revoked_at = ? WHERE device_id = ? AND revoked_at IS NULL",
+        [now, device_id],
+    )
+    db.execute(
+        "UPDATE sessions SET ended_at = ?, end_reason = 'device_revoked' "
+        "WHERE device_id = ? AND ended_at IS NULL",
         [now, device_id],
     )
 
@@ -153,11 +223,43 @@ def spend_refresh_token(db: sqlite_utils.Database, token_hash: str, now: str) ->
     return cursor.rowcount == 1
 
 
-def revoke_token_family(db: sqlite_utils.Database, family_id: str, now: str) -> None:
+def insert_session(
+    db: sqlite_utils.Database, session_id: str, user_id: int, device_id: str | None, now: str
+) -> None:
+    db.execute(
+        "INSERT INTO sessions (id, user_id, device_id, started_at) VALUES (?, ?, ?, ?)",
+        [session_id, user_id, device_id, now],
+    )
+
+
+def get_session(db: sqlite_utils.Database, session_id: str) -> Row | None:
+    return _one(db, "SELECT * FROM sessions WHERE id = ?", [session_id])
+
+
+def end_session(db: sqlite_utils.Database, session_id: str, now: str, reason: str) -> None:
+    """End one session: its access tokens are refused and its refresh tokens revoked."""
+    db.execute(
+        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+        [now, reason, session_id],
+    )
     db.execute(
         "UPDATE refresh_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE family_id = ?",
-        [now, family_id],
+        [now, session_id],
     )
+
+
+def end_user_sessions(db: sqlite_utils.Database, user_id: int, now: str, reason: str) -> int:
+    """End every open session of a user; how many were open."""
+    cursor = db.execute(
+        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE user_id = ? AND ended_at IS NULL",
+        [now, reason, user_id],
+    )
+    db.execute(
+        "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL "
+        "AND family_id IN (SELECT id FROM sessions WHERE user_id = ?)",
+        [now, user_id],
+    )
+    return cursor.rowcount
 
 
 def record_login_failure(db: sqlite_utils.Database, username: str, address: str, now: str) -> None:
@@ -167,28 +269,46 @@ def record_login_failure(db: sqlite_utils.Database, username: str, address: str,
     )
 
 
-def login_failures_since(
-    db: sqlite_utils.Database, *, username: str, address: str, since: str
-) -> tuple[list[str], list[str]]:
-    """Failure times in the window, per username and per address (oldest first)."""
-    by_user = [
-        r[0]
-        for r in db.execute(
-            "SELECT failed_at FROM login_failures WHERE username = ? AND failed_at >= ? "
-            "ORDER BY failed_at",
-            [username, since],
-        )
-    ]
-    by_address = [
-        r[0]
-        for r in db.execute(
-            "SELECT failed_at FROM login_failures WHERE address = ? AND failed_at >= ? "
-            "ORDER BY failed_at",
-            [address, since],
-        )
-    ]
-    return by_user, by_address
+def oldest_of_latest_failures(
+    db: sqlite_utils.Database,
+    *,
+    since: str,
+    count: int,
+    username: str | None = None,
+    address: str | None = None,
+) -> str | None:
+    """The oldest of the latest `count` failures since `since` for this username or this
+    address; None while there are fewer."""
+    column, value = ("username", username) if username is not None else ("address", address)
+    row = db.execute(
+        f"SELECT failed_at FROM login_failures WHERE {column} = ? AND failed_at >= ? "
+        "ORDER BY failed_at DESC LIMIT 1 OFFSET ?",
+        [value, since, max(0, count - 1)],
+    ).fetchone()
+    return row[0] if row else None
 
 
-def clear_login_failures(db: sqlite_utils.Database, username: str) -> None:
-    db.execute("DELETE FROM login_failures WHERE username = ?", [username])
+def get_pair_failures(db: sqlite_utils.Database, username: str, address: str) -> Row | None:
+    return _one(
+        db,
+        "SELECT failures, last_failed_at FROM login_pair_failures "
+        "WHERE username = ? AND address = ?",
+        [username, address],
+    )
+
+
+def set_pair_failures(
+    db: sqlite_utils.Database, username: str, address: str, failures: int, now: str
+) -> None:
+    db.execute(
+        "INSERT INTO login_pair_failures (username, address, failures, last_failed_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (username, address) DO UPDATE SET "
+        "failures = excluded.failures, last_failed_at = excluded.last_failed_at",
+        [username, address, failures, now],
+    )
+
+
+def clear_pair_failures(db: sqlite_utils.Database, username: str, address: str) -> None:
+    db.execute(
+        "DELETE FROM login_pair_failures WHERE username = ? AND address = ?", [username, address]
+    )

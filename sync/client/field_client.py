@@ -30,7 +30,7 @@ class FieldClient:
         store_path: str | Path,
         username: str,
         password: str,
-        device_id: str,
+        device_id: str | None = None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] | None = None,
@@ -55,8 +55,9 @@ class FieldClient:
         return self._session.username
 
     @property
-    def device_id(self) -> str:
-        """This phone's device id, sent with every request."""
+    def device_id(self) -> str | None:
+        """This phone's device id, sent with every request; None until its first login
+        enrols it (when it was given none)."""
         return self._session.device_id
 
     def close(self) -> None:

@@ -1,5 +1,8 @@
 """The agent's tokens on this device: login, refresh, and authenticated requests.
 
+A phone without a device id enrols at its first login: the server mints the id, and the
+session keeps it (in the store) for every later login and request.
+
 An expired access token is refreshed (or the agent logs in again) and the request retried
 once, so records never depend on a token's lifetime. `device_revoked`, from any answer,
 wipes the local store: cards, blobs, outbox and tokens.
@@ -25,14 +28,15 @@ class Session:
         store: LocalStore,
         username: str,
         password: str,
-        device_id: str,
+        device_id: str | None,
         clock: Callable[[], datetime],
     ) -> None:
         self._transport = transport
         self._store = store
         self.username = username
         self._password = password
-        self.device_id = device_id
+        # None until the first login enrols this phone and the server answers its id.
+        self.device_id = device_id or store.meta("device_id")
         self._clock = clock
 
     def check_not_wiped(self) -> None:
@@ -45,9 +49,11 @@ class Session:
         return self._store.meta("access_token") is not None
 
     def login(self) -> None:
-        """Exchange the password and device id for a token pair."""
+        """Exchange the password and device id (none: enrol this phone) for a token pair."""
         self.check_not_wiped()
-        body = {"username": self.username, "password": self._password, "device_id": self.device_id}
+        body = {"username": self.username, "password": self._password}
+        if self.device_id:
+            body["device_id"] = self.device_id
         response = self._transport.request("POST", "/auth/login", json=body)
         if response.status == 401 and response.error_code == "device_revoked":
             raise self._wiped(response)
@@ -66,11 +72,13 @@ class Session:
         params: Mapping[str, Any] | None = None,
     ) -> TransportResponse:
         """An authenticated request; renews the token once on 401, wipes on revocation."""
+        if self.device_id is None:
+            self.login()  # enrol first: every request names the phone
         for renewed in (False, True):
             sent = {
                 **(headers or {}),
                 "Authorization": f"Bearer {self._store.meta('access_token') or ''}",
-                "X-Device-Id": self.device_id,
+                "X-Device-Id": self.device_id or "",
             }
             response = self._transport.request(
                 method, path, json=json, data=data, headers=sent, params=params
@@ -100,9 +108,12 @@ class Session:
         self.login()
 
     def _save_tokens(self, body: Mapping[str, Any]) -> None:
+        self.device_id = body.get("device_id") or self.device_id
         with self._store.transaction():
             self._store.set_meta("access_token", body["access_token"])
             self._store.set_meta("refresh_token", body["refresh_token"])
+            if self.device_id:
+                self._store.set_meta("device_id", self.device_id)
 
     def _wiped(self, response: TransportResponse) -> DeviceRevoked:
         """Forget everything: the device is no longer trusted with borrower data."""

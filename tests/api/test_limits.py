@@ -16,18 +16,49 @@ def _limited_app(tmp_path, clock, **settings):
     )
 
 
-def test_device_rate_limit_answers_429_with_retry_after(tmp_path):
-    clock = FixedClock()
-    client = _limited_app(tmp_path, clock, RATE_PER_DEVICE_PER_MIN=60, RATE_BURST=3).test_client()
-    headers = {"X-Device-Id": "phone-greedy-1"}
-    codes = [client.get("/api/v1/health", headers=headers).status_code for _ in range(4)]
+STRANGER = {"REMOTE_ADDR": "203.0.113.9"}
+
+
+def test_a_strangers_requests_with_a_phones_id_do_not_throttle_that_phone(make_app, world, auth):
+    victim = auth.headers("agent1")  # logged in before the limits apply
+    client = make_app(RATE_PER_DEVICE_PER_MIN=240, RATE_BURST=60).test_client()
+    # The review's attack: 62 token-less requests carrying the victim's device id.
+    spoofed = {"X-Device-Id": "phone-agent1"}
+    for _ in range(62):
+        response = client.get("/api/v1/health", headers=spoofed, environ_base=STRANGER)
+        assert response.status_code == 200
+    assert client.get("/api/v1/me", headers=victim).status_code == 200
+    # Token-less calls are answered for what they are (401), not with the victim's 429.
+    refused = client.get("/api/v1/me", headers=spoofed, environ_base=STRANGER)
+    assert refused.status_code == 401 and refused.json["error"]["code"] == "not_authenticated"
+
+
+def test_an_authenticated_phone_is_limited_on_its_own_allowance(make_app, world, auth, clock):
+    agent1, agent2 = auth.headers("agent1"), auth.headers("agent2")
+    dispatcher = auth.headers("dispatcher")
+    client = make_app(RATE_PER_DEVICE_PER_MIN=60, RATE_BURST=3).test_client()
+    codes = [client.get("/api/v1/me", headers=agent1).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
-    refused = client.get("/api/v1/health", headers=headers)
+    refused = client.get("/api/v1/me", headers=agent1)
     assert refused.json["error"]["code"] == "rate_limited"
     assert refused.headers["Retry-After"] == "1"
-    assert client.get("/api/v1/health", headers={"X-Device-Id": "phone-other-1"}).status_code == 200
+    # Other phones and staff users have their own allowance; so do calls without a token.
+    assert client.get("/api/v1/me", headers=agent2).status_code == 200
+    assert client.get("/api/v1/me", headers=dispatcher).status_code == 200
+    no_token = client.get("/api/v1/me", headers={"X-Device-Id": "phone-agent1"})
+    assert no_token.status_code == 401
     clock.advance(seconds=1)
-    assert client.get("/api/v1/health", headers=headers).status_code == 200
+    assert client.get("/api/v1/me", headers=agent1).status_code == 200
+
+
+def test_refused_tokens_spend_the_address_allowance_valid_ones_do_not(make_app, world, auth):
+    agent = auth.headers("agent1")
+    client = make_app(RATE_PER_ADDRESS_PER_MIN=30, RATE_BURST=1).test_client()
+    forged = {"Authorization": "Bearer not-a-jwt"}
+    codes = [client.get("/api/v1/me", headers=forged).status_code for _ in range(6)]
+    assert codes == [401] * 5 + [429]  # the address bucket holds five bursts
+    # A phone behind the same address with a valid token is not held back by them.
+    assert client.get("/api/v1/me", headers=agent).status_code == 200
 
 
 def test_address_rate_limit(tmp_path):

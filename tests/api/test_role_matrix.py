@@ -35,6 +35,7 @@ PUBLIC = {
     ("POST", f"{API}/auth/login"),
     ("POST", f"{API}/auth/refresh"),
     ("POST", f"{API}/auth/logout"),
+    ("POST", f"{API}/auth/password"),
     ("GET", f"{API}/auth/public-key"),
     ("GET", f"{API}/health"),
     ("GET", f"{API}/ready"),
@@ -54,6 +55,12 @@ KNOWN = {
     ("GET", f"{API}/users/<int:user_id>"): {"admin", "dispatcher"},
     ("GET", f"{API}/devices"): {"admin", "dispatcher"},
     ("POST", f"{API}/devices/<string:device_id>/revoke"): {"admin"},
+    ("POST", f"{API}/users/<int:user_id>/disable"): {"admin"},
+    ("POST", f"{API}/users/<int:user_id>/enable"): {"admin"},
+    ("POST", f"{API}/users/<int:user_id>/devices"): {"admin"},
+    ("GET", f"{API}/role-grants"): {"admin", "privacy_officer"},
+    ("POST", f"{API}/role-grants/<int:grant_id>/approve"): {"privacy_officer"},
+    ("POST", f"{API}/role-grants/<int:grant_id>/reject"): {"admin", "privacy_officer"},
     ("GET", f"{API}/me"): set(ROLES),
     ("POST", f"{API}/cases/import"): {"dispatcher", "admin"},
     ("GET", f"{API}/cases"): {"dispatcher"},
@@ -165,6 +172,8 @@ def build_url(op: Operation, params: dict[str, object], *, write_safe: bool) -> 
         name, conv = match.group("name"), match.group("conv") or "string"
         if name == "device_id" and write_safe and op.method in WRITE_METHODS:
             return SPARE_DEVICE
+        if name == "user_id" and write_safe and op.method in WRITE_METHODS:
+            return str(params.get("spare_user_id", 999999))  # not a user whose session we use
         if name in params:
             return str(params[name])
         return "999999" if conv in ("int", "any") else "no-such-thing"
@@ -223,12 +232,19 @@ def test_public_endpoints_answer_without_a_token(client):
 
 def test_role_matrix(app, client, auth, world, db):
     # A device the admin's revoke call may take down without touching agent1's phone.
+    auth.register_device("agent2", SPARE_DEVICE)
     spare = client.post(
         f"{API}/auth/login",
         json={"username": "agent2", "password": "correct-horse-battery", "device_id": SPARE_DEVICE},
     )
     assert spare.status_code == 200, spare.json
     params = sample_params(world, db)
+    # An account the admin's writes to /users/<id>/... may change (disable, reset, ...).
+    params["spare_user_id"] = client.post(
+        f"{API}/users",
+        json={"username": "spare-staff", "password": "correct-horse-battery", "role": "dispatcher"},
+        headers=auth.headers("admin"),
+    ).json["id"]
     headers = {role: auth.headers(user) for role, user in USER_OF_ROLE.items()}
     ops = protected_operations(app)
     assert len(ops) >= len(KNOWN)

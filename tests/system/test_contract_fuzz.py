@@ -60,7 +60,6 @@ ROLE_USERS = {
     "privacy_officer": "privacy",
     "admin": "admin",
 }
-DEVICES = {"agent1": "phone-agent1", "agent2": "phone-agent2"}
 APP_CONFIG = {
     "PASSWORD_TIME_COST": 1,
     "PASSWORD_MEMORY_COST_KIB": 1024,
@@ -138,7 +137,7 @@ class World:
             {**APP_CONFIG, "DATABASE": f"{directory}/doorstep.db", "CLOCK": FixedClock()}
         )
         self.client = self.app.test_client()
-        self._bootstrap_admin()
+        self._bootstrap("admin", "admin")
         admin = self._login("admin")
         self.users: dict[str, int] = {}
         for name, badge in (("agent1", "B-1"), ("agent2", "B-2")):
@@ -154,7 +153,7 @@ class World:
                 password=PASSWORD,
             )["id"]
         self._post("/users", admin, username="dispatcher", role="dispatcher", password=PASSWORD)
-        self._post("/users", admin, username="privacy", role="privacy_officer", password=PASSWORD)
+        self._bootstrap("privacy", "privacy_officer")  # a first officer comes from the console
         dispatcher = self._login("dispatcher")
         imported = self.client.post(
             f"{API}/cases/import",
@@ -174,7 +173,8 @@ class World:
             )
         self.headers = {role: self._login(user) for role, user in ROLE_USERS.items()}
 
-    def _bootstrap_admin(self) -> None:
+    def _bootstrap(self, username: str, role: str) -> None:
+        """An account made at the console (`flask users create`), not through the API."""
         rt = self.app.extensions["doorstep"]
         db = open_db(self.app.config["DATABASE"])
         try:
@@ -182,20 +182,19 @@ class World:
                 db,
                 rt,
                 Caller(None, "fuzz-bootstrap", "test", "local", rt.clock()),
-                {"username": "admin", "password": PASSWORD, "role": "admin"},
+                {"username": username, "password": PASSWORD, "role": role},
             )
         finally:
             db.conn.close()
 
     def _login(self, username: str) -> dict[str, str]:
+        """Log in; an agent's phone enrols at this login and sends the id it was given."""
         body = {"username": username, "password": PASSWORD}
-        if username in DEVICES:
-            body["device_id"] = DEVICES[username]
         response = self.client.post(f"{API}/auth/login", json=body)
         assert response.status_code == 200, response.json
         headers = {"Authorization": f"Bearer {response.json['access_token']}"}
-        if username in DEVICES:
-            headers["X-Device-Id"] = DEVICES[username]
+        if response.json["device_id"]:
+            headers["X-Device-Id"] = response.json["device_id"]
         return headers
 
     def _post(self, path: str, headers: dict[str, str], **body: Any) -> dict:

@@ -85,7 +85,7 @@ def test_the_simulated_day_loses_and_duplicates_nothing(base_url, tmp_path):
         assert rows[name]["stored"] == rows[name]["acked"] == rows[name]["recorded"]
     assert rows["agent04"]["cards"] == "0" and rows["agent04"]["queued"] == "0"
     assert re.search(r"event: dispatcher reassigned visit \d+ to agent02", report)
-    assert re.search(r"event: admin revoked sim-\w+-agent04", report)
+    assert re.search(r"event: admin revoked dev-[\w-]+ \(agent04, \d+ queued\)", report)
     assert "agent04 (wiped)" in report
     refreshes = int(re.search(r"tokens: \d+ logins, (\d+) refreshes", report).group(1))
     assert refreshes > 0  # tokens expired while the phones were offline
@@ -98,7 +98,7 @@ def test_a_large_photo_uploads_in_chunks_and_its_report_is_accepted(base_url, tm
         tmp_path / "phone.db",
         "agent03",
         PASSWORD,
-        "system-test-phone-agent03",
+        None,  # enrols at its first login
     )
     client.sync()
     visit = client.cards()[0]

@@ -189,7 +189,7 @@ class Phone:
             Path(machine.tmp) / f"{agent}-{number}.db",
             agent,
             PASSWORD,
-            f"phone-{agent}-{number}",
+            None,  # each new phone enrols at its first login
             clock=machine.clock,
             sleep=lambda seconds: None,
             backoff=NO_WAIT,
@@ -255,11 +255,16 @@ class SyncMachine(RuleBasedStateMachine):
             Caller(None, "test-bootstrap", "test", "local", rt.clock()),
             {"username": "admin", "password": PASSWORD, "role": "admin"},
         )
+        self.users["privacy"] = account_service.create_user(  # from the console, like admin
+            self.db,
+            rt,
+            Caller(None, "test-bootstrap", "test", "local", rt.clock()),
+            {"username": "privacy", "password": PASSWORD, "role": "privacy_officer"},
+        )["id"]
         for name, role, extra in (
             ("agent1", "agent", {"badge_number": "B-1", "home_lat": 31.21}),
             ("agent2", "agent", {"badge_number": "B-2", "home_lat": 31.25}),
             ("dispatcher", "dispatcher", {}),
-            ("privacy", "privacy_officer", {}),
         ):
             if role == "agent":
                 extra = {**extra, "home_lon": 121.41, "time_zone": "Asia/Shanghai"}
@@ -479,6 +484,8 @@ class SyncMachine(RuleBasedStateMachine):
     def revoke(self, agent):
         """The admin revokes a phone (once a run); it is wiped at its next contact."""
         phone = self.phones[agent]
+        if phone.client.device_id is None:
+            return  # it never logged in, so it was never enrolled: nothing to revoke yet
         response = self.staff.call(
             "admin",
             "POST",
