@@ -29,6 +29,9 @@ CANCELLED = "cancelled"
 # cancelled (the dispatcher, or a case change that ends its visits). attempted -> completed;
 # missed -> completed | attempted (a report recorded offline arrives after the day closed).
 VISIT_STATUSES: frozenset[str] = frozenset({PLANNED, COMPLETED, ATTEMPTED, MISSED, CANCELLED})
+# Still open on its day: the dispatcher may change, reassign or cancel it (an attempted
+# visit may be tried again that day, by its agent or another).
+CHANGEABLE_STATUSES: frozenset[str] = frozenset({PLANNED, ATTEMPTED})
 # What the dispatcher plans again for the next days.
 REPLAN_STATUSES: frozenset[str] = frozenset({ATTEMPTED, MISSED})
 

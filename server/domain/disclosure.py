@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sync.cases import CASE_FLAGS
 from sync.visits import VISIT_PURPOSES
 
 Row = Mapping[str, Any]
@@ -55,11 +56,7 @@ CATALOGUE: dict[str, Callable[[Row, Row, Row], Any]] = {
     "days_past_due": lambda b, c, v: c["days_past_due"],
     "last_payment_date": lambda b, c, v: c.get("last_payment_date"),
     "last_payment_amount": lambda b, c, v: c.get("last_payment_amount"),
-    "case_flags": lambda b, c, v: {
-        "hardship": bool(c.get("hardship")),
-        "do_not_visit": bool(c.get("do_not_visit")),
-        "legal_hold": bool(c.get("legal_hold")),
-    },
+    "case_flags": lambda b, c, v: {flag: bool(c.get(flag)) for flag in CASE_FLAGS},
     "purpose": lambda b, c, v: v.get("purpose"),
     "dispatcher_notes": lambda b, c, v: v.get("notes"),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,9 +22,11 @@ from sync.cards import (
     CardWindow,
     HeldCard,
     card_window,
+    case_stops_visits,
     may_hold,
     overdue_purges,
 )
+from sync.cases import flags_set
 from sync.flag_views import card_facts
 
 Parts = dict[str, dict[str, Any]]  # {"visit": ..., "case": ..., "borrower": ...}
@@ -31,13 +34,19 @@ Parts = dict[str, dict[str, Any]]  # {"visit": ..., "case": ..., "borrower": ...
 
 def card_visit(rt: Runtime, parts: Parts) -> CardVisit:
     """The card rules' view of a joined visit row."""
-    visit = parts["visit"]
+    visit, case = parts["visit"], parts["case"]
+    stops = case_stops_visits(
+        case.get("status") or "",
+        flags_set(case),
+        dispute_stops_visits=rt.compliance.dispute_stops_visits,
+    )
     return CardVisit(
         visit_id=visit["id"],
         agent_id=visit["agent_id"],
         status=visit["status"],
         visit_date=date.fromisoformat(visit["visit_date"]),
         time_zone=parts["borrower"]["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"],
+        case_closed=bool(stops),
     )
 
 
@@ -105,18 +114,21 @@ def serve_cards(
     items: list[Parts],
     *,
     purpose: str | None = None,
+    facts: Sequence[Collection[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """Build one card per item and write one ledger entry per borrower served.
 
     The caller holds the write transaction, so what is served and what is logged agree.
-    `purpose` overrides the ledger purpose (dispatchers plan; agents visit)."""
+    `purpose` overrides the ledger purpose (dispatchers plan; agents visit). `facts`, one
+    collection per item, names what the answer carries of it beyond the card (such as
+    `visit_outcome`); they join that borrower's entry."""
     principal = caller.principal
     assert principal is not None
     if items and principal.role == "agent" and principal.device_id:
         _refuse_if_purge_overdue(db, rt, caller, principal.device_id)
     cards: list[dict[str, Any]] = []
     by_borrower: dict[int, dict[str, Any]] = {}
-    for parts in items:
+    for index, parts in enumerate(items):
         visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
         fields = rt.disclosure.allowed_fields(principal.role, visit.get("purpose"))
         card = build_card(fields, borrower, case, visit)
@@ -124,7 +136,8 @@ def serve_cards(
         if principal.role == "agent":
             card["expires_at"] = window_for(rt, parts).expires_at.astimezone(UTC)
         cards.append(card)
-        if not fields:
+        extra = set(facts[index]) if facts else set()
+        if not fields and not extra:
             continue
         entry = by_borrower.setdefault(
             borrower["id"],
@@ -143,10 +156,49 @@ def serve_cards(
                 "outcome": "served",
             },
         )
-        entry["fields"].update(fields)
+        entry["fields"].update(fields, extra)
     entries = list(by_borrower.values())
     for entry in entries:
         entry["fields"] = json.dumps(sorted(entry["fields"]))
     with phase("ledger"):
         ledger_rows.append(db, entries)
     return cards
+
+
+def record_disclosures(
+    db: sqlite_utils.Database,
+    caller: Caller,
+    served: Sequence[tuple[int, int | None, Collection[str]]],
+    purpose: str,
+) -> None:
+    """One ledger entry per borrower for facts an answer carries outside any card:
+    `served` lists (borrower id, case id, fact names). The caller holds the transaction."""
+    principal = caller.principal
+    assert principal is not None
+    by_borrower: dict[int, dict[str, Any]] = {}
+    for borrower_id, case_id, fields in served:
+        if not fields:
+            continue
+        entry = by_borrower.setdefault(
+            borrower_id,
+            {
+                "occurred_at": to_iso(caller.now),
+                "user_id": principal.user_id,
+                "role": principal.role,
+                "device_id": principal.device_id,
+                "borrower_id": borrower_id,
+                "case_id": case_id,
+                "visit_id": None,
+                "fields": set(),
+                "purpose": purpose,
+                "endpoint": caller.endpoint,
+                "request_id": caller.request_id,
+                "outcome": "served",
+            },
+        )
+        entry["fields"].update(fields)
+    entries = list(by_borrower.values())
+    for entry in entries:
+        entry["fields"] = json.dumps(sorted(entry["fields"]))
+    with phase("ledger"):
+        ledger_rows.append(db, entries)

@@ -12,10 +12,12 @@ import sqlite_utils
 from server.clock import parse_iso
 from server.runtime import Caller, Runtime
 from server.services.attachments import complete_blobs
+from server.services.borrower_requests import consents_by_borrower
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
+from sync.compliance import OutOfHoursConsent
 from sync.identity import credential_counts, id_checks_to_answer, typed_id_matches
 from sync.reconcile import is_same_delivery, replay_outcome
 from sync.records import (
@@ -75,7 +77,9 @@ def server_facts(
     prior = sync_rows.records_for_cases(
         db, case_ids, ("visit_report", "agreement", "id_confirmation")
     )
-    visits = {p["visit"]["id"]: _visit_facts(p, history, prior, agent.id) for p in joined}
+    # The borrowers' recorded out-of-hours consents (services/borrower_requests.py).
+    consents = consents_by_borrower(db, [p["borrower"]["id"] for p in joined])
+    visits = {p["visit"]["id"]: _visit_facts(p, history, prior, agent.id, consents) for p in joined}
     stored = {
         row["id"]: StoredRecord(
             row["agent_id"], row["digest"], RecordOutcome.from_dict(json.loads(row["outcome"]))
@@ -99,7 +103,11 @@ def server_facts(
 
 
 def _visit_facts(
-    parts: dict, history: dict[int, set[int]], prior: list[dict], agent_id: int
+    parts: dict,
+    history: dict[int, set[int]],
+    prior: list[dict],
+    agent_id: int,
+    consents: dict[int, tuple[OutOfHoursConsent, ...]],
 ) -> VisitFacts:
     visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
     home_times, agreements, credentials = [], set(), []
@@ -135,6 +143,7 @@ def _visit_facts(
             hardship=bool(case["hardship"]),
             do_not_visit=bool(case["do_not_visit"]),
             legal_hold=bool(case["legal_hold"]),
+            consents=consents.get(borrower["id"], ()),
             home_visit_times=tuple(sorted(home_times)),
             agreement_ids=frozenset(agreements),
             own_home_visit_times=tuple(sorted(own_home_times)),

@@ -9,6 +9,8 @@ from typing import Any
 
 import sqlite_utils
 
+from sync.cases import CLOSED_STATUSES
+
 # The last collection activity of a case: its own update, its visits', its records'.
 _EVIDENCE_DUE = """
 SELECT c.id FROM cases c
@@ -21,13 +23,15 @@ WHERE c.updated_at < :cutoff
 ORDER BY c.id
 """
 
+_CLOSED = json.dumps(sorted(CLOSED_STATUSES))
 _PERSONAL_DUE = """
 SELECT b.id FROM borrowers b
 WHERE b.full_name != :purged
   AND EXISTS (SELECT 1 FROM cases c WHERE c.borrower_id = b.id)
   AND NOT EXISTS (
       SELECT 1 FROM cases c WHERE c.borrower_id = b.id
-      AND (c.status != 'closed' OR c.closed_at IS NULL OR c.closed_at >= :cutoff {held}))
+      AND (c.status NOT IN (SELECT value FROM json_each(:closed))
+           OR c.closed_at IS NULL OR c.closed_at >= :cutoff {held}))
 ORDER BY b.id
 """
 
@@ -85,7 +89,7 @@ def personal_due_borrowers(
 ) -> list[int]:
     """Borrowers not yet purged whose cases were all closed before `cutoff`."""
     held = "" if ignore_holds else "OR c.legal_hold = 1"
-    params = {"cutoff": cutoff, "purged": purged_name}
+    params = {"cutoff": cutoff, "purged": purged_name, "closed": _CLOSED}
     return [r[0] for r in db.execute(_PERSONAL_DUE.format(held=held), params)]
 
 

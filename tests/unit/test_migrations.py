@@ -1,5 +1,6 @@
 """Schema migrations: a fresh database, a re-run and an upgrade all end at the same schema."""
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,8 @@ def test_versions_1_to_4_still_build_the_schema_taken_before_they_became_files(
     assert schema_dump(fresh_db) == (GOLDEN / "schema-v0004.sql").read_text()
 
 
-def test_a_fresh_database_has_that_schema_without_the_unused_agent_feed(fresh_db):
+def test_a_fresh_database_has_that_schema_without_the_unused_agent_feed(monkeypatch, fresh_db):
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:5])
     migrations.migrate(fresh_db, NOW)
     golden = (GOLDEN / "schema-v0004.sql").read_text().split("\n\n")
     assert schema_dump(fresh_db).split("\n\n") == [
@@ -155,3 +157,52 @@ def test_a_failing_hook_leaves_its_version_unapplied(tmp_path, monkeypatch, fres
 def test_a_broken_migration_directory_is_refused(tmp_path, files, problem):
     with pytest.raises(migrations.BadMigrationFiles, match=problem):
         migrations.discover(_write(tmp_path / "m", files))
+
+
+def _seed_version_5(db) -> None:
+    """One closed case with a completed visit, as version 5 allowed them."""
+    db.execute(
+        "INSERT INTO users (id, username, password_hash, role, display_name, created_at) "
+        "VALUES (1, 'agent', 'x', 'agent', 'Agent', ?)",
+        [NOW],
+    )
+    db.execute(
+        "INSERT INTO borrowers (id, external_id, full_name, time_zone, created_at, updated_at) "
+        "VALUES (1, 'B-1', 'Borrower', 'Asia/Shanghai', ?, ?)",
+        [NOW, NOW],
+    )
+    db.execute(
+        "INSERT INTO cases (id, external_id, borrower_id, product, overdue_amount, currency, "
+        "days_past_due, status, closed_at, content_hash, created_at, updated_at) "
+        "VALUES (1, 'C-1', 1, 'loan', '1.00', 'CNY', 3, 'closed', ?, 'h', ?, ?)",
+        [NOW, NOW, NOW],
+    )
+    db.execute(
+        "INSERT INTO visits (id, case_id, agent_id, visit_date, purpose, status, created_at, "
+        "updated_at) VALUES (1, 1, 1, '2026-11-24', 'home_visit', 'completed', ?, ?)",
+        [NOW, NOW],
+    )
+
+
+def test_version_6_widens_the_statuses_and_renames_closed(tmp_path, monkeypatch):
+    everything = list(migrations.MIGRATIONS)
+    old = open_db(str(tmp_path / "old.db"))
+    try:
+        monkeypatch.setattr(migrations, "MIGRATIONS", everything[:5])
+        migrations.migrate(old, NOW)
+        _seed_version_5(old)
+        monkeypatch.setattr(migrations, "MIGRATIONS", everything)
+        assert 6 in migrations.migrate(old, NOW)
+        assert old.execute("SELECT status, closed_at FROM cases").fetchall() == [
+            ("closed_paid", NOW)
+        ]
+        old.execute("UPDATE visits SET status = 'missed'")
+        old.execute("UPDATE cases SET status = 'closed_written_off'")
+        with pytest.raises(sqlite3.IntegrityError):
+            old.execute("UPDATE cases SET status = 'closed'")
+        with pytest.raises(sqlite3.IntegrityError):
+            old.execute("UPDATE visits SET status = 'done'")
+        assert old.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert old.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        old.conn.close()
