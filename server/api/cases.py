@@ -109,8 +109,7 @@ class CaseByIdViews(MethodView):
         428, schema=ErrorSchema, description="no version sent (If-Match or `version`)"
     )
     def patch(self, body, case_id):
-        """Change a case's status or flags with a reason; a case that stops taking visits has
-        its planned visits cancelled and its cards ordered off every phone"""
+        """Change a case's status or flags with a reason; ending its visits purges its cards"""
         version = expected_version(body, "case")
         body.pop("version", None)
         return case_lifecycle.change_case(get_db(), runtime(), caller(), case_id, version, body)

@@ -23,6 +23,7 @@ from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
+from server.timing import phase
 from sync.cards import CASE_CLOSED, case_stops_visits
 from sync.cases import CASE_FLAGS, CLOSED_STATUSES, DO_NOT_VISIT, REQUEST_DO_NOT_VISIT
 from sync.visits import CANCELLED, PLANNED
@@ -66,7 +67,7 @@ def change_cases(
     """Change many cases in one transaction, each applied or refused on its own; every
     purge order they call for is issued in that same transaction."""
     results: list[dict[str, Any]] = []
-    with transaction(db):
+    with phase("case_changes"), transaction(db):
         changes: list[CaseChange] = []
         for index, item in enumerate(items):
             try:

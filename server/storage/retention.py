@@ -96,12 +96,25 @@ def personal_due_borrowers(
 def erase_personal_data(
     db: sqlite_utils.Database, borrower_ids: list[int], values: dict[str, Any], now: str
 ) -> int:
-    """Overwrite the borrowers' personal columns with `values`; ids and time zone stay."""
+    """Overwrite the borrowers' personal columns with `values`; ids and time zone stay. The
+    free text staff wrote about them goes too: the notes on their requests, the reasons in
+    their cases' history."""
     assignments = ", ".join(f"{column} = :{column}" for column in values)
+    ids = json.dumps(borrower_ids)
+    db.execute(
+        "UPDATE borrower_requests SET note = NULL WHERE borrower_id IN (SELECT value FROM "
+        "json_each(?))",
+        [ids],
+    )
+    db.execute(
+        "UPDATE case_history SET reason = NULL WHERE case_id IN (SELECT id FROM cases "
+        "WHERE borrower_id IN (SELECT value FROM json_each(?)))",
+        [ids],
+    )
     return db.execute(
         f"UPDATE borrowers SET {assignments}, updated_at = :now "
         "WHERE id IN (SELECT value FROM json_each(:ids))",
-        {**values, "now": now, "ids": json.dumps(borrower_ids)},
+        {**values, "now": now, "ids": ids},
     ).rowcount
 
 

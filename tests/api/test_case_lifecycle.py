@@ -305,3 +305,31 @@ def test_bulk_change_answers_each_case_in_one_transaction(world, client, auth, d
         "SELECT visit_id, purge_reason FROM device_cards WHERE purge_ordered_at IS NOT NULL"
     ).fetchall()
     assert orders == [(world.visits["v1"], "case_closed")]
+
+
+def test_free_text_about_a_purged_borrower_goes_with_their_personal_data(
+    world, client, auth, db, app
+):
+    case_id = world.cases["C-0003"]
+    borrower_id = borrower_of(db, case_id)
+    noted = client.post(
+        f"{API}/borrowers/{borrower_id}/requests",
+        json={
+            "kind": "do_not_contact",
+            "channel": "phone",
+            "source": "letter",
+            "note": "Wife answers; she is ill",
+        },
+        headers=auth.headers("dispatcher"),
+    )
+    assert noted.status_code == 201, noted.json
+    change_case(client, auth, case_id, status="closed_paid", reason="Paid by her brother")
+    world.clock.advance(days=181)
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    assert db.execute(
+        "SELECT note FROM borrower_requests WHERE borrower_id = ?", [borrower_id]
+    ).fetchall() == [(None,)]
+    assert db.execute(
+        "SELECT reason, status FROM case_history WHERE case_id = ?", [case_id]
+    ).fetchall() == [(None, "closed_paid")]
