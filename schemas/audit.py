@@ -50,12 +50,35 @@ class ExposurePageSchema(StrictSchema):
 
 
 class ChainReportSchema(StrictSchema):
+    """The chain held against its stored checkpoints and the external checkpoint files."""
+
     intact = fields.Bool(required=True)
     entries_checked = fields.Int()
     head_seq = fields.Int()
     head_hash = fields.Str()
     first_broken_seq = fields.Int(allow_none=True)
-    problem = fields.Str(allow_none=True)
+    problem = fields.Str(allow_none=True, metadata={"description": "the first finding"})
+    findings = fields.List(
+        fields.Str(),
+        metadata={
+            "description": "every sign of tampering: chain, checkpoints (stored or external, "
+            "removed, unknown key), keyring, append-only triggers, retention gate"
+        },
+    )
+    checkpoints_checked = fields.Int(metadata={"description": "stored checkpoints checked"})
+    signed_seq = fields.Int(
+        allow_none=True, metadata={"description": "furthest entry a stored checkpoint matches"}
+    )
+    external_checkpoints_checked = fields.Int()
+    vouched_seq = fields.Int(
+        allow_none=True,
+        metadata={"description": "furthest entry a checkpoint in the external files matches"},
+    )
+    vouched_at = fields.Str(allow_none=True, metadata={"description": "when that was signed"})
+    unvouched_entries = fields.Int(
+        metadata={"description": "entries after vouched_seq, not yet covered by any checkpoint"}
+    )
+    coverage = fields.Str(metadata={"description": "how far back the verdict vouches, in words"})
 
 
 class StaffActionQueryArgsSchema(StrictSchema):

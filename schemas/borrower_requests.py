@@ -6,6 +6,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import HHMM, NestedOrNull, StrictSchema, aware_datetime, json_int
+from schemas.disclosure import borrower_fact, borrower_subject
 from sync.cases import (
     CONTACT_CHANNELS,
     REQUEST_CONTACT_TIMES,
@@ -87,7 +88,6 @@ class BorrowerRequestCreateSchema(StrictSchema):
 class BorrowerRequestWithdrawSchema(StrictSchema):
     source = fields.Str(required=True, validate=validate.OneOf(REQUEST_SOURCES))
     taken_at = aware_datetime(metadata={"description": "when the borrower withdrew it"})
-    note = fields.Str(validate=validate.Length(max=500))
 
 
 class BorrowerRequestQueryArgsSchema(StrictSchema):
@@ -95,18 +95,24 @@ class BorrowerRequestQueryArgsSchema(StrictSchema):
     active = fields.Bool(load_default=False, metadata={"description": "only those in force"})
 
 
+def _asked(name: str) -> dict:
+    """What the borrower asked is the fact borrower_requests; handed back when the caller
+    wrote that very value under the same name in the request."""
+    return borrower_fact("borrower_requests", set_by=name)
+
+
 class BorrowerRequestSchema(StrictSchema):
     id = fields.Int()
-    borrower_id = fields.Int()
-    kind = fields.Str(validate=validate.OneOf(REQUEST_KINDS))
-    channel = fields.Str(allow_none=True)
-    window_start = fields.Str(allow_none=True)
-    window_end = fields.Str(allow_none=True)
-    weekdays = fields.List(fields.Int(), allow_none=True)
-    valid_from = fields.Str(allow_none=True)
-    valid_until = fields.Str(allow_none=True)
-    evidence = fields.Str(allow_none=True)
-    note = fields.Str(allow_none=True)
+    borrower_id = fields.Int(metadata=borrower_subject("borrower"))
+    kind = fields.Str(validate=validate.OneOf(REQUEST_KINDS), metadata=_asked("kind"))
+    channel = fields.Str(allow_none=True, metadata=_asked("channel"))
+    window_start = fields.Str(allow_none=True, metadata=_asked("window_start"))
+    window_end = fields.Str(allow_none=True, metadata=_asked("window_end"))
+    weekdays = fields.List(fields.Int(), allow_none=True, metadata=_asked("weekdays"))
+    valid_from = fields.Str(allow_none=True, metadata=_asked("valid_from"))
+    valid_until = fields.Str(allow_none=True, metadata=_asked("valid_until"))
+    evidence = fields.Str(allow_none=True, metadata=_asked("evidence"))
+    note = fields.Str(allow_none=True, metadata=_asked("note"))
     source = fields.Str()
     visit_id = fields.Int(allow_none=True)
     taken_by = fields.Int()

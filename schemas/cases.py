@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import NestedOrNull, StrictSchema, json_int, validate_time_zone
+from schemas.disclosure import borrower_fact, borrower_subject
 from schemas.visits import CaseFlagsSchema, ErrorBriefSchema
 from sync.cases import CASE_STATUSES
 
@@ -147,23 +148,33 @@ class CaseBulkChangeSchema(StrictSchema):
     )
 
 
+# The case's flags, and what a change says of them, are the card fact case_flags: sent to
+# readers whose policy gives it (dispatchers), left out for others (admins).
 class CaseStateSchema(StrictSchema):
-    id = fields.Int()
+    id = fields.Int(metadata=borrower_subject("case"))
     external_id = fields.Str()
     status = fields.Str(validate=validate.OneOf(CASE_STATUSES))
     closed_at = fields.Str(allow_none=True)
     version = fields.Int()
     flags = fields.Nested(
         CaseFlagsSchema,
-        metadata={"description": "present when the disclosure policy gives you case flags"},
+        metadata=borrower_fact(
+            "case_flags", description="present when the disclosure policy gives you case flags"
+        ),
     )
 
 
 class _ChangeEffectsSchema(StrictSchema):
-    changed = fields.List(fields.Str(), metadata={"description": "status, flags.<name>"})
+    case_id = fields.Int(metadata=borrower_subject("case"))
+    changed = fields.List(
+        fields.Str(),
+        metadata=borrower_fact("case_flags", description="status, flags.<name>"),
+    )
     stops_visits = fields.List(
         fields.Str(),
-        metadata={"description": "the rules by which the case now takes no visits, if any"},
+        metadata=borrower_fact(
+            "case_flags", description="the rules by which the case now takes no visits, if any"
+        ),
     )
     visits_cancelled = fields.Int(metadata={"description": "its planned visits, cancelled"})
     purges_ordered = fields.Int(

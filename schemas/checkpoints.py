@@ -87,3 +87,26 @@ class PurgeCertificateSchema(StrictSchema):
 class PurgeCertificatePageSchema(StrictSchema):
     items = fields.List(fields.Nested(PurgeCertificateSchema))
     next_after = fields.Int(allow_none=True)
+
+
+class SigningKeySchema(StrictSchema):
+    """A public key that signed (or signs) the ledger's checkpoints and certificates."""
+
+    key_id = fields.Str()
+    public_key_pem = fields.Str()
+    added_at = fields.Str()
+    added_by = fields.Str(metadata={"description": "first use | rotate | accept-previous"})
+    endorsed_by = fields.Str(
+        allow_none=True, metadata={"description": "the retiring key that signed the hand-over"}
+    )
+    endorsement = fields.Str(allow_none=True, metadata={"description": "Ed25519, base64url"})
+    current = fields.Bool(metadata={"description": "the key this server signs with"})
+    in_keyring_file = fields.Bool(
+        allow_none=True,
+        metadata={"description": "listed in the keyring file outside the database too"},
+    )
+
+
+class SigningKeyListSchema(StrictSchema):
+    items = fields.List(fields.Nested(SigningKeySchema))
+    current_key_id = fields.Str()

@@ -1,6 +1,7 @@
 """Routes and assignments: options in, proposals out.
 
-Every distance and time in these answers is derived from borrowers' homes: dispatchers only.
+Every distance and time in these answers is derived from borrowers' homes: dispatchers only,
+and each stop's facts are ledgered for its borrower (x-borrower-fact).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import StrictSchema, aware_datetime, json_int
+from schemas.disclosure import borrower_fact, borrower_subject
 from schemas.visits import FindingSchema, PlainVisitSchema, VersionedIdSchema
 
 START_KINDS = ("home", "depot", "last_position")
@@ -41,33 +43,46 @@ class RouteQueryArgsSchema(_RouteOptions):
     pass
 
 
+_ARRIVAL = "route_arrival"
+
+
 class StopPlanSchema(StrictSchema):
-    visit_id = fields.Int()
+    """One stop: its leg runs from the previous home (or the start) to this one."""
+
+    visit_id = fields.Int(metadata=borrower_subject("visit"))
     arrival = aware_datetime(
-        metadata={"description": "when the visit begins (inside its window and the law)"}
+        metadata=borrower_fact(
+            _ARRIVAL, description="when the visit begins (inside its window and the law)"
+        )
     )
-    departure = aware_datetime()
-    wait_s = fields.Int(metadata={"description": "idle time before this arrival"})
-    travel_s = fields.Int()
-    leg_distance_m = fields.Int()
-    window_violation_s = fields.Int(metadata={"description": "hand-made orders only"})
+    departure = aware_datetime(metadata=borrower_fact(_ARRIVAL))
+    wait_s = fields.Int(
+        metadata=borrower_fact(_ARRIVAL, description="idle time before this arrival")
+    )
+    travel_s = fields.Int(metadata=borrower_fact("route_leg_distance"))
+    leg_distance_m = fields.Int(metadata=borrower_fact("route_leg_distance"))
+    window_violation_s = fields.Int(
+        metadata=borrower_fact(_ARRIVAL, description="hand-made orders only")
+    )
     problems = fields.List(
         fields.Str(),
-        metadata={
-            "description": "hand-made orders only: late_for_window, outside_lawful_hours, "
-            "beyond_agent_hours"
-        },
+        metadata=borrower_fact(
+            _ARRIVAL,
+            description="hand-made orders only: late_for_window, outside_lawful_hours, "
+            "beyond_agent_hours",
+        ),
     )
 
 
 class UnscheduledSchema(StrictSchema):
-    visit_id = fields.Int()
+    visit_id = fields.Int(metadata=borrower_subject("visit"))
     version = fields.Int()
     reason = fields.Str(
-        metadata={
-            "description": "no_location | unknown_time_zone | outside_lawful_hours | "
-            "window_unreachable | beyond_agent_hours | day_full | team_full | already_reported"
-        }
+        metadata=borrower_fact(
+            _ARRIVAL,
+            description="no_location | unknown_time_zone | outside_lawful_hours | "
+            "window_unreachable | beyond_agent_hours | day_full | team_full | already_reported",
+        )
     )
 
 
@@ -75,11 +90,18 @@ class RouteStartSchema(StrictSchema):
     kind = fields.Str()
     time = aware_datetime()
     end_time = aware_datetime()
-    reported_at = fields.Str(metadata={"description": "last_position: when the fix was taken"})
-    visit_id = fields.Int(metadata={"description": "last_position: the report it came from"})
+    reported_at = fields.Str(
+        metadata=borrower_fact("route_start", description="last_position: when the fix was taken")
+    )
+    visit_id = fields.Int(
+        metadata=borrower_subject("visit", description="last_position: the report it came from")
+    )
 
 
 class RouteSchema(StrictSchema):
+    """`done`, `unlocated` and the totals sum up what the stops, the unscheduled visits and
+    the start say, which are ledgered per borrower where they appear."""
+
     order = fields.List(
         fields.Nested(VersionedIdSchema),
         metadata={"description": "done, then scheduled, then unscheduled: PUT it to .../order"},

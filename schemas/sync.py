@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import NestedOrNull, StrictSchema, aware_datetime, json_int
+from schemas.disclosure import borrower_fact, borrower_facts_by_key, borrower_subject
 from schemas.visits import AgentVisitSchema
 from sync.records import CONFIRMATION_KINDS
 from sync.visits import VISIT_OUTCOMES
@@ -130,9 +131,12 @@ class PushSchema(StrictSchema):
 
 
 class FlagSchema(StrictSchema):
-    code = fields.Str()
-    message = fields.Str()
-    details = fields.Dict()
+    """A compliance flag on a record: what it says is about the borrower's visit (distance
+    from the home, local times, the case's flags, other visits)."""
+
+    code = fields.Str(metadata=borrower_fact("flag_details"))
+    message = fields.Str(metadata=borrower_fact("flag_details"))
+    details = fields.Dict(metadata=borrower_fact("flag_details"))
 
 
 class ReceiptSchema(StrictSchema):
@@ -144,7 +148,7 @@ class ReceiptSchema(StrictSchema):
 
 
 class OutcomeSchema(StrictSchema):
-    record_id = fields.Str()
+    record_id = fields.Str(metadata=borrower_subject("record"))
     status = fields.Str(metadata={"description": "accepted|flagged|duplicate|rejected|retry"})
     reason = fields.Str(allow_none=True)
     message = fields.Str()
@@ -154,7 +158,7 @@ class OutcomeSchema(StrictSchema):
     missing_blobs = fields.List(fields.Str())
     original_status = fields.Str(allow_none=True)
     receipt = NestedOrNull(ReceiptSchema)
-    id_verification = fields.Str(allow_none=True)
+    id_verification = fields.Str(allow_none=True, metadata=borrower_fact("id_result"))
 
 
 class PushResultSchema(StrictSchema):
@@ -207,22 +211,58 @@ class RecordQueryArgsSchema(StrictSchema):
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
 
 
+# What each key of a stored record's body tells about the borrower (None: nothing); a key
+# not named here is ledgered as `field_record`.
+RECORD_BODY_FACTS: dict[str, str | None] = {
+    "arrived_at": "visit_outcome",
+    "departed_at": "visit_outcome",
+    "contacted_at": "visit_outcome",
+    "outcome": "visit_outcome",
+    "third_party_present": "visit_outcome",
+    "debt_discussed_with_third_party": "visit_outcome",
+    "promise_amount": "promise_to_pay",
+    "promise_date": "promise_to_pay",
+    "notes": "visit_notes",
+    "location": "gps_fix",
+    "signed_lat": "gps_fix",
+    "signed_lon": "gps_fix",
+    "borrower_acknowledged": "visit_outcome",
+    "installments": "agreement_terms",
+    "total_amount": "agreement_terms",
+    "currency": "agreement_terms",
+    "template_id": "agreement_terms",
+    "template_version": "agreement_terms",
+    "signed_at": "agreement_terms",
+    "borrower_signature_sha256": "agreement_terms",
+    "agent_signature_sha256": "agreement_terms",
+    "content_hash": "agreement_terms",
+    # Ids the reader already has, the kind of check, the agent's own badge, and blob hashes
+    # (never the bytes).
+    "confirmation_kind": None,
+    "agreement_id": None,
+    "case_id": None,
+    "visit_id": None,
+    "badge_number": None,
+    "attachments": None,
+}
+
+
 class StoredRecordSchema(StrictSchema):
     seq = fields.Int()
     id = fields.Str()
     kind = fields.Str()
     agent_id = fields.Int()
     device_id = fields.Str()
-    visit_id = fields.Int()
+    visit_id = fields.Int(metadata=borrower_subject("visit"))
     case_id = fields.Int()
     device_seq = fields.Int()
     recorded_at = fields.Str()
     received_at = fields.Str()
     status = fields.Str()
     flags = fields.List(fields.Nested(FlagSchema))
-    content_hash = fields.Str(allow_none=True)
-    id_verification = fields.Str(allow_none=True)
-    body = fields.Dict()
+    content_hash = fields.Str(allow_none=True, metadata=borrower_fact("agreement_terms"))
+    id_verification = fields.Str(allow_none=True, metadata=borrower_fact("id_result"))
+    body = fields.Dict(metadata=borrower_facts_by_key("field_record", RECORD_BODY_FACTS))
 
 
 class RecordPageSchema(StrictSchema):

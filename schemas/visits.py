@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import HHMM, NestedOrNull, StrictSchema, aware_datetime, json_int
+from schemas.disclosure import borrower_fact, borrower_subject
 from sync.cases import CASE_STATUSES
 from sync.visits import NOTICE_KINDS, VISIT_OUTCOMES, VISIT_PURPOSES, VISIT_STATUSES
 
@@ -67,33 +68,43 @@ class CaseFlagsSchema(StrictSchema):
 
 class BorrowerCardSchema(StrictSchema):
     """A borrower as one role may see it for one purpose. Fields outside the disclosure
-    policy are absent; national ID, full phone numbers and contacts do not exist here."""
+    policy are absent; national ID, full phone numbers and contacts do not exist here.
+    Each field is the catalogue fact of its name."""
 
-    borrower_id = fields.Int(required=True)
+    borrower_id = fields.Int(required=True, metadata=borrower_subject("borrower"))
     case_id = fields.Int(required=True)
     expires_at = aware_datetime(metadata={"description": "agents: drop the card at this time"})
-    display_name = fields.Str()
-    home_address = fields.Str(allow_none=True)
-    home_geo = NestedOrNull(GeoSchema)
-    phone_masked = fields.List(fields.Str())
-    time_zone = fields.Str(allow_none=True)
-    date_of_birth = fields.Str(allow_none=True)
-    work_address = fields.Str(allow_none=True)
-    employer = fields.Str(allow_none=True)
-    income = fields.Str(allow_none=True)
-    product = fields.Str()
-    overdue_amount = fields.Str()
-    currency = fields.Str()
-    days_past_due = fields.Int()
-    last_payment_date = fields.Str(allow_none=True)
-    last_payment_amount = fields.Str(allow_none=True)
-    case_flags = fields.Nested(CaseFlagsSchema)
-    purpose = fields.Str(allow_none=True)
-    dispatcher_notes = fields.Str(allow_none=True)
+    display_name = fields.Str(metadata=borrower_fact("display_name"))
+    home_address = fields.Str(allow_none=True, metadata=borrower_fact("home_address"))
+    home_geo = NestedOrNull(GeoSchema, metadata=borrower_fact("home_geo"))
+    phone_masked = fields.List(fields.Str(), metadata=borrower_fact("phone_masked"))
+    time_zone = fields.Str(allow_none=True, metadata=borrower_fact("time_zone"))
+    date_of_birth = fields.Str(allow_none=True, metadata=borrower_fact("date_of_birth"))
+    work_address = fields.Str(allow_none=True, metadata=borrower_fact("work_address"))
+    employer = fields.Str(allow_none=True, metadata=borrower_fact("employer"))
+    income = fields.Str(allow_none=True, metadata=borrower_fact("income"))
+    product = fields.Str(metadata=borrower_fact("product"))
+    overdue_amount = fields.Str(metadata=borrower_fact("overdue_amount"))
+    currency = fields.Str(metadata=borrower_fact("currency"))
+    days_past_due = fields.Int(metadata=borrower_fact("days_past_due"))
+    last_payment_date = fields.Str(allow_none=True, metadata=borrower_fact("last_payment_date"))
+    last_payment_amount = fields.Str(allow_none=True, metadata=borrower_fact("last_payment_amount"))
+    case_flags = fields.Nested(CaseFlagsSchema, metadata=borrower_fact("case_flags"))
+    purpose = fields.Str(allow_none=True, metadata=borrower_fact("purpose"))
+    dispatcher_notes = fields.Str(allow_none=True, metadata=borrower_fact("dispatcher_notes"))
+
+
+# Staff's free text about a visit, and the request field that writes each.
+_NOTES = borrower_fact("dispatcher_notes", set_by="notes")
+_NOTICE_NOTE = borrower_fact("notice_note", set_by="note")
+_CANCEL_REASON = borrower_fact("cancel_reason", set_by="reason")
 
 
 class _VisitOutFields(StrictSchema):
-    id = fields.Int()
+    """A visit as planned. Its date, window, purpose, status and order are the work plan;
+    the free text staff wrote about the visit is borrower data (see the subclasses)."""
+
+    id = fields.Int(metadata=borrower_subject("visit"))
     case_id = fields.Int()
     case_external_id = fields.Str()
     agent_id = fields.Int(allow_none=True)
@@ -115,31 +126,39 @@ class AgentVisitSchema(_VisitOutFields):
 
 
 class DispatchVisitSchema(_VisitOutFields):
-    notes = fields.Str(allow_none=True)
-    notice_note = fields.Str(allow_none=True)
-    cancel_reason = fields.Str(allow_none=True)
+    notes = fields.Str(allow_none=True, metadata=_NOTES)
+    notice_note = fields.Str(allow_none=True, metadata=_NOTICE_NOTE)
+    cancel_reason = fields.Str(allow_none=True, metadata=_CANCEL_REASON)
     created_at = fields.Str()
     borrower = NestedOrNull(BorrowerCardSchema)
-    # What happened at the door (ledgered as visit_outcome and flag_details).
+    # What happened at the door: what re-planning works from.
     last_outcome = fields.Str(
         allow_none=True,
         validate=validate.OneOf(VISIT_OUTCOMES),
-        metadata={"description": "outcome of the latest report, by arrival at the door"},
+        metadata=borrower_fact(
+            "visit_outcome", description="outcome of the latest report, by arrival at the door"
+        ),
     )
+    # The number of reports whose latest outcome is beside it (0: nobody reported yet).
     attempts = fields.Int(metadata={"description": "visit reports stored for this visit"})
-    last_attempt_at = fields.Str(allow_none=True, metadata={"description": "its arrival"})
+    last_attempt_at = fields.Str(
+        allow_none=True,
+        metadata=borrower_fact("visit_outcome", description="that report's arrival"),
+    )
     flags = fields.List(
         fields.Str(),
-        metadata={"description": "compliance flag codes raised on the visit's records"},
+        metadata=borrower_fact(
+            "flag_details", description="compliance flag codes raised on the visit's records"
+        ),
     )
 
 
 class PlainVisitSchema(_VisitOutFields):
-    """A visit without any borrower data (dispatch write responses)."""
+    """A visit without its borrower card (dispatch write responses)."""
 
-    notes = fields.Str(allow_none=True)
-    notice_note = fields.Str(allow_none=True)
-    cancel_reason = fields.Str(allow_none=True)
+    notes = fields.Str(allow_none=True, metadata=_NOTES)
+    notice_note = fields.Str(allow_none=True, metadata=_NOTICE_NOTE)
+    cancel_reason = fields.Str(allow_none=True, metadata=_CANCEL_REASON)
     created_at = fields.Str()
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import click
 from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -17,8 +18,10 @@ from server.auth.passwords import Passwords
 from server.clock import system_clock, to_iso
 from server.config import load_settings
 from server.domain.disclosure import load_policy
+from server.errors import SigningKeyUnknown
 from server.keys import derive_key, load_signing_keys
 from server.runtime import Runtime
+from server.services.keyring import signing_key_problem
 from server.storage.connection import open_db
 from server.storage.migrations import migrate
 from sync.compliance import CompliancePolicy, policy_from_dict, profile
@@ -78,12 +81,22 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db = open_db(settings["DATABASE"])
     try:
         migrate(db, to_iso(runtime.clock()))
+        key_problem = signing_key_problem(db, runtime, runtime.clock())
     finally:
         db.conn.close()
+    if key_problem:
+        # A server must not sign for a ledger whose keyring lacks its key. Under `flask`
+        # commands the app still loads, so `flask keys rotate` can record the change; the
+        # other commands and `flask run` refuse (server/cli_context.py, api/ledger_guard.py).
+        if click.get_current_context(silent=True) is None:
+            raise SigningKeyUnknown(key_problem)
+        log.error("signing key not in the ledger keyring: %s", key_problem)
+    app.extensions["doorstep_key_problem"] = key_problem
 
     from server.api import register_api
     from server.api.context import assign_request_id, close_db, enforce_rate_limits
     from server.api.day_close import close_ended_days
+    from server.api.ledger_guard import install as install_ledger_guard
     from server.api.limits import RateLimiter
     from server.cli import register_cli
 
@@ -94,6 +107,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.before_request(assign_request_id)
     app.before_request(enforce_rate_limits)
     app.before_request(timing.start_request)
+    install_ledger_guard(app, key_problem)
     app.before_request(close_ended_days)
     app.teardown_appcontext(close_db)
 

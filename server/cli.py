@@ -1,5 +1,6 @@
 """Flask CLI commands: init-db, users create, import-cases, close-day, verify-receipt,
-checkpoint, purge, backup, restore; `demo` lives in server/demo/cli.py."""
+checkpoint, purge, backup, restore; `demo` lives in server/demo/cli.py, `keys` and `ledger` in
+server/cli_ledger.py."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flask.cli import with_appcontext
 from tqdm import tqdm
 
 from server.cli_context import cli_caller, database_path, fail, open_database, runtime
+from server.cli_ledger import keys, ledger
 from server.clock import parse_iso, to_iso
 from server.demo.cli import demo
 from server.domain.roles import ROLES
@@ -33,6 +35,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(purge_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(keys)
+    app.cli.add_command(ledger)
 
 
 @click.command("init-db")
@@ -163,7 +167,10 @@ def verify_receipt_command(receipt_file, public_key_file) -> None:
 @with_appcontext
 @click.option("--reason", default="scheduled", show_default=True)
 @click.option(
-    "--if-due", is_flag=True, help="only if the ledger grew by CHECKPOINT_EVERY entries since"
+    "--if-due",
+    is_flag=True,
+    help="only if the ledger grew by CHECKPOINT_EVERY entries since the last checkpoint, or "
+    "an entry waited CHECKPOINT_EVERY_S seconds for one",
 )
 @click.option(
     "--export",

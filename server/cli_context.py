@@ -14,8 +14,15 @@ from server.runtime import Caller, Runtime
 from server.storage.connection import open_db
 
 
-def runtime() -> Runtime:
-    """The runtime of the app the command runs in (needs an app context)."""
+def runtime(*, key_checked: bool = True) -> Runtime:
+    """The runtime of the app the command runs in (needs an app context).
+
+    Refuses while the signing key is not in the ledger keyring, except for the commands
+    that record a key change (key_checked=False).
+    """
+    problem = current_app.extensions.get("doorstep_key_problem")
+    if key_checked and problem:
+        raise click.ClickException(f"signing_key_unknown: {problem}")
     return current_app.extensions["doorstep"]
 
 

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_HOPS": 0,  # reverse proxies in front that set X-Forwarded-For (client address)
     "SERVER_TIMING": 0,  # 1: add a Server-Timing header (phases such as the ledger write)
     "CHECKPOINT_EVERY": 10000,  # sign the ledger head when it grew by this many entries
+    "CHECKPOINT_EVERY_S": 300,  # ... or when an entry waited this long for a checkpoint
+    "CHECKPOINT_DIR": None,  # checkpoints outside the db; None: <db dir>/checkpoints/
     "LEDGER_RETENTION_DAYS": 365,  # exposure-ledger entries (CNIL 2021)
     "EVIDENCE_RETENTION_DAYS": 1095,  # records and receipts after the last collection activity
     "PERSONAL_DATA_RETENTION_DAYS": 180,  # borrower personal data after every case closed

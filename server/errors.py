@@ -178,3 +178,15 @@ class UnsoundCopy(BackupError):
 
 class WouldOverwrite(BackupError):
     """The restore target already holds data and overwriting it was not asked for."""
+
+
+# The ledger's signing keys (start-up and command line only: never an HTTP answer).
+
+
+class KeyringError(Exception):
+    """A signing-key change that cannot be recorded as asked."""
+
+
+class SigningKeyUnknown(KeyringError):
+    """The server's signing key is not in the ledger keyring: the ledger's checkpoints and
+    certificates would be checked against a key that never signed them."""

@@ -12,6 +12,7 @@ from schemas.borrower_requests import (
 )
 from schemas.common import ErrorSchema
 from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.domain.disclosure import DISPATCH_PLANNING
 from server.services import borrower_requests
 
 blp = Blueprint(
@@ -26,7 +27,7 @@ blp = Blueprint(
 class BorrowerRequestViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(BorrowerRequestQueryArgsSchema, location="query")
-    @blp.response(200, BorrowerRequestPageSchema)
+    @blp.response(200, BorrowerRequestPageSchema, purpose=DISPATCH_PLANNING)
     def get(self, args, borrower_id):
         """The borrower's requests, oldest first"""
         return borrower_requests.list_requests(
@@ -35,7 +36,7 @@ class BorrowerRequestViews(MethodView):
 
     @requires("dispatcher")
     @blp.arguments(BorrowerRequestCreateSchema)
-    @blp.response(201, BorrowerRequestResultSchema)
+    @blp.response(201, BorrowerRequestResultSchema, purpose=DISPATCH_PLANNING)
     def post(self, body, borrower_id):
         """Record a request; do-not-visit stops every visit to the borrower and purges the cards"""
         return borrower_requests.record_request(get_db(), runtime(), caller(), borrower_id, body)
@@ -45,7 +46,7 @@ class BorrowerRequestViews(MethodView):
 class BorrowerRequestWithdrawViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(BorrowerRequestWithdrawSchema)
-    @blp.response(200, BorrowerRequestResultSchema)
+    @blp.response(200, BorrowerRequestResultSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(409, schema=ErrorSchema, description="already withdrawn")
     def post(self, body, borrower_id, request_id):
         """Record the withdrawal; a withdrawn consent cancels the visits that relied on it"""

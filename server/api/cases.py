@@ -15,10 +15,13 @@ from schemas.common import ErrorSchema
 from schemas.visits import BorrowerCardSchema, CasePageSchema, CaseQueryArgsSchema, CaseSchema
 from server.api.context import Blueprint, caller, get_db, requires, runtime
 from server.api.visits import expected_version
+from server.domain.disclosure import DISPATCH_PLANNING, VISIT_CARDS
 from server.errors import InvalidInput, UnsupportedMediaType
 from server.services import case_lifecycle, imports, views
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Cases and borrowers")
+# Dispatchers read for planning; agents receive their cards and nothing besides.
+_READ_PURPOSE = {"dispatcher": DISPATCH_PLANNING, "agent": VISIT_CARDS}
 
 _FORMATS = {
     "application/x-ndjson": "jsonl",
@@ -71,7 +74,7 @@ class CaseImportViews(MethodView):
 class CaseViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(CaseQueryArgsSchema, location="query")
-    @blp.response(200, CasePageSchema)
+    @blp.response(200, CasePageSchema, purpose=DISPATCH_PLANNING)
     def get(self, args):
         """Cases with the dispatcher's minimized borrower view"""
         after, limit = args.pop("after"), args.pop("limit")
@@ -82,7 +85,7 @@ class CaseViews(MethodView):
 class CaseBulkChangeViews(MethodView):
     @requires("dispatcher", "admin")
     @blp.arguments(CaseBulkChangeSchema)
-    @blp.response(200, CaseBulkResultSchema)
+    @blp.response(200, CaseBulkResultSchema, purpose=DISPATCH_PLANNING)
     def post(self, body):
         """Change many cases in one transaction; each is changed or refused on its own"""
         return case_lifecycle.change_cases(get_db(), runtime(), caller(), body["changes"])
@@ -91,7 +94,7 @@ class CaseBulkChangeViews(MethodView):
 @blp.route("/cases/<int:case_id>")
 class CaseByIdViews(MethodView):
     @requires("dispatcher", "agent")
-    @blp.response(200, CaseSchema)
+    @blp.response(200, CaseSchema, purpose=_READ_PURPOSE)
     def get(self, case_id):
         """One case; agents only while a visit to it is assigned to them"""
         return views.case_view(get_db(), runtime(), caller(), case_id)
@@ -99,7 +102,7 @@ class CaseByIdViews(MethodView):
     @requires("dispatcher", "admin")
     @blp.doc(**_IF_MATCH)
     @blp.arguments(CasePatchSchema)
-    @blp.response(200, CaseChangeResultSchema)
+    @blp.response(200, CaseChangeResultSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(
         409,
         schema=ErrorSchema,
@@ -118,7 +121,7 @@ class CaseByIdViews(MethodView):
 @blp.route("/borrowers/<int:borrower_id>")
 class BorrowerByIdViews(MethodView):
     @requires("dispatcher", "agent")
-    @blp.response(200, BorrowerCardSchema)
+    @blp.response(200, BorrowerCardSchema, purpose=_READ_PURPOSE)
     def get(self, borrower_id):
         """One borrower's card; agents only while a visit to them is assigned"""
         return views.borrower_view(get_db(), runtime(), caller(), borrower_id)

@@ -9,10 +9,11 @@ from schemas.checkpoints import (
     CheckpointVerificationSchema,
     PurgeCertificatePageSchema,
     PurgeCertificateQueryArgsSchema,
+    SigningKeyListSchema,
 )
 from schemas.common import PageArgsSchema
 from server.api.context import Blueprint, caller, get_db, requires, runtime
-from server.services import audit, checkpoints, retention
+from server.services import audit, checkpoints, keyring, retention
 
 blp = Blueprint(
     "checkpoints",
@@ -73,3 +74,12 @@ class PurgeCertificateViews(MethodView):
     def get(self, args):
         """Signed certificates of retention purges: kind, rule, cutoff, counts"""
         return retention.list_certificates(get_db(), args["after"], args["limit"], args.get("kind"))
+
+
+@blp.route("/keys")
+class SigningKeyViews(MethodView):
+    @requires("privacy_officer", "admin")
+    @blp.response(200, SigningKeyListSchema)
+    def get(self):
+        """The keyring: every public key that signed checkpoints and certificates"""
+        return keyring.list_keys(get_db(), runtime())

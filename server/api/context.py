@@ -14,6 +14,7 @@ from flask import current_app, g, request
 from flask.views import MethodView
 from webargs.flaskparser import FlaskParser
 
+from server.api.ledgering import LEDGER_DOC, Purpose, ledger_plan, ledgered
 from server.errors import Forbidden
 from server.runtime import Caller, Principal, Runtime
 from server.services import accounts
@@ -64,6 +65,38 @@ def _document_common_errors(view: Callable, *, has_path_parameters: bool) -> Cal
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def response(
+        self,
+        status_code: Any,
+        schema: Any = None,
+        *,
+        purpose: Purpose | None = None,
+        **kwargs: Any,
+    ) -> Callable:
+        """As flask-smorest's; and when the schema declares borrower facts, the view runs in
+        a ledger transaction and the dumped body is accounted for before it is sent
+        (`purpose`: why this endpoint serves them, written in each entry)."""
+        register = super().response(status_code, schema, **kwargs)
+
+        def decorator(view: Callable) -> Callable:
+            plan = ledger_plan(schema, purpose, f"{self.name}.{view.__qualname__}")
+            registered = register(view)
+            if plan is None:
+                return registered
+
+            @functools.wraps(registered)
+            def wrapper(*args: Any, **kw: Any) -> Any:
+                with ledgered(get_db(), caller(), runtime(), plan, purpose):
+                    return registered(*args, **kw)
+
+            return flask_smorest.Blueprint.doc(**{LEDGER_DOC: purpose})(wrapper)
+
+        return decorator
+
+    def _prepare_response_content(self, data: Any) -> Any:
+        account = g.get("ledger_account")
+        return super()._prepare_response_content(account(data) if account else data)
 
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Callable:
         """As flask-smorest's, but a JSON body with no required field is documented as

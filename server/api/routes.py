@@ -12,6 +12,7 @@ from schemas.routes import (
     RouteSchema,
 )
 from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.domain.disclosure import DISPATCH_PLANNING
 from server.services import routes
 
 blp = Blueprint(
@@ -29,7 +30,7 @@ _STALE = {"schema": ErrorSchema, "description": "a visit changed since its versi
 class DayRouteViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(RouteQueryArgsSchema, location="query")
-    @blp.response(200, RouteSchema)
+    @blp.response(200, RouteSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(422, **_NO_START)
     def get(self, args, agent_id, day):
         """Times and distances of the day's remaining visits in their current order"""
@@ -40,7 +41,7 @@ class DayRouteViews(MethodView):
 class DayRouteProposalViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(RouteQueryArgsSchema, location="query")
-    @blp.response(200, RouteSchema)
+    @blp.response(200, RouteSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(422, **_NO_START)
     def post(self, args, agent_id, day):
         """Propose a lawful order of the remaining visits (not applied: PUT it to .../order)"""
@@ -51,7 +52,7 @@ class DayRouteProposalViews(MethodView):
 class AssignmentProposalViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(AssignmentProposalRequestSchema)
-    @blp.response(200, AssignmentProposalSchema)
+    @blp.response(200, AssignmentProposalSchema, purpose=DISPATCH_PLANNING)
     def post(self, body, day):
         """Propose who takes which of the day's visits: balanced, lawful, within agents' hours"""
         return routes.propose_assignment(get_db(), runtime(), caller(), day, body)
@@ -61,7 +62,7 @@ class AssignmentProposalViews(MethodView):
 class AssignmentViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(AssignmentAcceptSchema)
-    @blp.response(200, AssignmentResultSchema)
+    @blp.response(200, AssignmentResultSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(409, **_STALE)
     def post(self, body, day):
         """Accept an assignment, as proposed or edited: every visit at its version, or none"""

@@ -14,6 +14,7 @@ from schemas.sync import (
     RecordQueryArgsSchema,
 )
 from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.domain.disclosure import COMPLIANCE_EVIDENCE
 from server.services import sync_pull, sync_push, sync_status
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Offline sync")
@@ -23,7 +24,7 @@ blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Offline syn
 class SyncPushViews(MethodView):
     @requires("agent")
     @blp.arguments(PushSchema)
-    @blp.response(200, PushResultSchema)
+    @blp.response(200, PushResultSchema, purpose=COMPLIANCE_EVIDENCE)
     def post(self, body):
         """Push a batch of offline records; one outcome per record, safe to replay"""
         return sync_push.push(get_db(), runtime(), caller(), body)
@@ -33,7 +34,7 @@ class SyncPushViews(MethodView):
 class SyncPullViews(MethodView):
     @requires("agent")
     @blp.arguments(PullArgsSchema, location="query")
-    @blp.response(200, PullResultSchema)
+    @blp.response(200, PullResultSchema, purpose=COMPLIANCE_EVIDENCE)
     def get(self, args):
         """Cards to add or update, cards to purge, and outcomes of earlier records"""
         return sync_pull.pull(get_db(), runtime(), caller(), args.get("cursor"), args["limit"])
@@ -63,7 +64,7 @@ class SyncHealthViews(MethodView):
 class RecordViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(RecordQueryArgsSchema, location="query")
-    @blp.response(200, RecordPageSchema)
+    @blp.response(200, RecordPageSchema, purpose=COMPLIANCE_EVIDENCE)
     def get(self, args):
         """Field records as stored, with their flags (typed ID characters are never kept)"""
         after, limit = args.pop("after"), args.pop("limit")

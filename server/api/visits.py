@@ -24,10 +24,13 @@ from schemas.visits import (
 )
 from server.api.context import Blueprint, caller, get_db, requires, runtime
 from server.api.responses import response_by_role
+from server.domain.disclosure import DISPATCH_PLANNING, VISIT_CARDS
 from server.errors import InvalidInput, PreconditionRequired
 from server.services import dispatch, views
 
 blp = Blueprint("visits", __name__, url_prefix="/api/v1", description="Visits, days and routes")
+# Dispatchers read for planning; agents receive their cards and nothing besides.
+_READ_PURPOSE = {"dispatcher": DISPATCH_PLANNING, "agent": VISIT_CARDS}
 
 _STALE = {"schema": ErrorSchema, "description": "version_conflict, or the visit is closed"}
 _NO_VERSION = {"schema": ErrorSchema, "description": "no version sent (If-Match or `version`)"}
@@ -64,7 +67,7 @@ def expected_version(body: dict, what: str = "visit") -> int:
 class VisitViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(VisitQueryArgsSchema, location="query")
-    @blp.response(200, DispatchVisitPageSchema)
+    @blp.response(200, DispatchVisitPageSchema, purpose=DISPATCH_PLANNING)
     def get(self, args):
         """Visits, filtered; each with the dispatcher's borrower view"""
         after, limit = args.pop("after"), args.pop("limit")
@@ -74,7 +77,7 @@ class VisitViews(MethodView):
 
     @requires("dispatcher")
     @blp.arguments(VisitCreateSchema)
-    @blp.response(201, VisitWriteResultSchema)
+    @blp.response(201, VisitWriteResultSchema, purpose=DISPATCH_PLANNING)
     def post(self, body):
         """Plan a visit; refused for do-not-visit, hardship or legal-hold cases"""
         return dispatch.create_visit(get_db(), runtime(), caller(), body)
@@ -84,7 +87,7 @@ class VisitViews(MethodView):
 class VisitBulkViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(VisitBulkCreateSchema)
-    @blp.response(200, BulkResultSchema)
+    @blp.response(200, BulkResultSchema, purpose=DISPATCH_PLANNING)
     def post(self, body):
         """Plan many visits; each is created or refused on its own"""
         return dispatch.create_visits(get_db(), runtime(), caller(), body["visits"])
@@ -94,7 +97,7 @@ class VisitBulkViews(MethodView):
 class VisitReplanViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(ReplanQueryArgsSchema, location="query")
-    @blp.response(200, DispatchVisitPageSchema)
+    @blp.response(200, DispatchVisitPageSchema, purpose=DISPATCH_PLANNING)
     def get(self, args):
         """Attempted and missed visits to plan again, the latest of each case still visitable"""
         after, limit = args.pop("after"), args.pop("limit")
@@ -108,6 +111,7 @@ class VisitByIdViews(MethodView):
         200,
         {"agent": AgentVisitSchema, "dispatcher": DispatchVisitSchema},
         "The visit: agents see the agent's shape (no planning notes), dispatchers theirs",
+        purpose=_READ_PURPOSE,
     )
     def get(self, visit_id):
         """One visit; agents only their own, only while the card may be held"""
@@ -116,7 +120,7 @@ class VisitByIdViews(MethodView):
     @requires("dispatcher")
     @blp.doc(**_IF_MATCH)
     @blp.arguments(VisitPatchSchema)
-    @blp.response(200, VisitWriteResultSchema)
+    @blp.response(200, VisitWriteResultSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(409, **_STALE)
     @blp.alt_response(428, **_NO_VERSION)
     def patch(self, body, visit_id):
@@ -131,7 +135,7 @@ class VisitCancelViews(MethodView):
     @requires("dispatcher")
     @blp.doc(**_IF_MATCH)
     @blp.arguments(VisitCancelSchema)
-    @blp.response(200, PlainVisitSchema)
+    @blp.response(200, PlainVisitSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(409, **_STALE)
     @blp.alt_response(428, **_NO_VERSION)
     def post(self, body, visit_id):
@@ -145,7 +149,7 @@ class VisitCancelViews(MethodView):
 class DayOrderViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(DayOrderSchema)
-    @blp.response(200, DayOrderResultSchema)
+    @blp.response(200, DayOrderResultSchema, purpose=DISPATCH_PLANNING)
     @blp.alt_response(409, schema=ErrorSchema, description="a visit changed since its version")
     def put(self, body, agent_id, day):
         """Set the order of an agent's planned visits for a day"""
@@ -157,7 +161,7 @@ class DayOrderViews(MethodView):
 class MyDayViews(MethodView):
     @requires("agent")
     @blp.arguments(DayQueryArgsSchema, location="query")
-    @blp.response(200, DaySchema)
+    @blp.response(200, DaySchema, purpose=VISIT_CARDS)
     def get(self, args):
         """The agent's visits for a day in route order, each with its minimized card"""
         return views.agent_day(get_db(), runtime(), caller(), args.get("date"))

@@ -1,8 +1,13 @@
-"""The disclosure policy: which borrower fields each role sees, for which visit purpose.
+"""The disclosure policy: which borrower facts each role sees, for which purpose.
+
+Two kinds of purpose: a visit's purpose decides the fields of a borrower card (CATALOGUE);
+a staff purpose (STAFF_PURPOSES) decides which other facts an endpoint may send, such as
+the records of a visit or the distances of a route (FIELD_FACTS). Every fact that leaves
+the server is one of these names, written to the exposure ledger.
 
 Some data can never be served to anyone, whatever the configuration says: the national ID
 number, full phone numbers and family/third-party contacts. They are simply not in the
-catalogue below, so no policy file can name them and no response schema carries them.
+catalogues below, so no policy file can name them and no response schema carries them.
 """
 
 from __future__ import annotations
@@ -61,6 +66,40 @@ CATALOGUE: dict[str, Callable[[Row, Row, Row], Any]] = {
     "dispatcher_notes": lambda b, c, v: v.get("notes"),
 }
 
+# Borrower facts that are not card fields: what the field recorded about a visit, and what
+# planning derives from the borrower's home. Served by endpoints for a staff purpose, never
+# in a card. Adding a name here is a privacy decision, reviewed as such.
+FIELD_FACTS: dict[str, str] = {
+    "visit_outcome": "what happened at the door: outcome, arrival/departure/contact times, "
+    "third party present, debt discussed with them",
+    "promise_to_pay": "a promised amount and date",
+    "visit_notes": "the agent's notes in a visit report",
+    "gps_fix": "a position recorded at the visit (report location, signing place)",
+    "agreement_terms": "a repayment agreement: installments, total, wording, signatures' hashes",
+    "id_result": "whether the ID document shown matched the borrower's number on file",
+    "flag_details": "compliance flags on a visit's records: code, message and details "
+    "(distances from the home, local times, other visits)",
+    "field_record": "any other content of a field record",
+    "notice_note": "the dispatcher's note on the notice or appointment given to the borrower",
+    "cancel_reason": "why a visit to the borrower was cancelled",
+    "route_leg_distance": "a route leg's distance and travel time to the borrower's home",
+    "route_arrival": "estimated arrival, departure, waiting time and lateness at the home, "
+    "or why no arrival can be scheduled",
+    "route_start": "a route starts from the agent's last reported position: the visit it "
+    "was reported at, and when",
+    "borrower_requests": "what the borrower asked for: not to be visited, not to be contacted "
+    "on a channel, when to be contacted, out-of-hours consent (its hours, validity, evidence)",
+}
+FACT_KINDS: frozenset[str] = frozenset(CATALOGUE) | frozenset(FIELD_FACTS)
+
+# Purposes of endpoints that serve facts outside cards. The ledger entry carries the purpose.
+DISPATCH_PLANNING = "dispatch_planning"
+COMPLIANCE_EVIDENCE = "compliance_evidence"
+STAFF_PURPOSES: tuple[str, ...] = (DISPATCH_PLANNING, COMPLIANCE_EVIDENCE)
+# An endpoint that serves cards and nothing else: its entries carry each visit's purpose,
+# and no policy lists this name, so a fact beyond the cards would not be sent.
+VISIT_CARDS = "visit_cards"
+
 _AGENT_HOME_VISIT = [
     "display_name",
     "home_address",
@@ -74,8 +113,37 @@ _AGENT_HOME_VISIT = [
     "dispatcher_notes",
 ]
 
+_DISPATCH_CARD = [
+    "display_name",
+    "home_address",
+    "home_geo",
+    "phone_masked",
+    "time_zone",
+    "product",
+    "overdue_amount",
+    "currency",
+    "days_past_due",
+    "last_payment_date",
+    "last_payment_amount",
+    "case_flags",
+    "purpose",
+    "dispatcher_notes",
+]
+_FIELD_RECORDS = [
+    "visit_outcome",
+    "promise_to_pay",
+    "visit_notes",
+    "gps_fix",
+    "agreement_terms",
+    "id_result",
+    "flag_details",
+    "field_record",
+]
+
 DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
     "agent": {
+        # The outcome of the agent's own records (ID check, flags), on push and pull.
+        COMPLIANCE_EVIDENCE: ["id_result", "flag_details"],
         "home_visit": _AGENT_HOME_VISIT,
         "follow_up": _AGENT_HOME_VISIT,
         "agreement_signing": _AGENT_HOME_VISIT + ["last_payment_date", "last_payment_amount"],
@@ -93,22 +161,15 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
         ],
     },
     "dispatcher": {
-        "*": [
-            "display_name",
-            "home_address",
-            "home_geo",
-            "phone_masked",
-            "time_zone",
-            "product",
-            "overdue_amount",
-            "currency",
-            "days_past_due",
-            "last_payment_date",
-            "last_payment_amount",
-            "case_flags",
-            "purpose",
-            "dispatcher_notes",
-        ]
+        "*": _DISPATCH_CARD,
+        # Visits as planned (notes, notice, cancellation) and routes between the homes.
+        # What happened at the door (last outcome, attempts, flag codes) is what re-planning
+        # works from; what the borrower asked for decides what may be planned at all.
+        DISPATCH_PLANNING: _DISPATCH_CARD
+        + ["notice_note", "cancel_reason", "route_leg_distance", "route_arrival", "route_start"]
+        + ["visit_outcome", "flag_details", "borrower_requests"],
+        # Reading what the field recorded: reports, ID results, agreements, flags.
+        COMPLIANCE_EVIDENCE: _FIELD_RECORDS,
     },
     # Privacy officers audit *that* a field was exposed; admins manage accounts. Neither
     # has a purpose that needs a borrower's values.
@@ -126,7 +187,8 @@ class DisclosurePolicy:
     rules: Mapping[str, Mapping[str, tuple[str, ...]]]
 
     def allowed_fields(self, role: str, purpose: str | None) -> tuple[str, ...]:
-        """The fields this role may see for this purpose; nothing when unlisted."""
+        """The fields this role may see for this purpose; nothing when unlisted. A visit
+        purpose (or None) gives card fields only, a staff purpose any fact."""
         by_purpose = self.rules.get(role, {})
         if purpose in by_purpose:
             return by_purpose[purpose]
@@ -145,15 +207,17 @@ def build_policy(overrides: Mapping[str, Any] | None = None) -> DisclosurePolicy
         if not isinstance(purposes, Mapping):
             raise PolicyError(f"policy for {role!r} must map purposes to field lists")
         for purpose, fields in purposes.items():
-            if purpose != "*" and purpose not in VISIT_PURPOSES:
-                raise PolicyError(f"unknown visit purpose {purpose!r} for {role!r}")
+            if purpose != "*" and purpose not in VISIT_PURPOSES + STAFF_PURPOSES:
+                raise PolicyError(f"unknown purpose {purpose!r} for {role!r}")
             if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
                 raise PolicyError(f"{role}/{purpose}: expected a list of field names")
-            unknown = sorted(set(fields) - set(CATALOGUE))
+            # Cards are built from the card catalogue; staff purposes may name any fact.
+            known = FACT_KINDS if purpose in STAFF_PURPOSES else frozenset(CATALOGUE)
+            unknown = sorted(set(fields) - known)
             if unknown:
                 raise PolicyError(
                     f"{role}/{purpose}: fields {unknown} cannot be disclosed "
-                    f"(known: {sorted(CATALOGUE)})"
+                    f"(known: {sorted(known)})"
                 )
             merged[role][purpose] = list(fields)
     return DisclosurePolicy(

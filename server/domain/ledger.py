@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sync.signing import (
     format_timestamp,
     key_id,
+    load_public_key,
     read_key_id,
     read_text,
     read_timestamp,
@@ -238,3 +239,39 @@ def read_checkpoint(data: Mapping[str, Any]) -> Checkpoint:
 def checkpoint_is_signed(public_key: Ed25519PublicKey, checkpoint: Checkpoint) -> bool:
     """True only if this key signed exactly this chain position at this time."""
     return verify(public_key, checkpoint.message(), checkpoint.key_id, checkpoint.signature)
+
+
+# --- Key changes ----------------------------------------------------------------------
+
+ENDORSEMENT_VERSION = "doorstep-key-endorsement-v1"
+
+
+def endorsement_message(endorsing_key_id: str, public_key_pem: str, created_at: datetime) -> bytes:
+    """What a retiring key signs to hand over to its successor: these lines joined by "\\n":
+    version, the retiring key's id, the successor's id, its PEM (trimmed), the time."""
+    successor = key_id(load_public_key(public_key_pem))
+    return "\n".join(
+        (
+            ENDORSEMENT_VERSION,
+            endorsing_key_id,
+            successor,
+            public_key_pem.strip(),
+            format_timestamp(created_at),
+        )
+    ).encode()
+
+
+def endorse_key(
+    retiring: Ed25519PrivateKey, successor_pem: str, created_at: datetime
+) -> tuple[str, str]:
+    """(retiring key id, signature) by which the retiring key vouches for its successor."""
+    kid = key_id(retiring.public_key())
+    return kid, sign(retiring, endorsement_message(kid, successor_pem, created_at))
+
+
+def endorsement_is_signed(
+    retiring: Ed25519PublicKey, successor_pem: str, created_at: datetime, signature: str
+) -> bool:
+    """True only if the retiring key signed this hand-over at this time."""
+    kid = key_id(retiring)
+    return verify(retiring, endorsement_message(kid, successor_pem, created_at), kid, signature)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import sqlite_utils
 
 from server.clock import parse_iso, to_iso
-from server.domain.disclosure import CATALOGUE
+from server.domain.disclosure import FACT_KINDS
 from server.domain.retention import RetentionRules
 from server.errors import InvalidInput, NotFound
 from server.runtime import Runtime
@@ -246,9 +246,10 @@ PURPOSES = (
     {
         "name": "compliance_evidence",
         "description": "Keeping visit reports, identity confirmations, agreements and "
-        "compliance flags as evidence that collection followed the rules.",
+        "compliance flags as evidence that collection followed the rules; telling the agent "
+        "the outcome of its own records (ID check, flags).",
         "visit_purposes": [],
-        "roles": ["dispatcher"],
+        "roles": ["dispatcher", "agent"],
     },
     {
         "name": "audit",
@@ -262,8 +263,9 @@ PURPOSES = (
 SECURITY_MEASURES = (
     "Field minimization: each role receives only the fields its purpose needs "
     "(disclosure policy); agents only for an assigned visit, for that visit's day.",
-    "Exposure ledger: one append-only entry per borrower per response, hash-chained "
-    "(SHA-256) so edits, insertions and deletions are detectable.",
+    "Exposure ledger: one append-only entry per borrower per response that carries any "
+    "borrower fact (cards, field records, routes, visit notes), hash-chained (SHA-256) so "
+    "edits, insertions and deletions are detectable.",
     "Ed25519 signatures on ledger checkpoints, agreement receipts and access tokens.",
     "Passwords hashed with Argon2id; login attempts rate limited.",
     "Short-lived access tokens bound to registered devices; revocation with remote wipe.",
@@ -303,7 +305,7 @@ def records_of_processing(db: sqlite_utils.Database, rt: Runtime) -> dict[str, A
                 + ["device ids", "login times and network addresses", "staff audit log"],
             },
         ],
-        "disclosable_fields": sorted(CATALOGUE),
+        "disclosable_fields": sorted(FACT_KINDS),
         "never_disclosed": list(NEVER_DISCLOSED),
         "recipients": [
             {"role": role, "fields_by_purpose": purposes}

@@ -27,7 +27,8 @@ from server.storage.migrations import migrate
 
 _SIDECARS = ("-wal", "-shm", "-journal")
 # Tables a freshly created (empty) database already fills.
-_SCHEMA_TABLES = frozenset({"schema_migrations"})
+# What creating an empty database writes: its schema version and its first signing key.
+_SCHEMA_TABLES = frozenset({"schema_migrations", "ledger_keys"})
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,8 @@ def _inspect(
         if problems:
             return summary
     if ledger_check:
-        report = verify_ledger(db, rt)
+        # A copy is behind the live external checkpoint files by nature: check it alone.
+        report = verify_ledger(db, rt, external=False)
         problem, broken = report["problem"], report.get("first_broken_seq")
         summary = replace(
             summary,

@@ -18,8 +18,7 @@ from server.clock import parse_iso, to_iso
 from server.domain.dispatch_rules import needs_consent, window_consented
 from server.errors import Conflict, InvalidInput, NotFound
 from server.runtime import Caller, Runtime
-from server.services.case_lifecycle import DISPATCH_PURPOSE, apply_change, stop_visits
-from server.services.disclosure import record_disclosures
+from server.services.case_lifecycle import apply_change, stop_visits
 from server.services.staff_log import log_action
 from server.storage import borrower_requests as request_rows
 from server.storage import cases as case_rows
@@ -33,8 +32,6 @@ from sync.visits import PLANNED
 
 # A request is taken when the borrower makes it; a clock a little ahead is not the future.
 CLOCK_TOLERANCE = timedelta(minutes=5)
-# What the ledger calls the facts of these records (they are no card field).
-REQUESTS_FACT = "borrower_requests"
 NO_CONSENT_REASON = "The borrower's out-of-hours consent no longer covers this visit."
 
 
@@ -84,7 +81,6 @@ def record_request(
             borrower_id,
             {"request_id": request_id, "kind": body["kind"], "source": body["source"], **effects},
         )
-        # The answer hands back what the caller wrote, with ids and times: nothing to ledger.
         request = request_rows.get_request(db, borrower_id, request_id) or {}
     return {"request": _out(request, caller.now), **effects}
 
@@ -134,14 +130,13 @@ def withdraw_request(
             },
         )
         request = request_rows.get_request(db, borrower_id, request_id) or {}
-        record_disclosures(db, caller, [(borrower_id, None, {REQUESTS_FACT})], DISPATCH_PURPOSE)
     return {"request": _out(request, caller.now), **effects}
 
 
 def list_requests(
     db: sqlite_utils.Database, caller: Caller, borrower_id: int, kind: str | None, active: bool
 ) -> dict[str, Any]:
-    """The borrower's requests, oldest first (written to the exposure ledger)."""
+    """The borrower's requests, oldest first."""
     with transaction(db):
         if case_rows.get_borrower(db, borrower_id) is None:
             raise NotFound("no such borrower")
@@ -151,8 +146,6 @@ def list_requests(
         ]
         if active:
             items = [item for item in items if item["active"]]
-        if items:
-            record_disclosures(db, caller, [(borrower_id, None, {REQUESTS_FACT})], DISPATCH_PURPOSE)
     return {"items": items}
 
 

@@ -16,7 +16,6 @@ from server.clock import to_iso
 from server.domain.dispatch_rules import stop_rule
 from server.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from server.runtime import Caller, Runtime
-from server.services.disclosure import record_disclosures
 from server.services.staff_log import log_action
 from server.storage import borrower_requests as request_rows
 from server.storage import cases as case_rows
@@ -28,8 +27,6 @@ from sync.cards import CASE_CLOSED, case_stops_visits
 from sync.cases import CASE_FLAGS, CLOSED_STATUSES, DO_NOT_VISIT, REQUEST_DO_NOT_VISIT
 from sync.visits import CANCELLED, PLANNED
 
-# Dispatchers plan with what they read of a case; the ledger entry says so.
-DISPATCH_PURPOSE = "dispatch_planning"
 CANCEL_REASON = "The case stopped taking visits."
 SOURCES = ("api", "import", "borrower_request")
 
@@ -57,8 +54,7 @@ def change_case(
     with transaction(db):
         change = _change_at_version(db, rt, caller, case_id, expected, body)
         stop_visits(db, rt, caller, [change])
-        answer = _answer(db, rt, caller, [change])[0]
-    return answer
+    return _answer([change])[0]
 
 
 def change_cases(
@@ -79,12 +75,19 @@ def change_cases(
                     "field": exc.field,
                     "details": exc.details,
                 }
-                results.append({"index": index, "status": "refused", "error": error})
+                results.append(
+                    {
+                        "index": index,
+                        "case_id": item["case_id"],
+                        "status": "refused",
+                        "error": error,
+                    }
+                )
                 continue
             changes.append(change)
             results.append({"index": index, "status": "changed" if change.changed else "unchanged"})
         stop_visits(db, rt, caller, changes)
-        answers = iter(_answer(db, rt, caller, changes))
+    answers = iter(_answer(changes))
     for result in results:
         if result["status"] != "refused":
             result.update(next(answers), error=None)
@@ -256,40 +259,28 @@ def stop_visits(
         stopped[case_id].purges_ordered += 1
 
 
-def _answer(
-    db: sqlite_utils.Database, rt: Runtime, caller: Caller, changes: list[CaseChange]
-) -> list[dict[str, Any]]:
-    """Each change as answered: the case with its flags for a reader whose disclosure policy
-    gives case flags (written to the ledger), without them for anyone else."""
-    principal = caller.principal
-    role = principal.role if principal else "admin"
-    with_flags = "case_flags" in rt.disclosure.allowed_fields(role, None)
+def _answer(changes: list[CaseChange]) -> list[dict[str, Any]]:
+    """Each change as answered. Its flags, and what changed, are the card fact case_flags:
+    the response layer sends them to readers whose policy gives it, with a ledger entry, and
+    leaves them out for the others."""
     answers = []
     for change in changes:
         case = change.case
-        out = {
-            "id": case["id"],
-            "external_id": case["external_id"],
-            "status": case["status"],
-            "closed_at": case["closed_at"],
-            "version": case["version"],
-        }
-        if with_flags:
-            out["flags"] = {flag: bool(case[flag]) for flag in CASE_FLAGS}
         answers.append(
             {
-                "case": out,
+                "case_id": case["id"],
+                "case": {
+                    "id": case["id"],
+                    "external_id": case["external_id"],
+                    "status": case["status"],
+                    "closed_at": case["closed_at"],
+                    "version": case["version"],
+                    "flags": {flag: bool(case[flag]) for flag in CASE_FLAGS},
+                },
                 "changed": change.changed,
                 "stops_visits": [stop_rule(reason) for reason in change.stops],
                 "visits_cancelled": change.visits_cancelled,
                 "purges_ordered": change.purges_ordered,
             }
-        )
-    if with_flags and principal is not None:
-        record_disclosures(
-            db,
-            caller,
-            [(c.case["borrower_id"], c.case["id"], {"case_flags"}) for c in changes],
-            DISPATCH_PURPOSE,
         )
     return answers

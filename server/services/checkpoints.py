@@ -1,8 +1,10 @@
-"""Signed checkpoints of the exposure ledger: on demand, every N entries, for retention."""
+"""Signed checkpoints of the exposure ledger: on demand, every N entries, at least every N
+seconds while entries arrive, for retention; each one also written outside the database."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -13,6 +15,7 @@ from server.errors import NotFound
 from server.runtime import Caller, Runtime
 from server.services.staff_log import log_action
 from server.storage import ledger as ledger_rows
+from server.storage import ledger_files
 from server.storage.connection import transaction
 
 
@@ -51,26 +54,98 @@ def take_checkpoint(
             row["id"],
             {"head_seq": row["head_seq"], "reason": row["reason"]},
         )
+    publish_checkpoints(db, rt)
     return checkpoint_document(rt, row)
 
 
 def maybe_checkpoint(db: sqlite_utils.Database, rt: Runtime, now: datetime) -> dict | None:
-    """Sign the head if the chain grew by CHECKPOINT_EVERY entries since the last checkpoint.
+    """Sign the head if the chain grew by CHECKPOINT_EVERY entries since the last checkpoint,
+    or an entry has waited CHECKPOINT_EVERY_S seconds for one (cron's `--if-due`).
 
-    Costs two index lookups when nothing is due, so it can run as often as wanted.
+    Costs a few index lookups when nothing is due, so it can run as often as wanted.
     """
-    every = int(rt.settings["CHECKPOINT_EVERY"])
-    if every <= 0 or not _due(db, every):
+    if _due_reason(db, rt, now) is None:
         return None
     with transaction(db):
-        if not _due(db, every):  # another process signed it meanwhile
-            return None
-        return record_checkpoint(db, rt, now, f"every {every} entries")
+        reason = _due_reason(db, rt, now)  # another process may have signed it meanwhile
+        row = None if reason is None else record_checkpoint(db, rt, now, reason)
+    publish_checkpoints(db, rt)
+    return row
 
 
-def _due(db: sqlite_utils.Database, every: int) -> bool:
-    last = ledger_rows.latest_checkpoint(db)
-    return ledger_rows.head(db)[0] - (last["head_seq"] if last else 0) >= every
+def sign_if_stale(db: sqlite_utils.Database, rt: Runtime, now: datetime) -> datetime | None:
+    """Sign the head if an entry has waited CHECKPOINT_EVERY_S seconds for a checkpoint.
+
+    Returns when to look again (None: never, the setting is 0). Two index lookups when
+    nothing is due; the requests of a server call it at most once per returned time.
+    """
+    every_s = int(rt.settings["CHECKPOINT_EVERY_S"])
+    if every_s <= 0:
+        return None
+    wait = timedelta(seconds=every_s)
+    oldest = ledger_rows.oldest_unsigned_entry(db)
+    if oldest is None:
+        return now + wait
+    if parse_iso(oldest[1]) + wait > now:
+        return parse_iso(oldest[1]) + wait
+    with transaction(db):
+        if _stale(db, now, wait):  # another worker may have signed it meanwhile
+            record_checkpoint(db, rt, now, f"every {every_s} s")
+    publish_checkpoints(db, rt)
+    return now + wait
+
+
+def _due_reason(db: sqlite_utils.Database, rt: Runtime, now: datetime) -> str | None:
+    every, every_s = int(rt.settings["CHECKPOINT_EVERY"]), int(rt.settings["CHECKPOINT_EVERY_S"])
+    if every > 0:
+        last = ledger_rows.latest_checkpoint(db)
+        if ledger_rows.head(db)[0] - (last["head_seq"] if last else 0) >= every:
+            return f"every {every} entries"
+    if every_s > 0 and _stale(db, now, timedelta(seconds=every_s)):
+        return f"every {every_s} s"
+    return None
+
+
+def _stale(db: sqlite_utils.Database, now: datetime, wait: timedelta) -> bool:
+    oldest = ledger_rows.oldest_unsigned_entry(db)
+    return oldest is not None and parse_iso(oldest[1]) + wait <= now
+
+
+def checkpoint_dir(rt: Runtime) -> Path | None:
+    """Where checkpoints are written outside the database (None for an in-memory one)."""
+    configured = rt.settings["CHECKPOINT_DIR"]
+    if configured:
+        return Path(configured)
+    database = rt.settings["DATABASE"]
+    return None if database == ":memory:" else Path(database).parent / "checkpoints"
+
+
+def publish_checkpoints(db: sqlite_utils.Database, rt: Runtime) -> int:
+    """Append every stored checkpoint the external files lack (after the last one they
+    hold) to the file of its day, fsynced; returns how many. Raises OSError on failure."""
+    directory = checkpoint_dir(rt)
+    if directory is None:
+        return 0
+    with ledger_files.locked(directory):
+        rows = ledger_rows.checkpoints_after_id(db, ledger_files.last_checkpoint_id(directory))
+        by_day: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            record = file_record(row)
+            by_day.setdefault(record["created_at"][:10], []).append(record)
+        for day, records in by_day.items():
+            ledger_files.append_records(ledger_files.checkpoint_file(directory, day), records)
+    return len(rows)
+
+
+def file_record(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored checkpoint as one line of the external files: the signed values, its id and
+    reason; the public key is found by key_id in the keyring file beside it."""
+    return {
+        "type": "ledger_checkpoint",
+        **as_checkpoint(row).to_dict(),
+        "id": row["id"],
+        "reason": row["reason"],
+    }
 
 
 def checkpoint_at_head(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,10 +11,9 @@ from server.clock import parse_iso, to_iso
 from server.domain.disclosure import build_card
 from server.errors import PurgeOverdue
 from server.runtime import Caller, Runtime
-from server.storage import ledger as ledger_rows
+from server.services import exposure
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
-from server.timing import phase
 from sync.cards import (
     CardVisit,
     CardWindow,
@@ -114,21 +111,19 @@ def serve_cards(
     items: list[Parts],
     *,
     purpose: str | None = None,
-    facts: Sequence[Collection[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Build one card per item and write one ledger entry per borrower served.
+    """Build one card per item and ledger one entry per borrower served.
 
-    The caller holds the write transaction, so what is served and what is logged agree.
-    `purpose` overrides the ledger purpose (dispatchers plan; agents visit). `facts`, one
-    collection per item, names what the answer carries of it beyond the card (such as
-    `visit_outcome`); they join that borrower's entry."""
+    The entries go with the response's others (services/exposure.py); the caller holds the
+    write transaction, so what is served and what is logged agree.
+    `purpose` overrides the ledger purpose (dispatchers plan; agents visit)."""
     principal = caller.principal
     assert principal is not None
     if items and principal.role == "agent" and principal.device_id:
         _refuse_if_purge_overdue(db, rt, caller, principal.device_id)
     cards: list[dict[str, Any]] = []
     by_borrower: dict[int, dict[str, Any]] = {}
-    for index, parts in enumerate(items):
+    for parts in items:
         visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
         fields = rt.disclosure.allowed_fields(principal.role, visit.get("purpose"))
         card = build_card(fields, borrower, case, visit)
@@ -136,8 +131,7 @@ def serve_cards(
         if principal.role == "agent":
             card["expires_at"] = window_for(rt, parts).expires_at.astimezone(UTC)
         cards.append(card)
-        extra = set(facts[index]) if facts else set()
-        if not fields and not extra:
+        if not fields:
             continue
         entry = by_borrower.setdefault(
             borrower["id"],
@@ -156,49 +150,6 @@ def serve_cards(
                 "outcome": "served",
             },
         )
-        entry["fields"].update(fields, extra)
-    entries = list(by_borrower.values())
-    for entry in entries:
-        entry["fields"] = json.dumps(sorted(entry["fields"]))
-    with phase("ledger"):
-        ledger_rows.append(db, entries)
-    return cards
-
-
-def record_disclosures(
-    db: sqlite_utils.Database,
-    caller: Caller,
-    served: Sequence[tuple[int, int | None, Collection[str]]],
-    purpose: str,
-) -> None:
-    """One ledger entry per borrower for facts an answer carries outside any card:
-    `served` lists (borrower id, case id, fact names). The caller holds the transaction."""
-    principal = caller.principal
-    assert principal is not None
-    by_borrower: dict[int, dict[str, Any]] = {}
-    for borrower_id, case_id, fields in served:
-        if not fields:
-            continue
-        entry = by_borrower.setdefault(
-            borrower_id,
-            {
-                "occurred_at": to_iso(caller.now),
-                "user_id": principal.user_id,
-                "role": principal.role,
-                "device_id": principal.device_id,
-                "borrower_id": borrower_id,
-                "case_id": case_id,
-                "visit_id": None,
-                "fields": set(),
-                "purpose": purpose,
-                "endpoint": caller.endpoint,
-                "request_id": caller.request_id,
-                "outcome": "served",
-            },
-        )
         entry["fields"].update(fields)
-    entries = list(by_borrower.values())
-    for entry in entries:
-        entry["fields"] = json.dumps(sorted(entry["fields"]))
-    with phase("ledger"):
-        ledger_rows.append(db, entries)
+    exposure.record(db, list(by_borrower.values()))
+    return cards

@@ -263,7 +263,10 @@ def cancel_visit(
         )
         after = _current(db, visit_id)
         visit_rows.record_history(db, after, now, by)
-        log_action(db, caller, "visit_cancelled", "visit", visit_id, {"reason": reason})
+        # The reason is free text about the borrower ("borrower paid"): it stays on the visit,
+        # where dispatchers read it (ledgered); the staff log that privacy officers and
+        # admins read says only that one was given.
+        log_action(db, caller, "visit_cancelled", "visit", visit_id, {"reason_given": bool(reason)})
     return after
 
 

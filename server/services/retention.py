@@ -1,10 +1,12 @@
 """The retention purge: per-kind clocks, legal holds, a signed certificate per kind.
 
-One run takes the write lock once: it removes the ledger's due prefix (after signing a
-checkpoint at its last entry and anchoring the chain there), the compliance evidence of
-cases idle past their clock, and the personal data of borrowers closed past theirs; then it
-signs the head and writes one certificate per kind. A dry run plans the same and changes
-nothing.
+One run takes the write lock once: it plans what is due, signs a checkpoint at the last
+entry of the ledger's due prefix (the chain's new anchor) and one at the head, signs one
+certificate per kind, and only then removes the ledger's prefix, the compliance evidence of
+cases idle past their clock and the personal data of borrowers closed past theirs. The
+delete triggers open only for what a certificate signed with the server's key covers, so a
+row slipped into the retention gate by hand opens nothing. A dry run plans the same and
+changes nothing.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from server.domain.retention import (
     PERSONAL_COLUMNS,
     PURGED_NAME,
     RetentionRules,
+    certificate_is_signed,
     sign_certificate,
 )
 from server.runtime import Caller, Runtime
 from server.services.audit import chain_start, walk
-from server.services.checkpoints import checkpoint_at_head, record_checkpoint
+from server.services.checkpoints import checkpoint_at_head, publish_checkpoints, record_checkpoint
 from server.services.staff_log import log_action
 from server.storage import ledger as ledger_rows
 from server.storage import retention as retention_rows
@@ -50,13 +53,18 @@ def purge(
         return {"dry_run": True, "now": format_timestamp(now), "kinds": list(plans.values())}
     with transaction(db):
         plans = _plan(db, rules, cutoffs)
-        _purge_ledger(db, rt, now, plans[LEDGER])
-        _purge_evidence(db, plans[EVIDENCE])
-        _purge_personal(db, now, plans[PERSONAL])
+        _anchor_ledger(db, rt, now, plans[LEDGER])
         head = checkpoint_at_head(db, rt, now, "retention purge")
         for plan in plans.values():
             cutoff = cutoffs[plan["kind"]]
             plan["certificate_id"] = _certify(db, rt, now, plan, cutoff, head["id"])
+        ours = rt.keys.public_key
+        with retention_rows.certificates_honoured(
+            db, lambda certificate: certificate_is_signed(ours, certificate)
+        ):
+            _purge_ledger(db, plans[LEDGER])
+            _purge_evidence(db, plans[EVIDENCE])
+        _purge_personal(db, now, plans[PERSONAL])
         log_action(
             db,
             caller,
@@ -65,6 +73,7 @@ def purge(
             plans[LEDGER]["certificate_id"],
             {plan["kind"]: plan["count"] for plan in plans.values()},
         )
+    publish_checkpoints(db, rt)
     return {
         "dry_run": False,
         "now": format_timestamp(now),
@@ -138,8 +147,8 @@ def _plan_personal(db: sqlite_utils.Database, cutoff: str) -> Plan:
     return {"count": len(borrowers), "details": details, "ids": borrowers}
 
 
-def _purge_ledger(db: sqlite_utils.Database, rt: Runtime, now: datetime, plan: Plan) -> None:
-    """Check the prefix and its link onward, sign its last entry, anchor there, delete it."""
+def _anchor_ledger(db: sqlite_utils.Database, rt: Runtime, now: datetime, plan: Plan) -> None:
+    """Check the prefix and its link onward, sign its last entry and anchor the chain there."""
     end = plan["details"]["to_seq"]
     if not plan["count"]:
         return
@@ -151,28 +160,39 @@ def _purge_ledger(db: sqlite_utils.Database, rt: Runtime, now: datetime, plan: P
     if problem:
         # Removing a broken prefix would destroy the evidence of tampering: keep it.
         plan["details"].update(skipped=f"ledger not intact: {problem}", entries=0)
+        plan["details"].update(from_seq=None, to_seq=None)
         plan["count"] = 0
         return
     end_hash = ledger_rows.hash_at(db, end)
     anchor = record_checkpoint(db, rt, now, "retention anchor", position=(end, end_hash))
     ledger_rows.set_anchor(db, anchor["id"], end, end_hash)
     plan["details"]["anchor_checkpoint_id"] = anchor["id"]
-    plan["count"] = plan["details"]["entries"] = ledger_rows.delete_prefix(db, end)
+
+
+def _purge_ledger(db: sqlite_utils.Database, plan: Plan) -> None:
+    if plan["count"]:
+        removed = ledger_rows.delete_prefix(db, plan["details"]["to_seq"], plan["certificate_id"])
+        _as_certified(plan, removed)
 
 
 def _purge_evidence(db: sqlite_utils.Database, plan: Plan) -> None:
     if plan["ids"]:
-        counts = retention_rows.delete_evidence(db, plan["ids"])
-        plan["details"].update(counts)
-        plan["count"] = sum(counts.values())
+        counts = retention_rows.delete_evidence(db, plan["ids"], plan["certificate_id"])
+        _as_certified(plan, sum(counts.values()))
 
 
 def _purge_personal(db: sqlite_utils.Database, now: datetime, plan: Plan) -> None:
     if plan["ids"]:
-        plan["count"] = retention_rows.erase_personal_data(
-            db, plan["ids"], PERSONAL_COLUMNS, to_iso(now)
+        erased = retention_rows.erase_personal_data(db, plan["ids"], PERSONAL_COLUMNS, to_iso(now))
+        _as_certified(plan, erased)
+
+
+def _as_certified(plan: Plan, removed: int) -> None:
+    """The write lock is held from plan to delete: anything else is a bug, so roll back."""
+    if removed != plan["count"]:
+        raise RuntimeError(
+            f"{plan['kind']}: removed {removed}, the certificate says {plan['count']}"
         )
-        plan["details"]["borrowers"] = plan["count"]
 
 
 def _certify(

@@ -27,7 +27,7 @@ from server.storage import visits as visit_rows
 from server.storage.connection import transaction
 from sync.compliance import InvalidPolicy, parse_hhmm
 from sync.geo import check_coordinates
-from sync.visits import ATTEMPTED, COMPLETED, PLANNED
+from sync.visits import ATTEMPTED, CHANGEABLE_STATUSES, COMPLETED, PLANNED
 
 # A reported visit is done: it is not routed again, and not handed to another agent.
 ALREADY_REPORTED = "already_reported"
@@ -453,7 +453,7 @@ def _reassign(
             visit_id=before["id"],
             current_version=before["version"],
         )
-    if before["status"] != "planned":
+    if before["status"] not in CHANGEABLE_STATUSES:
         raise Conflict(f"a {before['status']} visit cannot be assigned", field="status")
     agent = account_rows.get_user(db, item["agent_id"])
     if agent is None or agent["role"] != "agent" or not agent["active"]:

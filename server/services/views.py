@@ -73,20 +73,9 @@ def _dispatch_views(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, rows: list[Parts]
 ) -> list[dict[str, Any]]:
     """Visits as dispatchers see them: the dispatch card and what happened at the door (the
-    last outcome, attempts, flag codes), all of it in the ledger."""
+    last outcome, attempts, flag codes; the response layer ledgers them)."""
     flags = sync_rows.flag_codes(db, [p["visit"]["id"] for p in rows])
-    facts = [
-        {
-            name
-            for name, carried in (
-                ("visit_outcome", p["visit"]["last_outcome"]),
-                ("flag_details", flags[p["visit"]["id"]]),
-            )
-            if carried
-        }
-        for p in rows
-    ]
-    cards = serve_cards(db, rt, caller, rows, purpose=DISPATCH_PURPOSE, facts=facts)
+    cards = serve_cards(db, rt, caller, rows, purpose=DISPATCH_PURPOSE)
     views = []
     for parts, card in zip(rows, cards, strict=True):
         view = visit_view(parts, card)

@@ -10,6 +10,21 @@ from pathlib import Path
 import sqlite_utils
 
 BUSY_TIMEOUT_MS = 10_000
+# The retention gate's triggers call this to check a purge certificate's signature (see
+# migration 0007). Every Doorstep connection defines it refusing all; a retention purge
+# redefines it on its own connection with the server's key (server/storage/retention.py).
+CERTIFIED_FUNCTION = "doorstep_certified"
+CERTIFICATE_COLUMNS = (
+    "created_at",
+    "kind",
+    "rule",
+    "cutoff",
+    "removed_count",
+    "checkpoint_id",
+    "details",
+    "key_id",
+    "signature",
+)
 
 
 def open_db(path: str) -> sqlite_utils.Database:
@@ -24,7 +39,15 @@ def open_db(path: str) -> sqlite_utils.Database:
     # FULL: a commit that acknowledged a field record or a ledger entry survives power loss.
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.create_function(
+        CERTIFIED_FUNCTION, len(CERTIFICATE_COLUMNS), certified_by_nobody, deterministic=True
+    )
     return sqlite_utils.Database(conn, execute_plugins=False)
+
+
+def certified_by_nobody(*_columns: object) -> int:
+    """The gate's signature check outside a purge: no certificate is honoured."""
+    return 0
 
 
 def connection_settings(db: sqlite_utils.Database) -> dict[str, object]:

@@ -3,6 +3,7 @@ signed checkpoints and the anchor the chain starts from once old entries were re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,6 +43,31 @@ def append(db: sqlite_utils.Database, entries: list[dict[str, Any]]) -> None:
         return
     head_seq, head_hash = head(db)
     db.conn.executemany(_INSERT, chain(entries, head_seq, head_hash))
+
+
+# (borrower_id, case_id, visit_id) of what a response item names, by the kind of its id.
+_SUBJECTS = {
+    "case": "SELECT id, borrower_id, id, NULL FROM cases WHERE id IN ({marks})",
+    "visit": "SELECT v.id, c.borrower_id, v.case_id, v.id FROM visits v "
+    "JOIN cases c ON c.id = v.case_id WHERE v.id IN ({marks})",
+    "record": "SELECT r.id, c.borrower_id, r.case_id, r.visit_id FROM sync_records r "
+    "JOIN cases c ON c.id = r.case_id WHERE r.id IN ({marks})",
+}
+_SUBJECT_BATCH = 500
+
+
+def subjects(
+    db: sqlite_utils.Database, kind: str, ids: list[Any]
+) -> dict[Any, tuple[int, int | None, int | None]]:
+    """Id -> (borrower_id, case_id, visit_id) for cases, visits or records; unknown ids absent."""
+    found: dict[Any, tuple[int, int | None, int | None]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _SUBJECT_BATCH):
+        batch = unique[start : start + _SUBJECT_BATCH]
+        sql = _SUBJECTS[kind].format(marks=", ".join("?" * len(batch)))
+        for key, borrower_id, case_id, visit_id in db.execute(sql, batch):
+            found[key] = (borrower_id, case_id, visit_id)
+    return found
 
 
 def iter_entries(
@@ -136,9 +162,10 @@ def first_held_seq(db: sqlite_utils.Database, upto_seq: int) -> int | None:
     ).fetchone()[0]
 
 
-def delete_prefix(db: sqlite_utils.Database, upto_seq: int) -> int:
-    """Remove every entry up to upto_seq; the caller holds the write transaction."""
-    with retention_gate(db, "exposure_ledger"):
+def delete_prefix(db: sqlite_utils.Database, upto_seq: int, certificate_id: int) -> int:
+    """Remove every entry up to upto_seq, as the certificate authorises; the caller holds
+    the write transaction."""
+    with retention_gate(db, "exposure_ledger", certificate_id):
         return db.execute("DELETE FROM exposure_ledger WHERE seq <= ?", [upto_seq]).rowcount
 
 
@@ -196,3 +223,66 @@ def set_anchor(
         "start_seq = excluded.start_seq, start_hash = excluded.start_hash",
         [checkpoint_id, start_seq, start_hash],
     )
+
+
+def oldest_unsigned_entry(db: sqlite_utils.Database) -> tuple[int, str] | None:
+    """(seq, occurred_at) of the first entry after the furthest checkpoint, if any."""
+    row = db.execute(
+        "SELECT seq, occurred_at FROM exposure_ledger WHERE seq > "
+        "(SELECT coalesce(max(head_seq), 0) FROM ledger_checkpoints) ORDER BY seq LIMIT 1"
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def checkpoints_after_id(db: sqlite_utils.Database, checkpoint_id: int) -> list[dict[str, Any]]:
+    """Checkpoints stored after `checkpoint_id`, in id order."""
+    return list(
+        db.query("SELECT * FROM ledger_checkpoints WHERE id > ? ORDER BY id", [checkpoint_id])
+    )
+
+
+def checkpoints_by_id(db: sqlite_utils.Database, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The stored checkpoints among `ids`, by id."""
+    rows = db.query(
+        "SELECT * FROM ledger_checkpoints WHERE id IN (SELECT value FROM json_each(?))",
+        [json.dumps(ids)],
+    )
+    return {row["id"]: row for row in rows}
+
+
+# --- The keyring and the guards --------------------------------------------------------
+
+
+def insert_key(db: sqlite_utils.Database, key: dict[str, Any]) -> None:
+    db.execute(
+        "INSERT INTO ledger_keys (key_id, public_key_pem, added_at, added_by, endorsed_by, "
+        "endorsement) VALUES (:key_id, :public_key_pem, :added_at, :added_by, :endorsed_by, "
+        ":endorsement)",
+        {"endorsed_by": None, "endorsement": None, **key},
+    )
+
+
+def list_keys(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The keyring in the order keys were added."""
+    return list(db.query("SELECT * FROM ledger_keys ORDER BY added_at, rowid"))
+
+
+def signer_key_ids(db: sqlite_utils.Database) -> set[str]:
+    """Every key id that signed a stored checkpoint or purge certificate."""
+    rows = db.execute(
+        "SELECT key_id FROM ledger_checkpoints UNION SELECT key_id FROM purge_certificates"
+    )
+    return {row[0] for row in rows}
+
+
+def triggers(db: sqlite_utils.Database) -> dict[str, str]:
+    """The schema's triggers: name → SQL."""
+    return dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+
+
+def first_entry_before(db: sqlite_utils.Database, after_seq: int, before: str) -> int | None:
+    """The first entry after `after_seq` stamped before `before`."""
+    return db.execute(
+        "SELECT min(seq) FROM exposure_ledger WHERE seq > ? AND occurred_at < ?",
+        [after_seq, before],
+    ).fetchone()[0]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import sqlite_utils
 
+from server.storage.connection import (
+    CERTIFICATE_COLUMNS,
+    CERTIFIED_FUNCTION,
+    certified_by_nobody,
+)
 from sync.cases import CLOSED_STATUSES
 
 # The last collection activity of a case: its own update, its visits', its records'.
@@ -37,13 +42,60 @@ ORDER BY b.id
 
 
 @contextmanager
-def retention_gate(db: sqlite_utils.Database, table: str) -> Iterator[None]:
-    """Open the delete guard of one append-only table inside the caller's transaction."""
+def retention_gate(db: sqlite_utils.Database, table: str, certificate_id: int) -> Iterator[None]:
+    """Open the delete guard of one append-only table inside the caller's transaction.
+
+    The triggers honour the row only for what the named certificate covers, and only if
+    certificates_honoured vouches for its signature.
+    """
     if not db.conn.in_transaction:
         raise RuntimeError("retention deletes run inside a write transaction")
-    db.execute("INSERT INTO retention_gate (table_name) VALUES (?)", [table])
+    db.execute(
+        "INSERT INTO retention_gate (table_name, certificate_id) VALUES (?, ?)",
+        [table, certificate_id],
+    )
     yield
     db.execute("DELETE FROM retention_gate WHERE table_name = ?", [table])
+
+
+@contextmanager
+def certificates_honoured(
+    db: sqlite_utils.Database, is_signed: Callable[[Mapping[str, Any]], bool]
+) -> Iterator[None]:
+    """While inside, this connection's gate triggers accept certificates `is_signed`
+    vouches for; outside, none."""
+    checked: dict[tuple[Any, ...], int] = {}
+
+    def certified(*columns: Any) -> int:
+        # Called once per deleted row: the signature is checked once per certificate.
+        if columns not in checked:
+            fields = dict(zip(CERTIFICATE_COLUMNS, columns, strict=True))
+            try:
+                fields["details"] = json.loads(fields["details"])
+            except (TypeError, ValueError):
+                checked[columns] = 0
+            else:
+                checked[columns] = int(is_signed(fields))
+        return checked[columns]
+
+    arity = len(CERTIFICATE_COLUMNS)
+    db.conn.create_function(CERTIFIED_FUNCTION, arity, certified, deterministic=True)
+    try:
+        yield
+    finally:
+        db.conn.create_function(CERTIFIED_FUNCTION, arity, certified_by_nobody, deterministic=True)
+
+
+def gate_rows(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Rows in the retention gate: none outside a purge's own transaction."""
+    return list(db.query("SELECT table_name, certificate_id FROM retention_gate"))
+
+
+def get_certificate(db: sqlite_utils.Database, certificate_id: int) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM purge_certificates WHERE id = ?", [certificate_id]))
+    for row in rows:
+        row["details"] = json.loads(row["details"])
+    return rows[0] if rows else None
 
 
 def evidence_due_cases(
@@ -68,16 +120,18 @@ def count_evidence(db: sqlite_utils.Database, case_ids: list[int]) -> dict[str, 
     return {"sync_records": records, "agreement_receipts": receipts}
 
 
-def delete_evidence(db: sqlite_utils.Database, case_ids: list[int]) -> dict[str, int]:
+def delete_evidence(
+    db: sqlite_utils.Database, case_ids: list[int], certificate_id: int
+) -> dict[str, int]:
     """Remove the cases' receipts, then their records; the caller holds the transaction."""
     cases = json.dumps(case_ids)
-    with retention_gate(db, "agreement_receipts"):
+    with retention_gate(db, "agreement_receipts", certificate_id):
         receipts = db.execute(
             "DELETE FROM agreement_receipts WHERE agreement_id IN (SELECT id FROM sync_records "
             "WHERE kind = 'agreement' AND case_id IN (SELECT value FROM json_each(?)))",
             [cases],
         ).rowcount
-    with retention_gate(db, "sync_records"):
+    with retention_gate(db, "sync_records", certificate_id):
         records = db.execute(
             "DELETE FROM sync_records WHERE case_id IN (SELECT value FROM json_each(?))", [cases]
         ).rowcount
@@ -135,6 +189,22 @@ def list_certificates(
         where, params["kind"] = where + " AND kind = :kind", kind
     rows = list(
         db.query(f"SELECT * FROM purge_certificates WHERE {where} ORDER BY id LIMIT :limit", params)
+    )
+    for row in rows:
+        row["details"] = json.loads(row["details"])
+    return rows
+
+
+def ledger_certificates_for_anchor(
+    db: sqlite_utils.Database, checkpoint_id: int
+) -> list[dict[str, Any]]:
+    """Ledger purge certificates that name this checkpoint as the chain's new anchor."""
+    rows = list(
+        db.query(
+            "SELECT * FROM purge_certificates WHERE kind = 'exposure_ledger' "
+            "AND json_extract(details, '$.anchor_checkpoint_id') = ? ORDER BY id",
+            [checkpoint_id],
+        )
     )
     for row in rows:
         row["details"] = json.loads(row["details"])

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from server.clock import to_iso
-from server.domain.disclosure import CATALOGUE
+from server.domain.disclosure import CATALOGUE, FACT_KINDS
 from server.storage import ledger as ledger_rows
 from server.storage.connection import transaction
 from tests.conftest import TODAY
@@ -108,13 +108,21 @@ def test_disclosure_report_lists_exactly_the_ledger_entries(scenario, client, au
     pending = report(client, auth, b1).json
     expected = ledger_of(db, b1)
     names = {world.users[n]: n for n in ("agent1", "agent2", "dispatcher")}
-    # what the scenario did to borrower 1, in order, and nothing else
+    # what the scenario did to borrower 1, in order, and nothing else (the reassignment's
+    # answer carried the visit's notes back to the dispatcher)
     assert [(names[r["user_id"]], r["endpoint"]) for r in expected] == [
         ("agent1", "GET /api/v1/me/day"),
         ("agent1", "GET /api/v1/sync/pull"),
         ("dispatcher", "GET /api/v1/visits"),
+        ("dispatcher", "PATCH /api/v1/visits/<int:visit_id>"),
         ("agent2", "GET /api/v1/me/day"),
     ]
+    patched = expected[3]
+    assert (json.loads(patched["fields"]), patched["purpose"], patched["visit_id"]) == (
+        ["dispatcher_notes"],
+        "dispatch_planning",
+        world.visits["v1"],
+    )
     assert [i["seq"] for i in pending["items"]] == [r["seq"] for r in expected]
     for item, row in zip(pending["items"], expected, strict=True):
         assert item["occurred_at"] == row["occurred_at"]
@@ -368,7 +376,9 @@ def test_records_of_processing_follow_the_configuration(make_app, world, auth):
         "compliance_evidence",
         "audit",
     ]
-    assert record["disclosable_fields"] == sorted(CATALOGUE)
+    # card fields and the facts of field records and routes
+    assert record["disclosable_fields"] == sorted(FACT_KINDS)
+    assert set(CATALOGUE) < set(FACT_KINDS) and "visit_notes" in FACT_KINDS
     assert {r["role"]: r["fields_by_purpose"] for r in record["recipients"]} == (
         rt.disclosure.as_dict()
     )

@@ -245,8 +245,8 @@ def test_an_older_backup_is_upgraded_on_restore(empty_app, tmp_path, monkeypatch
     monkeypatch.undo()
     result = empty_app.test_cli_runner().invoke(args=["restore", str(old)])
     assert result.exit_code == 0, result.output
-    applied = list(range(4, len(migrations.MIGRATIONS) + 1))
-    assert f"migrations applied: {applied}" in result.output
+    upgrades = list(range(4, len(migrations.MIGRATIONS) + 1))
+    assert f"migrations applied: {upgrades}" in result.output
     restored = open_db(empty_app.config["DATABASE"])
     try:
         assert "raw_digest" in restored["sync_records"].columns_dict

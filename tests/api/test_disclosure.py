@@ -217,6 +217,9 @@ def test_policy_file_changes_what_is_served(tmp_path, clock):
         {"agent": {"home_visit": ["contacts"]}},
         {"auditor": {"*": ["display_name"]}},
         {"agent": {"picnic": ["display_name"]}},
+        # a card is built from card fields only; field facts belong to staff purposes
+        {"agent": {"home_visit": ["visit_notes"]}},
+        {"dispatcher": {"compliance_evidence": ["national_id"]}},
     ],
 )
 def test_policy_that_names_undisclosable_data_is_refused(bad):
@@ -224,3 +227,21 @@ def test_policy_that_names_undisclosable_data_is_refused(bad):
 
     with pytest.raises(PolicyError):
         build_policy(bad)
+
+
+def test_staff_purposes_list_field_facts_and_fall_back_to_nothing():
+    from server.domain.disclosure import build_policy
+
+    policy = build_policy({"dispatcher": {"compliance_evidence": ["visit_outcome", "gps_fix"]}})
+    assert policy.allowed_fields("dispatcher", "compliance_evidence") == (
+        "visit_outcome",
+        "gps_fix",
+    )
+    assert "route_leg_distance" in policy.allowed_fields("dispatcher", "dispatch_planning")
+    # agents read the outcome of their own records, and no planning data
+    assert set(policy.allowed_fields("agent", "compliance_evidence")) == {
+        "id_result",
+        "flag_details",
+    }
+    assert policy.allowed_fields("agent", "dispatch_planning") == ()
+    assert policy.allowed_fields("privacy_officer", "compliance_evidence") == ()

@@ -1,5 +1,7 @@
 """Dispatch: planning rules, optimistic concurrency, day order and route proposals."""
 
+import json
+
 from tests.conftest import TODAY
 
 
@@ -124,15 +126,16 @@ def test_reassign_and_cancel_are_kept_in_the_visit_history(world, client, auth, 
     assert history == [(1, a1, "planned"), (2, a2, "planned"), (3, a2, "cancelled")]
     again = client.post(f"/api/v1/visits/{v1}/cancel", headers=headers, json={"version": 3})
     assert again.status_code == 409
-    actions = [
-        r["action"]
-        for r in db.query(
-            "SELECT action FROM staff_audit WHERE target_type = 'visit' AND target_id = ? "
+    logged = list(
+        db.query(
+            "SELECT action, details FROM staff_audit WHERE target_type = 'visit' AND target_id = ? "
             "ORDER BY id",
             [str(v1)],
         )
-    ]
-    assert actions == ["visit_created", "visit_updated", "visit_cancelled"]
+    )
+    assert [r["action"] for r in logged] == ["visit_created", "visit_updated", "visit_cancelled"]
+    # privacy officers and admins read the staff log: the reason's text is not in it
+    assert json.loads(logged[-1]["details"]) == {"reason_given": True}
 
 
 def test_bulk_create_reports_each_item(world, client, auth):

@@ -159,8 +159,8 @@ def test_a_broken_migration_directory_is_refused(tmp_path, files, problem):
         migrations.discover(_write(tmp_path / "m", files))
 
 
-def _seed_version_5(db) -> None:
-    """One closed case with a completed visit, as version 5 allowed them."""
+def _seed_before_the_lifecycle(db) -> None:
+    """One closed case with a completed visit, as the versions before it allowed them."""
     db.execute(
         "INSERT INTO users (id, username, password_hash, role, display_name, created_at) "
         "VALUES (1, 'agent', 'x', 'agent', 'Agent', ?)",
@@ -184,15 +184,16 @@ def _seed_version_5(db) -> None:
     )
 
 
-def test_version_6_widens_the_statuses_and_renames_closed(tmp_path, monkeypatch):
+def test_the_visit_lifecycle_widens_the_statuses_and_renames_closed(tmp_path, monkeypatch):
     everything = list(migrations.MIGRATIONS)
+    (lifecycle,) = [m.version for m in everything if m.name == "visit lifecycle"]
     old = open_db(str(tmp_path / "old.db"))
     try:
-        monkeypatch.setattr(migrations, "MIGRATIONS", everything[:5])
+        monkeypatch.setattr(migrations, "MIGRATIONS", everything[: lifecycle - 1])
         migrations.migrate(old, NOW)
-        _seed_version_5(old)
+        _seed_before_the_lifecycle(old)
         monkeypatch.setattr(migrations, "MIGRATIONS", everything)
-        assert 6 in migrations.migrate(old, NOW)
+        assert lifecycle in migrations.migrate(old, NOW)
         assert old.execute("SELECT status, closed_at FROM cases").fetchall() == [
             ("closed_paid", NOW)
         ]

@@ -1,0 +1,100 @@
+"""The response side of the exposure ledger: an endpoint whose response schema declares
+borrower facts runs in one ledger transaction, and its dumped body is accounted for before
+it leaves (facts that may not be sent are removed, the others ledgered)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import sqlite_utils
+from flask import g, request
+
+from server.api.exposure_plan import DeclarationError, Found, Plan, plan_for, walk
+from server.runtime import Caller, Runtime
+from server.services import exposure
+from server.timing import phase
+
+# The purpose an endpoint serves borrower facts for: one for every role, or one per role
+# (a role left out may receive no fact beyond its cards).
+Purpose = str | Mapping[str, str]
+LEDGER_DOC = "x-ledger-purpose"
+
+
+def ledger_plan(schema: Any, purpose: Purpose | None, where: str) -> Plan | None:
+    """The schema's fact plan; an endpoint whose schema carries facts must declare why."""
+    plan = plan_for(schema)
+    if plan is not None and not purpose:
+        raise DeclarationError(f"{where}: borrower facts in the response need a purpose=")
+    if plan is None and purpose:
+        raise DeclarationError(f"{where}: purpose= given but the response carries no fact")
+    return plan
+
+
+def _purpose_of(purpose: Purpose, role: str | None) -> str | None:
+    return purpose if isinstance(purpose, str) else purpose.get(role or "")
+
+
+def _written(body: Any) -> dict[str, set[str]]:
+    """The text values of a JSON request body, by the name they were sent under."""
+    written: dict[str, set[str]] = {}
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(value, str):
+                    written.setdefault(key, set()).add(value)
+                else:
+                    stack.append(value)
+    return written
+
+
+def _echo(item: Found, key: str, set_by: str | None, written: dict[str, set[str]]) -> bool:
+    """The value is what the caller sent, in this request, in the field that writes it."""
+    value = item.container.get(key)
+    return isinstance(value, str) and value in written.get(set_by or "", ())
+
+
+@contextmanager
+def ledgered(
+    db: sqlite_utils.Database, who: Caller, rt: Runtime, plan: Plan, purpose: Purpose
+) -> Iterator[Callable[[Any], Any]]:
+    """Run the view in the response's ledger transaction; yields `account(body)`, which
+    removes from a dumped body every fact that may not be sent and ledgers the others (also
+    reached as g.ledger_account, for Blueprint.response's dump)."""
+    role = who.principal.role if who.principal else None
+    with exposure.recording(db, who) as recorder:
+
+        def account(body: Any) -> Any:
+            with phase("ledger"):
+                return _account(body)
+
+        def _account(body: Any) -> Any:
+            found = walk(plan, body)
+            if not found:
+                return body
+            written = _written(request.get_json(silent=True))
+            sightings = [
+                exposure.Sighting(
+                    item.subject_kind,
+                    item.subject_id,
+                    {fact for key, fact, by in item.places if not _echo(item, key, by, written)},
+                )
+                for item in found
+            ]
+            allowed = exposure.account(db, rt, recorder, sightings, _purpose_of(purpose, role))
+            for item, sighting, sendable in zip(found, sightings, allowed, strict=True):
+                for key, fact, _ in item.places:
+                    if fact in sighting.facts and fact not in sendable:
+                        item.container.pop(key, None)
+            return body
+
+        g.ledger_account = account
+        try:
+            yield account
+        finally:
+            g.pop("ledger_account", None)

@@ -1,0 +1,179 @@
+"""The one writer of exposure-ledger entries: one entry per borrower per response.
+
+A response that carries borrower facts runs inside `recording`: one write transaction in
+which the use case runs, its cards are noted (serve_cards hands its entries to `record`),
+the dumped body is accounted for (`account`), and the entries are appended in one batch
+before the body leaves. What is sent and what is logged therefore agree, and a failure to
+log leaves nothing sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from server.clock import to_iso
+from server.runtime import Caller, Runtime
+from server.storage import ledger as ledger_rows
+from server.storage.connection import transaction
+from server.timing import phase
+
+Entry = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Sighting:
+    """The borrower facts of one item of a response, and the id that says whose they are.
+    (A value the caller itself wrote in the request is not a sighting: it is handed back.)"""
+
+    subject_kind: str  # borrower | case | visit | record
+    subject_id: Any
+    facts: set[str]
+
+
+class Recorder:
+    """The entries of one response, by borrower; appended when the response is ready."""
+
+    def __init__(self, caller: Caller) -> None:
+        self.caller = caller
+        self.entries: dict[int, Entry] = {}
+
+    def add(self, entry: Entry) -> None:
+        """Merge an entry: the first for a borrower keeps its visit and purpose."""
+        known = self.entries.get(entry["borrower_id"])
+        if known is None:
+            self.entries[entry["borrower_id"]] = {**entry, "fields": set(entry["fields"])}
+        else:
+            known["fields"].update(entry["fields"])
+
+    def covered(self, borrower_id: int) -> set[str]:
+        """The facts of this borrower this response already ledgers (its card's)."""
+        entry = self.entries.get(borrower_id)
+        return entry["fields"] if entry is not None else set()
+
+
+_active: ContextVar[Recorder | None] = ContextVar("doorstep_exposure", default=None)
+
+
+def _append(db: sqlite_utils.Database, entries: Iterable[Entry]) -> None:
+    rows = [
+        {**entry, "fields": json.dumps(sorted(entry["fields"]))}
+        for entry in entries
+        if entry["fields"]
+    ]
+    with phase("ledger"):
+        ledger_rows.append(db, rows)
+
+
+def record(db: sqlite_utils.Database, entries: Sequence[Entry]) -> None:
+    """Ledger these entries (fields as sets) with the response being recorded, or now when
+    no response is (the caller then holds the write transaction)."""
+    recorder = _active.get()
+    if recorder is None:
+        _append(db, entries)
+        return
+    for entry in entries:
+        recorder.add(entry)
+
+
+@contextmanager
+def recording(db: sqlite_utils.Database, caller: Caller) -> Iterator[Recorder]:
+    """One response: the use case, the accounting of its body and the append of its entries
+    in one write transaction; on an error nothing is appended."""
+    recorder = Recorder(caller)
+    with transaction(db):
+        token = _active.set(recorder)
+        try:
+            yield recorder
+        finally:
+            _active.reset(token)
+        _append(db, recorder.entries.values())
+
+
+def _subject_key(kind: str, subject_id: Any) -> Any:
+    if kind == "record":
+        return subject_id.lower() if isinstance(subject_id, str) else None
+    return subject_id if type(subject_id) is int else None
+
+
+def _owners(
+    db: sqlite_utils.Database, sightings: Sequence[Sighting]
+) -> dict[tuple[str, Any], tuple[int, int | None, int | None]]:
+    """(kind, id) -> (borrower, case, visit) for every subject named, in one query per kind."""
+    wanted: dict[str, set[Any]] = {}
+    for sighting in sightings:
+        key = _subject_key(sighting.subject_kind, sighting.subject_id)
+        if key is not None:
+            wanted.setdefault(sighting.subject_kind, set()).add(key)
+    owners: dict[tuple[str, Any], tuple[int, int | None, int | None]] = {}
+    for kind, ids in wanted.items():
+        if kind == "borrower":
+            owners.update({(kind, i): (i, None, None) for i in ids})
+            continue
+        owners.update(
+            {(kind, i): owner for i, owner in ledger_rows.subjects(db, kind, list(ids)).items()}
+        )
+    return owners
+
+
+def account(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    recorder: Recorder,
+    sightings: Sequence[Sighting],
+    purpose: str | None,
+) -> list[set[str]]:
+    """For each item's facts found in a body, those that may be sent: facts its cards
+    already ledgered, and facts the policy allows the reader for the endpoint's purpose,
+    which are then ledgered with this response. Facts of a borrower the store does not
+    know, or sent to nobody known, may not be sent."""
+    principal = recorder.caller.principal
+    if principal is None or not sightings:
+        return [set() for _ in sightings]
+    owners = _owners(db, sightings)
+    allowed = frozenset(rt.disclosure.allowed_fields(principal.role, purpose))
+    sendable = []
+    for sighting in sightings:
+        key = _subject_key(sighting.subject_kind, sighting.subject_id)
+        owner = owners.get((sighting.subject_kind, key))
+        if owner is None:
+            sendable.append(set())
+            continue
+        covered = recorder.covered(owner[0])
+        new = sighting.facts - covered
+        if not new:
+            sendable.append(sighting.facts)
+            continue
+        granted = new & allowed
+        if granted:
+            recorder.add(_entry(recorder.caller, owner, granted, purpose))
+        sendable.append((sighting.facts & covered) | granted)
+    return sendable
+
+
+def _entry(
+    caller: Caller, owner: tuple[int, int | None, int | None], fields: set[str], purpose: str | None
+) -> Entry:
+    principal = caller.principal
+    assert principal is not None
+    borrower_id, case_id, visit_id = owner
+    return {
+        "occurred_at": to_iso(caller.now),
+        "user_id": principal.user_id,
+        "role": principal.role,
+        "device_id": principal.device_id,
+        "borrower_id": borrower_id,
+        "case_id": case_id,
+        "visit_id": visit_id,
+        "fields": fields,
+        "purpose": purpose or "unspecified",
+        "endpoint": caller.endpoint,
+        "request_id": caller.request_id,
+        "outcome": "served",
+    }
