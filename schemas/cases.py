@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import NestedOrNull, StrictSchema, json_int, validate_time_zone
+from schemas.common import NestedOrNull, StrictSchema, json_int, money, validate_time_zone
 from schemas.disclosure import borrower_fact, borrower_subject
 from schemas.visits import CaseFlagsSchema, ErrorBriefSchema
 from sync.cases import CASE_STATUSES
@@ -14,7 +14,6 @@ LEGACY_CLOSED = "closed"
 
 _EXTERNAL_ID = validate.Regexp(r"^[A-Za-z0-9._:/-]{1,64}$", error="1-64 of A-Z a-z 0-9 . _ : / -")
 _PHONE = validate.Regexp(r"^\+?[0-9]{6,20}$", error="6-20 digits, optional leading +")
-_MONEY = {"as_string": True, "places": 2, "allow_nan": False}
 
 
 class ContactSchema(StrictSchema):
@@ -42,16 +41,16 @@ class CaseRowSchema(StrictSchema):
     contacts = fields.List(
         fields.Nested(ContactSchema), load_default=list, validate=validate.Length(max=10)
     )
-    income = fields.Decimal(allow_none=True, validate=validate.Range(min=0), **_MONEY)
+    income = money(allow_none=True)
     time_zone = fields.Str(allow_none=True, validate=validate_time_zone)
     product = fields.Str(required=True, validate=validate.Length(min=1, max=100))
-    overdue_amount = fields.Decimal(required=True, validate=validate.Range(min=0), **_MONEY)
+    overdue_amount = money(required=True)
     currency = fields.Str(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
     days_past_due = fields.Int(
         required=True, strict=False, validate=validate.Range(min=0, max=36500)
     )
     last_payment_date = fields.Date(allow_none=True)
-    last_payment_amount = fields.Decimal(allow_none=True, validate=validate.Range(min=0), **_MONEY)
+    last_payment_amount = money(allow_none=True)
     hardship = fields.Bool(load_default=False)
     do_not_visit = fields.Bool(load_default=False)
     legal_hold = fields.Bool(load_default=False)

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import NestedOrNull, StrictSchema, aware_datetime, json_int
+from schemas.common import (
+    DeferredObject,
+    NestedOrNull,
+    StrictSchema,
+    aware_datetime,
+    business_date,
+    json_int,
+    money,
+    validate_business_day,
+)
 from schemas.disclosure import borrower_fact, borrower_facts_by_key, borrower_subject
 from schemas.visits import AgentVisitSchema
 from sync.records import CONFIRMATION_KINDS
 from sync.visits import VISIT_OUTCOMES
 
 _SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="lowercase SHA-256 hex")
-_MONEY = {"as_string": True, "allow_nan": False}
 
 
 class LocationSchema(StrictSchema):
@@ -25,8 +33,8 @@ class VisitReportBodySchema(StrictSchema):
     departed_at = aware_datetime(allow_none=True)
     contacted_at = aware_datetime(allow_none=True)
     outcome = fields.Str(required=True, validate=validate.OneOf(VISIT_OUTCOMES))
-    promise_amount = fields.Decimal(allow_none=True, validate=validate.Range(min=0), **_MONEY)
-    promise_date = fields.Date(allow_none=True)
+    promise_amount = money(allow_none=True)
+    promise_date = business_date(allow_none=True)
     notes = fields.Str(allow_none=True, validate=validate.Length(max=4000))
     location = NestedOrNull(LocationSchema)
     third_party_present = fields.Bool(load_default=False)
@@ -66,7 +74,9 @@ class IdConfirmationBodySchema(StrictSchema):
 
 
 class InstallmentSchema(StrictSchema):
-    due_date = fields.Str(required=True, metadata={"description": "YYYY-MM-DD"})
+    due_date = fields.Str(
+        required=True, validate=validate_business_day, metadata={"description": "YYYY-MM-DD"}
+    )
     amount = fields.Raw(required=True, metadata={"description": 'decimal text, e.g. "1200.50"'})
 
 
@@ -124,7 +134,7 @@ class PushSchema(StrictSchema):
     queue = fields.Nested(QueueReportSchema)
     purge_acks = fields.List(json_int(), load_default=list, validate=validate.Length(max=1000))
     records = fields.List(
-        fields.Dict(),
+        DeferredObject(),
         required=True,
         metadata={"description": "RecordSchema objects; each is validated and answered on its own"},
     )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import HHMM, NestedOrNull, StrictSchema, aware_datetime, json_int
+from schemas.common import (
+    HHMM,
+    NestedOrNull,
+    StrictSchema,
+    aware_datetime,
+    business_date,
+    json_int,
+)
 from schemas.disclosure import borrower_fact, borrower_subject
 from sync.cases import CASE_STATUSES
 from sync.visits import NOTICE_KINDS, VISIT_OUTCOMES, VISIT_PURPOSES, VISIT_STATUSES
@@ -33,7 +40,7 @@ class _VisitFields(StrictSchema):
 
 class VisitCreateSchema(_VisitFields):
     case_id = json_int(required=True)
-    visit_date = fields.Date(required=True)
+    visit_date = business_date(required=True)
     purpose = fields.Str(load_default="home_visit", validate=validate.OneOf(VISIT_PURPOSES))
 
 
@@ -45,7 +52,7 @@ class VisitBulkCreateSchema(StrictSchema):
 
 class VisitPatchSchema(_VisitFields):
     version = json_int(metadata={"description": "the version you last saw (or If-Match)"})
-    visit_date = fields.Date()
+    visit_date = business_date()
 
 
 class VisitCancelSchema(StrictSchema):
@@ -195,7 +202,7 @@ class BulkResultSchema(StrictSchema):
 
 
 class VisitQueryArgsSchema(StrictSchema):
-    visit_date = fields.Date()
+    visit_date = business_date()
     agent_id = fields.Int()
     case_id = fields.Int()
     status = fields.Str(validate=validate.OneOf(sorted(VISIT_STATUSES)))
@@ -222,7 +229,7 @@ class DispatchVisitPageSchema(StrictSchema):
 
 
 class DayQueryArgsSchema(StrictSchema):
-    date = fields.Date(metadata={"description": "defaults to today in the agent's time zone"})
+    date = business_date(metadata={"description": "defaults to today in the agent's time zone"})
 
 
 class DaySchema(StrictSchema):

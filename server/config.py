@@ -40,7 +40,10 @@ DEFAULTS: dict[str, Any] = {
     "COMPLIANCE_POLICY_FILE": None,  # JSON: {"profile": ..., overrides}
     "PURGE_ACK_DEADLINE_S": 2 * 3600,  # unconfirmed purge older than this blocks new cards
     "MAX_PUSH_RECORDS": 100,
-    "MAX_ID_CHECKS_PER_VISIT": 3,  # typed-ID comparisons answered per visit (no guessing game)
+    # Typed-ID comparisons made per borrower within a rolling period, whatever the visit or
+    # case (no guessing game; a new visit does not start a new budget).
+    "ID_CHECKS_PER_BORROWER": 5,
+    "ID_CHECK_PERIOD_DAYS": 30,
     "RATE_PER_DEVICE_PER_MIN": 240,  # requests a minute per X-Device-Id (per worker)
     "RATE_PER_ADDRESS_PER_MIN": 1200,  # requests a minute per client address (per worker)
     "RATE_BURST": 60,
@@ -60,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "SINGLE_UPLOAD_MAX_BYTES": 4 * MIB,  # largest attachment uploaded in one request
     "BLOB_CONTENT_TYPES": ("image/jpeg", "image/png", "image/webp", "application/pdf"),
     "UPLOAD_IDLE_TTL_S": 7 * 24 * 3600,  # an unfinished upload untouched this long is dropped
+    # Per device: bytes of blobs (and unfinished uploads) no record references yet ...
+    "BLOB_QUOTA_UNREFERENCED_BYTES": 256 * MIB,
+    "BLOB_UNREFERENCED_TTL_S": 7 * 24 * 3600,  # ... and how long such a blob is kept
     "CONTROLLER_NAME": "the lender",  # the data controller named in privacy reports
     # The anomaly scan (privacy officers); times are the recipient's local time.
     "ANOMALY_MAX_SCAN_DAYS": 31,  # longest period one scan covers

@@ -159,6 +159,13 @@ class OffsetMismatch(Conflict):
     code = "offset_mismatch"
 
 
+class BlobQuotaExceeded(Conflict):
+    """The device holds as many unreferenced blob bytes as it may: push the records that
+    reference them (or wait for them to expire) before uploading more."""
+
+    code = "blob_quota_exceeded"
+
+
 class BeyondDeclaredSize(InvalidInput):
     """A chunk would take the upload past the size declared when it was created."""
 

@@ -34,7 +34,7 @@ AGREEMENT_FIELDS: tuple[str, ...] = (
 _CENT = Decimal("0.01")
 _MICRODEGREE = Decimal("0.000001")
 # Fifteen integer digits is beyond any consumer loan and keeps Decimal arithmetic exact.
-_MAX_AMOUNT = Decimal("1e15")
+MAX_AMOUNT = Decimal("1e15")
 _AMOUNT_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
 _COORDINATE_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -122,7 +122,7 @@ def canonical_amount(field: str, value: object) -> str:
         amount = Decimal(value)
     else:
         raise CanonicalFormError(field, "must be a decimal string such as '1200.50'")
-    if not amount.is_finite() or amount <= 0 or amount >= _MAX_AMOUNT:
+    if not amount.is_finite() or amount <= 0 or amount >= MAX_AMOUNT:
         raise CanonicalFormError(field, "must be greater than 0 and below 10^15")
     cents = amount.quantize(_CENT)
     if cents != amount:

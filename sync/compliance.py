@@ -32,6 +32,8 @@ Flag codes are stable and part of the wire contract:
 | `badge_mismatch`              | the badge number shown is not the agent's                        |
 | `id_mismatch`                 | the typed ID characters did not match the borrower's ID          |
 | `id_unverifiable`             | the server had no ID number to compare against                   |
+| `id_check_limit_reached`      | more typed-ID checks for the borrower in the period than allowed |
+| `id_not_compared`             | the agent could not hold the visit's card: typed ID not compared |
 | `visit_cancelled`             | the visit was cancelled (typically while the agent was offline)  |
 | `visit_reassigned`            | the visit was the agent's but is now assigned elsewhere          |
 | `competing_agreement`         | another agreement already exists for the same case               |
@@ -69,6 +71,8 @@ LATE_SYNC = "late_sync"
 BADGE_MISMATCH = "badge_mismatch"
 ID_MISMATCH = "id_mismatch"
 ID_UNVERIFIABLE = "id_unverifiable"
+ID_CHECK_LIMIT_REACHED = "id_check_limit_reached"
+ID_NOT_COMPARED = "id_not_compared"
 VISIT_CANCELLED = "visit_cancelled"
 VISIT_REASSIGNED = "visit_reassigned"
 COMPETING_AGREEMENT = "competing_agreement"
@@ -516,8 +520,18 @@ def check_badge(shown: str, expected: str) -> tuple[Flag, ...]:
     return (Flag(BADGE_MISMATCH, "The badge number shown is not this agent's.", {"shown": shown}),)
 
 
-def check_borrower_identity(id_match: bool | None) -> tuple[Flag, ...]:
-    """The server's comparison of the typed ID characters; the values never come here."""
+_NOT_COMPARED_MESSAGES = {
+    ID_CHECK_LIMIT_REACHED: "The limit of ID checks for this borrower was reached: not compared.",
+    ID_NOT_COMPARED: "Not compared: the agent could not hold the visit's card at the time.",
+}
+
+
+def check_borrower_identity(id_match: bool | None, refused: str | None = None) -> tuple[Flag, ...]:
+    """The server's comparison of the typed ID characters (the values never come here), or,
+    as `refused`, the code saying why it made none: ID_CHECK_LIMIT_REACHED (the borrower's
+    budget of checks is spent) or ID_NOT_COMPARED (the agent could not hold the card)."""
+    if refused is not None:
+        return (Flag(refused, _NOT_COMPARED_MESSAGES[refused], {}),)
     if id_match is True:
         return ()
     if id_match is False:

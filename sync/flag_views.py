@@ -148,6 +148,14 @@ AGENT_VIEWS: Mapping[str, AgentView] = MappingProxyType(
         rules.ID_UNVERIFIABLE: AgentView(
             "The ID document could not be checked.", needs=frozenset({ID_CHECK})
         ),
+        rules.ID_CHECK_LIMIT_REACHED: AgentView(
+            "The limit of ID checks for this borrower was reached: not compared.",
+            needs=frozenset({ID_CHECK}),
+        ),
+        rules.ID_NOT_COMPARED: AgentView(
+            "Not compared: the visit's card was not yours to hold at the time.",
+            needs=frozenset({ID_CHECK}),
+        ),
         rules.VISIT_CANCELLED: AgentView(
             "The visit was cancelled.", needs=frozenset({VISIT_ASSIGNED})
         ),

@@ -218,7 +218,9 @@ def _flags(
         found += _visit_report_flags(parsed, visit, credentials, seen, policy)
     elif isinstance(parsed, IdConfirmation):
         if parsed.confirmation_kind == "borrower_identity":
-            found += rules.check_borrower_identity(facts.id_matches.get(record.id))
+            found += rules.check_borrower_identity(
+                facts.id_matches.get(record.id), facts.id_refusals.get(record.id)
+            )
         else:
             found += rules.check_badge(parsed.badge_number or "", facts.agent.badge_number)
     else:

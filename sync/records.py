@@ -246,6 +246,11 @@ class ServerFacts:
     stored: Mapping[str, StoredRecord] = field(default_factory=dict)
     # record id -> the server's comparison of typed ID characters (None: nothing on file).
     id_matches: Mapping[str, bool | None] = field(default_factory=dict)
+    # record id -> the flag code saying why its typed ID characters were not compared
+    # (compliance.ID_CHECK_LIMIT_REACHED, compliance.ID_NOT_COMPARED).
+    id_refusals: Mapping[str, str] = field(default_factory=dict)
+    # The batch's referenced blobs that are stored, verified and uploaded by the pushing
+    # agent: a record may reference only these (another agent's blob counts as missing).
     complete_blobs: frozenset[str] = frozenset()
     device_sent_at: datetime | None = None
 

@@ -45,7 +45,12 @@ class AttachmentByHashViews(MethodView):
     @requires("agent")
     @blp.doc(requestBody=_BLOB_BODY)
     @blp.response(201, AttachmentSchema)
-    @blp.alt_response(200, schema=AttachmentSchema, description="already stored", success=True)
+    @blp.alt_response(
+        200, schema=AttachmentSchema, description="you already uploaded it", success=True
+    )
+    @blp.alt_response(
+        409, schema=ErrorSchema, description="blob_quota_exceeded: push the records first"
+    )
     @blp.alt_response(413, schema=ErrorSchema, description="too large: use a chunked upload")
     @blp.alt_response(415, schema=ErrorSchema, description="content type not allowed")
     @blp.alt_response(422, schema=ErrorSchema, description="hash_mismatch, or a bad SHA-256")
@@ -58,9 +63,13 @@ class AttachmentByHashViews(MethodView):
 
     @requires("agent", "dispatcher")
     @blp.response(200, AttachmentSchema)
-    @blp.alt_response(404, schema=ErrorSchema, description="neither stored nor uploading")
+    @blp.alt_response(
+        404,
+        schema=ErrorSchema,
+        description="not yours (agents), referenced by no record (staff), or unknown",
+    )
     def get(self, sha256):
-        """A blob's metadata, or how far its upload got (never the bytes)"""
+        """A blob's metadata, or how far your upload got (never the bytes)"""
         return attachments.blob_status(get_db(), caller(), sha256)
 
 
@@ -72,8 +81,11 @@ class AttachmentUploadViews(MethodView):
     @blp.alt_response(
         200,
         schema=UploadSchema,
-        description="blob already complete, or this device's unfinished upload to resume",
+        description="you already uploaded it, or this device's unfinished upload to resume",
         success=True,
+    )
+    @blp.alt_response(
+        409, schema=ErrorSchema, description="blob_quota_exceeded: push the records first"
     )
     @blp.alt_response(413, schema=ErrorSchema, description="larger than MAX_BLOB_BYTES")
     @blp.alt_response(415, schema=ErrorSchema, description="content type not allowed")

@@ -1,13 +1,19 @@
 """Login, token refresh, logout and the public key."""
 
+from flask import Response, request
 from flask.views import MethodView
 
 from schemas.auth import LoginSchema, PublicKeySchema, RefreshSchema, TokenPairSchema
-from schemas.common import ErrorSchema
+from schemas.common import ErrorSchema, field_name
 from server.api.context import Blueprint, caller, get_db, runtime
+from server.api.errors import domain_error_response
+from server.errors import DoorstepError
 from server.services import accounts
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Tokens and keys")
+
+# Answers to a login body that could not be read (not JSON, too deep, a field refused).
+_UNREADABLE_LOGIN = {"bad_request", "too_deeply_nested", "validation_failed", "invalid_input"}
 
 
 @blp.route("/login")
@@ -22,6 +28,28 @@ class LoginViews(MethodView):
         return accounts.login(
             get_db(), runtime(), caller(), body["username"], body["password"], body.get("device_id")
         )
+
+
+@blp.after_request
+def count_refused_login(response: Response) -> Response:
+    """A login refused for its body is a failed attempt for throttling, as a wrong password
+    is: otherwise unreadable bodies would be free guesses, never slowed down."""
+    if request.endpoint != "auth.LoginViews" or response.status_code not in (400, 422):
+        return response
+    error = (response.get_json(silent=True) or {}).get("error") or {}
+    if error.get("code") not in _UNREADABLE_LOGIN:
+        return response  # e.g. the right password from an agent without a device id
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        body = None
+    username = body.get("username") if isinstance(body, dict) else None
+    name = field_name(username)[:150] if isinstance(username, str) else ""
+    try:
+        accounts.count_refused_login(get_db(), runtime(), caller(), name)
+    except DoorstepError as exc:
+        return domain_error_response(exc)
+    return response
 
 
 @blp.route("/refresh")

@@ -6,6 +6,8 @@ from datetime import date
 
 from werkzeug.routing import BaseConverter, IntegerConverter, ValidationError
 
+from schemas.common import BUSINESS_DATES
+
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range; larger ids cannot exist
 
 
@@ -18,15 +20,18 @@ class IdConverter(IntegerConverter):
 
 
 class DateConverter(BaseConverter):
-    """A calendar day, YYYY-MM-DD."""
+    """A business day, YYYY-MM-DD from 2000 to 2100: no other day has visits or routes."""
 
     regex = r"\d{4}-\d{2}-\d{2}"
 
     def to_python(self, value: str) -> date:
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             raise ValidationError() from None
+        if not BUSINESS_DATES[0] <= day <= BUSINESS_DATES[1]:
+            raise ValidationError()
+        return day
 
     def to_url(self, value: date) -> str:
         return value.isoformat()

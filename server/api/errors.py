@@ -10,7 +10,7 @@ import logging
 import sqlite3
 from typing import Any
 
-from flask import Flask, g, jsonify
+from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
 from server import errors
@@ -74,14 +74,17 @@ def _first_field(messages: Any, prefix: str = "") -> str | None:
     return prefix or None
 
 
+def domain_error_response(exc: errors.DoorstepError) -> Response:
+    """The response for a domain failure."""
+    response = jsonify(error_body(exc.code, exc.message, exc.field, exc.details))
+    response.status_code = status_of(exc)
+    if isinstance(exc, errors.RateLimited):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(errors.DoorstepError)
-    def domain_error(exc: errors.DoorstepError):
-        response = jsonify(error_body(exc.code, exc.message, exc.field, exc.details))
-        response.status_code = status_of(exc)
-        if isinstance(exc, errors.RateLimited):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+    app.register_error_handler(errors.DoorstepError, domain_error_response)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

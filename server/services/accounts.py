@@ -347,3 +347,13 @@ def revoke_device(
             account_rows.revoke_device(db, device_id, by, reason, to_iso(caller.now))
             log_action(db, caller, "device_revoked", "device", device_id, {"reason": reason})
         return account_rows.get_device(db, device_id) or {}
+
+
+def count_refused_login(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, username: str
+) -> None:
+    """A login refused for its input counts as a failed attempt, as a wrong password does:
+    throttled like one (RateLimited once over the limit), recorded like one."""
+    _check_login_rate(db, rt, caller, username)
+    with transaction(db):
+        account_rows.record_login_failure(db, username, caller.address, to_iso(caller.now))

@@ -4,6 +4,13 @@ A blob exists in `blobs` only once every byte arrived and its SHA-256 was verifi
 "stored" and "complete" are the same thing. An unfinished chunked upload lives in
 `blob_uploads`/`blob_chunks`; each chunk is its own transaction, so a dropped connection
 loses at most the chunk in flight and the client resumes from `received`.
+
+A blob is the business of the agents who sent its bytes (`blob_owners`): only they see its
+metadata or their own upload's progress, only their records may reference it, and to anyone
+else it answers as if it did not exist -- an agent who knows a hash learns nothing from it,
+and becomes an owner only by uploading the same bytes. Staff see a blob once a stored record
+references it. The blobs a device sent that no record of its agent references yet count
+against a per-device quota and expire after a while.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -21,6 +28,7 @@ from schemas.common import SHA256_HEX
 from server.clock import to_iso
 from server.errors import (
     BeyondDeclaredSize,
+    BlobQuotaExceeded,
     HashMismatch,
     InvalidInput,
     NotFound,
@@ -40,6 +48,8 @@ class BlobLimits:
     single_upload_max_bytes: int
     content_types: frozenset[str]
     upload_idle_ttl_s: int
+    unreferenced_quota_bytes: int
+    unreferenced_ttl_s: int
 
 
 def blob_limits(rt: Runtime) -> BlobLimits:
@@ -51,6 +61,8 @@ def blob_limits(rt: Runtime) -> BlobLimits:
         single_upload_max_bytes=settings["SINGLE_UPLOAD_MAX_BYTES"],
         content_types=frozenset(t.strip().lower() for t in settings["BLOB_CONTENT_TYPES"]),
         upload_idle_ttl_s=settings["UPLOAD_IDLE_TTL_S"],
+        unreferenced_quota_bytes=settings["BLOB_QUOTA_UNREFERENCED_BYTES"],
+        unreferenced_ttl_s=settings["BLOB_UNREFERENCED_TTL_S"],
     )
 
 
@@ -59,9 +71,30 @@ def new_upload_id() -> str:
     return "up_" + secrets.token_hex(16)
 
 
-def complete_blobs(db: sqlite_utils.Database, hashes: Iterable[str]) -> frozenset[str]:
-    """Which of these SHA-256 hex digests are fully stored and verified."""
-    return frozenset(attachment_rows.stored_hashes(db, hashes))
+def usable_blobs(db: sqlite_utils.Database, agent_id: int, hashes: Iterable[str]) -> frozenset[str]:
+    """Which of these blobs a record of this agent may reference: stored, verified and
+    uploaded by the agent. Another agent's blob is missing as far as this one knows."""
+    return frozenset(attachment_rows.owned_hashes(db, agent_id, hashes))
+
+
+def note_references(db: sqlite_utils.Database, caller: Caller, referenced: Iterable[str]) -> None:
+    """Mark blobs referenced by records the caller just stored (inside that transaction):
+    they leave the device's quota and no longer expire."""
+    user = _user(caller)
+    if user is not None:
+        attachment_rows.mark_referenced(db, user, referenced, to_iso(caller.now))
+
+
+def sweep(db: sqlite_utils.Database, rt: Runtime, now: datetime) -> int:
+    """Drop idle unfinished uploads and blobs left unreferenced past their time; how many
+    blobs went. Runs with every upload, inside its transaction."""
+    limits = blob_limits(rt)
+    attachment_rows.delete_uploads_idle_since(
+        db, to_iso(now - timedelta(seconds=limits.upload_idle_ttl_s))
+    )
+    return attachment_rows.expire_unreferenced(
+        db, to_iso(now - timedelta(seconds=limits.unreferenced_ttl_s))
+    )
 
 
 def put_blob(
@@ -87,24 +120,43 @@ def put_blob(
     if not data:
         raise InvalidInput("an attachment cannot be empty", field="body")
     _check_hash(sha256, hashlib.sha256(data).hexdigest())
+    user = _user(caller)
+    assert user is not None
     with transaction(db):
-        existing = attachment_rows.get_blob(db, sha256)
-        if existing is not None:
-            return _blob_out(existing), False
+        sweep(db, rt, caller.now)
+        mine = attachment_rows.get_owner(db, sha256, user)
+        if mine is not None:
+            return _blob_out(mine), False
+        _check_quota(db, limits, caller, len(data))
+        # Someone else may hold the same bytes: sending them makes this agent an owner too,
+        # answered exactly as a first upload, so the answer tells nothing of the others.
         attachment_rows.insert_blob(db, _blob_row(caller, sha256, content_type, data))
-        return _blob_out(attachment_rows.get_blob(db, sha256) or {}), True
+        attachment_rows.insert_owner(db, _owner_row(caller, sha256, content_type))
+        return _blob_out(attachment_rows.get_owner(db, sha256, user) or {}), True
 
 
 def blob_status(db: sqlite_utils.Database, caller: Caller, sha256: str) -> dict[str, Any]:
-    """A blob's metadata, or how far its upload got (the caller's own device first)."""
+    """A blob's metadata, or how far the caller's own upload got: for an agent, only a blob
+    it uploaded; for staff, only a blob a stored record references. Anything else is 404,
+    as a blob nobody uploaded is."""
     _check_sha(sha256)
-    blob = attachment_rows.get_blob(db, sha256)
-    if blob is not None:
-        return _blob_out(blob)
-    upload = attachment_rows.find_any_upload(db, sha256, _device(caller))
-    if upload is None:
-        raise NotFound("no such attachment")
-    return {**_upload_out(upload, complete=False), "created_at": None}
+    user, device = _user(caller), _device(caller)
+    if caller.principal is not None and caller.principal.role == "agent":
+        mine = attachment_rows.get_owner(db, sha256, user) if user is not None else None
+        if mine is not None:
+            return _blob_out(mine)
+        upload = (
+            attachment_rows.find_own_upload(db, sha256, user, device)
+            if user is not None and device is not None
+            else None
+        )
+        if upload is not None:
+            return {**_upload_out(upload, complete=False), "created_at": None}
+    elif attachment_rows.is_referenced(db, sha256):
+        blob = attachment_rows.get_blob(db, sha256)
+        if blob is not None:
+            return _blob_out(blob)
+    raise NotFound("no such attachment")
 
 
 def start_upload(
@@ -128,19 +180,21 @@ def start_upload(
             limit=limits.max_blob_bytes,
         )
     now = to_iso(caller.now)
-    idle_since = to_iso(caller.now - timedelta(seconds=limits.upload_idle_ttl_s))
-    device = _device(caller)
+    user, device = _user(caller), _device(caller)
+    assert user is not None and device is not None
     with transaction(db):
-        attachment_rows.delete_uploads_idle_since(db, idle_since)
-        blob = attachment_rows.get_blob(db, sha256)
-        if blob is not None:
-            return {**_blob_out(blob), "upload_id": None}, False
-        mine = attachment_rows.find_device_upload(db, sha256, device) if device else None
+        sweep(db, rt, caller.now)
+        owned = attachment_rows.get_owner(db, sha256, user)
+        if owned is not None:
+            return {**_blob_out(owned), "upload_id": None}, False
+        # Stored by someone else or not at all, the same: this agent sends the bytes.
+        mine = attachment_rows.find_own_upload(db, sha256, user, device)
         if mine is not None:
             if (mine["size"], mine["content_type"]) == (size, content_type):
                 return _upload_out(mine, complete=False), False
             # A different declaration for the same content: the old one cannot be right.
             attachment_rows.delete_upload(db, mine["id"])
+        _check_quota(db, limits, caller, size)
         upload = {
             "id": new_id(),
             "sha256": sha256,
@@ -148,7 +202,7 @@ def start_upload(
             "content_type": content_type,
             "created_at": now,
             "updated_at": now,
-            "created_by": _user(caller),
+            "created_by": user,
             "device_id": device,
         }
         attachment_rows.insert_upload(db, upload)
@@ -196,8 +250,8 @@ def append_chunk(
                 size=size,
                 received=received,
             )
-        if attachment_rows.get_blob(db, upload["sha256"]) is not None:
-            # Another upload finished the same content meanwhile: nothing left to send.
+        if attachment_rows.get_owner(db, upload["sha256"], upload["created_by"]) is not None:
+            # This agent's upload from another device finished it meanwhile: nothing to send.
             attachment_rows.delete_upload(db, upload_id)
             return {**_upload_out(upload, complete=True), "received": size}
         attachment_rows.append_chunk(db, upload_id, offset, data, to_iso(caller.now))
@@ -210,6 +264,9 @@ def append_chunk(
         if actual == upload["sha256"]:
             attachment_rows.insert_blob(
                 db, _blob_row(caller, upload["sha256"], upload["content_type"], blob)
+            )
+            attachment_rows.insert_owner(
+                db, _owner_row(caller, upload["sha256"], upload["content_type"])
             )
             return {**_upload_out(upload, complete=True), "received": size}
         failure = _hash_mismatch(upload["sha256"], actual, discarded=True)
@@ -233,6 +290,24 @@ def _own_upload(db: sqlite_utils.Database, caller: Caller, upload_id: str) -> di
 def _check_sha(sha256: str) -> None:
     if not SHA256_HEX.match(sha256):
         raise InvalidInput("expected a SHA-256 as 64 lowercase hex digits", field="sha256")
+
+
+def _check_quota(
+    db: sqlite_utils.Database, limits: BlobLimits, caller: Caller, adding: int
+) -> None:
+    device = _device(caller)
+    if device is None:
+        return
+    held = attachment_rows.unreferenced_bytes(db, device)
+    if held + adding > limits.unreferenced_quota_bytes:
+        raise BlobQuotaExceeded(
+            "this device holds too many attachments no record references yet: push the "
+            "records that reference them, then upload more",
+            field="size",
+            quota=limits.unreferenced_quota_bytes,
+            held=held,
+            adding=adding,
+        )
 
 
 def _check_content_type(limits: BlobLimits, content_type: str) -> None:
@@ -270,7 +345,18 @@ def _blob_row(caller: Caller, sha256: str, content_type: str, data: bytes) -> di
     }
 
 
+def _owner_row(caller: Caller, sha256: str, content_type: str) -> dict[str, Any]:
+    return {
+        "sha256": sha256,
+        "user_id": _user(caller),
+        "device_id": _device(caller),
+        "content_type": content_type,
+        "created_at": to_iso(caller.now),
+    }
+
+
 def _blob_out(blob: dict[str, Any]) -> dict[str, Any]:
+    """A blob's metadata: the reader's own upload of it (type and time) for its uploaders."""
     return {
         "sha256": blob["sha256"],
         "size": blob["size"],

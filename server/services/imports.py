@@ -13,6 +13,7 @@ import sqlite_utils
 from marshmallow import ValidationError
 
 from schemas.cases import LEGACY_CLOSED, CaseRowSchema
+from schemas.common import field_name
 from server.clock import to_iso
 from server.errors import InvalidInput
 from server.runtime import Caller, Runtime
@@ -207,7 +208,7 @@ def _write_chunk(
             errors.append(
                 {
                     "row": number,
-                    "case_external_id": external if isinstance(external, str) else None,
+                    "case_external_id": field_name(external) if isinstance(external, str) else None,
                     "field": field,
                     "message": message,
                 }

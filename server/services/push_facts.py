@@ -4,21 +4,22 @@ stored ids, complete blobs, ID comparisons; and the exact replays answered from 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
 
-from server.clock import parse_iso
+from server.clock import parse_iso, to_iso
 from server.runtime import Caller, Runtime
-from server.services.attachments import complete_blobs
+from server.services.attachments import usable_blobs
 from server.services.borrower_requests import consents_by_borrower
+from server.services.disclosure import agent_may_see
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
-from sync.compliance import OutOfHoursConsent
-from sync.identity import credential_counts, id_checks_to_answer, typed_id_matches
+from sync.compliance import ID_CHECK_LIMIT_REACHED, ID_NOT_COMPARED, OutOfHoursConsent
+from sync.identity import credential_counts, plan_id_checks, typed_id_matches
 from sync.reconcile import is_same_delivery, replay_outcome
 from sync.records import (
     AgentFacts,
@@ -92,12 +93,18 @@ def server_facts(
             blobs |= referenced_blobs(record)
         except ValueError:
             continue  # the engine answers malformed for it
+    held = {p["visit"]["id"] for p in joined if agent_may_see(rt, p, agent.id, caller.now)}
+    borrower_of = {p["visit"]["id"]: p["case"]["borrower_id"] for p in joined}
+    id_matches, id_refusals = _compare_ids(
+        db, rt, caller, incoming, typed, visits, stored, held, borrower_of
+    )
     return ServerFacts(
         agent=agent,
         visits=visits,
         stored=stored,
-        id_matches=_compare_ids(db, rt, principal.user_id, incoming, typed, visits, stored),
-        complete_blobs=complete_blobs(db, blobs),
+        id_matches=id_matches,
+        id_refusals=id_refusals,
+        complete_blobs=usable_blobs(db, principal.user_id, blobs),
         device_sent_at=device_time,
     )
 
@@ -165,21 +172,39 @@ def _visit_facts(
 def _compare_ids(
     db: sqlite_utils.Database,
     rt: Runtime,
-    agent_id: int,
+    caller: Caller,
     incoming: list[IncomingRecord],
     typed: dict[str, str],
     visits: dict[int, VisitFacts],
     stored: dict[str, StoredRecord],
-) -> dict[str, bool | None]:
-    """The server's side of the ID check (sync.identity): count the checks already used,
-    look up the numbers on file, compare; the typed characters go no further."""
-    asking = {r.visit_id for r in incoming if r.id in typed and r.id not in stored}
-    used = {visit_id: sync_rows.id_checks_for_visit(db, visit_id) for visit_id in asking}
-    answers = id_checks_to_answer(
-        incoming, typed, visits, stored, used, agent_id, rt.settings["MAX_ID_CHECKS_PER_VISIT"]
+    card_held: set[int],
+    borrower_of: dict[int, int],
+) -> tuple[dict[str, bool | None], dict[str, str]]:
+    """The server's side of the ID check (sync.identity): count the borrowers' checks in the
+    period, plan, look up the numbers on file, compare; the typed characters go no further.
+    (comparison by record id, reason by record id for the checks not compared)"""
+    principal = caller.principal
+    assert principal is not None
+    asking = sorted(
+        {borrower_of[r.visit_id] for r in incoming if r.id in typed and r.visit_id in card_held}
+    )
+    since = caller.now - timedelta(days=rt.settings["ID_CHECK_PERIOD_DAYS"])
+    used = sync_rows.id_checks_for_borrowers(
+        db, asking, to_iso(since), [ID_CHECK_LIMIT_REACHED, ID_NOT_COMPARED]
+    )
+    plan = plan_id_checks(
+        incoming,
+        typed,
+        visits,
+        stored,
+        agent_id=principal.user_id,
+        card_held=card_held,
+        borrower_of=borrower_of,
+        checks_used=used,
+        limit=rt.settings["ID_CHECKS_PER_BORROWER"],
     )
     results: dict[str, bool | None] = {}
-    for record_id, case_id in answers.items():
-        national_id = case_rows.national_id_for_case(db, case_id) if case_id else None
+    for record_id, case_id in plan.compare.items():
+        national_id = case_rows.national_id_for_case(db, case_id)
         results[record_id] = typed_id_matches(national_id, typed[record_id])
-    return results
+    return results, dict(plan.refused)

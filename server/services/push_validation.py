@@ -13,6 +13,7 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from schemas.common import clean_text, field_name
 from schemas.sync import BODY_SCHEMAS, RecordSchema
 from sync.records import MALFORMED, TYPED_ID_FIELD, IncomingRecord, RecordOutcome
 
@@ -31,7 +32,8 @@ class CheckedRecord:
 
 def check_record(raw: Any) -> CheckedRecord:
     """Validate one raw record against the wire schema of its kind."""
-    sent_id = str(raw.get("id")) if isinstance(raw, dict) else "?"
+    # Echoed in the answer and logged with a rejection: an id that is not text is escaped.
+    sent_id = field_name(raw.get("id")) if isinstance(raw, dict) else "?"
     try:
         if not isinstance(raw, dict):
             raise ValidationError({"_record": ["must be an object"]})
@@ -63,10 +65,13 @@ def raw_digest(raw: Any) -> str | None:
     six characters inside a stored digest could be recovered by trying them all."""
     if not isinstance(raw, dict) or not isinstance(raw.get("body"), dict):
         return None
+    if not clean_text(str(raw.get("id"))):
+        return None  # no stored record has such an id: nothing to replay
     if TYPED_ID_FIELD in raw["body"]:
         return None
     text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    # surrogatepass: a lone surrogate is refused by validation, yet must not stop the digest.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def rejection_digest(raw: Any) -> str:

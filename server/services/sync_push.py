@@ -17,6 +17,7 @@ import sqlite_utils
 from server.clock import to_iso
 from server.errors import BatchTooLarge
 from server.runtime import Caller, Runtime
+from server.services.attachments import note_references
 from server.services.disclosure import agent_card_facts
 from server.services.push_facts import Replay, known_replays, server_facts
 from server.services.push_validation import (
@@ -34,7 +35,7 @@ from sync.flag_views import agent_may_learn_id_result, agent_outcome
 from sync.identity import id_verification
 from sync.receipts import sign_receipt
 from sync.reconcile import reconcile_batch
-from sync.records import IncomingRecord, RecordOutcome
+from sync.records import IncomingRecord, RecordOutcome, referenced_blobs
 
 
 def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) -> dict[str, Any]:
@@ -68,6 +69,7 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
         ]
         with phase("store"):
             receipts = _store(db, rt, caller, checked, outcomes, raws, digests)
+            note_references(db, caller, _referenced_blobs(checked, outcomes))
             # What happened at the door moves the visits on (services/visit_outcomes.py).
             reported = [
                 c.record.visit_id
@@ -93,6 +95,16 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
             for o, (kind_body, visit_id) in zip(outcomes, answered, strict=True)
         ],
         "purges_confirmed": confirmed,
+    }
+
+
+def _referenced_blobs(checked: list[CheckedRecord], outcomes: list[RecordOutcome]) -> set[str]:
+    """The blobs the records stored by this push reference."""
+    return {
+        sha256
+        for c, outcome in zip(checked, outcomes, strict=True)
+        if outcome.stored and c.record is not None
+        for sha256 in referenced_blobs(c.record)
     }
 
 

@@ -54,13 +54,24 @@ def records_for_cases(
     )
 
 
-def id_checks_for_visit(db: sqlite_utils.Database, visit_id: int) -> int:
-    """How many borrower_identity confirmations were stored for this visit."""
-    return db.execute(
-        "SELECT count(*) FROM sync_records WHERE visit_id = ? AND kind = 'id_confirmation' "
-        "AND json_extract(body, '$.confirmation_kind') = 'borrower_identity'",
-        [visit_id],
-    ).fetchone()[0]
+def id_checks_for_borrowers(
+    db: sqlite_utils.Database, borrower_ids: list[int], since: str, not_compared: list[str]
+) -> dict[int, int]:
+    """By borrower: borrower_identity confirmations received since `since` for any of their
+    cases, except those whose outcome carries one of the `not_compared` flag codes."""
+    if not borrower_ids:
+        return {}
+    borrowers = ",".join("?" * len(borrower_ids))
+    codes = ",".join("?" * len(not_compared))
+    rows = db.execute(
+        "SELECT c.borrower_id, count(*) FROM sync_records r JOIN cases c ON c.id = r.case_id "
+        f"WHERE c.borrower_id IN ({borrowers}) AND r.kind = 'id_confirmation' "
+        "AND json_extract(r.body, '$.confirmation_kind') = 'borrower_identity' "
+        "AND r.received_at >= ? AND NOT EXISTS (SELECT 1 FROM json_each(r.outcome, '$.flags') f "
+        f"WHERE json_extract(f.value, '$.code') IN ({codes})) GROUP BY c.borrower_id",
+        [*borrower_ids, since, *not_compared],
+    )
+    return {borrower: count for borrower, count in rows}
 
 
 def insert_records(db: sqlite_utils.Database, records: list[Row]) -> None:

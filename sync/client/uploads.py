@@ -1,7 +1,10 @@
 """Attachment and signature uploads: whole blobs, or resumable chunks for large ones.
 
 A blob is uploaded before the records that refer to it are pushed. A refused blob (size,
-type or hash) is never resent; an upload session the server forgot starts over.
+type or hash) is never resent; an upload session the server forgot starts over. When the
+device holds as many unreferenced blobs as the server allows (409 `blob_quota_exceeded`),
+uploading stops for now: pushing the records that reference the blobs already sent frees the
+room, and their retry for the rest brings the uploads back.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def upload_pending_blobs(store: LocalStore, session: Session, result: SyncResult
             store.set_blob_state(blob.sha256, "refused", reason)
         elif response.status == 404:
             store.set_blob_state(blob.sha256, "pending")  # The session expired: start over.
+        elif response.status == 409 and response.error_code == "blob_quota_exceeded":
+            return  # Kept pending: push first, upload the rest on the retry.
         else:
             raise RequestRefused(response.status, response.error_code, response.error_message)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import random
+import uuid
 
 import pytest
 
-from server.services.attachments import complete_blobs
+from server.services.attachments import usable_blobs
 from tests.conftest import PASSWORD
 
 API = "/api/v1"
@@ -43,6 +44,30 @@ def send_chunk(client, headers, upload_id: str, offset: int, chunk: bytes):
     )
 
 
+def push_report(client, headers, visit_id: int, attachments: list[str]) -> dict:
+    """Push one visit report referencing these blobs; the record's outcome."""
+    record = {
+        "id": str(uuid.uuid4()),
+        "kind": "visit_report",
+        "visit_id": visit_id,
+        "device_seq": 1,
+        "recorded_at": "2026-11-24T01:50:00Z",
+        "body": {
+            "arrived_at": "2026-11-24T01:30:00Z",
+            "outcome": "not_home",
+            "location": {"lat": 31.201, "lon": 121.401, "accuracy_m": 10},
+            "attachments": attachments,
+        },
+    }
+    response = client.post(
+        f"{API}/sync/push",
+        json={"device_time": "2026-11-24T02:00:00Z", "records": [record]},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.json
+    return response.json["outcomes"][0]
+
+
 def count(db, table: str) -> int:
     return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
@@ -54,6 +79,11 @@ def error(response) -> tuple[str, str | None]:
 @pytest.fixture
 def agent(world, auth):
     return auth.headers("agent1")
+
+
+@pytest.fixture
+def agent1_id(world):
+    return world.users["agent1"]
 
 
 def test_upload_then_same_blob_again_is_a_no_op(client, agent, db, clock):
@@ -134,7 +164,7 @@ def test_only_allowed_content_types(client, agent, db):
     assert put_blob(client, agent, text, content_type="application/pdf").status_code == 201
 
 
-def test_chunked_upload_survives_a_dropped_connection(client, agent, db):
+def test_chunked_upload_survives_a_dropped_connection(client, agent, agent1_id, db):
     photo = random.Random(7).randbytes(5 * MIB // 2)
     chunks = [photo[i : i + MIB] for i in range(0, len(photo), MIB)]
     assert [len(c) for c in chunks] == [MIB, MIB, MIB // 2]
@@ -174,7 +204,7 @@ def test_chunked_upload_survives_a_dropped_connection(client, agent, db):
     assert progress.status_code == 200
     assert progress.json["complete"] is False
     assert (progress.json["received"], progress.json["created_at"]) == (2 * MIB, None)
-    assert complete_blobs(db, [sha(photo)]) == frozenset()
+    assert usable_blobs(db, agent1_id, [sha(photo)]) == frozenset()
 
     last = send_chunk(client, agent, upload_id, 2 * MIB, chunks[2])
     assert last.status_code == 200, last.json
@@ -288,11 +318,14 @@ def test_only_the_device_that_started_an_upload_may_continue_it(client, agent, a
     assert (tablet_upload.status_code, tablet_upload.json["complete"]) == (200, True)
 
 
-def test_who_may_see_and_upload(client, agent, auth):
+def test_who_may_see_and_upload(client, agent, auth, world):
     photo = b"\xff\xd8\xff signature"
     assert put_blob(client, agent, photo).status_code == 201
     url = f"{API}/attachments/{sha(photo)}"
 
+    # Staff see a blob once a stored record references it, not before.
+    assert client.get(url, headers=auth.headers("dispatcher")).status_code == 404
+    assert push_report(client, agent, world.visits["v1"], [sha(photo)])["status"] != "retry"
     seen = client.get(url, headers=auth.headers("dispatcher"))
     assert seen.status_code == 200
     assert seen.json["complete"] is True
@@ -307,15 +340,18 @@ def test_who_may_see_and_upload(client, agent, auth):
     assert unknown.status_code == 404
 
 
-def test_complete_blobs_names_only_verified_blobs(client, agent, db):
+def test_usable_blobs_names_only_the_agents_verified_blobs(client, agent, agent1_id, auth, db):
     done, partial, unknown = b"\x89PNG done", b"\x89PNG partial!", b"\x89PNG unknown"
+    theirs = b"\x89PNG agent2's"
     assert put_blob(client, agent, done, "image/png").status_code == 201
     upload_id = start_upload(client, agent, partial, "image/png").json["upload_id"]
     assert send_chunk(client, agent, upload_id, 0, partial[:4]).status_code == 200
+    assert put_blob(client, auth.headers("agent2"), theirs, "image/png").status_code == 201
 
-    assert complete_blobs(db, [sha(done), sha(partial), sha(unknown)]) == frozenset({sha(done)})
-    assert complete_blobs(db, iter([sha(done), sha(done)])) == frozenset({sha(done)})
-    assert complete_blobs(db, []) == frozenset()
+    hashes = [sha(done), sha(partial), sha(unknown), sha(theirs)]
+    assert usable_blobs(db, agent1_id, hashes) == frozenset({sha(done)})
+    assert usable_blobs(db, agent1_id, iter([sha(done), sha(done)])) == frozenset({sha(done)})
+    assert usable_blobs(db, agent1_id, []) == frozenset()
 
 
 def test_idle_uploads_are_swept(client, agent, auth, db, clock):

@@ -140,6 +140,6 @@ def test_empty_import_and_huge_numbers_are_4xx_not_500(world, client, auth):
     huge = client.get(
         "/api/v1/records?visit_id=99999999999999999999999", headers=auth.headers("dispatcher")
     )
-    assert huge.status_code == 422 and huge.json["error"]["code"] == "invalid_input"
+    assert huge.status_code == 422 and huge.json["error"]["field"] == "visit_id"
     path = client.get("/api/v1/visits/99999999999999999999999", headers=auth.headers("dispatcher"))
     assert path.status_code == 404

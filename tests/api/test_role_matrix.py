@@ -14,6 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from tests.api.test_attachments import push_report
 from tests.conftest import TODAY
 
 API = "/api/v1"
@@ -286,6 +287,9 @@ def test_allowed_reads_succeed(client, auth, world, db, app):
         headers={**auth.headers("agent1"), "Content-Type": "image/png"},
     )
     assert stored.status_code == 201
+    # Staff see a blob once a record references it.
+    referenced = push_report(client, auth.headers("agent1"), world.visits["v1"], [params["sha256"]])
+    assert referenced["status"] in ("accepted", "flagged"), referenced
     failures = []
     for op in protected_operations(app):
         if op.method != "GET" or not set(param_names(op.rule)) <= set(params):

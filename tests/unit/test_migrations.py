@@ -1,5 +1,6 @@
 """Schema migrations: a fresh database, a re-run and an upgrade all end at the same schema."""
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -157,6 +158,51 @@ def test_a_failing_hook_leaves_its_version_unapplied(tmp_path, monkeypatch, fres
 def test_a_broken_migration_directory_is_refused(tmp_path, files, problem):
     with pytest.raises(migrations.BadMigrationFiles, match=problem):
         migrations.discover(_write(tmp_path / "m", files))
+
+
+def test_blobs_stored_before_owners_belong_to_their_uploader(tmp_path, monkeypatch):
+    """The blob owners version: each old blob is its uploader's, referenced when a stored
+    record of that agent names it (in attachments or as an agreement signature)."""
+    everything = list(migrations.MIGRATIONS)
+    version = next(m.version for m in everything if m.name == "blob owners")
+    db = open_db(str(tmp_path / "old.db"))
+    try:
+        monkeypatch.setattr(migrations, "MIGRATIONS", everything[: version - 1])
+        migrations.migrate(db, NOW)
+        db.execute(
+            "INSERT INTO users (id, username, password_hash, role, display_name, created_at) "
+            "VALUES (5, 'agent05', 'x', 'agent', 'A', ?)",
+            [NOW],
+        )
+        for name in ("photo", "signature", "loose"):
+            db.execute(
+                "INSERT INTO blobs (sha256, size, content_type, data, created_at, uploaded_by) "
+                "VALUES (?, 1, 'image/png', x'00', ?, 5)",
+                [name * 8, NOW],
+            )
+        for record_id, kind, body in (
+            ("r1", "visit_report", {"attachments": ["photo" * 8]}),
+            ("r2", "agreement", {"borrower_signature_sha256": "signature" * 8}),
+        ):
+            db.execute(
+                "INSERT INTO sync_records (id, kind, agent_id, device_id, visit_id, case_id, "
+                "device_seq, recorded_at, received_at, digest, status, outcome, body) "
+                "VALUES (?, ?, 5, 'phone', 1, 1, 1, ?, ?, 'd', 'accepted', '{}', ?)",
+                [record_id, kind, NOW, NOW, json.dumps(body)],
+            )
+        monkeypatch.setattr(migrations, "MIGRATIONS", everything)
+        assert version in migrations.migrate(db, "2027-01-01T00:00:00Z")
+        rows = db.execute(
+            "SELECT sha256, user_id, device_id, content_type, referenced_at FROM blob_owners "
+            "ORDER BY sha256"
+        ).fetchall()
+        assert rows == [
+            ("loose" * 8, 5, None, "image/png", None),
+            ("photo" * 8, 5, None, "image/png", NOW),
+            ("signature" * 8, 5, None, "image/png", NOW),
+        ]
+    finally:
+        db.conn.close()
 
 
 def _seed_before_the_lifecycle(db) -> None:

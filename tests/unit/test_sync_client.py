@@ -62,6 +62,7 @@ class FakeServer:
         self.uploads: dict[str, dict] = {}
         self.pages: dict[str | None, dict] = {}
         self.acked: list[int] = []
+        self.blob_quota: int | None = None  # unreferenced blobs a device may hold
 
     def request(self, method, path, *, json=None, data=None, headers=None, params=None):
         self.log.append((method, path, json if json is not None else params))
@@ -135,6 +136,13 @@ class FakeServer:
         parts = path.split("/")
         if method == "PUT":
             assert hashlib.sha256(data).hexdigest() == parts[2]
+            referenced = {
+                sha for record in self.records.values() for sha in record["body"]["attachments"]
+            }
+            held = len(set(self.blobs) - referenced)
+            quota = self.blob_quota
+            if parts[2] not in self.blobs and quota is not None and held >= quota:
+                return _error(409, "blob_quota_exceeded", held=held)
             created = parts[2] not in self.blobs
             self.blobs[parts[2]] = data
             return _json(201 if created else 200, {"sha256": parts[2], "complete": True})
@@ -262,6 +270,31 @@ def test_a_record_answered_retry_stays_queued_until_its_blob_is_uploaded(make_cl
     assert result.retrying == [record_id] and result.acknowledged == [record_id]
     assert [p["records"][0]["id"] for p in server.pushes] == [record_id, record_id]
     assert len(server.paths("PUT", f"/attachments/{photo}")) == 3  # lost, sent, resent on retry
+    assert client.report().queued == 0
+
+
+def test_over_the_blob_quota_it_pushes_first_then_uploads_the_rest(make_client, server):
+    client = make_client()
+    photos = [client.add_blob(PNG + bytes([n])) for n in range(3)]
+    records = [_report(client, attachments=[photo]) for photo in photos]
+    server.pages[None] = _page("c1")
+    server.blob_quota = 2  # two unreferenced blobs at a time
+    have = server.blobs
+    server.decide = lambda record: (
+        {"status": "accepted"}
+        if set(record["body"]["attachments"]) <= set(have)
+        else {
+            "status": "retry",
+            "reason": "attachment_missing",
+            "missing_blobs": sorted(set(record["body"]["attachments"]) - set(have)),
+        }
+    )
+
+    result = client.sync()
+
+    assert result.stopped is None
+    assert sorted(result.acknowledged) == sorted(records)
+    assert set(server.blobs) == set(photos)
     assert client.report().queued == 0
 
 

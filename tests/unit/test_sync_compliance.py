@@ -321,11 +321,17 @@ def test_badge(shown, expected):
 
 
 @pytest.mark.parametrize(
-    ("id_match", "expected"),
-    [(True, []), (False, ["id_mismatch"]), (None, ["id_unverifiable"])],
+    ("id_match", "refused", "expected"),
+    [
+        (True, None, []),
+        (False, None, ["id_mismatch"]),
+        (None, None, ["id_unverifiable"]),
+        (None, "id_check_limit_reached", ["id_check_limit_reached"]),
+        (None, "id_not_compared", ["id_not_compared"]),
+    ],
 )
-def test_borrower_identity(id_match, expected):
-    assert codes(rules.check_borrower_identity(id_match)) == expected
+def test_borrower_identity(id_match, refused, expected):
+    assert codes(rules.check_borrower_identity(id_match, refused)) == expected
 
 
 def test_every_flag_code_is_documented_in_the_module_table():
@@ -335,7 +341,7 @@ def test_every_flag_code_is_documented_in_the_module_table():
         for name, value in vars(rules).items()
         if name.isupper() and isinstance(value, str) and name not in ("__doc__",)
     ]
-    assert len(constants) == 20
+    assert len(constants) == 22
     for code in constants:
         assert f"`{code}`" in documented, code
 
