@@ -13,7 +13,8 @@ from schemas.common import (
     json_int,
 )
 from schemas.disclosure import borrower_fact, borrower_subject
-from sync.visits import NOTICE_KINDS, VISIT_PURPOSES
+from sync.cases import CASE_STATUSES
+from sync.visits import NOTICE_KINDS, VISIT_OUTCOMES, VISIT_PURPOSES, VISIT_STATUSES
 
 
 class NoticeSchema(StrictSchema):
@@ -65,9 +66,11 @@ class GeoSchema(StrictSchema):
 
 
 class CaseFlagsSchema(StrictSchema):
-    hardship = fields.Bool()
     do_not_visit = fields.Bool()
+    hardship = fields.Bool()
     legal_hold = fields.Bool()
+    dispute = fields.Bool()
+    deceased = fields.Bool()
 
 
 class BorrowerCardSchema(StrictSchema):
@@ -117,7 +120,7 @@ class _VisitOutFields(StrictSchema):
     window_end = fields.Str(allow_none=True)
     route_order = fields.Int(allow_none=True)
     purpose = fields.Str()
-    status = fields.Str()
+    status = fields.Str(validate=validate.OneOf(sorted(VISIT_STATUSES)))
     notice_kind = fields.Str(allow_none=True)
     notice_given_at = fields.Str(allow_none=True)
     version = fields.Int()
@@ -135,6 +138,26 @@ class DispatchVisitSchema(_VisitOutFields):
     cancel_reason = fields.Str(allow_none=True, metadata=_CANCEL_REASON)
     created_at = fields.Str()
     borrower = NestedOrNull(BorrowerCardSchema)
+    # What happened at the door: what re-planning works from.
+    last_outcome = fields.Str(
+        allow_none=True,
+        validate=validate.OneOf(VISIT_OUTCOMES),
+        metadata=borrower_fact(
+            "visit_outcome", description="outcome of the latest report, by arrival at the door"
+        ),
+    )
+    # The number of reports whose latest outcome is beside it (0: nobody reported yet).
+    attempts = fields.Int(metadata={"description": "visit reports stored for this visit"})
+    last_attempt_at = fields.Str(
+        allow_none=True,
+        metadata=borrower_fact("visit_outcome", description="that report's arrival"),
+    )
+    flags = fields.List(
+        fields.Str(),
+        metadata=borrower_fact(
+            "flag_details", description="compliance flag codes raised on the visit's records"
+        ),
+    )
 
 
 class PlainVisitSchema(_VisitOutFields):
@@ -182,9 +205,22 @@ class VisitQueryArgsSchema(StrictSchema):
     visit_date = business_date()
     agent_id = fields.Int()
     case_id = fields.Int()
-    status = fields.Str(validate=validate.OneOf(["planned", "cancelled", "completed"]))
+    status = fields.Str(validate=validate.OneOf(sorted(VISIT_STATUSES)))
     after = fields.Int(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class ReplanQueryArgsSchema(StrictSchema):
+    since = fields.Date(metadata={"description": "first visit day looked at (default: 7 days ago)"})
+    until = fields.Date(metadata={"description": "last visit day looked at (default: today)"})
+    agent_id = fields.Int()
+    after = fields.Int(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
+    limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
+
+    @validates_schema
+    def _order(self, data: dict, **_kwargs: object) -> None:
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise ValidationError("until must not be before since", "until")
 
 
 class DispatchVisitPageSchema(StrictSchema):
@@ -221,13 +257,13 @@ class DayOrderResultSchema(StrictSchema):
 class CaseSchema(StrictSchema):
     id = fields.Int()
     external_id = fields.Str()
-    status = fields.Str()
+    status = fields.Str(validate=validate.OneOf(CASE_STATUSES))
     version = fields.Int()
     borrower = fields.Nested(BorrowerCardSchema)
 
 
 class CaseQueryArgsSchema(StrictSchema):
-    status = fields.Str(validate=validate.OneOf(["open", "closed"]))
+    status = fields.Str(validate=validate.OneOf(CASE_STATUSES))
     external_id = fields.Str()
     after = fields.Int(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))

@@ -95,6 +95,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from server.api import register_api
     from server.api.context import assign_request_id, close_db, enforce_rate_limits
+    from server.api.day_close import close_ended_days
     from server.api.ledger_guard import install as install_ledger_guard
     from server.api.limits import RateLimiter
     from server.cli import register_cli
@@ -107,6 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.before_request(enforce_rate_limits)
     app.before_request(timing.start_request)
     install_ledger_guard(app, key_problem)
+    app.before_request(close_ended_days)
     app.teardown_appcontext(close_db)
 
     @app.after_request

@@ -1,5 +1,5 @@
-"""Flask CLI commands: init-db, users create, import-cases, verify-receipt, checkpoint, purge,
-backup, restore; `demo` lives in server/demo/cli.py, `keys` and `ledger` in
+"""Flask CLI commands: init-db, users create, import-cases, close-day, verify-receipt,
+checkpoint, purge, backup, restore; `demo` lives in server/demo/cli.py, `keys` and `ledger` in
 server/cli_ledger.py."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from server.clock import parse_iso, to_iso
 from server.demo.cli import demo
 from server.domain.roles import ROLES
 from server.errors import BackupError, DoorstepError
-from server.services import accounts, checkpoints, imports, retention
+from server.services import accounts, checkpoints, imports, retention, visit_outcomes
 from server.services import backups as backup_service
 from server.storage.migrations import migrate
 from sync.receipts import verify_receipt
@@ -29,6 +29,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(users)
     app.cli.add_command(import_cases)
+    app.cli.add_command(close_day_command)
     app.cli.add_command(verify_receipt_command)
     app.cli.add_command(checkpoint_command)
     app.cli.add_command(purge_command)
@@ -117,6 +118,23 @@ def import_cases(path: Path, fmt: str | None, quiet: bool) -> None:
     )
     for error in report["errors"][:50]:
         click.echo(f"  row {error['row']}: {error['field'] or '-'}: {error['message']}")
+
+
+@click.command("close-day")
+@with_appcontext
+@click.option(
+    "--day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="only this day's visits (default: every day that has ended)",
+)
+def close_day_command(day) -> None:
+    """Mark missed the visits still planned whose day has ended in the borrower's time zone
+    (safe to run again; requests after a day's end do the same)."""
+    report = visit_outcomes.close_days(
+        open_database(), cli_caller("close-day"), day.date() if day else None
+    )
+    scope = f"day {report['day']}" if report["day"] else "every day that has ended"
+    click.echo(f"{scope}: {report['missed']} visit(s) marked missed")
 
 
 @click.command("verify-receipt")

@@ -2,11 +2,18 @@
 
 Every rule about a card's life on a device lives here, as pure functions over values:
 
-- A card may be held only while its visit is assigned to the agent, not cancelled, and
-  `visible_from <= now < expires_at`: from the start of the visit's day in the borrower's
-  time zone (less the lead time) to the end of that day plus the grace period.
+- A card may be held only while its visit is assigned to the agent, not cancelled, its case
+  still takes visits, and `visible_from <= now < expires_at`: from the start of the visit's
+  day in the borrower's time zone (less the lead time) to the end of that day plus the grace
+  period. A completed, attempted or missed visit keeps its card to the end of that window:
+  the agent may still have to go back that day, or sign a promise just made.
+- A case stops taking visits (`case_stops_visits`) when it is closed, marked do-not-visit,
+  deceased or under legal hold, or disputed when the compliance policy says so. The server
+  then orders every card of the case purged at once, on every device that holds one.
 - A held card that may no longer be held is ordered purged, with the reason `cancelled`,
-  `reassigned` or `expired`. The order is repeated on every pull until the device confirms it.
+  `reassigned`, `expired` or `case_closed` (the case stopped taking visits; the reason does
+  not say why, which would tell the agent a borrower fact its card may not carry). The order
+  is repeated on every pull until the device confirms it.
 - A delivery counts only once the device comes back with the cursor of the pull that carried
   it, so a lost response is answered again, identically, when the same cursor is presented.
 - A device that leaves a purge order unconfirmed past the deadline gets no new cards until
@@ -16,15 +23,20 @@ Every rule about a card's life on a device lives here, as pure functions over va
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from .cases import CLOSED_STATUSES, DECEASED, DISPUTE, DO_NOT_VISIT, LEGAL_HOLD
+
 CANCELLED = "cancelled"
 REASSIGNED = "reassigned"
 EXPIRED = "expired"
-PURGE_REASONS = (CANCELLED, REASSIGNED, EXPIRED)
+CASE_CLOSED = "case_closed"
+PURGE_REASONS = (CANCELLED, REASSIGNED, EXPIRED, CASE_CLOSED)
+# Flags that end a case's visits; a dispute does when the policy says so.
+_STOPPING_FLAGS = (DO_NOT_VISIT, DECEASED, LEGAL_HOLD)
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class CardVisit:
     status: str
     visit_date: date
     time_zone: str
+    case_closed: bool = False  # the visit's case stopped taking visits (case_stops_visits)
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,19 @@ class PullPlan:
     blocked: tuple[int, ...]  # overdue purge orders: no cards until they are confirmed
 
 
+def case_stops_visits(
+    status: str, flags: Collection[str], *, dispute_stops_visits: bool
+) -> tuple[str, ...]:
+    """Why a case takes no more visits, and its cards must leave every phone: its closed
+    status, and each of do_not_visit, deceased, legal_hold and (when the policy says so)
+    dispute that is set. Empty while it may be visited."""
+    reasons = [status] if status in CLOSED_STATUSES else []
+    reasons += [flag for flag in _STOPPING_FLAGS if flag in flags]
+    if dispute_stops_visits and DISPUTE in flags:
+        reasons.append(DISPUTE)
+    return tuple(reasons)
+
+
 def card_window(visit_date: date, time_zone: str, policy: CardPolicy) -> CardWindow:
     """From the start of the visit's day (less the lead) to its end plus the grace period,
     in the borrower's time zone."""
@@ -101,17 +127,19 @@ def may_hold(
     visit: CardVisit, agent_id: int, now: datetime, policy: CardPolicy
 ) -> CardWindow | None:
     """The card's window if this agent may hold this visit's card now, else None."""
-    if visit.agent_id != agent_id or visit.status == CANCELLED:
+    if visit.agent_id != agent_id or visit.status == CANCELLED or visit.case_closed:
         return None
     window = card_window(visit.visit_date, visit.time_zone, policy)
     return window if window.contains(now) else None
 
 
 def purge_reason(visit: CardVisit | None, agent_id: int) -> str:
-    """Why a held card must go: the visit was cancelled, moved to someone else, or its time
-    ran out (also when the visit no longer exists)."""
+    """Why a held card must go: its case stopped taking visits, the visit was cancelled or
+    moved to someone else, or its time ran out (also when the visit no longer exists)."""
     if visit is None:
         return EXPIRED
+    if visit.case_closed:
+        return CASE_CLOSED
     if visit.status == CANCELLED:
         return CANCELLED
     if visit.agent_id != agent_id:

@@ -7,8 +7,9 @@ Flag codes are stable and part of the wire contract:
 |-------------------------------|------------------------------------------------------------------|
 | `outside_visit_hours`         | arrival or departure, in the borrower's time zone, falls outside |
 |                               | the policy's visit window and no consent in force covers it      |
-| `consent_expired`             | the visit relied on out-of-hours consent that had expired (or    |
-|                               | was not yet given); comes with `outside_visit_hours`             |
+| `consent_expired`             | the visit relied on out-of-hours consent for those hours that    |
+|                               | had expired, was withdrawn or was not yet given; comes with      |
+|                               | `outside_visit_hours`                                            |
 | `outside_planned_window`      | arrival is outside the visit's planned window (the one the       |
 |                               | borrower was told about) by more than the policy's grace         |
 | `visit_frequency_exceeded`    | more home visits to the case within the rolling period than the  |
@@ -92,14 +93,39 @@ class Flag:
 
 @dataclass(frozen=True)
 class OutOfHoursConsent:
-    """The borrower's recorded agreement to visits outside the window, until it expires."""
+    """The borrower's recorded agreement to visits outside the lawful window: in force from
+    `granted_at` until it expires or is withdrawn, for the hours of its own window (borrower
+    local time, which may run past midnight: 21:00-07:00); no window means any hour."""
 
     granted_at: datetime
     expires_at: datetime | None = None
+    window_start: time | None = None
+    window_end: time | None = None
+    withdrawn_at: datetime | None = None
 
-    def covers(self, start: datetime, end: datetime) -> bool:
+    @property
+    def ends_at(self) -> datetime | None:
+        """When the consent stops: its expiry or its withdrawal, whichever comes first."""
+        ends = [t for t in (self.expires_at, self.withdrawn_at) if t is not None]
+        return min(ends) if ends else None
+
+    def in_force(self, start: datetime, end: datetime) -> bool:
         """True if the consent was in force for the whole span."""
-        return self.granted_at <= start and (self.expires_at is None or end < self.expires_at)
+        ends = self.ends_at
+        return self.granted_at <= start and (ends is None or end < ends)
+
+    def allows(self, local: time) -> bool:
+        """True if this local time of day lies inside the consented window."""
+        if self.window_start is None or self.window_end is None:
+            return True
+        if self.window_start <= self.window_end:
+            return self.window_start <= local <= self.window_end
+        return local >= self.window_start or local <= self.window_end
+
+    def covers(self, start: datetime, end: datetime, local_times: Iterable[time] = ()) -> bool:
+        """True if the consent was in force for the whole span and its window holds every
+        one of these local times."""
+        return self.in_force(start, end) and all(self.allows(t) for t in local_times)
 
 
 class InvalidPolicy(ValueError):
@@ -116,6 +142,9 @@ class CompliancePolicy:
     visit_window_start: time = time(8, 0)
     visit_window_end: time = time(21, 0)
     consent_overrides_window: bool = True
+    # A disputed debt is not collected until it is verified (Reg F 1006.34, FDCPA 809(b)):
+    # the case takes no visits, like a do-not-visit one.
+    dispute_stops_visits: bool = True
     max_home_visits_per_case: int = 1
     home_visit_period_days: int = 7
     location_tolerance_m: float = 500.0
@@ -236,29 +265,40 @@ def check_visit_hours(
     arrived_at: datetime,
     departed_at: datetime | None,
     time_zone: str,
-    consent: OutOfHoursConsent | None,
+    consent: OutOfHoursConsent | Iterable[OutOfHoursConsent] | None,
     policy: CompliancePolicy,
 ) -> tuple[Flag, ...]:
-    """Arrival and departure must fall within the window in the borrower's local time."""
+    """Arrival and departure must fall within the window in the borrower's local time, or
+    within the window of a consent in force for the whole visit."""
     zone = ZoneInfo(time_zone)
     start, end = policy.visit_window_start, policy.visit_window_end
     outside = [
-        _stamp(moment.astimezone(zone))
+        moment.astimezone(zone)
         for moment in (arrived_at, departed_at)
         if moment is not None and not start <= moment.astimezone(zone).time() <= end
     ]
     if not outside:
         return ()
     last = departed_at or arrived_at
-    if consent is not None and policy.consent_overrides_window and consent.covers(arrived_at, last):
+    hours = [moment.time() for moment in outside]
+    consents = _consents(consent) if policy.consent_overrides_window else []
+    if any(c.covers(arrived_at, last, hours) for c in consents):
         return ()
     window = f"{start:%H:%M}-{end:%H:%M}"
-    details: dict[str, Any] = {"local_times": outside, "window": window, "time_zone": time_zone}
+    details: dict[str, Any] = {
+        "local_times": [_stamp(moment) for moment in outside],
+        "window": window,
+        "time_zone": time_zone,
+    }
     flags = [Flag(OUTSIDE_VISIT_HOURS, f"Visit outside {window} borrower local time.", details)]
-    if consent is not None and policy.consent_overrides_window:
+    # A consent for these hours that was not in force (expired, withdrawn, not yet given).
+    relied_on = [c for c in consents if all(c.allows(hour) for hour in hours)]
+    if relied_on:
+        latest = max(relied_on, key=lambda c: c.granted_at)
         consent_details = {
-            "granted_at": _stamp(consent.granted_at),
-            "expires_at": _stamp(consent.expires_at) if consent.expires_at else None,
+            "granted_at": _stamp(latest.granted_at),
+            "expires_at": _stamp(latest.expires_at) if latest.expires_at else None,
+            "withdrawn_at": _stamp(latest.withdrawn_at) if latest.withdrawn_at else None,
         }
         flags.append(
             Flag(
@@ -268,6 +308,16 @@ def check_visit_hours(
             )
         )
     return tuple(flags)
+
+
+def _consents(
+    consent: OutOfHoursConsent | Iterable[OutOfHoursConsent] | None,
+) -> list[OutOfHoursConsent]:
+    if consent is None:
+        return []
+    if isinstance(consent, OutOfHoursConsent):
+        return [consent]
+    return list(consent)
 
 
 def check_planned_window(

@@ -247,7 +247,7 @@ def _visit_report_flags(
     case = visit.case
     found = list(
         rules.check_visit_hours(
-            report.arrived_at, report.departed_at, case.time_zone, case.consent, policy
+            report.arrived_at, report.departed_at, case.time_zone, case.consents, policy
         )
     )
     found += rules.check_planned_window(

@@ -170,7 +170,8 @@ class CaseFacts:
     hardship: bool = False
     do_not_visit: bool = False
     legal_hold: bool = False
-    consent: OutOfHoursConsent | None = None
+    # The borrower's recorded out-of-hours consents, withdrawn and expired ones included.
+    consents: tuple[OutOfHoursConsent, ...] = ()
     # arrived_at of every stored visit_report on a home visit to this case.
     home_visit_times: tuple[datetime, ...] = ()
     # ids of every agreement already stored for this case.

@@ -3,13 +3,21 @@
 from flask import request
 from flask.views import MethodView
 
-from schemas.cases import CaseImportArgsSchema, ImportReportSchema
+from schemas.cases import (
+    CaseBulkChangeSchema,
+    CaseBulkResultSchema,
+    CaseChangeResultSchema,
+    CaseImportArgsSchema,
+    CasePatchSchema,
+    ImportReportSchema,
+)
 from schemas.common import ErrorSchema
 from schemas.visits import BorrowerCardSchema, CasePageSchema, CaseQueryArgsSchema, CaseSchema
 from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.api.visits import expected_version
 from server.domain.disclosure import DISPATCH_PLANNING, VISIT_CARDS
 from server.errors import InvalidInput, UnsupportedMediaType
-from server.services import imports, views
+from server.services import case_lifecycle, imports, views
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Cases and borrowers")
 # Dispatchers read for planning; agents receive their cards and nothing besides.
@@ -20,6 +28,17 @@ _FORMATS = {
     "application/jsonl": "jsonl",
     "application/json-lines": "jsonl",
     "text/csv": "csv",
+}
+_IF_MATCH = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "If-Match",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "the case version you last saw (or send `version` in the body)",
+        }
+    ]
 }
 _IMPORT_BODY = {
     "required": True,
@@ -62,6 +81,16 @@ class CaseViews(MethodView):
         return views.list_cases(get_db(), runtime(), caller(), args, after, limit)
 
 
+@blp.route("/cases/bulk-change")
+class CaseBulkChangeViews(MethodView):
+    @requires("dispatcher", "admin")
+    @blp.arguments(CaseBulkChangeSchema)
+    @blp.response(200, CaseBulkResultSchema, purpose=DISPATCH_PLANNING)
+    def post(self, body):
+        """Change many cases in one transaction; each is changed or refused on its own"""
+        return case_lifecycle.change_cases(get_db(), runtime(), caller(), body["changes"])
+
+
 @blp.route("/cases/<int:case_id>")
 class CaseByIdViews(MethodView):
     @requires("dispatcher", "agent")
@@ -69,6 +98,24 @@ class CaseByIdViews(MethodView):
     def get(self, case_id):
         """One case; agents only while a visit to it is assigned to them"""
         return views.case_view(get_db(), runtime(), caller(), case_id)
+
+    @requires("dispatcher", "admin")
+    @blp.doc(**_IF_MATCH)
+    @blp.arguments(CasePatchSchema)
+    @blp.response(200, CaseChangeResultSchema, purpose=DISPATCH_PLANNING)
+    @blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        description="version_conflict, or a borrower's do-not-visit request holds the flag",
+    )
+    @blp.alt_response(
+        428, schema=ErrorSchema, description="no version sent (If-Match or `version`)"
+    )
+    def patch(self, body, case_id):
+        """Change a case's status or flags with a reason; ending its visits purges its cards"""
+        version = expected_version(body, "case")
+        body.pop("version", None)
+        return case_lifecycle.change_case(get_db(), runtime(), caller(), case_id, version, body)
 
 
 @blp.route("/borrowers/<int:borrower_id>")

@@ -14,6 +14,7 @@ from schemas.visits import (
     DispatchVisitPageSchema,
     DispatchVisitSchema,
     PlainVisitSchema,
+    ReplanQueryArgsSchema,
     VisitBulkCreateSchema,
     VisitCancelSchema,
     VisitCreateSchema,
@@ -46,12 +47,12 @@ _IF_MATCH = {
 }
 
 
-def expected_version(body: dict) -> int:
+def expected_version(body: dict, what: str = "visit") -> int:
     """The caller's last-seen version, from If-Match or the body; required."""
     header = request.headers.get("If-Match", "").strip().strip('"').removeprefix("W/").strip('"')
     if header:
         if not header.isdigit():
-            raise InvalidInput("If-Match must be a visit version number", field="If-Match")
+            raise InvalidInput(f"If-Match must be a {what} version number", field="If-Match")
         if "version" in body and body["version"] != int(header):
             raise InvalidInput("If-Match and version disagree", field="version")
         return int(header)
@@ -90,6 +91,17 @@ class VisitBulkViews(MethodView):
     def post(self, body):
         """Plan many visits; each is created or refused on its own"""
         return dispatch.create_visits(get_db(), runtime(), caller(), body["visits"])
+
+
+@blp.route("/visits/replan")
+class VisitReplanViews(MethodView):
+    @requires("dispatcher")
+    @blp.arguments(ReplanQueryArgsSchema, location="query")
+    @blp.response(200, DispatchVisitPageSchema, purpose=DISPATCH_PLANNING)
+    def get(self, args):
+        """Attempted and missed visits to plan again, the latest of each case still visitable"""
+        after, limit = args.pop("after"), args.pop("limit")
+        return views.replan_list(get_db(), runtime(), caller(), args, after, limit)
 
 
 @blp.route("/visits/<int:visit_id>")

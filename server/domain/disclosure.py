@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sync.cases import CASE_FLAGS
 from sync.visits import VISIT_PURPOSES
 
 Row = Mapping[str, Any]
@@ -60,11 +61,7 @@ CATALOGUE: dict[str, Callable[[Row, Row, Row], Any]] = {
     "days_past_due": lambda b, c, v: c["days_past_due"],
     "last_payment_date": lambda b, c, v: c.get("last_payment_date"),
     "last_payment_amount": lambda b, c, v: c.get("last_payment_amount"),
-    "case_flags": lambda b, c, v: {
-        "hardship": bool(c.get("hardship")),
-        "do_not_visit": bool(c.get("do_not_visit")),
-        "legal_hold": bool(c.get("legal_hold")),
-    },
+    "case_flags": lambda b, c, v: {flag: bool(c.get(flag)) for flag in CASE_FLAGS},
     "purpose": lambda b, c, v: v.get("purpose"),
     "dispatcher_notes": lambda b, c, v: v.get("notes"),
 }
@@ -90,6 +87,8 @@ FIELD_FACTS: dict[str, str] = {
     "or why no arrival can be scheduled",
     "route_start": "a route starts from the agent's last reported position: the visit it "
     "was reported at, and when",
+    "borrower_requests": "what the borrower asked for: not to be visited, not to be contacted "
+    "on a channel, when to be contacted, out-of-hours consent (its hours, validity, evidence)",
 }
 FACT_KINDS: frozenset[str] = frozenset(CATALOGUE) | frozenset(FIELD_FACTS)
 
@@ -164,8 +163,11 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
     "dispatcher": {
         "*": _DISPATCH_CARD,
         # Visits as planned (notes, notice, cancellation) and routes between the homes.
+        # What happened at the door (last outcome, attempts, flag codes) is what re-planning
+        # works from; what the borrower asked for decides what may be planned at all.
         DISPATCH_PLANNING: _DISPATCH_CARD
-        + ["notice_note", "cancel_reason", "route_leg_distance", "route_arrival", "route_start"],
+        + ["notice_note", "cancel_reason", "route_leg_distance", "route_arrival", "route_start"]
+        + ["visit_outcome", "flag_details", "borrower_requests"],
         # Reading what the field recorded: reports, ID results, agreements, flags.
         COMPLIANCE_EVIDENCE: _FIELD_RECORDS,
     },

@@ -19,9 +19,11 @@ from sync.cards import (
     CardWindow,
     HeldCard,
     card_window,
+    case_stops_visits,
     may_hold,
     overdue_purges,
 )
+from sync.cases import flags_set
 from sync.flag_views import card_facts
 
 Parts = dict[str, dict[str, Any]]  # {"visit": ..., "case": ..., "borrower": ...}
@@ -29,13 +31,19 @@ Parts = dict[str, dict[str, Any]]  # {"visit": ..., "case": ..., "borrower": ...
 
 def card_visit(rt: Runtime, parts: Parts) -> CardVisit:
     """The card rules' view of a joined visit row."""
-    visit = parts["visit"]
+    visit, case = parts["visit"], parts["case"]
+    stops = case_stops_visits(
+        case.get("status") or "",
+        flags_set(case),
+        dispute_stops_visits=rt.compliance.dispute_stops_visits,
+    )
     return CardVisit(
         visit_id=visit["id"],
         agent_id=visit["agent_id"],
         status=visit["status"],
         visit_date=date.fromisoformat(visit["visit_date"]),
         time_zone=parts["borrower"]["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"],
+        case_closed=bool(stops),
     )
 
 

@@ -8,14 +8,16 @@ from typing import Any
 import sqlite_utils
 
 from server.clock import to_iso
-from server.domain.dispatch_rules import Finding, check_plan
+from server.domain.dispatch_rules import Finding, PlanCheck, check_plan
 from server.errors import Conflict, DispatchRefused, InvalidInput, NotFound, VersionConflict
 from server.runtime import Caller, Runtime
+from server.services.borrower_requests import planning_facts
 from server.services.staff_log import log_action
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
+from sync.visits import CHANGEABLE_STATUSES
 
 _CHANGEABLE = (
     "agent_id",
@@ -54,6 +56,27 @@ def _require_agent(db: sqlite_utils.Database, agent_id: int) -> None:
         raise InvalidInput("no active agent with this id", field="agent_id")
 
 
+def _check(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    case: dict[str, Any],
+    plan: dict[str, Any],
+    other_dates: list[str],
+) -> PlanCheck:
+    """The dispatch rules, with what the borrower asked for (consents, do-not-visit)."""
+    borrower = case_rows.get_borrower(db, case["borrower_id"]) or {}
+    asked = planning_facts(db, case["borrower_id"])
+    return check_plan(
+        rt.compliance,
+        case,
+        plan,
+        other_dates,
+        consents=asked.consents,
+        time_zone=borrower.get("time_zone") or rt.settings["DEFAULT_TIME_ZONE"],
+        do_not_visit_request=asked.do_not_visit_request,
+    )
+
+
 def _plan_one(
     db: sqlite_utils.Database, rt: Runtime, caller: Caller, data: dict[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -64,7 +87,7 @@ def _plan_one(
     if data.get("agent_id") is not None:
         _require_agent(db, data["agent_id"])
     plan = _flatten(data)
-    check = check_plan(rt.compliance, case, plan, visit_rows.case_visit_dates(db, case["id"], None))
+    check = _check(db, rt, case, plan, visit_rows.case_visit_dates(db, case["id"], None))
     if check.refusals:
         first = check.refusals[0]
         raise DispatchRefused(
@@ -183,14 +206,14 @@ def update_visit(
         before = _current(db, visit_id)
         if before["version"] != expected:
             raise _stale(before, expected)
-        if before["status"] != "planned":
+        if before["status"] not in CHANGEABLE_STATUSES:
             raise Conflict(f"a {before['status']} visit cannot be changed", field="status")
         if changes.get("agent_id") is not None:
             _require_agent(db, changes["agent_id"])
         plan = {**before, **changes}
         case = case_rows.get_case(db, before["case_id"]) or {}
-        check = check_plan(
-            rt.compliance, case, plan, visit_rows.case_visit_dates(db, before["case_id"], visit_id)
+        check = _check(
+            db, rt, case, plan, visit_rows.case_visit_dates(db, before["case_id"], visit_id)
         )
         if check.refusals:
             first = check.refusals[0]
@@ -230,7 +253,7 @@ def cancel_visit(
         before = _current(db, visit_id)
         if before["version"] != expected:
             raise _stale(before, expected)
-        if before["status"] != "planned":
+        if before["status"] not in CHANGEABLE_STATUSES:
             raise Conflict(f"a {before['status']} visit cannot be cancelled", field="status")
         visit_rows.update_visit(
             db,

@@ -12,14 +12,16 @@ from typing import Any
 import sqlite_utils
 from marshmallow import ValidationError
 
-from schemas.cases import CaseRowSchema
+from schemas.cases import LEGACY_CLOSED, CaseRowSchema
 from schemas.common import field_name
 from server.clock import to_iso
 from server.errors import InvalidInput
 from server.runtime import Caller, Runtime
+from server.services.case_lifecycle import CaseChange, apply_change, stop_visits
 from server.services.staff_log import log_action
 from server.storage import cases as case_rows
 from server.storage.connection import transaction
+from sync.cases import CASE_FLAGS, CLOSED_PAID, CLOSED_STATUSES
 
 CHUNK_ROWS = 500
 MAX_REPORTED_ERRORS = 1000
@@ -112,13 +114,15 @@ def _normalise(row: dict[str, Any], default_tz: str) -> tuple[dict, dict, str]:
         "days_past_due": plain["days_past_due"],
         "last_payment_date": plain.get("last_payment_date"),
         "last_payment_amount": plain.get("last_payment_amount"),
-        "hardship": int(plain["hardship"]),
-        "do_not_visit": int(plain["do_not_visit"]),
-        "legal_hold": int(plain["legal_hold"]),
-        "status": plain["status"],
+        **{flag: _flag(plain.get(flag)) for flag in CASE_FLAGS},
+        "status": CLOSED_PAID if plain["status"] == LEGACY_CLOSED else plain["status"],
         "content_hash": content_hash,
     }
     return borrower, case, content_hash
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def import_cases(
@@ -135,11 +139,12 @@ def import_cases(
         raise InvalidInput("format must be jsonl or csv", field="format")
     reader = read_jsonl(lines) if fmt == "jsonl" else read_csv(lines)
     counts = {"total_rows": 0, "created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
+    effects = {"visits_cancelled": 0, "purges_ordered": 0}
     errors: list[dict[str, Any]] = []
     chunk: list[tuple[int, dict | str]] = []
 
     def flush() -> None:
-        _write_chunk(db, rt, caller, chunk, counts, errors)
+        _write_chunk(db, rt, caller, chunk, counts, effects, errors)
         if progress:
             progress(len(chunk))
         chunk.clear()
@@ -167,12 +172,13 @@ def import_cases(
             "cases_imported",
             "import",
             import_id,
-            {"source": source, "format": fmt, **counts},
+            {"source": source, "format": fmt, **counts, **effects},
         )
     return {
         "import_id": import_id,
         "format": fmt,
         **counts,
+        **effects,
         "errors": errors[:MAX_REPORTED_ERRORS],
         "errors_truncated": len(errors) > MAX_REPORTED_ERRORS,
     }
@@ -184,6 +190,7 @@ def _write_chunk(
     caller: Caller,
     chunk: list[tuple[int, dict | str]],
     counts: dict[str, int],
+    effects: dict[str, int],
     errors: list[dict[str, Any]],
 ) -> None:
     valid: list[tuple[dict, dict, str]] = []
@@ -212,17 +219,38 @@ def _write_chunk(
     now = to_iso(caller.now)
     with transaction(db):
         known = case_rows.case_hashes(db, [c["external_id"] for _, c, _ in valid])
+        changes: list[CaseChange] = []
         for borrower, case, content_hash in valid:
             existing = known.get(case["external_id"])
             if existing and existing[1] == content_hash:
                 counts["unchanged"] += 1
                 continue
             case["borrower_id"] = case_rows.upsert_borrower(db, borrower, now)
-            case["closed_at"] = now if case["status"] == "closed" else None
             if existing:
-                case_rows.update_case(db, existing[0], case, now)
+                # Status and flags go through the case lifecycle, like a dispatcher's change.
+                before = case_rows.get_case(db, existing[0]) or {}
+                lifecycle = {"status", "closed_at", *CASE_FLAGS}
+                data = {k: v for k, v in case.items() if k not in lifecycle}
+                changes.append(
+                    apply_change(
+                        db,
+                        rt,
+                        caller,
+                        before,
+                        status=case["status"],
+                        flags={flag: case[flag] for flag in CASE_FLAGS},
+                        reason="case import",
+                        source="import",
+                        data=data,
+                    )
+                )
                 counts["updated"] += 1
                 known[case["external_id"]] = (existing[0], content_hash)
             else:
+                case.update({flag: case[flag] or 0 for flag in CASE_FLAGS})
+                case["closed_at"] = now if case["status"] in CLOSED_STATUSES else None
                 known[case["external_id"]] = (case_rows.insert_case(db, case, now), content_hash)
                 counts["created"] += 1
+        stop_visits(db, rt, caller, changes)
+        effects["visits_cancelled"] += sum(c.visits_cancelled for c in changes)
+        effects["purges_ordered"] += sum(c.purges_ordered for c in changes)

@@ -12,12 +12,13 @@ import sqlite_utils
 from server.clock import parse_iso, to_iso
 from server.runtime import Caller, Runtime
 from server.services.attachments import usable_blobs
+from server.services.borrower_requests import consents_by_borrower
 from server.services.disclosure import agent_may_see
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
-from sync.compliance import ID_CHECK_LIMIT_REACHED, ID_NOT_COMPARED
+from sync.compliance import ID_CHECK_LIMIT_REACHED, ID_NOT_COMPARED, OutOfHoursConsent
 from sync.identity import credential_counts, plan_id_checks, typed_id_matches
 from sync.reconcile import is_same_delivery, replay_outcome
 from sync.records import (
@@ -77,7 +78,9 @@ def server_facts(
     prior = sync_rows.records_for_cases(
         db, case_ids, ("visit_report", "agreement", "id_confirmation")
     )
-    visits = {p["visit"]["id"]: _visit_facts(p, history, prior, agent.id) for p in joined}
+    # The borrowers' recorded out-of-hours consents (services/borrower_requests.py).
+    consents = consents_by_borrower(db, [p["borrower"]["id"] for p in joined])
+    visits = {p["visit"]["id"]: _visit_facts(p, history, prior, agent.id, consents) for p in joined}
     stored = {
         row["id"]: StoredRecord(
             row["agent_id"], row["digest"], RecordOutcome.from_dict(json.loads(row["outcome"]))
@@ -107,7 +110,11 @@ def server_facts(
 
 
 def _visit_facts(
-    parts: dict, history: dict[int, set[int]], prior: list[dict], agent_id: int
+    parts: dict,
+    history: dict[int, set[int]],
+    prior: list[dict],
+    agent_id: int,
+    consents: dict[int, tuple[OutOfHoursConsent, ...]],
 ) -> VisitFacts:
     visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
     home_times, agreements, credentials = [], set(), []
@@ -143,6 +150,7 @@ def _visit_facts(
             hardship=bool(case["hardship"]),
             do_not_visit=bool(case["do_not_visit"]),
             legal_hold=bool(case["legal_hold"]),
+            consents=consents.get(borrower["id"], ()),
             home_visit_times=tuple(sorted(home_times)),
             agreement_ids=frozenset(agreements),
             own_home_visit_times=tuple(sorted(own_home_times)),

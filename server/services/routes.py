@@ -27,6 +27,7 @@ from server.storage import visits as visit_rows
 from server.storage.connection import transaction
 from sync.compliance import InvalidPolicy, parse_hhmm
 from sync.geo import check_coordinates
+from sync.visits import ATTEMPTED, CHANGEABLE_STATUSES, COMPLETED, PLANNED
 
 # A reported visit is done: it is not routed again, and not handed to another agent.
 ALREADY_REPORTED = "already_reported"
@@ -157,11 +158,12 @@ def _stop(row: dict[str, Any]) -> routing.Stop:
 def _planned_day(
     db: sqlite_utils.Database, agent_id: int, day: date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The agent's planned visits of the day in their order: (still to do, already reported)."""
+    """The agent's visits of the day in their order, planned or already reported on: (still
+    to do, already reported)."""
     rows = [
         r
         for r in visit_rows.agent_day(db, agent_id, day.isoformat())
-        if r["visit"]["status"] == "planned"
+        if r["visit"]["status"] in (PLANNED, ATTEMPTED, COMPLETED)
     ]
     reported = sync_rows.reported_visit_ids(db, [r["visit"]["id"] for r in rows])
     return (
@@ -451,7 +453,7 @@ def _reassign(
             visit_id=before["id"],
             current_version=before["version"],
         )
-    if before["status"] != "planned":
+    if before["status"] not in CHANGEABLE_STATUSES:
         raise Conflict(f"a {before['status']} visit cannot be assigned", field="status")
     agent = account_rows.get_user(db, item["agent_id"])
     if agent is None or agent["role"] != "agent" or not agent["active"]:

@@ -26,6 +26,7 @@ from server.services.push_validation import (
     raw_digest,
     rejection_digest,
 )
+from server.services.visit_outcomes import apply_reports
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
@@ -69,6 +70,13 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
         with phase("store"):
             receipts = _store(db, rt, caller, checked, outcomes, raws, digests)
             note_references(db, caller, _referenced_blobs(checked, outcomes))
+            # What happened at the door moves the visits on (services/visit_outcomes.py).
+            reported = [
+                c.record.visit_id
+                for c, o in zip(checked, outcomes, strict=True)
+                if o.stored and c.record and c.record.kind == "visit_report"
+            ]
+            apply_reports(db, caller, reported)
         confirmed = sync_rows.confirm_purges(
             db, principal.device_id, batch.get("purge_acks") or [], to_iso(now)
         )

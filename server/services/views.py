@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from server.domain.dispatch_rules import case_refusals
 from server.errors import NotFound
 from server.runtime import Caller, Runtime
 from server.services.disclosure import Parts, agent_may_see, serve_cards, window_for
 from server.storage import cases as case_rows
+from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
 
@@ -64,8 +66,22 @@ def visit(db: sqlite_utils.Database, rt: Runtime, caller: Caller, visit_id: int)
             return visit_view(parts, card)
         if parts is None:
             raise NotFound("no such visit")
-        card = serve_cards(db, rt, caller, [parts], purpose=DISPATCH_PURPOSE)[0]
-        return visit_view(parts, card)
+        return _dispatch_views(db, rt, caller, [parts])[0]
+
+
+def _dispatch_views(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, rows: list[Parts]
+) -> list[dict[str, Any]]:
+    """Visits as dispatchers see them: the dispatch card and what happened at the door (the
+    last outcome, attempts, flag codes; the response layer ledgers them)."""
+    flags = sync_rows.flag_codes(db, [p["visit"]["id"] for p in rows])
+    cards = serve_cards(db, rt, caller, rows, purpose=DISPATCH_PURPOSE)
+    views = []
+    for parts, card in zip(rows, cards, strict=True):
+        view = visit_view(parts, card)
+        view["flags"] = flags[parts["visit"]["id"]]
+        views.append(view)
+    return views
 
 
 def list_visits(
@@ -79,9 +95,34 @@ def list_visits(
     """One page of visits for dispatchers, each with its dispatch card."""
     with transaction(db):
         rows = visit_rows.list_joined(db, filters, after, limit)
-        cards = serve_cards(db, rt, caller, rows, purpose=DISPATCH_PURPOSE)
-    items = [visit_view(p, c) for p, c in zip(rows, cards, strict=True)]
+        items = _dispatch_views(db, rt, caller, rows)
     return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
+
+
+def replan_list(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    filters: dict[str, Any],
+    after: int,
+    limit: int,
+) -> dict[str, Any]:
+    """Attempted and missed visits to plan again: the latest of each case that has no later
+    visit standing, while the case still takes visits. A page may hold fewer items than
+    `limit` and still have a next one (`next_after`)."""
+    today = caller.now.astimezone(ZoneInfo(rt.settings["DEFAULT_TIME_ZONE"])).date()
+    until = filters.get("until") or today
+    since = filters.get("since") or until - timedelta(days=7)
+    query = {"since": since.isoformat(), "until": until.isoformat()}
+    query["agent_id"] = filters.get("agent_id")
+    with transaction(db):
+        scanned = visit_rows.replan_candidates(db, query, after, limit)
+        rows = [p for p in scanned if not case_refusals(rt.compliance, p["case"])]
+        items = _dispatch_views(db, rt, caller, rows)
+    return {
+        "items": items,
+        "next_after": scanned[-1]["visit"]["id"] if len(scanned) == limit else None,
+    }
 
 
 def _agent_subject(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlite_utils
@@ -35,6 +36,8 @@ CASE_COLUMNS = (
     "hardship",
     "do_not_visit",
     "legal_hold",
+    "dispute",
+    "deceased",
     "status",
     "closed_at",
     "content_hash",
@@ -83,11 +86,47 @@ def insert_case(db: sqlite_utils.Database, case: Row, now: str) -> int:
     return int(cursor.lastrowid)
 
 
-def update_case(db: sqlite_utils.Database, case_id: int, case: Row, now: str) -> None:
-    sets = ", ".join(f"{c} = :{c}" for c in CASE_COLUMNS if c != "external_id")
-    db.execute(
-        f"UPDATE cases SET {sets}, version = version + 1, updated_at = :now WHERE id = :id",
-        {**case, "now": now, "id": case_id},
+def update_case(
+    db: sqlite_utils.Database,
+    case_id: int,
+    changes: Row,
+    now: str,
+    expected_version: int | None = None,
+) -> bool:
+    """Set these columns and bump the version; with `expected_version`, only if nobody
+    changed the case since."""
+    sets = "".join(f"{c} = :{c}, " for c in CASE_COLUMNS if c != "external_id" and c in changes)
+    guard = "" if expected_version is None else " AND version = :expected"
+    cursor = db.execute(
+        f"UPDATE cases SET {sets}version = version + 1, updated_at = :now WHERE id = :id{guard}",
+        {**changes, "now": now, "id": case_id, "expected": expected_version},
+    )
+    return cursor.rowcount == 1
+
+
+def cases_by_ids(db: sqlite_utils.Database, case_ids: list[int]) -> dict[int, Row]:
+    """These cases by id (unknown ids are left out)."""
+    return {
+        row["id"]: row
+        for row in db.query(
+            "SELECT * FROM cases WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(case_ids)],
+        )
+    }
+
+
+def cases_of_borrower(db: sqlite_utils.Database, borrower_id: int) -> list[Row]:
+    """Every case of the borrower, by id."""
+    return list(db.query("SELECT * FROM cases WHERE borrower_id = ? ORDER BY id", [borrower_id]))
+
+
+def insert_history(db: sqlite_utils.Database, rows: list[Row]) -> None:
+    """Append one row per case change (case_history)."""
+    db.conn.executemany(
+        "INSERT INTO case_history (case_id, version, status, flags, reason, source, changed_at, "
+        "changed_by) VALUES (:case_id, :version, :status, :flags, :reason, :source, "
+        ":changed_at, :changed_by)",
+        rows,
     )
 
 

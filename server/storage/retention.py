@@ -14,6 +14,7 @@ from server.storage.connection import (
     CERTIFIED_FUNCTION,
     certified_by_nobody,
 )
+from sync.cases import CLOSED_STATUSES
 
 # The last collection activity of a case: its own update, its visits', its records'.
 _EVIDENCE_DUE = """
@@ -27,13 +28,15 @@ WHERE c.updated_at < :cutoff
 ORDER BY c.id
 """
 
+_CLOSED = json.dumps(sorted(CLOSED_STATUSES))
 _PERSONAL_DUE = """
 SELECT b.id FROM borrowers b
 WHERE b.full_name != :purged
   AND EXISTS (SELECT 1 FROM cases c WHERE c.borrower_id = b.id)
   AND NOT EXISTS (
       SELECT 1 FROM cases c WHERE c.borrower_id = b.id
-      AND (c.status != 'closed' OR c.closed_at IS NULL OR c.closed_at >= :cutoff {held}))
+      AND (c.status NOT IN (SELECT value FROM json_each(:closed))
+           OR c.closed_at IS NULL OR c.closed_at >= :cutoff {held}))
 ORDER BY b.id
 """
 
@@ -140,19 +143,32 @@ def personal_due_borrowers(
 ) -> list[int]:
     """Borrowers not yet purged whose cases were all closed before `cutoff`."""
     held = "" if ignore_holds else "OR c.legal_hold = 1"
-    params = {"cutoff": cutoff, "purged": purged_name}
+    params = {"cutoff": cutoff, "purged": purged_name, "closed": _CLOSED}
     return [r[0] for r in db.execute(_PERSONAL_DUE.format(held=held), params)]
 
 
 def erase_personal_data(
     db: sqlite_utils.Database, borrower_ids: list[int], values: dict[str, Any], now: str
 ) -> int:
-    """Overwrite the borrowers' personal columns with `values`; ids and time zone stay."""
+    """Overwrite the borrowers' personal columns with `values`; ids and time zone stay. The
+    free text staff wrote about them goes too: the notes on their requests, the reasons in
+    their cases' history."""
     assignments = ", ".join(f"{column} = :{column}" for column in values)
+    ids = json.dumps(borrower_ids)
+    db.execute(
+        "UPDATE borrower_requests SET note = NULL WHERE borrower_id IN (SELECT value FROM "
+        "json_each(?))",
+        [ids],
+    )
+    db.execute(
+        "UPDATE case_history SET reason = NULL WHERE case_id IN (SELECT id FROM cases "
+        "WHERE borrower_id IN (SELECT value FROM json_each(?)))",
+        [ids],
+    )
     return db.execute(
         f"UPDATE borrowers SET {assignments}, updated_at = :now "
         "WHERE id IN (SELECT value FROM json_each(:ids))",
-        {**values, "now": now, "ids": json.dumps(borrower_ids)},
+        {**values, "now": now, "ids": ids},
     ).rowcount
 
 

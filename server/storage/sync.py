@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -272,3 +273,59 @@ def latest_report_fix(db: sqlite_utils.Database, agent_id: int) -> Row | None:
         )
     )
     return rows[0] if rows else None
+
+
+def visit_reports(db: sqlite_utils.Database, visit_ids: list[int]) -> dict[int, list[Row]]:
+    """The stored visit reports of these visits: seq, outcome and arrived_at, by visit id."""
+    found: dict[int, list[Row]] = {v: [] for v in visit_ids}
+    if visit_ids:
+        for row in db.query(
+            "SELECT visit_id, seq, json_extract(body, '$.outcome') AS outcome, "
+            "json_extract(body, '$.arrived_at') AS arrived_at FROM sync_records "
+            f"WHERE kind = 'visit_report' AND visit_id IN ({_marks(visit_ids)}) ORDER BY seq",
+            visit_ids,
+        ):
+            found[row["visit_id"]].append(row)
+    return found
+
+
+def flag_codes(db: sqlite_utils.Database, visit_ids: list[int]) -> dict[int, list[str]]:
+    """The compliance flag codes raised on these visits' stored records, by visit id."""
+    found: dict[int, list[str]] = {v: [] for v in visit_ids}
+    if visit_ids:
+        for visit_id, code in db.execute(
+            "SELECT DISTINCT r.visit_id, json_extract(f.value, '$.code') FROM sync_records r, "
+            f"json_each(r.outcome, '$.flags') f WHERE r.visit_id IN ({_marks(visit_ids)}) "
+            "ORDER BY 1, 2",
+            visit_ids,
+        ):
+            found[visit_id].append(code)
+    return found
+
+
+def order_case_purges(
+    db: sqlite_utils.Database, case_ids: list[int], reason: str, now: str
+) -> list[int]:
+    """Order every unconfirmed card of these cases purged, on every device; a card already
+    ordered keeps its first reason and time. Returns the case id of each order issued now."""
+    return [
+        row[0]
+        for row in db.execute(
+            "UPDATE device_cards SET purge_reason = :reason, purge_ordered_at = :now "
+            "WHERE case_id IN (SELECT value FROM json_each(:cases)) "
+            "AND purge_confirmed_at IS NULL AND purge_ordered_at IS NULL RETURNING case_id",
+            {"reason": reason, "now": now, "cases": json.dumps(case_ids)},
+        ).fetchall()
+    ]
+
+
+def order_visit_purges(
+    db: sqlite_utils.Database, visit_ids: list[int], reason: str, now: str
+) -> int:
+    """Order every unconfirmed card of these visits purged, on every device."""
+    return db.execute(
+        "UPDATE device_cards SET purge_reason = :reason, purge_ordered_at = :now "
+        "WHERE visit_id IN (SELECT value FROM json_each(:visits)) "
+        "AND purge_confirmed_at IS NULL AND purge_ordered_at IS NULL",
+        {"reason": reason, "now": now, "visits": json.dumps(visit_ids)},
+    ).rowcount

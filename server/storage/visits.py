@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlite_utils
@@ -26,6 +27,9 @@ _VISIT = (
     "version",
     "created_at",
     "updated_at",
+    "last_outcome",
+    "attempts",
+    "last_attempt_at",
 )
 _CASE = (
     "id",
@@ -40,6 +44,8 @@ _CASE = (
     "hardship",
     "do_not_visit",
     "legal_hold",
+    "dispute",
+    "deceased",
     "status",
     "version",
 )
@@ -128,6 +134,7 @@ def agent_visits_for(
 
 
 def list_joined(db: sqlite_utils.Database, filters: Row, after: int, limit: int) -> list[Row]:
+    """One page of visits with case and borrower, by id."""
     clauses, params = ["v.id > :after"], {"after": after, "limit": limit}
     for key in ("visit_date", "agent_id", "status", "case_id"):
         if filters.get(key) is not None:
@@ -214,4 +221,100 @@ def unassigned_day(db: sqlite_utils.Database, visit_date: str) -> list[Row]:
     """The day's planned visits that no agent holds, with case and borrower."""
     return _joined(
         db, "v.agent_id IS NULL AND v.visit_date = ? AND v.status = 'planned'", [visit_date]
+    )
+
+
+def record_history_of(
+    db: sqlite_utils.Database, visit_ids: list[int], changed_at: str, changed_by: int | None
+) -> None:
+    """A history row for each of these visits as they are now."""
+    db.execute(
+        "INSERT INTO visit_history (visit_id, version, agent_id, visit_date, status, changed_at, "
+        "changed_by) SELECT id, version, agent_id, visit_date, status, ?, ? FROM visits "
+        "WHERE id IN (SELECT value FROM json_each(?))",
+        [changed_at, changed_by, json.dumps(visit_ids)],
+    )
+
+
+def day_close_candidates(db: sqlite_utils.Database, last_day: str) -> list[Row]:
+    """Planned visits on or before `last_day`, with their borrower's time zone."""
+    return list(
+        db.query(
+            "SELECT v.id, v.visit_date, b.time_zone FROM visits v "
+            "JOIN cases c ON c.id = v.case_id JOIN borrowers b ON b.id = c.borrower_id "
+            "WHERE v.status = 'planned' AND v.visit_date <= ? ORDER BY v.id",
+            [last_day],
+        )
+    )
+
+
+def set_status_where(
+    db: sqlite_utils.Database,
+    visit_ids: list[int],
+    from_status: str,
+    changes: Row,
+) -> list[int]:
+    """Apply `changes` (a new status and its companions) to those of these visits still in
+    `from_status`, bumping their versions; returns the ids changed."""
+    sets = ", ".join(f"{c} = :{c}" for c in changes)
+    rows = db.execute(
+        f"UPDATE visits SET {sets}, version = version + 1 WHERE status = :from_status "
+        "AND id IN (SELECT value FROM json_each(:ids)) RETURNING id",
+        {**changes, "from_status": from_status, "ids": json.dumps(visit_ids)},
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def planned_of_cases(db: sqlite_utils.Database, case_ids: list[int]) -> list[tuple[int, int]]:
+    """(visit id, case id) of the planned visits of these cases."""
+    return [
+        (r[0], r[1])
+        for r in db.execute(
+            "SELECT id, case_id FROM visits WHERE status = 'planned' "
+            "AND case_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            [json.dumps(case_ids)],
+        )
+    ]
+
+
+def planned_of_borrower(db: sqlite_utils.Database, borrower_id: int) -> list[Row]:
+    """The borrower's planned visits, with case and borrower."""
+    return _joined(db, "c.borrower_id = ? AND v.status = 'planned'", [borrower_id])
+
+
+def replan_candidates(db: sqlite_utils.Database, filters: Row, after: int, limit: int) -> list[Row]:
+    """Attempted or missed visits between two days with no later visit of their case still
+    standing (planned, or carried out), with case and borrower, by id."""
+    clauses = [
+        "v.id > :after",
+        "v.status IN ('attempted', 'missed')",
+        "v.visit_date BETWEEN :since AND :until",
+        "NOT EXISTS (SELECT 1 FROM visits later WHERE later.case_id = v.case_id "
+        "AND later.status != 'cancelled' AND later.id != v.id "
+        "AND (later.visit_date > v.visit_date "
+        "OR (later.visit_date = v.visit_date AND later.id > v.id)))",
+    ]
+    params = {**filters, "after": after, "limit": limit}
+    if filters.get("agent_id") is not None:
+        clauses.append("v.agent_id = :agent_id")
+    return [
+        _split(r)
+        for r in db.query(
+            f"SELECT {_SELECT} {_FROM} WHERE {' AND '.join(clauses)} ORDER BY v.id LIMIT :limit",
+            params,
+        )
+    ]
+
+
+def day_close_marker(db: sqlite_utils.Database) -> str | None:
+    """The last boundary the day close ran at."""
+    row = db.execute("SELECT closed_through FROM day_close WHERE id = 1").fetchone()
+    return row[0] if row else None
+
+
+def set_day_close_marker(db: sqlite_utils.Database, boundary: str) -> None:
+    db.execute(
+        "INSERT INTO day_close (id, closed_through) VALUES (1, ?) "
+        "ON CONFLICT (id) DO UPDATE SET closed_through = excluded.closed_through",
+        [boundary],
     )

@@ -169,7 +169,8 @@ def test_an_id_check_for_a_visit_no_longer_held_answers_nothing(world, client, a
 def test_visit_frequency_carries_no_other_agents_visit_times(world, client, auth):
     v1 = world.visits["v1"]
     reassign(client, auth, v1, world.users["agent2"])
-    theirs = report(v1, 1, 31.201, 121.401, T0 - timedelta(hours=5), outcome="met_borrower")
+    # Nobody home: the visit is attempted, and may be given back to agent1 for another try.
+    theirs = report(v1, 1, 31.201, 121.401, T0 - timedelta(hours=5), outcome="not_home")
     push(client, auth.headers("agent2"), [theirs])
     reassign(client, auth, v1, world.users["agent1"])
     agent1 = auth.headers("agent1")

@@ -47,6 +47,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 FIELD_NOTE = "SWEEP field note: dog at the gate, borrower one"
 PUSH_NOTE = "SWEEP pushed note about borrower two"
 CANCEL_REASON = "SWEEP cancel: borrower says already paid"
+REQUEST_NOTE = "SWEEP request note: call the daughter instead"
 GPS_FIX = (31.2013, 121.4013)
 GPS_FIX_V3 = (31.2032, 121.4032)
 SIGNED_AT = ("31.2014", "121.4014")
@@ -274,6 +275,19 @@ def sweep(world, client, auth, db) -> Sweep:
     assert checkpoint.status_code == 201, checkpoint.json
     s.ids["checkpoint_id"] = checkpoint.json["id"]
     s.ids["checkpoint"] = checkpoint.json
+    # A borrower request to read and to withdraw (borrower one asked not to be phoned).
+    asked = client.post(
+        f"{API}/borrowers/{s.one('SELECT borrower_id FROM cases WHERE id = ?', c1)}/requests",
+        json={
+            "kind": "do_not_contact",
+            "channel": "phone",
+            "source": "letter",
+            "note": REQUEST_NOTE,
+        },
+        headers=dispatcher,
+    )
+    assert asked.status_code == 201, asked.json
+    s.ids["request_id"] = asked.json["request"]["id"]
     return s
 
 
@@ -293,11 +307,16 @@ def path_params(s: Sweep) -> dict[str, Any]:
         "upload_id": s.ids["upload_id"],
         "checkpoint_id": s.ids["checkpoint_id"],
         "grant_id": 0,
+        "request_id": s.ids["request_id"],
     }
 
 
 def _version(s: Sweep, visit_id: int) -> int:
     return s.one("SELECT version FROM visits WHERE id = ?", visit_id)
+
+
+def _case_version(s: Sweep, external_id: str) -> int:
+    return s.one("SELECT version FROM cases WHERE id = ?", s.world.cases[external_id])
 
 
 def _fresh_refresh_token(s: Sweep) -> str:
@@ -314,7 +333,9 @@ Call = dict[str, Any]  # overrides: params, json, data, headers, content_type
 def _push_call(s: Sweep, role: str) -> Call:
     body = {
         "arrived_at": iso(T0 - timedelta(minutes=15)),
-        "outcome": "met_borrower",
+        # Someone else at the door: v2 is attempted (it may still be changed and assigned
+        # after this), and with no badge shown first the push answer carries a flag.
+        "outcome": "third_party_met",
         "notes": PUSH_NOTE,
         "location": {"lat": 31.2021, "lon": 121.4021, "accuracy_m": 10},
     }
@@ -442,6 +463,35 @@ BODIES: dict[tuple[str, str], Callable[[Sweep, str], Call]] = {
     ("PUT", "/attachments/{sha256}"): _put_blob_call,
     ("POST", "/attachments/{sha256}/uploads"): _new_upload_call,
     ("PATCH", "/attachments/uploads/{upload_id}"): _chunk_call,
+    # The case lifecycle: changes that stop no visit, so the operations after still run.
+    ("PATCH", "/cases/{case_id}"): lambda s, r: {
+        "params": {"case_id": s.world.cases["C-0002"]},
+        "json": {"status": "legal", "reason": "sweep", "version": _case_version(s, "C-0002")},
+    },
+    ("POST", "/cases/bulk-change"): lambda s, r: {
+        "json": {
+            "changes": [
+                {
+                    "case_id": s.world.cases["C-0002"],
+                    "version": _case_version(s, "C-0002"),
+                    "flags": {"hardship": False},
+                    "reason": "sweep",
+                }
+            ]
+        }
+    },
+    ("POST", "/borrowers/{borrower_id}/requests"): lambda s, r: {
+        "json": {
+            "kind": "preferred_contact_times",
+            "source": "phone",
+            "window_start": "18:00",
+            "window_end": "20:00",
+            "weekdays": [2, 4],
+        }
+    },
+    ("POST", "/borrowers/{borrower_id}/requests/{request_id}/withdraw"): lambda s, r: {
+        "json": {"source": "phone"}
+    },
     ("POST", "/audit/checkpoints"): lambda s, r: {"json": {"reason": "sweep"}},
     ("POST", "/audit/verify-checkpoint"): lambda s, r: {"json": s.ids["checkpoint"]},
 }
@@ -579,6 +629,7 @@ def known_values(s: Sweep) -> tuple[list[Known], list[str]]:
     known += [
         Known(FIELD_NOTE, b1, "visit_notes"),
         Known(PUSH_NOTE, b2, "visit_notes"),
+        Known(REQUEST_NOTE, b1, "borrower_requests"),
         Known(GPS_FIX[0], b1, "gps_fix"),
         Known(GPS_FIX[1], b1, "gps_fix"),
         Known(GPS_FIX_V3[0], owner(s, "visit", s.world.visits["v3"]), "gps_fix"),

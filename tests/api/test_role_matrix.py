@@ -66,6 +66,15 @@ KNOWN = {
     ("GET", f"{API}/cases"): {"dispatcher"},
     ("GET", f"{API}/cases/<int:case_id>"): {"dispatcher", "agent"},
     ("GET", f"{API}/borrowers/<int:borrower_id>"): {"dispatcher", "agent"},
+    # The case lifecycle: dispatchers, and admins (who are answered without case flags).
+    ("PATCH", f"{API}/cases/<int:case_id>"): {"dispatcher", "admin"},
+    ("POST", f"{API}/cases/bulk-change"): {"dispatcher", "admin"},
+    ("GET", f"{API}/borrowers/<int:borrower_id>/requests"): {"dispatcher"},
+    ("POST", f"{API}/borrowers/<int:borrower_id>/requests"): {"dispatcher"},
+    ("POST", f"{API}/borrowers/<int:borrower_id>/requests/<int:request_id>/withdraw"): {
+        "dispatcher"
+    },
+    ("GET", f"{API}/visits/replan"): {"dispatcher"},
     ("GET", f"{API}/visits"): {"dispatcher"},
     ("POST", f"{API}/visits"): {"dispatcher"},
     ("POST", f"{API}/visits/bulk"): {"dispatcher"},
@@ -109,7 +118,9 @@ NEVER_FOR_PRIVACY_OR_ADMIN = {
     f"{API}/cases",
     f"{API}/cases/<int:case_id>",
     f"{API}/borrowers/<int:borrower_id>",
+    f"{API}/borrowers/<int:borrower_id>/requests",
     f"{API}/visits",
+    f"{API}/visits/replan",
     f"{API}/visits/<int:visit_id>",
     f"{API}/me/day",
 }

@@ -56,6 +56,8 @@ AGENTS = ("agent1", "agent2")
 BADGES = {"agent1": "B-1", "agent2": "B-2"}
 VISIT_CASES = {"v1": 1, "v2": 2, "v3": 3, "v4": 4}
 PLAN = {"agent1": ("v1", "v2"), "agent2": ("v3", "v4")}
+# A completed visit, or one whose day closed with no report, is no longer changed.
+CLOSED_VISITS = ("completed", "missed")
 CARD_EXPIRY = datetime.fromisoformat("2026-11-24T22:00:00+00:00")
 OUTCOMES = ("met_borrower", "not_home", "refused", "promise_to_pay", "third_party_met")
 FAULTS = ("ok", "drop", "lose", "duplicate", "reorder")
@@ -458,22 +460,26 @@ class SyncMachine(RuleBasedStateMachine):
             _note("reassigned")
             self.changes += 1
             self.changed_at[visit_id] = self.changes
-        else:  # a cancelled visit cannot be changed
-            assert response.status_code == 409 and visit_id in self.cancelled, response.json
+        else:  # a cancelled visit cannot be changed, nor one completed or missed
+            closed = visit_id in self.cancelled or current.json["status"] in CLOSED_VISITS
+            assert response.status_code == 409 and closed, response.json
 
     @precondition(lambda self: not self.cancelled)
     @rule(key=st.sampled_from(sorted(VISIT_CASES)))
     def cancel(self, key):
         """The dispatcher cancels a visit (final, so once a run)."""
         visit_id = self.visits[key]
-        version = self._server_visit(visit_id)["version"]
+        visit = self._server_visit(visit_id)
         response = self.staff.call(
             "dispatcher",
             "POST",
             f"/visits/{visit_id}/cancel",
             json={"reason": "borrower paid"},
-            headers={"If-Match": str(version)},
+            headers={"If-Match": str(visit["version"])},
         )
+        if visit["status"] in CLOSED_VISITS:  # done, or its day closed: nothing to cancel
+            assert response.status_code == 409, response.json
+            return
         assert response.status_code == 200, response.json
         self.cancelled.add(visit_id)
         self.changes += 1

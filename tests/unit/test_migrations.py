@@ -1,6 +1,7 @@
 """Schema migrations: a fresh database, a re-run and an upgrade all end at the same schema."""
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,53 @@ def test_blobs_stored_before_owners_belong_to_their_uploader(tmp_path, monkeypat
         ]
     finally:
         db.conn.close()
+
+
+def _seed_before_the_lifecycle(db) -> None:
+    """One closed case with a completed visit, as the versions before it allowed them."""
+    db.execute(
+        "INSERT INTO users (id, username, password_hash, role, display_name, created_at) "
+        "VALUES (1, 'agent', 'x', 'agent', 'Agent', ?)",
+        [NOW],
+    )
+    db.execute(
+        "INSERT INTO borrowers (id, external_id, full_name, time_zone, created_at, updated_at) "
+        "VALUES (1, 'B-1', 'Borrower', 'Asia/Shanghai', ?, ?)",
+        [NOW, NOW],
+    )
+    db.execute(
+        "INSERT INTO cases (id, external_id, borrower_id, product, overdue_amount, currency, "
+        "days_past_due, status, closed_at, content_hash, created_at, updated_at) "
+        "VALUES (1, 'C-1', 1, 'loan', '1.00', 'CNY', 3, 'closed', ?, 'h', ?, ?)",
+        [NOW, NOW, NOW],
+    )
+    db.execute(
+        "INSERT INTO visits (id, case_id, agent_id, visit_date, purpose, status, created_at, "
+        "updated_at) VALUES (1, 1, 1, '2026-11-24', 'home_visit', 'completed', ?, ?)",
+        [NOW, NOW],
+    )
+
+
+def test_the_visit_lifecycle_widens_the_statuses_and_renames_closed(tmp_path, monkeypatch):
+    everything = list(migrations.MIGRATIONS)
+    (lifecycle,) = [m.version for m in everything if m.name == "visit lifecycle"]
+    old = open_db(str(tmp_path / "old.db"))
+    try:
+        monkeypatch.setattr(migrations, "MIGRATIONS", everything[: lifecycle - 1])
+        migrations.migrate(old, NOW)
+        _seed_before_the_lifecycle(old)
+        monkeypatch.setattr(migrations, "MIGRATIONS", everything)
+        assert lifecycle in migrations.migrate(old, NOW)
+        assert old.execute("SELECT status, closed_at FROM cases").fetchall() == [
+            ("closed_paid", NOW)
+        ]
+        old.execute("UPDATE visits SET status = 'missed'")
+        old.execute("UPDATE cases SET status = 'closed_written_off'")
+        with pytest.raises(sqlite3.IntegrityError):
+            old.execute("UPDATE cases SET status = 'closed'")
+        with pytest.raises(sqlite3.IntegrityError):
+            old.execute("UPDATE visits SET status = 'done'")
+        assert old.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert old.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        old.conn.close()

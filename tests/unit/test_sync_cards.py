@@ -12,6 +12,7 @@ from sync.cards import (
     HeldCard,
     PurgeOrder,
     card_window,
+    case_stops_visits,
     is_expired,
     may_hold,
     overdue_purges,
@@ -28,8 +29,10 @@ NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 AGENT, OTHER = 7, 8
 
 
-def visit(visit_id=1, agent_id=AGENT, status="planned", day=DAY, zone="Asia/Shanghai"):
-    return CardVisit(visit_id, agent_id, status, day, zone)
+def visit(
+    visit_id=1, agent_id=AGENT, status="planned", day=DAY, zone="Asia/Shanghai", closed=False
+):
+    return CardVisit(visit_id, agent_id, status, day, zone, case_closed=closed)
 
 
 def test_window_is_the_borrowers_local_day_plus_grace():
@@ -55,6 +58,11 @@ def test_lead_time_opens_the_window_earlier():
         (visit(), datetime(2026, 11, 24, 21, 59, 59, tzinfo=UTC), True),  # inside the grace
         (visit(), datetime(2026, 11, 24, 22, 0, tzinfo=UTC), False),  # expired
         (visit(day=date(2026, 11, 25)), NOW, False),  # tomorrow's visit
+        # What happened at the door does not shorten the window: the agent may go back.
+        (visit(status="completed"), NOW, True),
+        (visit(status="attempted"), NOW, True),
+        (visit(status="missed"), datetime(2026, 11, 24, 17, 0, tzinfo=UTC), True),
+        (visit(status="completed", closed=True), NOW, False),  # the case stopped visits
     ],
 )
 def test_may_hold(subject, now, holdable):
@@ -70,10 +78,57 @@ def test_may_hold(subject, now, holdable):
         (visit(agent_id=OTHER), "reassigned"),
         (visit(agent_id=None), "reassigned"),
         (visit(), "expired"),
+        # A case that stopped taking visits says so, whatever became of the visit.
+        (visit(closed=True), "case_closed"),
+        (visit(status="cancelled", closed=True), "case_closed"),
+        (visit(agent_id=OTHER, closed=True), "case_closed"),
     ],
 )
 def test_purge_reason(subject, reason):
     assert purge_reason(subject, AGENT) == reason
+
+
+@pytest.mark.parametrize(
+    ("status", "flags", "dispute_stops", "reasons"),
+    [
+        ("open", set(), True, ()),
+        ("legal", set(), True, ()),
+        ("open", {"hardship"}, True, ()),  # planning refuses, existing visits keep their cards
+        ("closed_paid", set(), True, ("closed_paid",)),
+        ("closed_settled", set(), True, ("closed_settled",)),
+        ("closed_written_off", set(), True, ("closed_written_off",)),
+        ("open", {"do_not_visit"}, True, ("do_not_visit",)),
+        ("open", {"deceased"}, True, ("deceased",)),
+        ("open", {"legal_hold"}, True, ("legal_hold",)),
+        ("open", {"dispute"}, True, ("dispute",)),
+        ("open", {"dispute"}, False, ()),
+        (
+            "closed_paid",
+            {"legal_hold", "do_not_visit"},
+            True,
+            ("closed_paid", "do_not_visit", "legal_hold"),
+        ),
+    ],
+)
+def test_which_case_changes_end_its_visits(status, flags, dispute_stops, reasons):
+    assert case_stops_visits(status, flags, dispute_stops_visits=dispute_stops) == reasons
+
+
+def test_a_case_closed_after_delivery_orders_every_held_card_purged():
+    result = plan(
+        [], [held(1), held(2)], current={1: visit(1, closed=True), 2: visit(2, closed=True)}
+    )
+    assert dict(result.new_purges) == {1: "case_closed", 2: "case_closed"}
+    assert [p.reason for p in result.purges] == ["case_closed", "case_closed"]
+
+
+def test_a_case_closed_purge_ordered_by_the_server_is_repeated_not_resent():
+    ordered = NOW - timedelta(minutes=5)
+    result = plan(
+        [], [held(1, reason="case_closed", ordered=ordered)], current={1: visit(1, closed=True)}
+    )
+    assert result.new_purges == {} and result.send == ()
+    assert result.purges == (PurgeOrder(1, "case_closed", ordered),)
 
 
 def test_phone_drops_cards_at_expiry():

@@ -353,3 +353,68 @@ def test_flags_are_json_friendly():
         "message": "Received 48.0 h after it was recorded.",
         "details": {"delay_s": 172800.0, "limit_s": 86400},
     }
+
+
+# --- out-of-hours consent with its own window ------------------------------------------
+
+EVENING = OutOfHoursConsent(local(10, day=1), local(10, day=30), time(21), time(22, 30))
+
+
+@pytest.mark.parametrize(
+    ("arrived", "departed", "consents", "expected"),
+    [
+        # Inside the consented hours, while the consent is in force: no flag.
+        (local(21, 15), local(21, 45), [EVENING], []),
+        # Only the departure is out of hours; it lies in the consented window.
+        (local(20, 30), local(21, 30), [EVENING], []),
+        # Outside the consented window: flagged, and no consent for those hours to blame.
+        (local(22, 45), None, [EVENING], ["outside_visit_hours"]),
+        (local(7, 30), None, [EVENING], ["outside_visit_hours"]),
+        # After it expired.
+        (local(21, 15, day=30), None, [EVENING], ["outside_visit_hours", "consent_expired"]),
+        # After it was withdrawn.
+        (
+            local(21, 15, day=20),
+            None,
+            [OutOfHoursConsent(local(10, day=1), None, time(21), time(22), local(9, day=20))],
+            ["outside_visit_hours", "consent_expired"],
+        ),
+        # Before it was withdrawn, it still covered the visit.
+        (
+            local(21, 15, day=19),
+            None,
+            [OutOfHoursConsent(local(10, day=1), None, time(21), time(22), local(9, day=20))],
+            [],
+        ),
+        # A window across midnight.
+        (
+            local(6, 30),
+            local(7),
+            [OutOfHoursConsent(local(10, day=1), None, time(21), time(7, 30))],
+            [],
+        ),
+        # One consent of several covers it.
+        (
+            local(7, 30),
+            None,
+            [EVENING, OutOfHoursConsent(local(10, day=1), None, time(7), time(8))],
+            [],
+        ),
+    ],
+)
+def test_visit_hours_with_consented_windows(arrived, departed, consents, expected):
+    flags = rules.check_visit_hours(arrived, departed, SHANGHAI, consents, DEFAULT)
+    assert codes(flags) == expected
+
+
+def test_consent_expired_names_the_withdrawal():
+    withdrawn = OutOfHoursConsent(local(10, day=1), None, None, None, local(9, day=20))
+    flags = rules.check_visit_hours(local(22, day=21), None, SHANGHAI, [withdrawn], DEFAULT)
+    assert flags[1].details["withdrawn_at"] == "2025-03-20T09:00:00+08:00"
+
+
+def test_a_dispute_stops_visits_unless_the_policy_says_otherwise():
+    assert DEFAULT.dispute_stops_visits is True
+    assert policy_from_dict({"dispute_stops_visits": False}).dispute_stops_visits is False
+    with pytest.raises(InvalidPolicy):
+        policy_from_dict({"dispute_stops_visits": "no"})

@@ -207,13 +207,15 @@ FLAG_CASES = {
     ),
     "consent honoured": (
         late_evening_report,
-        lambda: facts(evening_visit(case=case(consent=OutOfHoursConsent(local(9, day=1))))),
+        lambda: facts(evening_visit(case=case(consents=(OutOfHoursConsent(local(9, day=1)),)))),
         [],
     ),
     "consent_expired": (
         late_evening_report,
         lambda: facts(
-            evening_visit(case=case(consent=OutOfHoursConsent(local(9, day=1), local(9, day=10))))
+            evening_visit(
+                case=case(consents=(OutOfHoursConsent(local(9, day=1), local(9, day=10)),))
+            )
         ),
         ["outside_visit_hours", "consent_expired"],
     ),
