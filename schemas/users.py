@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from schemas.common import DEVICE_ID, NestedOrNull, StrictSchema, aware_datetime, validate_time_zone
+from schemas.role_grants import RoleGrantSchema
 from server.domain.roles import ROLES
 
 
@@ -25,6 +26,39 @@ class UserCreateSchema(StrictSchema):
     home_lat = fields.Float(validate=validate.Range(min=-90, max=90))
     home_lon = fields.Float(validate=validate.Range(min=-180, max=180))
     time_zone = fields.Str(validate=validate_time_zone)
+
+
+class UserPatchSchema(StrictSchema):
+    """What an admin may edit; roles never change (an auditor is a new, granted account)."""
+
+    display_name = fields.Str(validate=validate.Length(min=1, max=200))
+    badge_number = fields.Str(validate=validate.Length(min=1, max=64))
+    region = fields.Str(allow_none=True, validate=validate.Length(max=200))
+    home_lat = fields.Float(allow_none=True, validate=validate.Range(min=-90, max=90))
+    home_lon = fields.Float(allow_none=True, validate=validate.Range(min=-180, max=180))
+    time_zone = fields.Str(validate=validate_time_zone)
+
+
+class PasswordResetSchema(StrictSchema):
+    reason = fields.Str(validate=validate.Length(max=500))
+
+
+class PasswordResetResultSchema(StrictSchema):
+    user_id = fields.Int(dump_only=True)
+    temporary_password = fields.Str(
+        allow_none=True,
+        dump_only=True,
+        metadata={
+            "description": "answered once: the user must replace it at POST /auth/password "
+            "before logging in; null for a privacy officer (see grant)"
+        },
+    )
+    expires_at = aware_datetime(allow_none=True, dump_only=True)
+    grant = NestedOrNull(
+        RoleGrantSchema,
+        dump_only=True,
+        metadata={"description": "a privacy officer's reset awaits another privacy officer"},
+    )
 
 
 class AgentProfileSchema(StrictSchema):

@@ -10,7 +10,10 @@ from schemas.users import (
     DeviceRevokeSchema,
     DeviceSchema,
     MeSchema,
+    PasswordResetResultSchema,
+    PasswordResetSchema,
     UserCreateSchema,
+    UserPatchSchema,
     UserQueryArgsSchema,
     UserSchema,
     UserStatusChangeSchema,
@@ -63,6 +66,25 @@ class UserByIdViews(MethodView):
         """One user"""
         return _user_out(accounts.get_user(get_db(), user_id))
 
+    @requires("admin")
+    @blp.arguments(UserPatchSchema)
+    @blp.response(200, UserSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="badge number taken")
+    def patch(self, body, user_id):
+        """Edit a user's display name and, for agents, badge, region, home base, time zone"""
+        return _user_out(accounts.update_user(get_db(), caller(), user_id, body))
+
+
+@blp.route("/users/<int:user_id>/password-reset")
+class UserPasswordResetViews(MethodView):
+    @requires("admin")
+    @blp.arguments(PasswordResetSchema)
+    @blp.response(200, PasswordResetResultSchema)
+    @blp.alt_response(409, schema=ErrorSchema, description="your own account; a reset pending")
+    def post(self, body, user_id):
+        """Give a user a temporary password to replace at the next login; sessions end"""
+        return accounts.reset_password(get_db(), runtime(), caller(), user_id, body.get("reason"))
+
 
 @blp.route("/users/<int:user_id>/disable")
 class UserDisableViews(MethodView):
@@ -91,6 +113,12 @@ class UserEnableViews(MethodView):
 
 @blp.route("/users/<int:user_id>/devices")
 class UserDeviceViews(MethodView):
+    @requires("admin", "dispatcher")
+    @blp.response(200, DeviceSchema(many=True))
+    def get(self, user_id):
+        """A user's phones, with when each last made contact"""
+        return devices.list_devices(get_db(), user_id)
+
     @requires("admin")
     @blp.arguments(DeviceRegisterSchema)
     @blp.response(201, DeviceSchema)

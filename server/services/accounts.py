@@ -377,6 +377,68 @@ def get_user(db: sqlite_utils.Database, user_id: int) -> dict[str, Any]:
     return user
 
 
+_AGENT_FIELDS = ("badge_number", "region", "home_lat", "home_lon", "time_zone")
+
+
+def update_user(
+    db: sqlite_utils.Database, caller: Caller, user_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Edit an account's name and, for agents, badge, region, home base and time zone."""
+    with transaction(db):
+        user = get_user(db, user_id)
+        profile_changes = {k: v for k, v in changes.items() if k in _AGENT_FIELDS}
+        if profile_changes and user["role"] != "agent":
+            raise InvalidInput("only agents have this field", field=next(iter(profile_changes)))
+        badge = changes.get("badge_number")
+        if badge and badge != user["badge_number"] and account_rows.badge_taken(db, badge):
+            raise Conflict("badge number already belongs to another agent", field="badge_number")
+        if profile_changes:
+            profile = {**{k: user[k] for k in _AGENT_FIELDS}, **profile_changes}
+            if (profile["home_lat"] is None) != (profile["home_lon"] is None):
+                raise InvalidInput("a home base needs both home_lat and home_lon", field="home_lat")
+            account_rows.upsert_agent_profile(db, {"user_id": user_id, **profile})
+        if "display_name" in changes:
+            account_rows.update_user(db, user_id, {"display_name": changes["display_name"]})
+        if changes:
+            log_action(db, caller, "user_updated", "user", user_id, {"fields": sorted(changes)})
+        return get_user(db, user_id)
+
+
+def reset_password(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, user_id: int, reason: str | None
+) -> dict[str, Any]:
+    """Give an account a temporary password it must replace at its next login (answered once,
+    to the admin); a privacy officer's reset instead awaits another privacy officer."""
+    if caller.principal and caller.principal.user_id == user_id:
+        raise Conflict("change your own password at POST /auth/password", field="user_id")
+    temporary = secrets.token_urlsafe(12)
+    temporary_hash = rt.passwords.hash(temporary)  # before the write lock
+    expires_at = caller.now + timedelta(seconds=rt.settings["TEMPORARY_PASSWORD_TTL_S"])
+    with transaction(db):
+        user = get_user(db, user_id)
+        if user["role"] == PRIVACY_OFFICER:
+            grant = role_grants.request_grant(db, caller, user_id, role_grants.RESET, reason)
+            return {"user_id": user_id, "temporary_password": None, "grant": grant}
+        account_rows.update_user(
+            db,
+            user_id,
+            {
+                "password_hash": temporary_hash,
+                "must_change_password": 1,
+                "password_expires_at": to_iso(expires_at),
+            },
+        )
+        ended = account_rows.end_user_sessions(db, user_id, to_iso(caller.now), "password_reset")
+        details = {"reason": reason, "sessions_ended": ended}
+        log_action(db, caller, "password_reset", "user", user_id, details)
+        return {
+            "user_id": user_id,
+            "temporary_password": temporary,
+            "expires_at": expires_at,
+            "grant": None,
+        }
+
+
 def set_user_active(
     db: sqlite_utils.Database, caller: Caller, user_id: int, active: bool, reason: str | None
 ) -> dict[str, Any]:

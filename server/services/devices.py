@@ -54,6 +54,13 @@ def bind_device(
     return device_id
 
 
+def list_devices(db: sqlite_utils.Database, user_id: int) -> list[dict[str, Any]]:
+    """A user's devices, oldest first, with status and last contact; NotFound for no user."""
+    if account_rows.get_user(db, user_id) is None:
+        raise NotFound("no such user")
+    return account_rows.list_devices(db, user_id)
+
+
 def register_device(
     db: sqlite_utils.Database, caller: Caller, user_id: int, device_id: str | None
 ) -> dict[str, Any]:

@@ -62,16 +62,14 @@ def approve_grant(
     with transaction(db):
         grant = _pending(db, caller, grant_id)
         now = to_iso(caller.now)
-        account_rows.update_user(
-            db,
-            grant["user_id"],
-            {
-                "password_hash": code_hash,
-                "active": 1,
-                "must_change_password": 1,
-                "password_expires_at": to_iso(expires_at),
-            },
-        )
+        changes: dict[str, Any] = {
+            "password_hash": code_hash,
+            "must_change_password": 1,
+            "password_expires_at": to_iso(expires_at),
+        }
+        if grant["kind"] == ACCESS:
+            changes["active"] = 1  # a reset leaves a disabled officer disabled
+        account_rows.update_user(db, grant["user_id"], changes)
         # Whoever held the old credentials (a reset) loses every session with them.
         account_rows.end_user_sessions(db, grant["user_id"], now, "credentials_reset")
         _decide(db, caller, grant, "approved", note)

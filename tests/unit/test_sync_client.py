@@ -92,7 +92,11 @@ class FakeServer:
         if path == "/auth/login":
             if self.revoked:
                 return _error(401, "device_revoked", wipe=True)
-            return self._issue()
+            if body.get("device_id", DEVICE) != DEVICE:
+                return _error(403, "device_not_allowed")
+            issued = self._issue()
+            issued.body["device_id"] = DEVICE  # a login without one enrols: this is the id
+            return issued
         if path == "/auth/refresh":
             if self.revoked:
                 return _error(401, "device_revoked", wipe=True)
@@ -190,7 +194,7 @@ def make_client(server, clock, sleeps, tmp_path):
             tmp_path / "device.db",
             "agent01",
             "pw",
-            DEVICE,
+            options.pop("device_id", DEVICE),
             clock=clock,
             sleep=sleeps.append,
             rng=random.Random(1),
@@ -229,6 +233,26 @@ def _page(cursor: str, upserts=(), purges=(), outcomes=(), has_more=False) -> di
         "outcomes": list(outcomes),
         "blocked": None,
     }
+
+
+def test_a_new_phone_enrols_at_its_first_login_and_keeps_the_id_it_is_given(make_client, server):
+    server.pages[None] = _page("c1")
+    server.pages["c1"] = _page("c1")
+    phone = make_client(device_id=None)
+    assert phone.device_id is None
+    _report(phone)
+    phone.sync()
+    assert phone.device_id == DEVICE
+    assert server.paths("POST", "/auth/login") == [{"username": "agent01", "password": "pw"}]
+    assert len(server.records) == 1  # sent with the minted id as X-Device-Id
+    phone.close()
+    # After a restart the phone logs in with the id it was given, not as a new phone.
+    again = make_client(device_id=None)
+    assert again.device_id == DEVICE
+    server.expire_tokens()
+    server.refresh_ok.clear()
+    again.sync()
+    assert server.paths("POST", "/auth/login")[-1]["device_id"] == DEVICE
 
 
 def test_the_outbox_survives_a_restart_and_is_sent_once_online(make_client, server, tmp_path):
