@@ -401,6 +401,10 @@ BODIES: dict[tuple[str, str], Callable[[Sweep, str], Call]] = {
         "params": {"user_id": s.ids["throwaway_user"]},
         "json": {"reason": "sweep"},
     },
+    ("POST", "/users/{user_id}/password-reset"): lambda s, r: {
+        "params": {"user_id": s.ids["throwaway_user"]},
+        "json": {"reason": "sweep"},
+    },
     ("POST", "/users/{user_id}/enable"): lambda s, r: {
         "params": {"user_id": s.ids["throwaway_user"]},
         "json": {"reason": "sweep"},
