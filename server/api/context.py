@@ -33,7 +33,7 @@ class StrictParser(FlaskParser):
 # Errors any operation may answer, documented on each so a client can plan for them (the
 # `default` response says nothing about which statuses occur). Values name flask-smorest's
 # response components, all in the one error shape.
-_EVERY_OPERATION = {"429": "TOO_MANY_REQUESTS"}  # rate limits, before any view runs
+_EVERY_OPERATION = {"429": "TOO_MANY_REQUESTS"}  # rate limits (per address, or per caller)
 _WITH_PATH_PARAMETERS = {"404": "NOT_FOUND"}  # no such resource, or a path that names none
 _WITH_BODY = {"413": "REQUEST_ENTITY_TOO_LARGE"}  # beyond MAX_CONTENT_LENGTH
 _WITH_JSON_BODY = {"400": "BAD_REQUEST"}  # not JSON at all
