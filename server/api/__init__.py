@@ -15,6 +15,7 @@ from server.api import (
     cases,
     checkpoints,
     docs_assets,
+    evidence,
     health,
     role_grants,
     routes,
@@ -72,6 +73,7 @@ def register_api(app: Flask) -> Api:
         audit,
         audit_reports,
         checkpoints,
+        evidence,
         health,
     ):
         api.register_blueprint(module.blp)

@@ -89,13 +89,16 @@ FIELD_FACTS: dict[str, str] = {
     "was reported at, and when",
     "borrower_requests": "what the borrower asked for: not to be visited, not to be contacted "
     "on a channel, when to be contacted, out-of-hours consent (its hours, validity, evidence)",
+    "attachment_bytes": "the bytes of a photo or signature image an agent recorded at a visit",
 }
 FACT_KINDS: frozenset[str] = frozenset(CATALOGUE) | frozenset(FIELD_FACTS)
 
 # Purposes of endpoints that serve facts outside cards. The ledger entry carries the purpose.
 DISPATCH_PLANNING = "dispatch_planning"
 COMPLIANCE_EVIDENCE = "compliance_evidence"
-STAFF_PURPOSES: tuple[str, ...] = (DISPATCH_PLANNING, COMPLIANCE_EVIDENCE)
+# Handing a case's evidence to a court or an auditor (the evidence pack, docs/evidence.md).
+LEGAL_ESCALATION = "legal_escalation"
+STAFF_PURPOSES: tuple[str, ...] = (DISPATCH_PLANNING, COMPLIANCE_EVIDENCE, LEGAL_ESCALATION)
 # An endpoint that serves cards and nothing else: its entries carry each visit's purpose,
 # and no policy lists this name, so a fact beyond the cards would not be sent.
 VISIT_CARDS = "visit_cards"
@@ -139,6 +142,12 @@ _FIELD_RECORDS = [
     "flag_details",
     "field_record",
 ]
+# What an evidence pack may carry: the case's identification, the field records and their
+# images. A policy file may narrow it; a section whose facts are not allowed is left out.
+_EVIDENCE_PACK = ["display_name", "product", "overdue_amount", "currency", "case_flags"] + [
+    *_FIELD_RECORDS,
+    "attachment_bytes",
+]
 
 DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
     "agent": {
@@ -169,11 +178,13 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
         + ["notice_note", "cancel_reason", "route_leg_distance", "route_arrival", "route_start"]
         + ["visit_outcome", "flag_details", "borrower_requests"],
         # Reading what the field recorded: reports, ID results, agreements, flags.
-        COMPLIANCE_EVIDENCE: _FIELD_RECORDS,
+        # Reviewing what the field recorded, the photos and signature images included.
+        COMPLIANCE_EVIDENCE: _FIELD_RECORDS + ["attachment_bytes"],
     },
-    # Privacy officers audit *that* a field was exposed; admins manage accounts. Neither
-    # has a purpose that needs a borrower's values.
-    "privacy_officer": {},
+    # Privacy officers audit *that* a field was exposed; their one purpose that carries
+    # values is the evidence pack for a court (ledgered, staff-logged, legal hold). Admins
+    # manage accounts and have none.
+    "privacy_officer": {LEGAL_ESCALATION: _EVIDENCE_PACK},
     "admin": {},
 }
 
