@@ -392,6 +392,11 @@ def test_a_dispatcher_downloads_a_photo_and_the_download_is_ledgered(field, clie
         field["case_id"],
         "compliance_evidence",
     )
+    # a privacy officer finds every download of that one photo
+    found = client.get(
+        f"{API}/audit/exposures?field=attachment:{digest}", headers=auth.headers("privacy")
+    )
+    assert [item["seq"] for item in found.json["items"]] == [entry["seq"]]
 
 
 def test_a_signature_image_downloads_too(field, client, auth):
