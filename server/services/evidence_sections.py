@@ -9,6 +9,7 @@ never stores the typed ID characters in the first place (server/services/push_va
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import mimetypes
@@ -259,7 +260,11 @@ def write_disclosures(pack: PackContext) -> None:
     pack.write_json("disclosures/report.json", dumped)
     csv_text = audit_reports.to_csv(audit_reports.DISCLOSURE_CSV_COLUMNS, dumped["items"])
     pack.write_bytes("disclosures/report.csv", csv_text.encode())
-    pack.contents["disclosures"] = len(dumped["items"])
+    pack.contents["disclosures"] = {
+        "items": len(dumped["items"]),
+        "since": dumped["since"],
+        "truncated": dumped["next_after"] is not None,
+    }
 
 
 def ledger_line(row: dict[str, Any]) -> str:
@@ -274,15 +279,17 @@ def write_ledger(pack: PackContext) -> None:
     signs it, with that checkpoint's signed message and signature as separate files."""
     entries = evidence_rows.borrower_entries(pack.db, pack.borrower["id"])
     runs: list[tuple[int, dict[str, Any]]] = []  # (first borrower entry, its checkpoint)
-    pending = [e["seq"] for e in entries]
-    if pending:
-        for checkpoint in evidence_rows.checkpoints_from(pack.db, pending[0]):
-            covered = [seq for seq in pending if seq <= checkpoint["head_seq"]]
-            if covered:
-                runs.append((covered[0], checkpoint))
-                pending = pending[len(covered) :]
-            if not pending:
+    seqs = [e["seq"] for e in entries]
+    start = 0  # seqs[start:] still wait for a checkpoint; one pass over the checkpoints
+    if seqs:
+        for checkpoint in evidence_rows.checkpoints_from(pack.db, seqs[0]):
+            if seqs[start] > checkpoint["head_seq"]:
+                continue
+            runs.append((seqs[start], checkpoint))
+            start = bisect.bisect_right(seqs, checkpoint["head_seq"], lo=start)
+            if start == len(seqs):
                 break
+    pending = seqs[start:]
     with _open(pack, "ledger/entries.jsonl") as f:
         for entry in entries:
             f.write(ledger_line(entry) + "\n")

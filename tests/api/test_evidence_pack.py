@@ -149,18 +149,21 @@ def build(client, auth, case_id: int, request_id: str = "pack-build-1"):
     )
 
 
-@pytest.fixture
-def pack(field, client, auth, tmp_path) -> Path:
-    """The pack as the API answers it, unpacked."""
-    answer = build(client, auth, field["case_id"])
+def unpack(answer, into: Path) -> Path:
     assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
     assert answer.mimetype == "application/x-tar"
     with tarfile.open(fileobj=io.BytesIO(answer.data)) as tar:
         names = tar.getnames()
-        tar.extractall(tmp_path / "unpacked", filter="data")
+        tar.extractall(into, filter="data")
     (root,) = {name.split("/")[0] for name in names}
     assert root == answer.headers["X-Evidence-Pack-Id"]
-    return tmp_path / "unpacked" / root
+    return into / root
+
+
+@pytest.fixture
+def pack(field, client, auth, tmp_path) -> Path:
+    """The pack as the API answers it, unpacked."""
+    return unpack(build(client, auth, field["case_id"]), tmp_path / "unpacked")
 
 
 def payload_files(pack: Path) -> list[Path]:
@@ -286,6 +289,24 @@ def test_an_entry_left_out_of_the_chain_fails(pack):
     bagit.Bag(str(pack)).save(manifests=True)
     report = verify_pack(pack)
     assert any("missing from chain.jsonl" in p for p in report.problems)
+
+
+def test_each_entry_proves_against_its_nearest_checkpoint(field, client, auth, app, tmp_path):
+    first = client.post(f"{API}/audit/checkpoints", json={}, headers=auth.headers("privacy"))
+    assert first.status_code == 201
+    again = client.get(
+        f"{API}/records?case_id={field['case_id']}", headers=auth.headers("dispatcher")
+    )
+    assert again.status_code == 200
+    pack = unpack(build(client, auth, field["case_id"]), tmp_path / "unpacked")
+    ledger = pack / "data" / "ledger"
+    runs = [json.loads(line) for line in (ledger / "checkpoints.jsonl").open()]
+    assert [run["id"] for run in runs][0] == first.json["id"] and len(runs) == 2
+    entries = [json.loads(line)["seq"] for line in (ledger / "entries.jsonl").open()]
+    assert runs[0]["covers_from_seq"] == entries[0]
+    assert runs[1]["covers_from_seq"] == min(s for s in entries if s > runs[0]["head_seq"])
+    assert verify_pack(pack).valid
+    assert cli_verify(app, pack).exit_code == 0
 
 
 def test_building_is_ledgered_staff_logged_and_sets_legal_hold(pack, field, db, world):
