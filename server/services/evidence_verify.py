@@ -4,7 +4,8 @@
    that a manifest does not list, Payload-Oxum), and both SHA-256 manifests exist.
 2. Ledger: each checkpoint's Ed25519 signature under a key in the pack; each run of
    chain.jsonl hashes entry by entry, links by prev_hash and ends at the head its checkpoint
-   signed; every line of entries.jsonl is in a run, is about the pack's borrower.
+   signed; every line of entries.jsonl is in a run, is about the pack's borrower, and
+   every entry of a run about that borrower is listed.
 3. Agreements: the canonical bytes hash to the receipt's content hash, the receipt's
    signature holds, the signature images hash to the names the agreement gives them.
 
@@ -118,9 +119,14 @@ def _check_ledger(folder: Path, keys: dict[str, Ed25519PublicKey], report: PackR
     for document in _lines(folder / "checkpoints.jsonl", report):
         proven |= _check_run(folder, document, chain, keys, report)
     entries = _lines(folder / "entries.jsonl", report)
-    borrowers = {row.get("borrower_id") for row in entries}
-    if len(borrowers) > 1:
-        report.problems.append(f"entries.jsonl mixes borrowers {sorted(map(str, borrowers))}")
+    borrower = _borrower(folder.parent / "pack.json", report)
+    others = sorted({str(row.get("borrower_id")) for row in entries} - {str(borrower)})
+    if others:
+        report.problems.append(f"entries.jsonl holds entries of other borrowers {others}")
+    listed = {row.get("seq") for row in entries}
+    for seq in sorted(proven):
+        if chain[seq]["borrower_id"] == borrower and seq not in listed:
+            report.problems.append(f"ledger entry {seq} is about the borrower but not listed")
     for row in entries:
         seq = row.get("seq")
         if seq not in proven:
@@ -128,6 +134,14 @@ def _check_ledger(folder: Path, keys: dict[str, Ed25519PublicKey], report: PackR
         elif chain[seq] != row:
             report.problems.append(f"ledger entry {seq} differs from its line in chain.jsonl")
     report.checked["ledger_entries"] = len(entries)
+
+
+def _borrower(pack_json: Path, report: PackReport) -> Any:
+    try:
+        return json.loads(pack_json.read_text(encoding="utf-8"))["borrower_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        report.problems.append("pack.json is missing or names no borrower")
+        return None
 
 
 def _check_run(

@@ -291,6 +291,16 @@ def test_an_entry_left_out_of_the_chain_fails(pack):
     assert any("missing from chain.jsonl" in p for p in report.problems)
 
 
+def test_an_entry_left_out_of_the_borrower_list_fails(pack):
+    path = pack / "data" / "ledger" / "entries.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[1:]) + "\n")
+    bagit.Bag(str(pack)).save(manifests=True)
+    seq = json.loads(lines[0])["seq"]
+    report = verify_pack(pack)
+    assert f"ledger entry {seq} is about the borrower but not listed" in report.problems
+
+
 def test_each_entry_proves_against_its_nearest_checkpoint(field, client, auth, app, tmp_path):
     first = client.post(f"{API}/audit/checkpoints", json={}, headers=auth.headers("privacy"))
     assert first.status_code == 201
