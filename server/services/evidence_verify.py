@@ -72,6 +72,24 @@ def _check_bag(path: Path, report: PackReport) -> None:
         report.problems.append(f"bagit: {error}")
     else:
         report.checked["files"] = len(bag.entries)
+    _uncovered_tag_files(path, report)
+
+
+def _uncovered_tag_files(path: Path, report: PackReport) -> None:
+    """bagit checks the tag files the tag manifest lists, not that it lists them all."""
+    manifest = path / "tagmanifest-sha256.txt"
+    if not manifest.is_file():
+        return
+    listed = {
+        line.split(maxsplit=1)[1].strip()
+        for line in manifest.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    }
+    for file in sorted(path.rglob("*")):
+        name = file.relative_to(path).as_posix()
+        tag_file = not name.startswith(("data/", "tagmanifest-"))
+        if file.is_file() and tag_file and name not in listed:
+            report.problems.append(f"{name} is in no manifest")
 
 
 def _name_missing(path: Path, bag: bagit.Bag, report: PackReport) -> None:

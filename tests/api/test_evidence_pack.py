@@ -257,6 +257,15 @@ def test_a_changed_readme_fails(app, pack):
     assert cli_verify(app, pack).exit_code != 0
 
 
+def test_a_file_slipped_in_fails(app, pack):
+    (pack / "NOTE-FROM-SOMEONE.txt").write_text("trust me")
+    (pack / "data" / "extra.json").write_text("{}")
+    result = cli_verify(app, pack)
+    assert result.exit_code != 0
+    assert "NOTE-FROM-SOMEONE.txt is in no manifest" in result.output
+    assert "data/extra.json" in result.output
+
+
 def _edit_ledger_line(pack: Path, name: str) -> int:
     path = pack / "data" / "ledger" / name
     lines = path.read_text().splitlines()
