@@ -20,6 +20,7 @@ from server.api import (
     routes,
     sync,
     users,
+    visit_register,
     visits,
 )
 from server.api.context import BEARER
@@ -67,6 +68,7 @@ def register_api(app: Flask) -> Api:
         borrower_requests,
         visits,
         routes,
+        visit_register,
         sync,
         attachments,
         audit,

@@ -95,7 +95,9 @@ FACT_KINDS: frozenset[str] = frozenset(CATALOGUE) | frozenset(FIELD_FACTS)
 # Purposes of endpoints that serve facts outside cards. The ledger entry carries the purpose.
 DISPATCH_PLANNING = "dispatch_planning"
 COMPLIANCE_EVIDENCE = "compliance_evidence"
-STAFF_PURPOSES: tuple[str, ...] = (DISPATCH_PLANNING, COMPLIANCE_EVIDENCE)
+# Supervising visits: the register of every attempt's time, place and method.
+VISIT_REGISTER = "visit_register"
+STAFF_PURPOSES: tuple[str, ...] = (DISPATCH_PLANNING, COMPLIANCE_EVIDENCE, VISIT_REGISTER)
 # An endpoint that serves cards and nothing else: its entries carry each visit's purpose,
 # and no policy lists this name, so a fact beyond the cards would not be sent.
 VISIT_CARDS = "visit_cards"
@@ -170,6 +172,10 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
         + ["visit_outcome", "flag_details", "borrower_requests"],
         # Reading what the field recorded: reports, ID results, agreements, flags.
         COMPLIANCE_EVIDENCE: _FIELD_RECORDS,
+        # The visit register: whom each attempt was for, what happened, where (the fix and
+        # its distance from the home), the identity result and the flags. No notes, no
+        # promises, no agreement terms, no address.
+        VISIT_REGISTER: ["display_name", "visit_outcome", "gps_fix", "id_result", "flag_details"],
     },
     # Privacy officers audit *that* a field was exposed; admins manage accounts. Neither
     # has a purpose that needs a borrower's values.
