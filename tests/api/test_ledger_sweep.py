@@ -84,6 +84,12 @@ LAST = (
 VARIANTS = {
     ("GET", "/audit/borrowers/{borrower_id}/disclosures"): ["", "?format=csv", "?format=html"],
     ("GET", "/audit/records-of-processing"): ["", "?format=html"],
+    # a day is required; CSV and HTML are scanned for seeded values like JSON leaves
+    ("GET", "/register"): [
+        f"?day={TODAY}",
+        f"?day={TODAY}&format=csv",
+        f"?day={TODAY}&format=html",
+    ],
     ("GET", "/me/day"): ["", f"?date={TODAY}"],
     # from the agent's last reported position: the route names the visit it was taken at
     ("GET", "/agents/{agent_id}/days/{day}/route"): ["", "?start=last_position"],
@@ -664,15 +670,23 @@ def _matches(known: Any, leaf: Any) -> bool:
     return leaf == known or (len(known) >= 12 and known in leaf)
 
 
+def _in_text(known: Any, text: str) -> bool:
+    """A seeded value in a CSV file or a page: text as written, a number as a whole number
+    (31.2013 is found, not inside 131.20135)."""
+    if isinstance(known, float):
+        return re.search(rf"(?<![\d.]){re.escape(repr(known))}(?!\d)", text) is not None
+    return isinstance(known, str) and known in text
+
+
 def found_by_value(known: list[Known], body: Any, text: str) -> set[Known]:
-    """Every seeded value in the body (JSON leaves, or page text)."""
+    """Every seeded value in the body (JSON leaves, or the text of a CSV file or page)."""
     found = set()
     leaves = list(_leaves(body)) if body is not None else None
     for k in known:
         if leaves is not None:
             hit = any(_matches(k.value, leaf) for leaf in leaves)
         else:
-            hit = isinstance(k.value, str) and k.value in text
+            hit = _in_text(k.value, text)
         if hit:
             found.add(k)
     return found
@@ -861,6 +875,8 @@ def test_every_disclosure_of_every_operation_is_ledgered(sweep, doc, client):
         (f"POST {route}-proposal", "route_leg_distance"),
         ("POST /api/v1/days/<day:day>/assignment-proposal", "route_leg_distance"),
         ("POST /api/v1/sync/push", "flag_details"),
+        ("GET /api/v1/register", "gps_fix"),
+        ("GET /api/v1/register", "id_result"),
     ):
         assert reached in ledgered, reached
     verify = client.get(f"{API}/audit/verify", headers=sweep.headers("privacy_officer"))
