@@ -14,7 +14,6 @@ from server.runtime import Caller, Runtime
 from server.services.staff_log import log_action
 from server.storage import register as register_rows
 from server.storage.connection import transaction
-from server.storage.register import REPORT_PARTS
 
 FILTERS = ("since", "until", "agent_id", "region", "case_id")
 
@@ -31,7 +30,7 @@ def _review_states(
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
     """A stored row as the register's rules read it: the outcome and body parts parsed."""
-    body = {part: row[f"body__{part}"] for part in REPORT_PARTS}
+    body = {part: row[f"body__{part}"] for part in register_rows.REPORT_PARTS}
     if isinstance(body["location"], str):
         body["location"] = json.loads(body["location"])
     body = {key: value for key, value in body.items() if value is not None}
