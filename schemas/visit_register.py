@@ -14,6 +14,7 @@ FORMATS = ("json", "csv", "html")
 MAX_RANGE_DAYS = 92
 _OUTCOME = borrower_fact("visit_outcome")
 _FIX = borrower_fact("gps_fix")
+_LOCAL = borrower_fact("visit_outcome", description="HH:MM in the borrower's time zone")
 
 
 class RegisterQueryArgsSchema(StrictSchema):
@@ -86,6 +87,9 @@ class RegisterLineSchema(StrictSchema):
     arrived_at = fields.Str(allow_none=True, metadata=_OUTCOME)
     contacted_at = fields.Str(allow_none=True, metadata=_OUTCOME)
     departed_at = fields.Str(allow_none=True, metadata=_OUTCOME)
+    arrived_local = fields.Str(allow_none=True, metadata=_LOCAL)
+    contacted_local = fields.Str(allow_none=True, metadata=_LOCAL)
+    departed_local = fields.Str(allow_none=True, metadata=_LOCAL)
     outcome = fields.Str(
         allow_none=True, validate=validate.OneOf(VISIT_OUTCOMES), metadata=_OUTCOME
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sync.geo import haversine_m
 from sync.identity import credential_counts, id_verification
@@ -62,6 +63,18 @@ def badge_before_contact(
         return None
     limit = contact_at + timedelta(seconds=grace_s)
     return any(moment <= limit for moment in credential_times)
+
+
+def local_time(text: Any, time_zone: str | None) -> str | None:
+    """A stored UTC moment as "HH:MM" in the borrower's time zone, the clock the planned
+    window is written in; None when either is unknown."""
+    moment = _moment(text)
+    if moment is None or not time_zone:
+        return None
+    try:
+        return moment.astimezone(ZoneInfo(time_zone)).strftime("%H:%M")
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
 
 
 def distance_from_home(fix: Any, home_lat: Any, home_lon: Any) -> float | None:
@@ -159,6 +172,7 @@ def _attempt_line(
 ) -> dict[str, Any]:
     body = report["body"]
     fix = body.get("location") if isinstance(body.get("location"), Mapping) else None
+    zone = visit["time_zone"]
     return {
         **_base(visit),
         "attempt": REPORTED,
@@ -166,6 +180,9 @@ def _attempt_line(
         "arrived_at": body.get("arrived_at"),
         "contacted_at": body.get("contacted_at"),
         "departed_at": body.get("departed_at"),
+        "arrived_local": local_time(body.get("arrived_at"), zone),
+        "contacted_local": local_time(body.get("contacted_at"), zone),
+        "departed_local": local_time(body.get("departed_at"), zone),
         "outcome": body.get("outcome"),
         "reported_lat": fix.get("lat") if fix else None,
         "reported_lon": fix.get("lon") if fix else None,
@@ -181,11 +198,32 @@ def _attempt_line(
     }
 
 
+# The fields only an attempt has: null on the line of a visit nobody reported on.
+ATTEMPT_FIELDS = (
+    "record_id",
+    "arrived_at",
+    "contacted_at",
+    "departed_at",
+    "arrived_local",
+    "contacted_local",
+    "departed_local",
+    "outcome",
+    "reported_lat",
+    "reported_lon",
+    "accuracy_m",
+    "distance_from_home_m",
+    "badge_shown_before_contact",
+    "third_party_present",
+    "debt_discussed_with_third_party",
+)
+
+
 def _unreported_line(
     visit: Row, confirmations: list[Row], reviews: Mapping[ReviewKey, Row]
 ) -> dict[str, Any]:
     return {
         **_base(visit),
+        **dict.fromkeys(ATTEMPT_FIELDS),
         "attempt": UNREPORTED.get(visit["status"], NOT_ATTEMPTED),
         "identity_result": _identity(confirmations),
         "flags": _flags(confirmations, reviews),

@@ -13,7 +13,7 @@ Row = dict[str, Any]
 _VISITS = (
     "SELECT v.id AS visit_id, v.visit_date, v.window_start, v.window_end, v.purpose, v.status, "
     "v.agent_id, v.case_id, c.external_id AS case_external_id, b.full_name AS borrower_name, "
-    "b.home_lat, b.home_lon, u.display_name AS agent_name, a.region "
+    "b.home_lat, b.home_lon, b.time_zone, u.display_name AS agent_name, a.region "
     "FROM visits v JOIN cases c ON c.id = v.case_id JOIN borrowers b ON b.id = c.borrower_id "
     "LEFT JOIN users u ON u.id = v.agent_id LEFT JOIN agents a ON a.user_id = v.agent_id"
 )

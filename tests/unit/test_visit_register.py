@@ -13,6 +13,7 @@ from server.domain.visit_register import (
     badge_before_contact,
     contact_moment,
     distance_from_home,
+    local_time,
     register_lines,
     review_keys,
 )
@@ -62,6 +63,20 @@ def test_badge_before_contact(contact, badges, expected):
     assert badge_before_contact(contact, badges, GRACE) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "zone", "expected"),
+    [
+        ("2026-11-24T01:16:00.000000Z", "Asia/Shanghai", "09:16"),
+        ("2026-11-24T15:30:00Z", "America/New_York", "10:30"),
+        ("2026-11-24T01:16:00Z", None, None),
+        ("2026-11-24T01:16:00Z", "Not/AZone", None),
+        (None, "Asia/Shanghai", None),
+    ],
+)
+def test_times_at_the_door_on_the_borrowers_clock(text, zone, expected):
+    assert local_time(text, zone) == expected
+
+
 def test_distance_from_home_needs_both_places():
     assert distance_from_home({"lat": 31.2, "lon": 121.4}, 31.2, 121.4) == 0.0
     assert distance_from_home({"lat": 31.201, "lon": 121.4}, 31.2, 121.4) == pytest.approx(
@@ -88,6 +103,7 @@ def _visit(visit_id: int, status: str = "planned", **extra) -> dict:
         "status": status,
         "home_lat": 31.2,
         "home_lon": 121.4,
+        "time_zone": "Asia/Shanghai",
         **extra,
     }
 
@@ -160,6 +176,8 @@ def test_lines_one_per_report_and_one_per_visit_without():
         "mismatch",  # the check made at this attempt, not the first
     )
     assert two["distance_from_home_m"] == 0.0
+    assert (two["arrived_local"], two["departed_local"]) == ("10:40", None)  # UTC+8
+    assert lines[2]["arrived_at"] is None and set(lines[2]) == set(one)  # one shape
     assert two["flags"] == [
         {
             "record_id": "r2",
