@@ -5,6 +5,7 @@ compliance summary of an agent, from a seeded world."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 
 import pytest
@@ -537,3 +538,29 @@ def test_review_states_answers_every_key_open_unless_reviewed(client, auth, db, 
         ("nope", "x"): {"status": "open", "disposition": None},
     }
     assert flag_reviews.review_states(db, []) == {}
+
+
+def test_a_retention_purge_of_the_record_takes_its_review_with_it(
+    app, client, auth, db, clock, flagged
+):
+    resolved = _post(
+        client,
+        auth,
+        flagged.met,
+        CREDENTIAL,
+        "resolve",
+        {"disposition": "breach", "comment": COMMENT, "version": 0},
+    )
+    assert resolved.status_code == 200
+    assert db.execute("SELECT count(*) FROM flag_review_history").fetchone()[0] == 1
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):  # history is not edited
+        db.execute("UPDATE flag_review_history SET comment = 'x'")
+    clock.advance(days=1100)  # past the evidence clock (3 years after the last activity)
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    assert (
+        db.execute("SELECT count(*) FROM sync_records WHERE id = ?", [flagged.met]).fetchone()[0]
+        == 0
+    )
+    assert db.execute("SELECT count(*) FROM flag_reviews").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM flag_review_history").fetchone()[0] == 0
