@@ -15,62 +15,59 @@ Row = dict[str, Any]
 # record's outcome. A record never carries this many flags (one per rule at most).
 POSITION_STRIDE = 1000
 
+_CODE = "json_extract(f.value, '$.code')"
 # One row per (record, flag code): the first flag of that code in the record's outcome.
-# Filters on the record go inside (`{records}`), so json_each reads only the records asked.
 _ITEMS = f"""
-WITH items AS (
-    SELECT r.seq * {POSITION_STRIDE} + min(f.key) AS position, r.id AS record_id,
-        json_extract(f.value, '$.code') AS code, r.kind, r.agent_id, r.visit_id, r.case_id,
-        r.recorded_at, r.received_at, r.outcome
-    FROM sync_records r, json_each(r.outcome, '$.flags') f
-    WHERE {{records}}
-    GROUP BY r.id, json_extract(f.value, '$.code')
-)
-SELECT i.position, i.record_id, i.code, i.kind, i.agent_id, i.visit_id, i.case_id,
-    i.recorded_at, i.received_at, i.outcome, v.visit_date AS day, a.region AS team,
+SELECT r.seq * {POSITION_STRIDE} + f.key AS position, r.id AS record_id, {_CODE} AS code,
+    r.kind, r.agent_id, r.visit_id, r.case_id, r.recorded_at, r.received_at, r.outcome,
+    v.visit_date AS day, a.region AS team,
     coalesce(fr.status, 'open') AS status, fr.assignee_id, fr.disposition, fr.comment,
     fr.resolved_by, fr.resolved_at, coalesce(fr.version, 0) AS version,
     fr.updated_at, fr.updated_by
-FROM items i
-JOIN visits v ON v.id = i.visit_id
-LEFT JOIN agents a ON a.user_id = i.agent_id
-LEFT JOIN flag_reviews fr ON fr.record_id = i.record_id AND fr.code = i.code
+FROM sync_records r
+JOIN json_each(r.outcome, '$.flags') f
+JOIN visits v ON v.id = r.visit_id
+LEFT JOIN agents a ON a.user_id = r.agent_id
+LEFT JOIN flag_reviews fr ON fr.record_id = r.id AND fr.code = {_CODE}
+WHERE NOT EXISTS (
+    SELECT 1 FROM json_each(r.outcome, '$.flags') g
+    WHERE g.key < f.key AND json_extract(g.value, '$.code') = {_CODE}
+)
 """
 
-# Filters on the record (inside the items) and on the item's review state (outside).
-_RECORD_FILTERS = {
+_FILTERS = {
     "agent_id": "r.agent_id = :agent_id",
     "visit_id": "r.visit_id = :visit_id",
-    "day": "r.visit_id IN (SELECT id FROM visits WHERE visit_date = :day)",
-    "team": "r.agent_id IN (SELECT user_id FROM agents WHERE region = :team)",
-}
-_ITEM_FILTERS = {
-    "code": "i.code = :code",
+    "day": "v.visit_date = :day",
+    "team": "a.region = :team",
+    "code": f"{_CODE} = :code",
     "status": "coalesce(fr.status, 'open') = :status",
     "assignee_id": "fr.assignee_id = :assignee_id",
 }
+# Pages follow the records' seq (the rowid, so a page stops reading the store once it is
+# full); within a record json_each walks the flags in array order, which is f.key order.
+# ORDER BY r.seq, f.key would be the same order but makes SQLite sort every item first.
+_ORDER = "ORDER BY r.seq"
 
 
-def _items(record_clauses: list[str], item_clauses: list[str]) -> str:
-    where = " AND ".join(item_clauses) or "1"
-    return _ITEMS.format(records=" AND ".join(record_clauses) or "1") + f" WHERE {where}"
+def _items(clauses: list[str]) -> str:
+    return _ITEMS + "".join(f" AND {clause}" for clause in clauses)
 
 
 def list_items(db: sqlite_utils.Database, filters: Row, after: int, limit: int) -> list[Row]:
     """One page of review items after `after` (a position), with the filters given."""
     params = {"after": after, "after_seq": after // POSITION_STRIDE, "limit": limit}
-    records, items = ["r.seq >= :after_seq"], ["i.position > :after"]
-    for clauses, known in ((records, _RECORD_FILTERS), (items, _ITEM_FILTERS)):
-        for key, clause in known.items():
-            if filters.get(key) is not None:
-                clauses.append(clause)
-                params[key] = filters[key]
-    return list(db.query(f"{_items(records, items)} ORDER BY i.position LIMIT :limit", params))
+    clauses = ["r.seq >= :after_seq", f"r.seq * {POSITION_STRIDE} + f.key > :after"]
+    for key, clause in _FILTERS.items():
+        if filters.get(key) is not None:
+            clauses.append(clause)
+            params[key] = filters[key]
+    return list(db.query(f"{_items(clauses)} {_ORDER} LIMIT :limit", params))
 
 
 def item(db: sqlite_utils.Database, record_id: str, code: str) -> Row | None:
     """One review item, or None when the record carries no flag of this code."""
-    sql = _items(["r.id = :record_id"], ["i.code = :code"])
+    sql = _items(["r.id = :record_id", f"{_CODE} = :code"])
     rows = list(db.query(sql, {"record_id": record_id, "code": code}))
     return rows[0] if rows else None
 
@@ -159,11 +156,12 @@ def visit_counts(db: sqlite_utils.Database, agent_id: int, start: str, end: str)
 def flag_figures(db: sqlite_utils.Database, agent_id: int, start: str, end: str) -> list[Row]:
     """Per flag code, for the agent's records on visits with a day in [start, end]: items,
     and those open, assigned, resolved, and resolved as each disposition."""
+    # From the period's visits (visits_date index) to their records (sync_records_visit):
+    # sync_records has no agent index, and the push path is not to pay for one.
     sql = _items(
         [
-            "r.agent_id = :agent_id",
             "r.visit_id IN (SELECT id FROM visits WHERE visit_date BETWEEN :start AND :end)",
-        ],
-        [],
+            "r.agent_id = :agent_id",
+        ]
     )
     return list(db.query(sql, {"agent_id": agent_id, "start": start, "end": end}))
