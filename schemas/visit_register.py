@@ -22,9 +22,9 @@ class RegisterQueryArgsSchema(StrictSchema):
     since = business_date(metadata={"description": "first visit day"})
     until = business_date(metadata={"description": "last visit day"})
     agent_id = fields.Int()
-    region = fields.Str(
+    team = fields.Str(
         validate=validate.Length(min=1, max=200),
-        metadata={"description": "the team: visits assigned to agents of this region"},
+        metadata={"description": "visits assigned to agents of this team (their region)"},
     )
     case_id = fields.Int()
     format = fields.Str(
@@ -42,10 +42,10 @@ class RegisterQueryArgsSchema(StrictSchema):
     @validates_schema
     def _scoped(self, data: dict, **_kwargs: object) -> None:
         if not any(data.get(k) is not None for k in ("day", "since", "until", "agent_id")) and (
-            data.get("region") is None and data.get("case_id") is None
+            data.get("team") is None and data.get("case_id") is None
         ):
             raise ValidationError(
-                "give at least one of day, since/until, agent_id, region, case_id", "day"
+                "give at least one of day, since/until, agent_id, team, case_id", "day"
             )
         if data.get("day") is not None and (data.get("since") or data.get("until")):
             raise ValidationError("give day or since/until, not both", "day")
@@ -72,7 +72,7 @@ class RegisterLineSchema(StrictSchema):
     visit_date = fields.Str()
     agent_id = fields.Int(allow_none=True)
     agent_name = fields.Str(allow_none=True)
-    region = fields.Str(allow_none=True, metadata={"description": "the agent's team"})
+    team = fields.Str(allow_none=True, metadata={"description": "the agent's team (region)"})
     case_id = fields.Int()
     case_external_id = fields.Str()
     borrower_name = fields.Str(metadata=borrower_fact("display_name"))

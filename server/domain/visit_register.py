@@ -151,7 +151,7 @@ def _base(visit: Row) -> dict[str, Any]:
         "visit_date": visit["visit_date"],
         "agent_id": visit["agent_id"],
         "agent_name": visit["agent_name"],
-        "region": visit["region"],
+        "team": visit["team"],
         "case_id": visit["case_id"],
         "case_external_id": visit["case_external_id"],
         "borrower_name": visit["borrower_name"],

@@ -11,21 +11,20 @@ import sqlite_utils
 
 from server.domain.visit_register import ReviewKey, register_lines, review_keys
 from server.runtime import Caller, Runtime
+from server.services import flag_reviews
 from server.services.staff_log import log_action
 from server.storage import register as register_rows
 from server.storage.connection import transaction
 
-FILTERS = ("since", "until", "agent_id", "region", "case_id")
+FILTERS = ("since", "until", "agent_id", "team", "case_id")
 
 
 def _review_states(
     db: sqlite_utils.Database, keys: list[ReviewKey]
 ) -> dict[ReviewKey, dict[str, Any]]:
-    """The review state of each (record id, flag code).
-
-    Placeholder until the flag review queue lands: every flag reads as open. The lead wires
-    this to the review service's `review_states(db, keys)` at merge."""
-    return {key: {"status": "open", "disposition": None} for key in keys}
+    """The review state (status, disposition) of each (record id, flag code), from the flag
+    review queue: a flag nobody has touched is open."""
+    return flag_reviews.review_states(db, keys)
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +99,7 @@ def register_page(
 CSV_COLUMNS = (
     "visit_date",
     "agent_name",
-    "region",
+    "team",
     "case_external_id",
     "borrower_name",
     "method",

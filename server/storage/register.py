@@ -13,12 +13,12 @@ Row = dict[str, Any]
 _VISITS = (
     "SELECT v.id AS visit_id, v.visit_date, v.window_start, v.window_end, v.purpose, v.status, "
     "v.agent_id, v.case_id, c.external_id AS case_external_id, b.full_name AS borrower_name, "
-    "b.home_lat, b.home_lon, b.time_zone, u.display_name AS agent_name, a.region "
+    "b.home_lat, b.home_lon, b.time_zone, u.display_name AS agent_name, a.region AS team "
     "FROM visits v JOIN cases c ON c.id = v.case_id JOIN borrowers b ON b.id = c.borrower_id "
     "LEFT JOIN users u ON u.id = v.agent_id LEFT JOIN agents a ON a.user_id = v.agent_id"
 )
 
-_EQUALS = {"agent_id": "v.agent_id", "case_id": "v.case_id", "region": "a.region"}
+_EQUALS = {"agent_id": "v.agent_id", "case_id": "v.case_id", "team": "a.region"}
 # Report fields a line shows, read one by one out of the stored body.
 REPORT_PARTS = (
     "arrived_at",
@@ -34,7 +34,7 @@ REPORT_PARTS = (
 
 def register_visits(db: sqlite_utils.Database, filters: Row, after: int, limit: int) -> list[Row]:
     """One page of visits (by id) matching the filters: days `since`..`until`, `agent_id`,
-    `region` (the agent's team), `case_id`."""
+    `team` (the agents' region), `case_id`."""
     clauses, params = ["v.id > :after"], {"after": after, "limit": limit}
     if filters.get("since") is not None:
         clauses.append("v.visit_date >= :since")

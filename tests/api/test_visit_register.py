@@ -209,10 +209,10 @@ def test_filters_by_agent_team_case_and_days(world, client, auth, db, field):
         f"{API}/users/{world.users['agent2']}", json={"region": "East"}, headers=admin
     )
     assert patched.status_code == 200, patched.json
-    answer = get(client, dispatcher, "region=East")
+    answer = get(client, dispatcher, "team=East")
     assert {line["agent_name"] for line in answer.json["items"]} == {"agent2"}
-    assert all(line["region"] == "East" for line in answer.json["items"])
-    assert get(client, dispatcher, "region=West").json["items"] == []
+    assert all(line["team"] == "East" for line in answer.json["items"])
+    assert get(client, dispatcher, "team=West").json["items"] == []
     answer = get(client, dispatcher, f"case_id={world.cases['C-0002']}")
     assert [line["visit_id"] for line in answer.json["items"]] == [world.visits["v2"]]
     assert get(client, dispatcher, "since=2026-11-25&until=2026-11-30").json["items"] == []
@@ -239,8 +239,8 @@ def test_filters_by_agent_team_case_and_days(world, client, auth, db, field):
         ("agent_id=abc", "agent_id"),
         (f"day={TODAY}&format=pdf", "format"),
         (f"day={TODAY}&limit=0", "limit"),
-        (f"day={TODAY}&team=East", "team"),
-        ("region=", "region"),
+        (f"day={TODAY}&region=East", "region"),
+        ("team=", "team"),
     ],
 )
 def test_bad_filters_are_a_4xx_naming_the_field(world, client, auth, query, field_name):
@@ -377,3 +377,24 @@ def test_a_fact_the_policy_withholds_is_left_out_of_every_format(app, world, cli
     ]
     assert (row["reported_lat"], row["distance_from_home_m"], row["identity_result"]) == ("",) * 3
     assert row["outcome"] == "promise_to_pay"
+
+
+def test_flags_carry_their_review_state_from_the_review_queue(world, client, auth, field):
+    dispatcher = auth.headers("dispatcher")
+    (v3,) = lines_of(get(client, dispatcher, f"day={TODAY}"), world.visits["v3"])
+    flag = next(f for f in v3["flags"] if f["code"] == "credential_not_shown_first")
+    assert (flag["review_status"], flag["review_disposition"]) == ("open", None)
+    resolved = client.post(
+        f"{API}/flags/{flag['record_id']}/{flag['code']}/resolve",
+        json={"disposition": "breach", "comment": "badge shown late", "version": 0},
+        headers=dispatcher,
+    )
+    assert resolved.status_code == 200, resolved.json
+    (v3,) = lines_of(get(client, dispatcher, f"day={TODAY}"), world.visits["v3"])
+    states = {f["code"]: (f["review_status"], f["review_disposition"]) for f in v3["flags"]}
+    assert states["credential_not_shown_first"] == ("resolved", "breach")
+    assert states["third_party_debt_discussed"] == ("open", None)
+    rows = _csv(get(client, dispatcher, f"day={TODAY}&format=csv").get_data(as_text=True))
+    row = next(r for r in rows if r["visit_id"] == str(world.visits["v3"]))
+    assert "credential_not_shown_first (resolved: breach)" in row["flags"].split(";")
+    assert "badge shown late" not in json.dumps(rows)  # the reviewer's comment is not here

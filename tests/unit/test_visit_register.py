@@ -93,7 +93,7 @@ def _visit(visit_id: int, status: str = "planned", **extra) -> dict:
         "visit_date": "2026-11-24",
         "agent_id": 7,
         "agent_name": "agent7",
-        "region": "East",
+        "team": "East",
         "case_id": visit_id,
         "case_external_id": f"C-{visit_id}",
         "borrower_name": f"Borrower {visit_id}",
