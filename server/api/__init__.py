@@ -16,11 +16,13 @@ from server.api import (
     checkpoints,
     docs_assets,
     evidence,
+    flag_reviews,
     health,
     role_grants,
     routes,
     sync,
     users,
+    visit_register,
     visits,
 )
 from server.api.context import BEARER
@@ -68,7 +70,9 @@ def register_api(app: Flask) -> Api:
         borrower_requests,
         visits,
         routes,
+        visit_register,
         sync,
+        flag_reviews,
         attachments,
         audit,
         audit_reports,

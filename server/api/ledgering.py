@@ -32,6 +32,17 @@ def ledger_plan(schema: Any, purpose: Purpose | None, where: str) -> Plan | None
     return plan
 
 
+def accounted(schema: Any, data: Any) -> Any:
+    """A body sent as something other than JSON (a CSV file, a printed page): dumped by the
+    endpoint's response schema and accounted for exactly as its JSON would be, so the page is
+    rendered only from what may be sent, and that is ledgered. Only inside a ledgered view:
+    a rendering that skipped the ledger would be a disclosure nobody recorded."""
+    account = g.get("ledger_account")
+    if account is None:
+        raise DeclarationError("accounted() outside a ledgered response")
+    return account(schema.dump(data))
+
+
 def _purpose_of(purpose: Purpose, role: str | None) -> str | None:
     return purpose if isinstance(purpose, str) else purpose.get(role or "")
 
@@ -77,7 +88,10 @@ def ledgered(
             found = walk(plan, body)
             if not found:
                 return body
-            written = _written(request.get_json(silent=True))
+            # The request's own values, read only when a fact may echo one (a push's body
+            # is large, and none of its answer's facts is written by it).
+            echoing = any(by for item in found for _, _, by in item.places)
+            written = _written(request.get_json(silent=True)) if echoing else {}
             sightings = [
                 exposure.Sighting(
                     item.subject_kind,

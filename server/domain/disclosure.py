@@ -96,9 +96,16 @@ FACT_KINDS: frozenset[str] = frozenset(CATALOGUE) | frozenset(FIELD_FACTS)
 # Purposes of endpoints that serve facts outside cards. The ledger entry carries the purpose.
 DISPATCH_PLANNING = "dispatch_planning"
 COMPLIANCE_EVIDENCE = "compliance_evidence"
+# Supervising visits: the register of every attempt's time, place and method.
+VISIT_REGISTER = "visit_register"
 # Handing a case's evidence to a court or an auditor (the evidence pack, docs/evidence.md).
 LEGAL_ESCALATION = "legal_escalation"
-STAFF_PURPOSES: tuple[str, ...] = (DISPATCH_PLANNING, COMPLIANCE_EVIDENCE, LEGAL_ESCALATION)
+STAFF_PURPOSES: tuple[str, ...] = (
+    DISPATCH_PLANNING,
+    COMPLIANCE_EVIDENCE,
+    VISIT_REGISTER,
+    LEGAL_ESCALATION,
+)
 # An endpoint that serves cards and nothing else: its entries carry each visit's purpose,
 # and no policy lists this name, so a fact beyond the cards would not be sent.
 VISIT_CARDS = "visit_cards"
@@ -178,8 +185,12 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
         + ["notice_note", "cancel_reason", "route_leg_distance", "route_arrival", "route_start"]
         + ["visit_outcome", "flag_details", "borrower_requests"],
         # Reading what the field recorded: reports, ID results, agreements, flags.
-        # Reviewing what the field recorded, the photos and signature images included.
+        # The photos and signature images included (GET /attachments/{sha256}/content).
         COMPLIANCE_EVIDENCE: _FIELD_RECORDS + ["attachment_bytes"],
+        # The visit register: whom each attempt was for, what happened, where (the fix and
+        # its distance from the home), the identity result and the flags. No notes, no
+        # promises, no agreement terms, no address.
+        VISIT_REGISTER: ["display_name", "visit_outcome", "gps_fix", "id_result", "flag_details"],
     },
     # Privacy officers audit *that* a field was exposed; their one purpose that carries
     # values is the evidence pack for a court (ledgered, staff-logged, legal hold). Admins

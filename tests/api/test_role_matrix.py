@@ -78,6 +78,8 @@ KNOWN = {
         "dispatcher"
     },
     ("GET", f"{API}/visits/replan"): {"dispatcher"},
+    # The visit register carries borrower names, positions and outcomes: dispatchers only.
+    ("GET", f"{API}/register"): {"dispatcher"},
     ("GET", f"{API}/visits"): {"dispatcher"},
     ("POST", f"{API}/visits"): {"dispatcher"},
     ("POST", f"{API}/visits/bulk"): {"dispatcher"},
@@ -109,6 +111,13 @@ KNOWN = {
     ("POST", f"{API}/sync/purge-acks"): {"agent"},
     ("GET", f"{API}/sync/health"): {"dispatcher", "admin"},
     ("GET", f"{API}/records"): {"dispatcher"},
+    # Flag review: dispatchers review (docs/flag-review.md); no admin, privacy officer or agent.
+    ("GET", f"{API}/flags"): {"dispatcher"},
+    ("GET", f"{API}/flags/<string:record_id>/<string:code>"): {"dispatcher"},
+    ("POST", f"{API}/flags/<string:record_id>/<string:code>/assign"): {"dispatcher"},
+    ("POST", f"{API}/flags/<string:record_id>/<string:code>/resolve"): {"dispatcher"},
+    ("POST", f"{API}/flags/<string:record_id>/<string:code>/reopen"): {"dispatcher"},
+    ("GET", f"{API}/agents/<int:agent_id>/compliance-summary"): {"dispatcher"},
     ("PUT", f"{API}/attachments/<sha256:sha256>"): {"agent"},
     ("GET", f"{API}/attachments/<sha256:sha256>"): {"agent", "dispatcher"},
     ("POST", f"{API}/attachments/<sha256:sha256>/uploads"): {"agent"},
@@ -128,10 +137,16 @@ NEVER_FOR_PRIVACY_OR_ADMIN = {
     f"{API}/borrowers/<int:borrower_id>/requests",
     f"{API}/visits",
     f"{API}/visits/replan",
+    f"{API}/register",
     f"{API}/visits/<int:visit_id>",
     f"{API}/me/day",
     f"{API}/attachments/<sha256:sha256>/content",
+    f"{API}/flags",
+    f"{API}/flags/<string:record_id>/<string:code>",
 }
+
+# Reads that need a query to answer 2xx (a required filter).
+READ_QUERIES = {f"{API}/register": f"?day={TODAY}"}
 
 _PARAM = re.compile(
     r"<(?:(?P<conv>[a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))?:)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>"
@@ -318,7 +333,7 @@ def test_allowed_reads_succeed(client, auth, world, db, app):
     for op in protected_operations(app):
         if op.method != "GET" or not set(param_names(op.rule)) <= set(params):
             continue
-        url = build_url(op, params, write_safe=True)
+        url = build_url(op, params, write_safe=True) + READ_QUERIES.get(op.rule, "")
         for role in op.roles:
             response = client.get(url, headers=auth.headers(USER_OF_ROLE[role]))
             if not 200 <= response.status_code < 300:
