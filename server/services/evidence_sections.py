@@ -21,6 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from schemas.audit_reports import DisclosureReportSchema
+from server.domain.csv_cells import to_csv
 from server.domain.ledger import HASHED_COLUMNS, checkpoint_message
 from server.runtime import Runtime
 from server.services import audit_reports
@@ -258,7 +259,7 @@ def write_disclosures(pack: PackContext) -> None:
     report = audit_reports.borrower_disclosures(pack.db, pack.rt, pack.borrower["id"], args)
     dumped = DisclosureReportSchema().dump(report)
     pack.write_json("disclosures/report.json", dumped)
-    csv_text = audit_reports.to_csv(audit_reports.DISCLOSURE_CSV_COLUMNS, dumped["items"])
+    csv_text = to_csv(audit_reports.DISCLOSURE_CSV_COLUMNS, dumped["items"])
     pack.write_bytes("disclosures/report.csv", csv_text.encode())
     pack.contents["disclosures"] = {
         "items": len(dumped["items"]),
