@@ -34,8 +34,9 @@ from typing import Any
 
 from sync.compliance import PROFILES
 
+from .build import build_world, midway_changes
 from .corpus import Midway, Push, steps
-from .world import World, build_world, midway_changes
+from .world import World
 
 PUSH_PATH = "/api/v1/sync/push"
 

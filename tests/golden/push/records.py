@@ -16,7 +16,7 @@ from typing import Any
 
 from sync.canonical import agreement_content_hash
 
-from .world import VisitPlan, blob_sha
+from .plans import VisitPlan, blob_sha
 
 
 def new_id(rng: random.Random) -> str:
