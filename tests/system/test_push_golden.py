@@ -83,7 +83,7 @@ def describe_difference(expected: list[str], actual: list[str]) -> str:
         ):
             for text in extra:
                 if shown < MAX_SHOWN:
-                    parts.append(f"{label}: {text[:300]}")
+                    parts.append(f"{label} ({_where(text)}): {text[:300]}")
                 shown += 1
     parts.append(f"{shown} line(s) differ in all")
     diff = list(difflib.unified_diff(expected, actual, "recorded", "now", n=0, lineterm=""))
