@@ -5,6 +5,7 @@ The same code gives the same world, ids included.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import timedelta
@@ -27,9 +28,11 @@ from .plans import (
     REASSIGNED_AT_SETUP,
     REASSIGNED_MIDWAY,
     SETUP_AT,
+    UNFINISHED,
     UPLOADED,
     UPLOADED_MIDWAY,
     CasePlan,
+    blob_bytes,
     case_plans,
     visit_plans,
 )
@@ -71,11 +74,33 @@ def build_world(tmp: Path, profile: str) -> World:
     _visits(world)
     _consents(world)
     _uploads(world, UPLOADED)
+    _half_upload(world, AGENTS[0][0])
     _setup_changes(world)
     for _, _, phones in AGENTS:  # each phone takes its day's cards before going offline
         for phone in phones:
             world.call("GET", "/api/v1/sync/pull", phone, (200,))
     return world
+
+
+def _half_upload(world: World, agent: str) -> None:
+    """The agent's phone starts a resumable upload and sends only its first half."""
+    data = blob_bytes(agent, UNFINISHED)
+    phone = next(a[2][0] for a in AGENTS if a[0] == agent)
+    started = world.call(
+        "POST",
+        f"/api/v1/attachments/{hashlib.sha256(data).hexdigest()}/uploads",
+        phone,
+        (201,),
+        json={"size": len(data), "content_type": "image/png"},
+    )
+    world.call(
+        "PATCH",
+        f"/api/v1/attachments/uploads/{started['upload_id']}",
+        phone,
+        (200, 204),
+        data=data[: len(data) // 2],
+        headers={"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"},
+    )
 
 
 def _accounts(world: World) -> None:

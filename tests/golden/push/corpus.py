@@ -22,7 +22,7 @@ from . import records as rec
 from .anomalies import ANOMALIES
 from .phone import Midway, Phone, Push
 from .plans import AGENTS, CANCELLED_MIDWAY, PUSH_FROM, REASSIGNED_MIDWAY, VisitPlan
-from .scripted import BATCH_ERRORS, SCRIPTED
+from .scripted import BATCH_ERRORS, LATER, SCRIPTED
 from .world import World
 
 SEED = 20261124
@@ -54,6 +54,7 @@ class Corpus:
 
     def __init__(self, world: World, seed: int = SEED) -> None:
         self.world = world
+        self.seed = seed
         self.rng = random.Random(seed)
         self.phones = [Phone(d, a, b) for a, b, devices in AGENTS for d in devices]
         self.reported: dict[str, set[str]] = {a: set() for a, _, _ in AGENTS}
@@ -83,6 +84,10 @@ class Corpus:
                 yield self._replay(index, at, phone)
                 continue
             yield self._fresh(index, at, phone)
+        for offset, (name, make) in enumerate(LATER):
+            index = PUSHES + offset
+            rng = random.Random(f"{self.seed}:{name}")
+            yield make(self, rng, index, PUSH_FROM + index * STEP)
 
     def _fresh(self, index: int, at: datetime, phone: Phone) -> Push:
         rng = self.rng

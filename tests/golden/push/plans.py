@@ -47,6 +47,8 @@ HARDSHIP_MIDWAY = (12,)
 UPLOADED = ("sig-borrower", "sig-agent", "photo-1", "photo-2")
 UPLOADED_MIDWAY = ("late-photo", "late-sig")
 NEVER_UPLOADED = ("never",)
+# Started as a resumable upload and left half sent: a record referencing it waits (retry).
+UNFINISHED = "half-sent"
 
 
 @dataclass(frozen=True)

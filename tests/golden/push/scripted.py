@@ -6,12 +6,14 @@ opened, then sent again after.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import records as rec
 from .phone import Push
+from .plans import AGENTS, UNFINISHED
 
 if TYPE_CHECKING:
     from .corpus import Corpus
@@ -102,3 +104,37 @@ SCRIPTED: dict[int, Callable[..., Push]] = {
     78: lambda c, index, at: id_budget(c, index, at, 2),
     EARLY_ID_REPLAY: early_id_again,
 }
+
+
+def half_sent_blob(c: Corpus, rng: random.Random, index: int, at: datetime) -> Push:
+    """A report and an agreement referencing a blob whose upload stopped halfway: retry."""
+    w = c.world
+    agent, _, phones = AGENTS[0]
+    phone = next(p for p in c.phones if p.device == phones[0])
+    key = next(k for k in c.visits_of(agent) if k.endswith("-today"))
+    plan, visit_id = w.plans[key], w.visits[key]
+    arrived = at - timedelta(hours=1)
+    body = rec.report_body(rng, plan, arrived, "not_home", agent, attachments=(UNFINISHED,))
+    seq = phone.next_seq()
+    report = rec.envelope(rng, "visit_report", visit_id, seq, arrived + timedelta(minutes=20), body)
+    agreement = rec.envelope(rng, "agreement", visit_id, phone.next_seq(), arrived, {})
+    agreement["body"] = rec.agreement_body(
+        rng,
+        agreement["id"],
+        visit_id,
+        w.cases[plan.case.n],
+        plan,
+        arrived,
+        agent,
+        (UNFINISHED, "sig-agent"),
+    )
+    records = [report, agreement]
+    return Push(
+        index, at, phone.device, {"device_time": rec.iso(at), "records": records}, "half-sent blob"
+    )
+
+
+# Pushes after the afternoon's timeline, each drawing from its own generator: adding one
+# (say, for a new record kind) leaves every earlier line of the golden file as it was; only
+# its own lines and the final store rows it adds to change.
+LATER: tuple[tuple[str, Callable[..., Push]], ...] = (("half-sent blob", half_sent_blob),)
