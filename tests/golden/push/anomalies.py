@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import records as rec
 from .phone import Phone
-from .plans import AGENTS
+from .plans import AGENTS, NEVER_UPLOADED
 
 if TYPE_CHECKING:
     from .corpus import Corpus
@@ -124,11 +124,11 @@ ANOMALIES: tuple[tuple[str, Callable[[Corpus, Phone, datetime], Any]], ...] = (
     ("clock a day ahead", _future),
     ("upper-case id", _upper_id),
     ("another agent's blob", _foreign_blob),
-    ("blob never uploaded", lambda c, p, at: c.plain_report(p, at, attachments=("never",))),
+    ("blob never uploaded", lambda c, p, at: c.plain_report(p, at, attachments=(NEVER_UPLOADED,))),
     (
         "agreement signed with a missing blob",
         lambda c, p, at: c.agreement(
-            p, c.own_key(p), at - timedelta(hours=1), ("never", "sig-agent")
+            p, c.own_key(p), at - timedelta(hours=1), (NEVER_UPLOADED, "sig-agent")
         ),
     ),
     *((f"malformed report: {n}", _malformed(m, "report")) for n, m in rec.MALFORMED_REPORTS),

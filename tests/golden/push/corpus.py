@@ -26,27 +26,12 @@ from .scripted import BATCH_ERRORS, LATER, SCRIPTED
 from .world import World
 
 SEED = 20261124
-
-PUSHES = 104
-
-STEP = timedelta(minutes=2, seconds=20)
-
+PUSHES = 104  # the afternoon's pushes per profile, then those of scripted.LATER
+STEP = timedelta(minutes=2, seconds=20)  # between two pushes, on the server's clock
 MIDWAY = 52  # the push before which the server's world changes (build.midway_changes)
-
 # Local arrival times tried for a visit (only those an hour or more before the push).
-HOURS = (
-    (7, 30),
-    (8, 40),
-    (9, 15),
-    (10, 5),
-    (11, 30),
-    (14, 30),
-    (16, 0),
-    (18, 10),
-    (20, 40),
-    (21, 30),
-    (22, 45),
-)
+HOURS = ((7, 30), (8, 40), (9, 15), (10, 5), (11, 30), (14, 30))
+HOURS += ((16, 0), (18, 10), (20, 40), (21, 30), (22, 45))
 
 
 class Corpus:

@@ -46,7 +46,7 @@ HARDSHIP_MIDWAY = (12,)
 # reference them answer retry until then); `never` is never uploaded.
 UPLOADED = ("sig-borrower", "sig-agent", "photo-1", "photo-2")
 UPLOADED_MIDWAY = ("late-photo", "late-sig")
-NEVER_UPLOADED = ("never",)
+NEVER_UPLOADED = "never"
 # Started as a resumable upload and left half sent: a record referencing it waits (retry).
 UNFINISHED = "half-sent"
 
