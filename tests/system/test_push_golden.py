@@ -39,8 +39,9 @@ def test_corpus_produces_every_code_the_code_defines(lines):
     missing = {name: sorted(wanted[name] - found[name]) for name in wanted}
     missing = {name: codes for name, codes in missing.items() if codes}
     assert not missing, (
-        f"the golden corpus never produces {missing}: extend tests/golden/push/corpus.py "
-        "so it does, then regenerate with `python -m tests.golden.push.make`"
+        f"the golden corpus never produces {missing}: add pushes that do to LATER in "
+        "tests/golden/push/scripted.py (docs/sync.md, Golden corpus), then regenerate with "
+        "`python -m tests.golden.push.make`"
     )
 
 
