@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from marshmallow import fields, validate
 
-from schemas.common import NestedOrNull, StrictSchema, aware_datetime, business_date, money
+from schemas.common import NestedOrNull, StrictSchema, business_date, money
 from schemas.disclosure import borrower_fact, borrower_subject
 from server.domain.repayment import NEXT_ACTIONS, STATES
 
@@ -20,7 +22,16 @@ class PaymentRowSchema(StrictSchema):
     case_external_id = fields.Str(required=True, validate=_ID)
     amount = money(required=True, validate=_POSITIVE)
     currency = fields.Str(required=True, validate=validate.Regexp(r"^[A-Z]{3}$"))
-    paid_at = aware_datetime(required=True)
+    # A bank's time without an offset is ambiguous by hours, which can move a payment past a
+    # deadline: refused rather than read as UTC.
+    paid_at = fields.AwareDateTime(
+        required=True,
+        format="iso",
+        validate=validate.Range(
+            min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2100, 12, 31, tzinfo=UTC)
+        ),
+        metadata={"description": "ISO 8601 with a UTC offset"},
+    )
     source = fields.Str(
         load_default="core_banking",
         validate=validate.Regexp(r"^[a-z0-9_]{1,32}$", error="1-32 of a-z 0-9 _"),

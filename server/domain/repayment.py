@@ -32,7 +32,8 @@ KEPT = "kept"
 PARTLY_KEPT = "partly_kept"
 BROKEN = "broken"
 STATES: tuple[str, ...] = (PENDING, KEPT, PARTLY_KEPT, BROKEN)
-# A promise on the same day as an instalment is allocated first: it is the newer word.
+# Due the same day and made the same day: the promise first (it is what the borrower said
+# last about that day).
 _KIND_ORDER = {PROMISE: 0, INSTALMENT: 1}
 
 PHONE_CALL = "phone_call"
@@ -107,7 +108,7 @@ class Tracking:
 
 
 def allocation_order(obligation: Obligation) -> tuple:
-    """Oldest due first; ties by the day it was made, promises before instalments, id."""
+    """Oldest due first; then the one made first, a promise before an instalment, by id."""
     return (obligation.due_date, obligation.made_on, _KIND_ORDER[obligation.kind], obligation.id)
 
 
