@@ -12,7 +12,7 @@ import sqlite_utils
 from marshmallow import ValidationError
 
 from schemas.common import field_name
-from schemas.payments import PaymentRowSchema
+from schemas.payments import PaymentRowSchema, fast_load_row
 from server.clock import to_iso
 from server.errors import InvalidInput
 from server.runtime import Caller
@@ -105,7 +105,7 @@ def _write_chunk(
             counts["rejected"] += 1
             continue
         try:
-            valid.append((number, _normalise(_ROW_SCHEMA.load(raw))))
+            valid.append((number, _normalise(fast_load_row(raw) or _ROW_SCHEMA.load(raw))))
         except ValidationError as exc:
             errors.append(_row_error(number, raw, *first_error(exc.messages)))
             counts["rejected"] += 1
