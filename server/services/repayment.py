@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from server.clock import parse_iso
+from server.clock import parse_iso, to_iso
 from server.domain.repayment import (
     INSTALMENT,
     PROMISE,
@@ -78,7 +78,7 @@ def _instalments(rows: Iterable[Row], zone_of: dict[int, ZoneInfo]) -> list[Obli
     in_force: dict[int, tuple[str, Row, dict]] = {}
     for row in rows:
         body = json.loads(row["body"])
-        signed = parse_iso(body["signed_at"]).isoformat()
+        signed = to_iso(parse_iso(body["signed_at"]))
         held = in_force.get(row["case_id"])
         if held is None or (signed, row["id"]) > (held[0], held[1]["id"]):
             in_force[row["case_id"]] = (signed, row, body)

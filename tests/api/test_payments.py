@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import uuid
+from decimal import Decimal
 
 from sync.canonical import agreement_content_hash
 
@@ -183,7 +184,9 @@ def promise_report(visit_id: int, amount: str, due: str, seq: int = 1) -> dict:
     }
 
 
-def agreement(client, auth, visit_id: int, case_id: int, instalments, seq: int = 2) -> dict:
+def agreement(
+    client, auth, visit_id: int, case_id: int, instalments, seq: int = 2, signed_at=None
+) -> dict:
     sigs = []
     for who in (b"borrower", b"agent"):
         data = PNG + who + str(seq).encode()
@@ -200,13 +203,13 @@ def agreement(client, auth, visit_id: int, case_id: int, instalments, seq: int =
         "case_id": case_id,
         "visit_id": visit_id,
         "currency": "CNY",
-        "total_amount": "600.00",
+        "total_amount": str(sum(Decimal(a) for _, a in instalments)),
         "installments": [{"due_date": d, "amount": a} for d, a in instalments],
         "template_id": "repayment-plan",
         "template_version": 1,
         "borrower_signature_sha256": sigs[0],
         "agent_signature_sha256": sigs[1],
-        "signed_at": "2026-11-24T01:55:00Z",
+        "signed_at": signed_at or "2026-11-24T01:55:00Z",
         "signed_lat": "31.201",
         "signed_lon": "121.401",
     }
@@ -219,6 +222,25 @@ def agreement(client, auth, visit_id: int, case_id: int, instalments, seq: int =
         "recorded_at": "2026-11-24T01:56:00Z",
         "body": body,
     }
+
+
+def test_only_the_agreement_signed_last_is_owed(world, client, auth):
+    v1, c1 = world.visits["v1"], world.cases["C-0001"]
+    # the second record pushed was signed first (09:40 in Shanghai, 01:50 UTC is 09:50)
+    push(
+        client,
+        auth,
+        [
+            agreement(client, auth, v1, c1, [("2026-12-01", "100.00")], 1),
+            agreement(
+                client, auth, v1, c1, [("2026-12-05", "70.00")], 2, "2026-11-24T09:40:00+08:00"
+            ),
+        ],
+    )
+    items = worklist(client, auth, day="2027-01-01")["items"]
+    assert [(i["instalment"]["amount"], i["instalment"]["due_date"]) for i in items] == [
+        ("100.00", "2026-12-01")
+    ]
 
 
 def worklist(client, auth, **query):
