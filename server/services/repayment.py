@@ -105,13 +105,12 @@ def _instalments(rows: Iterable[Row], zone_of: dict[int, ZoneInfo]) -> list[Obli
 def track_cases(
     db: sqlite_utils.Database,
     rt: Runtime,
-    case_ids: list[int],
+    cases: dict[int, Row],
     now: datetime,
     day: date | None = None,
 ) -> dict[int, Tracking]:
-    """By case: its promises and instalments judged on `day` (default: today in the
-    borrower's time zone), with its payments allocated oldest-due-first."""
-    cases = payment_rows.case_facts(db, case_ids)
+    """By case (rows of storage.payments.case_facts): its promises and instalments judged on
+    `day` (default: today in the borrower's time zone), payments allocated oldest-due-first."""
     default_zone = rt.settings["DEFAULT_TIME_ZONE"]
     zone_of = {cid: ZoneInfo(c["time_zone"] or default_zone) for cid, c in cases.items()}
     obligations: dict[int, list[Obligation]] = {cid: [] for cid in cases}
@@ -142,12 +141,11 @@ def card_statuses(
 ) -> dict[int, dict[str, Any] | None]:
     """By case: the card's `repayment_status` — the most pressing promise or instalment
     (state, amount due, due date), or None when nothing is owed."""
-    tracked = track_cases(db, rt, case_ids, now)
-    currencies = {cid: c["currency"] for cid, c in payment_rows.case_facts(db, case_ids).items()}
+    cases = payment_rows.case_facts(db, case_ids)
     found: dict[int, dict[str, Any] | None] = {}
-    for case_id, tracking in tracked.items():
+    for case_id, tracking in track_cases(db, rt, cases, now).items():
         state = most_pressing(tracking.states)
-        found[case_id] = None if state is None else _status(state, currencies[case_id])
+        found[case_id] = None if state is None else _status(state, cases[case_id]["currency"])
     return found
 
 
@@ -205,7 +203,7 @@ def _worklist_items(
     agent_ids: list[int] | None,
 ) -> Iterable[tuple[int, list[dict[str, Any]]]]:
     cases = payment_rows.case_facts(db, case_ids)
-    tracked = track_cases(db, rt, case_ids, caller.now, day)
+    tracked = track_cases(db, rt, cases, caller.now, day)
     refusals = payment_rows.no_contact_channels(db, [c["borrower_id"] for c in cases.values()])
     for case_id in case_ids:
         case = cases[case_id]
