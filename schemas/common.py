@@ -133,17 +133,25 @@ class StrictSchema(Schema):
     def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
         _guard(field_obj)
 
+    def _free_form_keys(self) -> frozenset[str]:
+        """The keys of this instance's free-form fields (fixed once the schema is built)."""
+        keys = self.__dict__.get("_free_form_cache")
+        if keys is None:
+            keys = frozenset(
+                field.data_key or name
+                for name, field in self.load_fields.items()
+                if _free_form(field.inner if isinstance(field, fields.List) else field)
+            )
+            self.__dict__["_free_form_cache"] = keys
+        return keys
+
     @pre_load
     def _refuse_unreadable(self, data: Any, **_kwargs: object) -> Any:
         """Field names, and free-form values (objects, values of any type), checked before
         the fields are: such a value has no field type of its own to check it."""
         if not isinstance(data, Mapping):
             return data
-        free_form = {
-            field.data_key or name
-            for name, field in self.load_fields.items()
-            if _free_form(field.inner if isinstance(field, fields.List) else field)
-        }
+        free_form = self._free_form_keys()
         for key in data:
             if not clean_text(str(key)):
                 raise ValidationError({field_name(key): ["field names " + BAD_TEXT_MESSAGE]})

@@ -110,6 +110,18 @@ class VersionConflict(Conflict):
     code = "version_conflict"
 
 
+class ReviewAlreadyResolved(Conflict):
+    """A flag review item that is resolved cannot be assigned or resolved again: reopen it."""
+
+    code = "review_already_resolved"
+
+
+class ReviewNotResolved(Conflict):
+    """Only a resolved flag review item can be reopened."""
+
+    code = "review_not_resolved"
+
+
 class PreconditionRequired(DoorstepError):
     """A change was sent without the version it was based on."""
 

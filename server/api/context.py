@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -128,15 +130,40 @@ def runtime() -> Runtime:
 
 
 def get_db() -> sqlite_utils.Database:
+    """The request's connection: the thread's own, kept open between its requests.
+
+    Opening costs the pragmas, and closing the last connection to a WAL store checkpoints
+    and removes the WAL file (fsyncs); a worker thread keeping its connection pays neither
+    per request. A connection is never shared between threads or carried into a forked
+    process, it is left with no transaction open at the end of each request, and a store
+    whose file was replaced (`flask restore`) is opened anew."""
     if "db" not in g:
-        g.db = open_db(current_app.config["DATABASE"])
+        kept = current_app.extensions.setdefault("doorstep_connections", threading.local())
+        path = current_app.config["DATABASE"]
+        identity = (os.getpid(), path, _file_identity(path))
+        db = getattr(kept, "db", None)
+        if db is None or kept.identity != identity:
+            if db is not None and kept.identity[0] == os.getpid():
+                db.conn.close()
+            db = open_db(path)
+            kept.db, kept.identity = db, (os.getpid(), path, _file_identity(path))
+        g.db = db
     return g.db
 
 
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def close_db(_exc: BaseException | None = None) -> None:
+    """End of request: roll back whatever a failure left open; the connection stays."""
     db = g.pop("db", None)
-    if db is not None:
-        db.conn.close()
+    if db is not None and db.conn.in_transaction:
+        db.conn.execute("ROLLBACK")
 
 
 def assign_request_id() -> None:

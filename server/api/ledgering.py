@@ -77,7 +77,10 @@ def ledgered(
             found = walk(plan, body)
             if not found:
                 return body
-            written = _written(request.get_json(silent=True))
+            # The request's own values, read only when a fact may echo one (a push's body
+            # is large, and none of its answer's facts is written by it).
+            echoing = any(by for item in found for _, _, by in item.places)
+            written = _written(request.get_json(silent=True)) if echoing else {}
             sightings = [
                 exposure.Sighting(
                     item.subject_kind,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -59,15 +60,24 @@ def agent_may_see(rt: Runtime, parts: Parts, agent_id: int, now: datetime) -> Ca
 
 
 def agent_card_facts(
-    db: sqlite_utils.Database, rt: Runtime, caller: Caller, visit_ids: list[int]
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    visit_ids: list[int],
+    known: Iterable[Parts] = (),
 ) -> dict[int, frozenset[str]]:
     """By visit id: what the calling agent's current card for it discloses, in the facts
     sync.flag_views names (the policy's agent fields for the visit's purpose, while the
-    card may be held). Answers to agents carry no borrower fact beyond these."""
+    card may be held). Answers to agents carry no borrower fact beyond these. `known`:
+    visits already read in this transaction (with case and borrower), not read again;
+    whether a card may be held does not change within a push (only cancelling does)."""
     principal = caller.principal
     assert principal is not None
+    wanted = set(visit_ids)
+    read = {parts["visit"]["id"]: parts for parts in known if parts["visit"]["id"] in wanted}
+    missing = sorted(wanted - read.keys())
     facts = {}
-    for parts in visit_rows.joined_by_ids(db, sorted(set(visit_ids))):
+    for parts in [*read.values(), *visit_rows.joined_by_ids(db, missing)]:
         visit = parts["visit"]
         facts[visit["id"]] = card_facts(
             rt.disclosure.allowed_fields("agent", visit.get("purpose")),

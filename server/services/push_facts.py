@@ -58,6 +58,11 @@ def known_replays(
     return replays
 
 
+def batch_visits(db: sqlite_utils.Database, incoming: list[IncomingRecord]) -> list[dict]:
+    """The batch's visits with their case and borrower, read once per push."""
+    return visit_rows.joined_by_ids(db, sorted({r.visit_id for r in incoming}))
+
+
 def server_facts(
     db: sqlite_utils.Database,
     rt: Runtime,
@@ -65,14 +70,15 @@ def server_facts(
     incoming: list[IncomingRecord],
     typed: dict[str, str],
     device_time: datetime,
+    joined: list[dict],
 ) -> ServerFacts:
-    """Everything reconciliation needs to know about the batch's visits and ids."""
+    """Everything reconciliation needs to know about the batch's visits and ids; `joined`
+    is batch_visits(db, incoming), read once by the caller's transaction."""
     principal = caller.principal
     assert principal is not None
     user = account_rows.get_user(db, principal.user_id) or {}
     agent = AgentFacts(id=principal.user_id, badge_number=user.get("badge_number") or "")
     visit_ids = sorted({r.visit_id for r in incoming})
-    joined = visit_rows.joined_by_ids(db, visit_ids)
     history = sync_rows.visit_history_agents(db, visit_ids)
     case_ids = sorted({p["case"]["id"] for p in joined})
     prior = sync_rows.records_for_cases(

@@ -19,7 +19,7 @@ from server.errors import BatchTooLarge
 from server.runtime import Caller, Runtime
 from server.services.attachments import note_references
 from server.services.disclosure import agent_card_facts
-from server.services.push_facts import Replay, known_replays, server_facts
+from server.services.push_facts import Replay, batch_visits, known_replays, server_facts
 from server.services.push_validation import (
     CheckedRecord,
     check_record,
@@ -28,7 +28,6 @@ from server.services.push_validation import (
 )
 from server.services.visit_outcomes import apply_reports
 from server.storage import sync as sync_rows
-from server.storage import visits as visit_rows
 from server.storage.connection import transaction
 from server.timing import phase
 from sync.flag_views import agent_may_learn_id_result, agent_outcome
@@ -60,7 +59,8 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
     now = caller.now
     with transaction(db):
         with phase("facts"):
-            facts = server_facts(db, rt, caller, incoming, typed, batch["device_time"])
+            joined = batch_visits(db, incoming)
+            facts = server_facts(db, rt, caller, incoming, typed, batch["device_time"], joined)
         with phase("reconcile"):
             decided = iter(reconcile_batch(incoming, facts, rt.compliance, now))
         outcomes = [
@@ -68,7 +68,8 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
             for i, c in enumerate(checked)
         ]
         with phase("store"):
-            receipts = _store(db, rt, caller, checked, outcomes, raws, digests)
+            case_of = {parts["visit"]["id"]: parts["case"]["id"] for parts in joined}
+            receipts = _store(db, rt, caller, checked, outcomes, raws, digests, case_of)
             note_references(db, caller, _referenced_blobs(checked, outcomes))
             # What happened at the door moves the visits on (services/visit_outcomes.py).
             reported = [
@@ -82,7 +83,9 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
         )
         _record_push(db, principal.device_id, batch, now)
         answered = [_answered(c, replays.get(i)) for i, c in enumerate(checked)]
-        disclosed = agent_card_facts(db, rt, caller, [v for _, v in answered if v is not None])
+        disclosed = agent_card_facts(
+            db, rt, caller, [v for _, v in answered if v is not None], known=joined
+        )
     return {
         "server_time": now,
         "outcomes": [
@@ -149,20 +152,18 @@ def _store(
     outcomes: list[RecordOutcome],
     raws: list[Any],
     digests: list[str | None],
+    case_of: dict[int, int],
 ) -> dict[str, dict[str, Any]]:
     """Insert stored records (and receipts); log rejections; return receipts by record id
-    as sent."""
+    as sent. `case_of`: the case of each of the batch's visits."""
     principal = caller.principal
     assert principal is not None
     now = to_iso(caller.now)
-    visit_cases: dict[int, int] = {}
     receipts: dict[str, dict[str, Any]] = {}
     rows, rejections = [], []
     for index, outcome in enumerate(outcomes):
         record = checked[index].record
         if outcome.stored and record is not None:
-            if record.visit_id not in visit_cases:
-                visit_cases[record.visit_id] = visit_rows.get_visit(db, record.visit_id)["case_id"]
             rows.append(
                 {
                     "id": record.id,
@@ -170,7 +171,7 @@ def _store(
                     "agent_id": principal.user_id,
                     "device_id": principal.device_id,
                     "visit_id": record.visit_id,
-                    "case_id": visit_cases[record.visit_id],
+                    "case_id": case_of[record.visit_id],
                     "device_seq": record.device_seq,
                     "recorded_at": to_iso(record.recorded_at),
                     "received_at": now,

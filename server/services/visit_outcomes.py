@@ -19,6 +19,8 @@ from sync.visits import MISSED, PLANNED, status_after_reports, status_at_day_clo
 # Every local midnight falls on a quarter hour of UTC (offsets are whole quarter hours), so
 # a close that runs once per quarter-hour boundary misses no day's end.
 QUARTER_HOUR = timedelta(minutes=15)
+# The columns a stored report moves.
+_REPORT_COLUMNS = ("status", "last_outcome", "attempts", "last_attempt_at")
 
 
 def apply_reports(db: sqlite_utils.Database, caller: Caller, visit_ids: list[int]) -> None:
@@ -27,9 +29,12 @@ def apply_reports(db: sqlite_utils.Database, caller: Caller, visit_ids: list[int
     caller holds the push's transaction."""
     now = to_iso(caller.now)
     by = caller.principal.user_id if caller.principal else None
-    reports = sync_rows.visit_reports(db, sorted(set(visit_ids)))
+    ids = sorted(set(visit_ids))
+    reports = sync_rows.visit_reports(db, ids)
+    visits = visit_rows.visits_by_ids(db, ids)
+    updates = []
     for visit_id, rows in reports.items():
-        visit = visit_rows.get_visit(db, visit_id)
+        visit = visits.get(visit_id)
         if visit is None or not rows:
             continue
         last = max(rows, key=lambda r: (parse_iso(r["arrived_at"]), r["seq"]))
@@ -41,10 +46,11 @@ def apply_reports(db: sqlite_utils.Database, caller: Caller, visit_ids: list[int
         }
         if all(visit[column] == value for column, value in changes.items()):
             continue  # a replay, or a report that changes nothing
-        visit_rows.update_visit(
-            db, visit_id, visit["version"], {**changes, "updated_at": now, "updated_by": by}
+        updates.append(
+            (visit_id, visit["version"], {**changes, "updated_at": now, "updated_by": by})
         )
-        visit_rows.record_history_of(db, [visit_id], now, by)
+    visit_rows.update_visits(db, [*_REPORT_COLUMNS, "updated_at", "updated_by"], updates)
+    visit_rows.record_history_of(db, [visit_id for visit_id, _, _ in updates], now, by)
 
 
 def quarter_hour_of(moment: datetime) -> datetime:

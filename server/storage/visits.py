@@ -154,6 +154,33 @@ def get_visit(db: sqlite_utils.Database, visit_id: int) -> Row | None:
     return rows[0] if rows else None
 
 
+def visits_by_ids(db: sqlite_utils.Database, visit_ids: list[int]) -> dict[int, Row]:
+    """These visits' own rows, by id (unknown ids are skipped)."""
+    if not visit_ids:
+        return {}
+    return {
+        row["id"]: row
+        for row in db.query(
+            "SELECT * FROM visits WHERE id IN (SELECT value FROM json_each(?))",
+            [json.dumps(visit_ids)],
+        )
+    }
+
+
+def update_visits(
+    db: sqlite_utils.Database, columns: list[str], updates: list[tuple[int, int, Row]]
+) -> None:
+    """Set the same `columns` on many visits at once, each (id, expected version, values) and
+    each only if its version is still the expected one; every version is bumped."""
+    if not updates:
+        return
+    sets = ", ".join(f"{c} = :{c}" for c in columns)
+    db.conn.executemany(
+        f"UPDATE visits SET {sets}, version = version + 1 WHERE id = :id AND version = :expected",
+        [{**values, "id": visit_id, "expected": version} for visit_id, version, values in updates],
+    )
+
+
 def insert_visit(db: sqlite_utils.Database, visit: Row) -> int:
     columns = [c for c in _VISIT if c in visit and c != "id"] + ["created_by", "updated_by"]
     values = {**visit, "created_by": visit.get("updated_by"), "updated_by": visit.get("updated_by")}
@@ -228,6 +255,8 @@ def record_history_of(
     db: sqlite_utils.Database, visit_ids: list[int], changed_at: str, changed_by: int | None
 ) -> None:
     """A history row for each of these visits as they are now."""
+    if not visit_ids:
+        return
     db.execute(
         "INSERT INTO visit_history (visit_id, version, agent_id, visit_date, status, changed_at, "
         "changed_by) SELECT id, version, agent_id, visit_date, status, ?, ? FROM visits "

@@ -396,6 +396,50 @@ def _wipe_call(s: Sweep, role: str) -> Call:
     return {"headers": s.ids["spare_headers"]} if role == "anonymous" else {}
 
 
+def _flag_item(s: Sweep) -> dict[str, Any]:
+    """The first flag on a stored record (the pushes before made some), with its version."""
+    record_id, code = s.db.execute(
+        "SELECT r.id, json_extract(f.value, '$.code') FROM sync_records r, "
+        "json_each(r.outcome, '$.flags') f ORDER BY r.seq, f.key LIMIT 1"
+    ).fetchone()
+    row = s.db.execute(
+        "SELECT status, version FROM flag_reviews WHERE record_id = ? AND code = ?",
+        [record_id, code],
+    ).fetchone()
+    status, version = tuple(row) if row else ("open", 0)
+    return {"record_id": record_id, "code": code, "status": status, "version": version}
+
+
+def _flag_call(action: str) -> Callable[[Sweep, str], Call]:
+    """A transition of the first flag item; before the dispatcher's call (the one let in),
+    a resolved item is reopened or an open one resolved, as the action needs."""
+
+    def call(s: Sweep, role: str) -> Call:
+        item = _flag_item(s)
+        params = {"record_id": item["record_id"], "code": item["code"]}
+        needs_resolved = action == "reopen"
+        if role == "dispatcher" and (item["status"] == "resolved") != needs_resolved:
+            step, body = (
+                ("resolve", {"disposition": "justified", "comment": "sweep"})
+                if needs_resolved
+                else ("reopen", {"comment": "sweep"})
+            )
+            url = f"{API}/flags/{item['record_id']}/{item['code']}/{step}"
+            done = s.client.post(
+                url, json={**body, "version": item["version"]}, headers=s.headers(role)
+            )
+            assert done.status_code == 200, done.json
+            item = _flag_item(s)
+        body = {
+            "assign": {"assignee_id": s.world.users["dispatcher"]},
+            "resolve": {"disposition": "breach", "comment": "sweep"},
+            "reopen": {"comment": "sweep"},
+        }[action]
+        return {"params": params, "json": {**body, "version": item["version"]}}
+
+    return call
+
+
 BODIES: dict[tuple[str, str], Callable[[Sweep, str], Call]] = {
     ("POST", "/auth/login"): lambda s, r: {
         "json": {"username": "dispatcher", "password": PASSWORD}
@@ -510,6 +554,12 @@ BODIES: dict[tuple[str, str], Callable[[Sweep, str], Call]] = {
     ("POST", "/borrowers/{borrower_id}/requests/{request_id}/withdraw"): lambda s, r: {
         "json": {"source": "phone"}
     },
+    ("GET", "/flags/{record_id}/{code}"): lambda s, r: {
+        "params": {k: v for k, v in _flag_item(s).items() if k in ("record_id", "code")}
+    },
+    ("POST", "/flags/{record_id}/{code}/assign"): _flag_call("assign"),
+    ("POST", "/flags/{record_id}/{code}/resolve"): _flag_call("resolve"),
+    ("POST", "/flags/{record_id}/{code}/reopen"): _flag_call("reopen"),
     ("POST", "/audit/checkpoints"): lambda s, r: {"json": {"reason": "sweep"}},
     ("POST", "/audit/verify-checkpoint"): lambda s, r: {"json": s.ids["checkpoint"]},
 }
@@ -875,6 +925,8 @@ def test_every_disclosure_of_every_operation_is_ledgered(sweep, doc, client):
         (f"POST {route}-proposal", "route_leg_distance"),
         ("POST /api/v1/days/<day:day>/assignment-proposal", "route_leg_distance"),
         ("POST /api/v1/sync/push", "flag_details"),
+        ("GET /api/v1/flags", "flag_details"),
+        ("POST /api/v1/flags/<string:record_id>/<string:code>/resolve", "flag_details"),
     ):
         assert reached in ledgered, reached
     verify = client.get(f"{API}/audit/verify", headers=sweep.headers("privacy_officer"))

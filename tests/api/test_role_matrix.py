@@ -111,6 +111,13 @@ KNOWN = {
     ("POST", f"{API}/sync/purge-acks"): {"agent"},
     ("GET", f"{API}/sync/health"): {"dispatcher", "admin"},
     ("GET", f"{API}/records"): {"dispatcher"},
+    # Flag review: dispatchers review (docs/flag-review.md); no admin, privacy officer or agent.
+    ("GET", f"{API}/flags"): {"dispatcher"},
+    ("GET", f"{API}/flags/<string:record_id>/<string:code>"): {"dispatcher"},
+    ("POST", f"{API}/flags/<string:record_id>/<string:code>/assign"): {"dispatcher"},
+    ("POST", f"{API}/flags/<string:record_id>/<string:code>/resolve"): {"dispatcher"},
+    ("POST", f"{API}/flags/<string:record_id>/<string:code>/reopen"): {"dispatcher"},
+    ("GET", f"{API}/agents/<int:agent_id>/compliance-summary"): {"dispatcher"},
     ("PUT", f"{API}/attachments/<sha256:sha256>"): {"agent"},
     ("GET", f"{API}/attachments/<sha256:sha256>"): {"agent", "dispatcher"},
     ("POST", f"{API}/attachments/<sha256:sha256>/uploads"): {"agent"},
@@ -129,6 +136,8 @@ NEVER_FOR_PRIVACY_OR_ADMIN = {
     f"{API}/visits/<int:visit_id>",
     f"{API}/me/day",
     f"{API}/worklists/promises",
+    f"{API}/flags",
+    f"{API}/flags/<string:record_id>/<string:code>",
 }
 
 _PARAM = re.compile(
