@@ -64,7 +64,12 @@ CATALOGUE: dict[str, Callable[[Row, Row, Row], Any]] = {
     "case_flags": lambda b, c, v: {flag: bool(c.get(flag)) for flag in CASE_FLAGS},
     "purpose": lambda b, c, v: v.get("purpose"),
     "dispatcher_notes": lambda b, c, v: v.get("notes"),
+    # The most pressing promise or instalment: kind, state, amount due, due date, currency.
+    # Computed by the server before the card is built (services/repayment.card_statuses).
+    "repayment_status": lambda b, c, v: c.get("repayment_status"),
 }
+# Card fields the server computes from other records before building the card.
+COMPUTED_CARD_FIELDS: frozenset[str] = frozenset({"repayment_status"})
 
 # Borrower facts that are not card fields: what the field recorded about a visit, and what
 # planning derives from the borrower's home. Served by endpoints for a staff purpose, never
@@ -121,6 +126,7 @@ _AGENT_HOME_VISIT = [
     "product",
     "purpose",
     "dispatcher_notes",
+    "repayment_status",
 ]
 
 _DISPATCH_CARD = [
@@ -174,6 +180,7 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
             "product",
             "purpose",
             "dispatcher_notes",
+            "repayment_status",
         ],
     },
     "dispatcher": {
@@ -183,7 +190,9 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
         # works from; what the borrower asked for decides what may be planned at all.
         DISPATCH_PLANNING: _DISPATCH_CARD
         + ["notice_note", "cancel_reason", "route_leg_distance", "route_arrival", "route_start"]
-        + ["visit_outcome", "flag_details", "borrower_requests"],
+        + ["visit_outcome", "flag_details", "borrower_requests"]
+        # The promises worklist: broken promises and overdue instalments, what is owed.
+        + ["promise_to_pay", "agreement_terms", "repayment_status"],
         # Reading what the field recorded: reports, ID results, agreements, flags.
         # The photos and signature images included (GET /attachments/{sha256}/content).
         COMPLIANCE_EVIDENCE: _FIELD_RECORDS + ["attachment_bytes"],

@@ -100,6 +100,8 @@ VARIANTS = {
     # from the agent's last reported position: the route names the visit it was taken at
     ("GET", "/agents/{agent_id}/days/{day}/route"): ["", "?start=last_position"],
     ("POST", "/agents/{agent_id}/days/{day}/route-proposal"): ["", "?start=last_position"],
+    # judged after the promise and both instalments fell due: every item carries terms
+    ("GET", "/worklists/promises"): ["", "?day=2027-02-01"],
 }
 
 
@@ -370,6 +372,17 @@ def _import_call(s: Sweep, role: str) -> Call:
     return {"data": json.dumps(row), "content_type": "application/x-ndjson"}
 
 
+def _payment_import_call(s: Sweep, role: str) -> Call:
+    row = {
+        "payment_id": f"SWEEP-PAY-{s.next()}",
+        "case_external_id": "C-0001",
+        "amount": "10.00",
+        "currency": "CNY",
+        "paid_at": iso(T0),
+    }
+    return {"data": json.dumps(row), "content_type": "application/x-ndjson"}
+
+
 def _chunk_call(s: Sweep, role: str) -> Call:
     return {
         "data": s.ids["chunked"],
@@ -466,6 +479,7 @@ BODIES: dict[tuple[str, str], Callable[[Sweep, str], Call]] = {
         "json": {"reason": "sweep"},
     },
     ("POST", "/cases/import"): _import_call,
+    ("POST", "/payments/import"): _payment_import_call,
     ("POST", "/visits"): lambda s, r: {
         "json": {
             "case_id": s.world.cases["C-0003"],

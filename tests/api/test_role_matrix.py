@@ -66,6 +66,8 @@ KNOWN = {
     ("POST", f"{API}/role-grants/<int:grant_id>/reject"): {"admin", "privacy_officer"},
     ("GET", f"{API}/me"): set(ROLES),
     ("POST", f"{API}/cases/import"): {"dispatcher", "admin"},
+    ("POST", f"{API}/payments/import"): {"dispatcher", "admin"},
+    ("GET", f"{API}/worklists/promises"): {"dispatcher"},
     ("GET", f"{API}/cases"): {"dispatcher"},
     ("GET", f"{API}/cases/<int:case_id>"): {"dispatcher", "agent"},
     ("GET", f"{API}/borrowers/<int:borrower_id>"): {"dispatcher", "agent"},
@@ -141,6 +143,7 @@ NEVER_FOR_PRIVACY_OR_ADMIN = {
     f"{API}/visits/<int:visit_id>",
     f"{API}/me/day",
     f"{API}/attachments/<sha256:sha256>/content",
+    f"{API}/worklists/promises",
     f"{API}/flags",
     f"{API}/flags/<string:record_id>/<string:code>",
 }
