@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from server.storage.connection import transaction
 from sync.cases import LEGAL_HOLD
 
 MAX_REASON = 500
+_BAGGING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,13 @@ def _write_bag(
         for section in sections:
             section.write(pack)
         pack.write_json("pack.json", {**meta, "contents": pack.contents})
+    # make_bag changes the process's working directory while it runs: one bag at a time,
+    # and every path the server uses is absolute (config.load_settings).
+    with _BAGGING:
+        return _make_bag(rt, bag_dir, meta, case)
+
+
+def _make_bag(rt: Runtime, bag_dir: Path, meta: dict[str, Any], case: dict[str, Any]) -> bagit.Bag:
     bag = bagit.make_bag(
         str(bag_dir),
         {

@@ -21,10 +21,11 @@ from typing import Any
 import sqlite_utils
 
 from schemas.audit_reports import DisclosureReportSchema
+from schemas.visit_register import RegisterLineSchema
 from server.domain.csv_cells import to_csv
 from server.domain.ledger import HASHED_COLUMNS, checkpoint_message
 from server.runtime import Runtime
-from server.services import audit_reports
+from server.services import audit_reports, visit_register
 from server.services.checkpoints import as_checkpoint
 from server.storage import evidence as evidence_rows
 from server.storage import sync as sync_rows
@@ -346,13 +347,23 @@ def write_keys(pack: PackContext) -> None:
     pack.contents["keys"] = [k["key_id"] for k in listing]
 
 
+def write_register(pack: PackContext) -> None:
+    """The case's visit register: every attempt's time, place, method and outcome, with
+    its flags and their review (JSON and CSV, as a dispatcher's export shows them)."""
+    lines = visit_register.case_register(pack.db, pack.rt, pack.case["id"])
+    dumped = RegisterLineSchema(many=True).dump(lines)
+    pack.write_json("register/visit_register.json", dumped)
+    csv_text = to_csv(visit_register.CSV_COLUMNS, visit_register.csv_rows(dumped))
+    pack.write_bytes("register/visit_register.csv", csv_text.encode())
+    pack.contents["register"] = {"lines": len(dumped)}
+
+
 _CASE_FACTS = frozenset({"display_name", "product", "overdue_amount", "currency", "case_flags"})
 _REPORT_FACTS = frozenset(
     {"visit_outcome", "promise_to_pay", "visit_notes", "gps_fix", "flag_details", "field_record"}
 )
 
-# The order the builder runs them in. Two more come from the contact log work: the contact
-# timeline (JSON and CSV) and the case's visit register.
+# The order the builder runs them in.
 SECTIONS: list[Section] = [
     Section("case", _CASE_FACTS, write_case),
     Section("visit_reports", _REPORT_FACTS, write_visit_reports),
@@ -363,6 +374,11 @@ SECTIONS: list[Section] = [
         write_agreements,
     ),
     Section("photos", frozenset({"attachment_bytes"}), write_photos),
+    Section(
+        "register",
+        frozenset({"display_name", "visit_outcome", "gps_fix", "id_result", "flag_details"}),
+        write_register,
+    ),
     Section("disclosures", frozenset(), write_disclosures),
     Section("ledger", frozenset(), write_ledger),
     Section("keys", frozenset(), write_keys),

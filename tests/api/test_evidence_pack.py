@@ -205,6 +205,11 @@ def test_the_pack_holds_the_case_evidence(pack, field):
     assert (folder / "agent-signature.png").read_bytes() == SIGNATURES["agent"]
     for photo, digest in zip(PHOTOS, field["photos"], strict=True):
         assert (data / "photos" / f"{digest}.png").read_bytes() == photo
+    register = json.loads((data / "register" / "visit_register.json").read_text())
+    reported = [line for line in register if line["record_id"]]
+    assert {line["case_id"] for line in register} == {field["case_id"]}
+    assert reported and all(line["distance_from_home_m"] is not None for line in reported)
+    assert (data / "register" / "visit_register.csv").read_text().startswith("visit_date,")
     disclosures = json.loads((data / "disclosures" / "report.json").read_text())
     assert disclosures["borrower_id"] == field["borrower_id"]
     assert (data / "disclosures" / "report.csv").read_text().startswith("seq,")
