@@ -16,6 +16,7 @@ from schemas.common import (
 )
 from schemas.disclosure import borrower_fact, borrower_facts_by_key, borrower_subject
 from schemas.visits import AgentVisitSchema
+from sync.contacts import CONTACT, DIRECTIONS, FIELD_CHANNELS, check_outcome
 from sync.records import CONFIRMATION_KINDS
 from sync.visits import VISIT_OUTCOMES
 
@@ -103,10 +104,37 @@ class AgreementBodySchema(StrictSchema):
     content_hash = fields.Str(required=True, validate=_SHA256)
 
 
+class ContactBodySchema(StrictSchema):
+    """A call or message the agent made in the field (docs/contacts.md)."""
+
+    channel = fields.Str(required=True, validate=validate.OneOf(FIELD_CHANNELS))
+    direction = fields.Str(load_default="outbound", validate=validate.OneOf(DIRECTIONS))
+    occurred_at = aware_datetime(required=True, metadata={"description": "call start, sms sent"})
+    outcome = fields.Str(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "from the channel's vocabulary (docs/contacts.md)"},
+    )
+    duration_s = json_int(allow_none=True, validate=validate.Range(min=0, max=86_400))
+    notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
+    external_ref = fields.Str(
+        allow_none=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "the dialer's or SMS gateway's id of this contact, if known"},
+    )
+
+    @validates_schema
+    def _outcome_of_channel(self, data: dict, **_kwargs: object) -> None:
+        problem = check_outcome(data["channel"], data["outcome"])
+        if problem:
+            raise ValidationError(problem, "outcome")
+
+
 BODY_SCHEMAS = {
     "visit_report": VisitReportBodySchema(),
     "id_confirmation": IdConfirmationBodySchema(),
     "agreement": AgreementBodySchema(),
+    CONTACT: ContactBodySchema(),
 }
 
 
@@ -122,7 +150,10 @@ class RecordSchema(StrictSchema):
     # not walked here a second time as a free-form value.
     body = DeferredObject(
         required=True,
-        metadata={"description": "VisitReportBody, IdConfirmationBody or AgreementBody by kind"},
+        metadata={
+            "description": "VisitReportBody, IdConfirmationBody, AgreementBody or ContactBody "
+            "by kind"
+        },
     )
 
 

@@ -1,7 +1,7 @@
 """Flask CLI commands: init-db, users create, import-cases, import-payments, close-day,
 verify-receipt, checkpoint, purge, backup, restore; `demo` lives in server/demo/cli.py, `keys`
 and `ledger` in server/cli_ledger.py, `evidence-pack` and `verify-evidence` in
-server/cli_evidence.py."""
+server/cli_evidence.py, `import-contacts` in server/cli_contacts.py."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
+from server.cli_contacts import import_contacts
 from server.cli_context import cli_caller, database_path, fail, open_database, runtime
 from server.cli_evidence import evidence_pack_command, verify_evidence_command
 from server.cli_ledger import keys, ledger
@@ -32,6 +33,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(import_cases)
     app.cli.add_command(import_payments)
+    app.cli.add_command(import_contacts)
     app.cli.add_command(close_day_command)
     app.cli.add_command(verify_receipt_command)
     app.cli.add_command(checkpoint_command)

@@ -122,6 +122,12 @@ class ReviewNotResolved(Conflict):
     code = "review_not_resolved"
 
 
+class ContactExists(Conflict):
+    """The contact is already on the case's log (same external reference or natural key)."""
+
+    code = "contact_exists"
+
+
 class PreconditionRequired(DoorstepError):
     """A change was sent without the version it was based on."""
 

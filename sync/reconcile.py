@@ -23,6 +23,7 @@ from datetime import datetime, time
 
 from . import compliance as rules
 from .compliance import CompliancePolicy, Flag, parse_hhmm
+from .contacts import CONTACT, FieldContact, parse_contact
 from .identity import credential_counts, is_agent_credential
 from .records import (
     ATTACHMENT_MISSING,
@@ -48,7 +49,7 @@ from .records import (
     referenced_blobs,
 )
 
-Parsed = VisitReport | IdConfirmation | AgreementClaim
+Parsed = VisitReport | IdConfirmation | AgreementClaim | FieldContact
 
 
 @dataclass
@@ -185,6 +186,8 @@ def _parse(record: IncomingRecord, visit: VisitFacts) -> Parsed:
         return parse_visit_report(record.body)
     if record.kind == "id_confirmation":
         return parse_id_confirmation(record.body)
+    if record.kind == CONTACT:
+        return parse_contact(record.body)
     claim = parse_agreement(record.body)
     if claim.agreement_id != record.id:
         raise MalformedRecord("body.agreement_id", "must equal the record id")
@@ -210,12 +213,16 @@ def _flags(
         found.append(Flag(rules.VISIT_CANCELLED, "The visit was cancelled.", {}))
     if visit.agent_id != facts.agent.id:
         found.append(Flag(rules.VISIT_REASSIGNED, "The visit is no longer assigned to you.", {}))
-    found += rules.check_case_flags(case.hardship, case.do_not_visit, case.legal_hold)
+    # Do-not-visit is about the door; a call or message is not a visit.
+    do_not_visit = case.do_not_visit and record.kind != CONTACT
+    found += rules.check_case_flags(case.hardship, do_not_visit, case.legal_hold)
     found += rules.check_clock_skew(facts.device_sent_at, record.recorded_at, now, policy)
     found += rules.check_late_sync(record.recorded_at, now, policy)
     if isinstance(parsed, VisitReport):
         credentials = (*visit.credential_times, *seen.credentials[visit.id])
         found += _visit_report_flags(parsed, visit, credentials, seen, policy)
+    elif isinstance(parsed, FieldContact):
+        pass  # the per-channel rules of the contact log are in sync/contacts.py
     elif isinstance(parsed, IdConfirmation):
         if parsed.confirmation_kind == "borrower_identity":
             found += rules.check_borrower_identity(

@@ -13,6 +13,9 @@ arrive as aware `datetime` objects or ISO 8601 text with an offset):
   characters never reach this package: the server compares them and passes only the result.
 - `agreement`: every field of sync.canonical.AGREEMENT_FIELDS plus the claimed
   `content_hash`; `agreement_id` must equal the record id.
+- `contact`: a call or message the agent made in the field: `channel` (`phone_call`,
+  `sms`), `direction`, `occurred_at`, `outcome` from the channel's vocabulary
+  (sync/contacts.py).
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from .compliance import Flag, OutOfHoursConsent, parse_hhmm
 from .geo import GeoFix
 from .visits import NO_CONTACT_OUTCOMES, VISIT_STATUSES
 
-RECORD_KINDS: frozenset[str] = frozenset({"visit_report", "id_confirmation", "agreement"})
+RECORD_KINDS: frozenset[str] = frozenset(
+    {"visit_report", "id_confirmation", "agreement", "contact"}
+)
 Status = Literal["accepted", "flagged", "duplicate", "rejected", "retry"]
 CONFIRMATION_KINDS: frozenset[str] = frozenset({"borrower_identity", "agent_credential"})
 # The wire name of the typed ID characters; a body still holding them is refused outright,

@@ -92,6 +92,9 @@ FIELD_FACTS: dict[str, str] = {
     "or why no arrival can be scheduled",
     "route_start": "a route starts from the agent's last reported position: the visit it "
     "was reported at, and when",
+    "contact_log": "a contact with the borrower on any channel: channel, direction, when, "
+    "outcome, duration; and the ladder built on them (rungs, next lawful action)",
+    "contact_notes": "the notes of a call, message or letter on the contact log",
     "borrower_requests": "what the borrower asked for: not to be visited, not to be contacted "
     "on a channel, when to be contacted, out-of-hours consent (its hours, validity, evidence)",
     "attachment_bytes": "the bytes of a photo or signature image an agent recorded at a visit",
@@ -193,6 +196,8 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
         + ["visit_outcome", "flag_details", "borrower_requests"]
         # The promises worklist: broken promises and overdue instalments, what is owed.
         + ["promise_to_pay", "agreement_terms", "repayment_status"],
+        # The contact log and the ladder: which step comes next, and when it is lawful.
+        + ["contact_log", "contact_notes"],
         # Reading what the field recorded: reports, ID results, agreements, flags.
         # The photos and signature images included (GET /attachments/{sha256}/content).
         COMPLIANCE_EVIDENCE: _FIELD_RECORDS + ["attachment_bytes"],

@@ -18,6 +18,7 @@ from server.clock import to_iso
 from server.errors import BatchTooLarge
 from server.runtime import Caller, Runtime
 from server.services.attachments import note_references
+from server.services.contacts import record_synced_contacts
 from server.services.disclosure import agent_card_facts
 from server.services.push_facts import Replay, batch_visits, known_replays, server_facts
 from server.services.push_validation import (
@@ -30,6 +31,7 @@ from server.services.visit_outcomes import apply_reports
 from server.storage import sync as sync_rows
 from server.storage.connection import transaction
 from server.timing import phase
+from sync.contacts import CONTACT
 from sync.flag_views import agent_may_learn_id_result, agent_outcome
 from sync.identity import id_verification
 from sync.receipts import sign_receipt
@@ -78,6 +80,8 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
                 if o.stored and c.record and c.record.kind == "visit_report"
             ]
             apply_reports(db, caller, reported)
+            # Calls and messages from the field join the contact log (services/contacts.py).
+            record_synced_contacts(db, caller, _stored_of_kind(checked, outcomes, CONTACT))
         confirmed = sync_rows.confirm_purges(
             db, principal.device_id, batch.get("purge_acks") or [], to_iso(now)
         )
@@ -99,6 +103,17 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
         ],
         "purges_confirmed": confirmed,
     }
+
+
+def _stored_of_kind(
+    checked: list[CheckedRecord], outcomes: list[RecordOutcome], kind: str
+) -> list[IncomingRecord]:
+    """The records of one kind this push stores."""
+    return [
+        c.record
+        for c, o in zip(checked, outcomes, strict=True)
+        if o.stored and c.record is not None and c.record.kind == kind
+    ]
 
 
 def _referenced_blobs(checked: list[CheckedRecord], outcomes: list[RecordOutcome]) -> set[str]:

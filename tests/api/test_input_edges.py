@@ -270,6 +270,11 @@ def _valid_bodies(world) -> dict[str, dict]:
             "borrower_acknowledged": True,
         },
         "agreement": agreement,
+        "contact": {
+            "channel": "phone_call",
+            "occurred_at": _iso(T0 - timedelta(minutes=30)),
+            "outcome": "no_answer",
+        },
     }
 
 

@@ -48,6 +48,7 @@ FIELD_NOTE = "SWEEP field note: dog at the gate, borrower one"
 PUSH_NOTE = "SWEEP pushed note about borrower two"
 CANCEL_REASON = "SWEEP cancel: borrower says already paid"
 REQUEST_NOTE = "SWEEP request note: call the daughter instead"
+CONTACT_NOTE = "SWEEP contact note: borrower hung up on the call"
 GPS_FIX = (31.2013, 121.4013)
 GPS_FIX_V3 = (31.2032, 121.4032)
 SIGNED_AT = ("31.2014", "121.4014")
@@ -302,6 +303,26 @@ def sweep(world, client, auth, db) -> Sweep:
     )
     assert asked.status_code == 201, asked.json
     s.ids["request_id"] = asked.json["request"]["id"]
+    # A call on borrower one's contact log, and a message the agent's phone synced (for
+    # borrower two, so that v1's records stay the four above).
+    called = client.post(
+        f"{API}/cases/{c1}/contacts",
+        json={
+            "channel": "phone_call",
+            "occurred_at": iso(T0 - timedelta(hours=2)),
+            "outcome": "refused",
+            "notes": CONTACT_NOTE,
+        },
+        headers=dispatcher,
+    )
+    assert called.status_code == 201, called.json
+    synced = {"channel": "sms", "occurred_at": iso(T0 - timedelta(minutes=45)), "outcome": "sent"}
+    assert _push(s, [_record("contact", world.visits["v2"], 5, 44, synced)])["outcomes"][0][
+        "status"
+    ] in (
+        "accepted",
+        "flagged",
+    )
     return s
 
 
@@ -572,6 +593,27 @@ BODIES: dict[tuple[str, str], Callable[[Sweep, str], Call]] = {
     ("POST", "/flags/{record_id}/{code}/assign"): _flag_call("assign"),
     ("POST", "/flags/{record_id}/{code}/resolve"): _flag_call("resolve"),
     ("POST", "/flags/{record_id}/{code}/reopen"): _flag_call("reopen"),
+    ("POST", "/cases/{case_id}/contacts"): lambda s, r: {
+        "json": {
+            "channel": "letter",
+            "occurred_at": iso(T0 - timedelta(days=1, minutes=s.next())),
+            "outcome": "delivered",
+            "notes": "SWEEP notes written with a letter",
+        }
+    },
+    ("POST", "/contacts/import"): lambda s, r: {
+        "data": json.dumps(
+            {
+                "case_external_id": "C-0002",
+                "channel": "sms",
+                "occurred_at": iso(T0 - timedelta(hours=5, minutes=s.next())),
+                "outcome": "delivered",
+                "agent": "gateway",
+                "notes": "SWEEP imported note",
+            }
+        ),
+        "content_type": "application/x-ndjson",
+    },
     ("POST", "/audit/checkpoints"): lambda s, r: {"json": {"reason": "sweep"}},
     ("POST", "/audit/verify-checkpoint"): lambda s, r: {"json": s.ids["checkpoint"]},
 }
@@ -710,6 +752,7 @@ def known_values(s: Sweep) -> tuple[list[Known], list[str]]:
         Known(FIELD_NOTE, b1, "visit_notes"),
         Known(PUSH_NOTE, b2, "visit_notes"),
         Known(REQUEST_NOTE, b1, "borrower_requests"),
+        Known(CONTACT_NOTE, b1, "contact_notes"),
         Known(GPS_FIX[0], b1, "gps_fix"),
         Known(GPS_FIX[1], b1, "gps_fix"),
         Known(GPS_FIX_V3[0], owner(s, "visit", s.world.visits["v3"]), "gps_fix"),
@@ -949,6 +992,8 @@ def test_every_disclosure_of_every_operation_is_ledgered(sweep, doc, client):
         ("GET /api/v1/register", "id_result"),
         ("GET /api/v1/flags", "flag_details"),
         ("POST /api/v1/flags/<string:record_id>/<string:code>/resolve", "flag_details"),
+        ("GET /api/v1/cases/<int:case_id>/contacts", "contact_notes"),
+        ("GET /api/v1/cases/<int:case_id>/timeline", "contact_log"),
     ):
         assert reached in ledgered, reached
     verify = client.get(f"{API}/audit/verify", headers=sweep.headers("privacy_officer"))

@@ -79,6 +79,10 @@ KNOWN = {
     ("POST", f"{API}/borrowers/<int:borrower_id>/requests/<int:request_id>/withdraw"): {
         "dispatcher"
     },
+    ("GET", f"{API}/cases/<int:case_id>/contacts"): {"dispatcher"},
+    ("POST", f"{API}/cases/<int:case_id>/contacts"): {"dispatcher"},
+    ("GET", f"{API}/cases/<int:case_id>/timeline"): {"dispatcher"},
+    ("POST", f"{API}/contacts/import"): {"dispatcher"},
     ("GET", f"{API}/visits/replan"): {"dispatcher"},
     # The visit register carries borrower names, positions and outcomes: dispatchers only.
     ("GET", f"{API}/register"): {"dispatcher"},
@@ -137,6 +141,8 @@ NEVER_FOR_PRIVACY_OR_ADMIN = {
     f"{API}/cases/<int:case_id>",
     f"{API}/borrowers/<int:borrower_id>",
     f"{API}/borrowers/<int:borrower_id>/requests",
+    f"{API}/cases/<int:case_id>/contacts",
+    f"{API}/cases/<int:case_id>/timeline",
     f"{API}/visits",
     f"{API}/visits/replan",
     f"{API}/register",

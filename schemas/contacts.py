@@ -1,0 +1,165 @@
+"""The contact log and the case timeline: logging a contact, importing a dialer's export,
+reading a case's log and its collections ladder."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.common import NestedOrNull, StrictSchema, aware_datetime, json_int
+from schemas.disclosure import borrower_fact, borrower_subject
+from sync.contacts import CHANNELS, DIRECTIONS, LOGGED_CHANNELS, RUNGS, check_outcome
+
+
+def _logged(name: str) -> dict:
+    """A fact of the log; handed back, not disclosed, when this request wrote that value."""
+    return borrower_fact("contact_log", set_by=name)
+
+
+class _OutcomeOfChannel:
+    @validates_schema
+    def _outcome_of_channel(self, data: dict, **_kwargs: object) -> None:
+        problem = check_outcome(data["channel"], data["outcome"])
+        if problem:
+            raise ValidationError(problem, "outcome")
+
+
+class ContactCreateSchema(_OutcomeOfChannel, StrictSchema):
+    channel = fields.Str(required=True, validate=validate.OneOf(LOGGED_CHANNELS))
+    direction = fields.Str(load_default="outbound", validate=validate.OneOf(DIRECTIONS))
+    occurred_at = aware_datetime(required=True, metadata={"description": "call start, sent at"})
+    outcome = fields.Str(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "from the channel's vocabulary (docs/contacts.md)"},
+    )
+    agent_id = json_int(
+        validate=validate.Range(min=1),
+        metadata={"description": "the user who made the contact (default: you)"},
+    )
+    duration_s = json_int(allow_none=True, validate=validate.Range(min=0, max=86_400))
+    notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
+    visit_id = json_int(allow_none=True, validate=validate.Range(min=1))
+    external_ref = fields.Str(
+        allow_none=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "the dialer's or gateway's id of this contact"},
+    )
+
+
+class ContactImportRowSchema(_OutcomeOfChannel, StrictSchema):
+    """One row of a dialer or SMS gateway export (CSV cells or a JSON Lines object)."""
+
+    case_external_id = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    channel = fields.Str(required=True, validate=validate.OneOf(LOGGED_CHANNELS))
+    direction = fields.Str(load_default="outbound", validate=validate.OneOf(DIRECTIONS))
+    occurred_at = aware_datetime(required=True)
+    outcome = fields.Str(required=True, validate=validate.Length(min=1, max=40))
+    agent = fields.Str(
+        required=True,
+        validate=validate.Length(min=1, max=128),
+        metadata={"description": "a Doorstep username, or the external system's agent name"},
+    )
+    duration_s = fields.Int(allow_none=True, validate=validate.Range(min=0, max=86_400))
+    notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
+    external_ref = fields.Str(allow_none=True, validate=validate.Length(min=1, max=128))
+
+
+class ContactImportArgsSchema(StrictSchema):
+    format = fields.Str(
+        validate=validate.OneOf(["jsonl", "csv"]),
+        metadata={"description": "overrides the Content-Type guess"},
+    )
+
+
+class ContactImportErrorSchema(StrictSchema):
+    row = fields.Int()
+    field = fields.Str(allow_none=True)
+    message = fields.Str()
+
+
+class ContactImportReportSchema(StrictSchema):
+    format = fields.Str()
+    source = fields.Str()
+    total_rows = fields.Int()
+    created = fields.Int()
+    already_logged = fields.Int(
+        metadata={"description": "rows whose contact was on the log already, from any source"}
+    )
+    rejected = fields.Int()
+    errors = fields.List(fields.Nested(ContactImportErrorSchema))
+    errors_truncated = fields.Bool()
+
+
+class ContactQueryArgsSchema(StrictSchema):
+    channel = fields.Str(validate=validate.OneOf(CHANNELS))
+
+
+class ContactSchema(StrictSchema):
+    id = fields.Int(allow_none=True, metadata={"description": "null for a home-visit report"})
+    case_id = fields.Int(metadata=borrower_subject("case"))
+    channel = fields.Str(metadata=_logged("channel"))
+    direction = fields.Str(metadata=_logged("direction"))
+    occurred_at = fields.Str(metadata=_logged("occurred_at"))
+    outcome = fields.Str(metadata=_logged("outcome"))
+    duration_s = fields.Int(allow_none=True, metadata=_logged("duration_s"))
+    notes = fields.Str(allow_none=True, metadata=borrower_fact("contact_notes", set_by="notes"))
+    agent_id = fields.Int(allow_none=True)
+    agent_username = fields.Str(allow_none=True)
+    agent_name = fields.Str(allow_none=True, metadata={"description": "an external agent"})
+    visit_id = fields.Int(allow_none=True)
+    external_ref = fields.Str(allow_none=True)
+    source = fields.Str(metadata={"description": "api, import, sync or visit_report"})
+    sources = fields.List(fields.Str(), metadata={"description": "every source that reported it"})
+    record_id = fields.Str(allow_none=True, metadata={"description": "the visit report's id"})
+    flags = fields.List(fields.Dict(), metadata=borrower_fact("flag_details"))
+    logged_at = fields.Str(allow_none=True)
+
+
+class ContactResultSchema(StrictSchema):
+    contact = NestedOrNull(ContactSchema)
+
+
+class ContactPageSchema(StrictSchema):
+    items = fields.List(fields.Nested(ContactSchema))
+
+
+class RungSchema(StrictSchema):
+    rung = fields.Str(validate=validate.OneOf(RUNGS))
+    channels = fields.List(fields.Str())
+    contacts = fields.Int(metadata=borrower_fact("contact_log"))
+    first_at = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
+    last_at = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
+    last_outcome = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
+    outcomes = fields.Dict(
+        keys=fields.Str(), values=fields.Int(), metadata=borrower_fact("contact_log")
+    )
+    entries = fields.List(fields.Nested(ContactSchema))
+
+
+class NextActionSchema(StrictSchema):
+    rung = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
+    channel = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
+    earliest_at = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
+    reason = fields.Str(
+        metadata={
+            "description": "next_rung, notice_before_visit, no_lawful_channel, in_legal, "
+            "case_closed",
+            **borrower_fact("contact_log"),
+        }
+    )
+
+
+class TimelineSchema(StrictSchema):
+    case_id = fields.Int(metadata=borrower_subject("case"))
+    current_rung = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
+    on_rung_since = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
+    time_on_rung_s = fields.Int(allow_none=True, metadata=borrower_fact("contact_log"))
+    blocked_channels = fields.List(
+        fields.Str(),
+        metadata={
+            "description": "channels the borrower asked not to be contacted on",
+            **borrower_fact("borrower_requests"),
+        },
+    )
+    next_action = fields.Nested(NextActionSchema)
+    rungs = fields.List(fields.Nested(RungSchema))

@@ -1,0 +1,185 @@
+"""The contact log: entries, the sources that reported each, and the home-visit reports that
+join the log when it is read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import sqlite_utils
+
+Row = dict[str, Any]
+
+_COLUMNS = (
+    "case_id",
+    "channel",
+    "direction",
+    "occurred_at",
+    "agent_id",
+    "agent_name",
+    "outcome",
+    "duration_s",
+    "notes",
+    "visit_id",
+    "external_ref",
+    "natural_key",
+    "source",
+    "flags",
+    "logged_at",
+    "logged_by",
+)
+# SQLite's default limit on host parameters is far above this; chunks keep statements short.
+_CHUNK = 500
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _chunks(values: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def existing_keys(
+    db: sqlite_utils.Database, natural_keys: list[str], external_refs: list[tuple[str, str]]
+) -> tuple[dict[str, int], dict[tuple[str, str], Row]]:
+    """Entries already logged under these natural keys, and under these (channel, external
+    ref): (contact id by natural key, {id, external_ref} by (channel, ref))."""
+    by_key: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(natural_keys))):
+        for row in db.execute(
+            f"SELECT natural_key, id FROM contacts WHERE natural_key IN ({_marks(chunk)})", chunk
+        ):
+            by_key[row[0]] = row[1]
+    by_ref: dict[tuple[str, str], Row] = {}
+    refs = sorted({ref for _, ref in external_refs})
+    for chunk in _chunks(refs):
+        for row in db.execute(
+            "SELECT channel, external_ref, id FROM contacts "
+            f"WHERE external_ref IN ({_marks(chunk)})",
+            chunk,
+        ):
+            by_ref[(row[0], row[1])] = {"id": row[2]}
+    return by_key, by_ref
+
+
+def insert_contacts(db: sqlite_utils.Database, contacts: list[Row]) -> list[int]:
+    """Insert new entries (their keys checked free beforehand); their ids, in order."""
+    sql = (
+        f"INSERT INTO contacts ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join(':' + c for c in _COLUMNS)})"
+    )
+    ids = []
+    for contact in contacts:
+        values = {c: contact.get(c) for c in _COLUMNS}
+        values["flags"] = json.dumps(values["flags"] or [])
+        ids.append(int(db.execute(sql, values).lastrowid))
+    return ids
+
+
+def fill_external_refs(db: sqlite_utils.Database, refs: dict[int, str]) -> None:
+    """Give entries logged without an external reference the one a later source carried."""
+    db.conn.executemany(
+        "UPDATE contacts SET external_ref = ? WHERE id = ? AND external_ref IS NULL",
+        [(ref, contact_id) for contact_id, ref in refs.items()],
+    )
+
+
+def add_sources(db: sqlite_utils.Database, sources: list[tuple[int, str, str, str]]) -> None:
+    """(contact id, source, reference, received_at); a source already noted is kept."""
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO contact_sources (contact_id, source, reference, received_at) "
+        "VALUES (?, ?, ?, ?)",
+        sources,
+    )
+
+
+def known_sources(db: sqlite_utils.Database, source: str, references: list[str]) -> set[str]:
+    """The references of this source already noted."""
+    found: set[str] = set()
+    for chunk in _chunks(sorted(set(references))):
+        found.update(
+            row[0]
+            for row in db.execute(
+                f"SELECT reference FROM contact_sources WHERE source = ? "
+                f"AND reference IN ({_marks(chunk)})",
+                [source, *chunk],
+            )
+        )
+    return found
+
+
+def contacts_of_case(db: sqlite_utils.Database, case_id: int) -> list[Row]:
+    """The case's entries with their sources, oldest first."""
+    rows = list(
+        db.query(
+            "SELECT c.*, u.username AS agent_username, "
+            "(SELECT json_group_array(s.source) FROM contact_sources s "
+            " WHERE s.contact_id = c.id) AS sources "
+            "FROM contacts c LEFT JOIN users u ON u.id = c.agent_id "
+            "WHERE c.case_id = ? ORDER BY c.occurred_at, c.id",
+            [case_id],
+        )
+    )
+    for row in rows:
+        row["flags"] = json.loads(row["flags"])
+        row["sources"] = sorted(set(json.loads(row["sources"] or "[]")))
+    return rows
+
+
+def get_contact(db: sqlite_utils.Database, contact_id: int) -> Row | None:
+    rows = list(db.query("SELECT case_id FROM contacts WHERE id = ?", [contact_id]))
+    if not rows:
+        return None
+    return next(r for r in contacts_of_case(db, rows[0]["case_id"]) if r["id"] == contact_id)
+
+
+def visit_reports_of_case(db: sqlite_utils.Database, case_id: int) -> list[Row]:
+    """Stored visit reports of the case: what a home visit adds to the log."""
+    return list(
+        db.query(
+            "SELECT r.id, r.visit_id, r.agent_id, u.username AS agent_username, "
+            "json_extract(r.body, '$.arrived_at') AS arrived_at, "
+            "json_extract(r.body, '$.outcome') AS outcome, v.purpose "
+            "FROM sync_records r JOIN visits v ON v.id = r.visit_id "
+            "LEFT JOIN users u ON u.id = r.agent_id "
+            "WHERE r.case_id = ? AND r.kind = 'visit_report' ORDER BY r.seq",
+            [case_id],
+        )
+    )
+
+
+def cases_of_visits(db: sqlite_utils.Database, visit_ids: list[int]) -> dict[int, int]:
+    """case id by visit id."""
+    found: dict[int, int] = {}
+    for chunk in _chunks(sorted(set(visit_ids))):
+        for row in db.execute(
+            f"SELECT id, case_id FROM visits WHERE id IN ({_marks(chunk)})", chunk
+        ):
+            found[row[0]] = row[1]
+    return found
+
+
+def cases_by_external_id(db: sqlite_utils.Database, external_ids: list[str]) -> dict[str, int]:
+    """case id by the bank's case id."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(external_ids))):
+        for row in db.execute(
+            f"SELECT external_id, id FROM cases WHERE external_id IN ({_marks(chunk)})", chunk
+        ):
+            found[row[0]] = row[1]
+    return found
+
+
+def users_by_name(db: sqlite_utils.Database, usernames: list[str]) -> dict[str, int]:
+    """user id by username (folded to lower case)."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted({n.casefold() for n in usernames})):
+        for row in db.execute(
+            f"SELECT lower(username), id FROM users WHERE lower(username) IN ({_marks(chunk)})",
+            chunk,
+        ):
+            found[row[0]] = row[1]
+    return found
