@@ -82,6 +82,7 @@ class ContactImportReportSchema(StrictSchema):
     source = fields.Str()
     total_rows = fields.Int()
     created = fields.Int()
+    flagged = fields.Int(metadata={"description": "new entries that broke a channel rule"})
     already_logged = fields.Int(
         metadata={"description": "rows whose contact was on the log already, from any source"}
     )
@@ -113,6 +114,18 @@ class ContactSchema(StrictSchema):
     record_id = fields.Str(allow_none=True, metadata={"description": "the visit report's id"})
     flags = fields.List(fields.Dict(), metadata=borrower_fact("flag_details"))
     logged_at = fields.Str(allow_none=True)
+
+
+class ContactPlanSchema(StrictSchema):
+    channel = fields.Str(required=True, validate=validate.OneOf(CHANNELS))
+    at = aware_datetime(metadata={"description": "when the contact would be made (default: now)"})
+
+
+class ContactPlanResultSchema(StrictSchema):
+    case_id = fields.Int()
+    channel = fields.Str()
+    at = fields.Str()
+    lawful = fields.Bool()
 
 
 class ContactResultSchema(StrictSchema):

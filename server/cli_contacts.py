@@ -8,7 +8,7 @@ import click
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from server.cli_context import cli_caller, open_database
+from server.cli_context import cli_caller, open_database, runtime
 from server.services import contact_import
 
 
@@ -30,6 +30,7 @@ def import_contacts(path: Path, fmt: str | None, quiet: bool) -> None:
     ):
         report = contact_import.import_contacts(
             open_database(),
+            runtime(),
             cli_caller("import-contacts"),
             handle,
             fmt,

@@ -128,6 +128,12 @@ class ContactExists(Conflict):
     code = "contact_exists"
 
 
+class ContactRefused(InvalidInput):
+    """A planned contact would break a compliance rule; `details.rule` names it."""
+
+    code = "contact_refused"
+
+
 class PreconditionRequired(DoorstepError):
     """A change was sent without the version it was based on."""
 

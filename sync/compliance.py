@@ -158,17 +158,28 @@ class CompliancePolicy:
     planned_window_grace_min: int | None = 30
     clock_skew_limit_s: int = 300
     late_sync_limit_s: int = 24 * 3600
+    # Calls, SMS and e-mails, borrower local time (sync/contact_rules.py); letters any time.
+    contact_window_start: time = time(8, 0)
+    contact_window_end: time = time(21, 0)
+    # Reg F 1006.14(b)(2): more than 7 call attempts within 7 days, or a call within 7 days
+    # after a telephone conversation, is presumed harassment. None switches a cap off.
+    max_call_attempts: int | None = 7
+    call_attempt_period_days: int = 7
+    call_pause_after_conversation_days: int | None = 7
 
     def __post_init__(self) -> None:
         if not self.name:
             raise InvalidPolicy("name must not be empty")
         if not self.visit_window_start < self.visit_window_end:
             raise InvalidPolicy("visit_window_start must be before visit_window_end")
+        if not self.contact_window_start < self.contact_window_end:
+            raise InvalidPolicy("contact_window_start must be before contact_window_end")
         positive = (
             "max_home_visits_per_case",
             "home_visit_period_days",
             "clock_skew_limit_s",
             "late_sync_limit_s",
+            "call_attempt_period_days",
         )
         for name in positive:
             if getattr(self, name) < 1:
@@ -179,12 +190,17 @@ class CompliancePolicy:
                 raise InvalidPolicy(f"{name} must be a finite number >= 0")
         if self.planned_window_grace_min is not None and self.planned_window_grace_min < 0:
             raise InvalidPolicy("planned_window_grace_min must be >= 0 or null")
+        for name in ("max_call_attempts", "call_pause_after_conversation_days"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise InvalidPolicy(f"{name} must be at least 1 or null")
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as JSON-friendly values, in the shape policy_from_dict reads."""
         data = asdict(self)
         data["visit_window_start"] = self.visit_window_start.strftime("%H:%M")
         data["visit_window_end"] = self.visit_window_end.strftime("%H:%M")
+        data["contact_window_start"] = self.contact_window_start.strftime("%H:%M")
+        data["contact_window_end"] = self.contact_window_end.strftime("%H:%M")
         return data
 
 
@@ -192,7 +208,14 @@ PROFILES: Mapping[str, CompliancePolicy] = {
     # Reg F 12 CFR 1006.6(b)(1): before 8 a.m. or after 9 p.m. local time is inconvenient.
     "default": CompliancePolicy(),
     # China Banking Association / NIFA guidelines allow collection until 22:00.
-    "cn-bank": CompliancePolicy(name="cn-bank", visit_window_end=time(22, 0)),
+    # Calls until 22:00 as well; no numeric call cap in the sources this profile rests on.
+    "cn-bank": CompliancePolicy(
+        name="cn-bank",
+        visit_window_end=time(22, 0),
+        contact_window_end=time(22, 0),
+        max_call_attempts=None,
+        call_pause_after_conversation_days=None,
+    ),
     "us-regf": CompliancePolicy(name="us-regf"),
 }
 

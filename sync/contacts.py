@@ -182,8 +182,10 @@ class LadderFacts:
     """What decides the next lawful step besides the log itself."""
 
     time_zone: str
-    contact_start: time
+    contact_start: time  # calls, SMS, e-mail
     contact_end: time
+    visit_start: time
+    visit_end: time
     takes_visits: bool
     legal: bool
     closed: bool
@@ -258,8 +260,7 @@ def _next_action(
         channel = _open_channel(rung, facts)
         if channel is None:
             continue
-        earliest = now if channel in (LETTER, NOTICE, LEGAL_LETTER) else _lawful_hour(now, facts)
-        return NextAction(rung, channel, earliest, "next_rung")
+        return NextAction(rung, channel, _earliest(channel, now, facts), "next_rung")
     return NextAction(None, None, None, "no_lawful_channel")
 
 
@@ -271,13 +272,22 @@ def _open_channel(rung: str, facts: LadderFacts) -> str | None:
     return None
 
 
-def _lawful_hour(now: datetime, facts: LadderFacts) -> datetime:
-    """`now` if it lies inside the contact hours in the borrower's time zone, else the next
-    opening of those hours."""
-    zone = ZoneInfo(facts.time_zone)
-    local = now.astimezone(zone)
-    if facts.contact_start <= local.time() <= facts.contact_end:
+def _earliest(channel: str, now: datetime, facts: LadderFacts) -> datetime:
+    """When the channel may next be used: letters at once; calls, messages and visits
+    inside their hours in the borrower's time zone."""
+    if channel in (LETTER, NOTICE, LEGAL_LETTER):
         return now
-    day = local.date() if local.time() < facts.contact_start else local.date() + timedelta(1)
-    opening = datetime.combine(day, facts.contact_start, tzinfo=zone)
-    return opening.astimezone(UTC)
+    if channel == HOME_VISIT:
+        return _lawful_hour(now, facts.time_zone, facts.visit_start, facts.visit_end)
+    return _lawful_hour(now, facts.time_zone, facts.contact_start, facts.contact_end)
+
+
+def _lawful_hour(now: datetime, time_zone: str, start: time, end: time) -> datetime:
+    """`now` if it lies inside the hours in the borrower's time zone, else their next
+    opening."""
+    zone = ZoneInfo(time_zone)
+    local = now.astimezone(zone)
+    if start <= local.time() <= end:
+        return now
+    day = local.date() if local.time() < start else local.date() + timedelta(1)
+    return datetime.combine(day, start, tzinfo=zone).astimezone(UTC)

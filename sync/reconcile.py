@@ -23,7 +23,8 @@ from datetime import datetime, time
 
 from . import compliance as rules
 from .compliance import CompliancePolicy, Flag, parse_hhmm
-from .contacts import CONTACT, FieldContact, parse_contact
+from .contact_rules import ContactFacts, check_contact, notice_times
+from .contacts import CONTACT, FieldContact, LoggedContact, parse_contact
 from .identity import credential_counts, is_agent_credential
 from .records import (
     ATTACHMENT_MISSING,
@@ -60,6 +61,9 @@ class _Seen:
     home_visits: defaultdict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
     agreements: defaultdict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     credentials: defaultdict[int, list[datetime]] = field(default_factory=lambda: defaultdict(list))
+    contacts: defaultdict[int, list[LoggedContact]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
 
 def reconcile_record(
@@ -222,7 +226,12 @@ def _flags(
         credentials = (*visit.credential_times, *seen.credentials[visit.id])
         found += _visit_report_flags(parsed, visit, credentials, seen, policy)
     elif isinstance(parsed, FieldContact):
-        pass  # the per-channel rules of the contact log are in sync/contacts.py
+        found += check_contact(
+            _logged(parsed),
+            (*case.contacts, *seen.contacts[case.id]),
+            ContactFacts(case.time_zone, case.do_not_contact, case.consents),
+            policy,
+        )
     elif isinstance(parsed, IdConfirmation):
         if parsed.confirmation_kind == "borrower_identity":
             found += rules.check_borrower_identity(
@@ -272,9 +281,11 @@ def _visit_report_flags(
         own = (*case.own_home_visit_times, *batch)
         found += rules.check_visit_frequency(report.arrived_at, others, policy, own)
         found += rules.check_location(report.fix, case.home_lat, case.home_lon, policy)
-        found += rules.check_prior_notice(
-            report.arrived_at, visit.notice_given, visit.notice_given_at, policy
-        )
+        # A notice on the contact log before the arrival is a prior notice too.
+        if not any(t <= report.arrived_at for t in notice_times(case.contacts)):
+            found += rules.check_prior_notice(
+                report.arrived_at, visit.notice_given, visit.notice_given_at, policy
+            )
     found += rules.check_credential_first(report.contact_at, credential_times, policy)
     found += rules.check_third_party(report.debt_discussed_with_third_party)
     return found
@@ -290,8 +301,14 @@ def _remember(
         seen.home_visits[visit.case.id].append(parse_visit_report(record.body).arrived_at)
     elif record.kind == "agreement":
         seen.agreements[visit.case.id].add(record.id)
+    elif record.kind == CONTACT:
+        seen.contacts[visit.case.id].append(_logged(parse_contact(record.body)))
     elif credential_counts(record.kind, record.body, (f.code for f in outcome.flags)):
         seen.credentials[visit.id].append(record.recorded_at)
+
+
+def _logged(contact: FieldContact) -> LoggedContact:
+    return LoggedContact(contact.channel, contact.direction, contact.occurred_at, contact.outcome)
 
 
 def _rejected(record: IncomingRecord, reason: str, message: str) -> RecordOutcome:

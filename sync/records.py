@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .canonical import (
@@ -41,6 +41,10 @@ from .canonical import (
 from .compliance import Flag, OutOfHoursConsent, parse_hhmm
 from .geo import GeoFix
 from .visits import NO_CONTACT_OUTCOMES, VISIT_STATUSES
+
+if TYPE_CHECKING:  # sync.contacts reads MalformedRecord from here
+    from .contact_rules import DoNotContact
+    from .contacts import LoggedContact
 
 RECORD_KINDS: frozenset[str] = frozenset(
     {"visit_report", "id_confirmation", "agreement", "contact"}
@@ -185,6 +189,10 @@ class CaseFacts:
     # flag may rest on (other people's visits and agreements are not the agent's to know).
     own_home_visit_times: tuple[datetime, ...] = ()
     own_agreement_ids: frozenset[str] = frozenset()
+    # The case's contact log (calls, messages, letters; sync/contacts.py) and the borrower's
+    # do-not-contact requests, withdrawn ones included: what the channel rules read.
+    contacts: tuple[LoggedContact, ...] = ()
+    do_not_contact: tuple[DoNotContact, ...] = ()
 
     def __post_init__(self) -> None:
         try:

@@ -10,6 +10,8 @@ from schemas.contacts import (
     ContactImportArgsSchema,
     ContactImportReportSchema,
     ContactPageSchema,
+    ContactPlanResultSchema,
+    ContactPlanSchema,
     ContactQueryArgsSchema,
     ContactResultSchema,
     TimelineSchema,
@@ -17,7 +19,7 @@ from schemas.contacts import (
 from server.api.context import Blueprint, caller, get_db, requires, runtime
 from server.domain.disclosure import DISPATCH_PLANNING
 from server.errors import InvalidInput, UnsupportedMediaType
-from server.services import contact_import, contact_timeline, contacts
+from server.services import contact_compliance, contact_import, contact_timeline, contacts
 
 blp = Blueprint(
     "contacts",
@@ -56,7 +58,7 @@ class ContactViews(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="this contact is on the log already")
     def post(self, body, case_id):
         """Log a call, message or letter"""
-        return contacts.log_contact(get_db(), caller(), case_id, body)
+        return contacts.log_contact(get_db(), runtime(), caller(), case_id, body)
 
 
 @blp.route("/cases/<int:case_id>/timeline")
@@ -86,4 +88,17 @@ class ContactImportViews(MethodView):
         text = request.get_data(as_text=True)
         if not text.strip():
             raise InvalidInput("the import body is empty", field="body")
-        return contact_import.import_contacts(get_db(), caller(), text.splitlines(), fmt, "api")
+        return contact_import.import_contacts(
+            get_db(), runtime(), caller(), text.splitlines(), fmt, "api"
+        )
+
+
+@blp.route("/cases/<int:case_id>/contacts/plan")
+class ContactPlanViews(MethodView):
+    @requires("dispatcher")
+    @blp.arguments(ContactPlanSchema)
+    @blp.response(200, ContactPlanResultSchema)
+    @blp.alt_response(422, schema=ErrorSchema, description="contact_refused: the rule named")
+    def post(self, body, case_id):
+        """Check a contact before making it: refused with the rule it would break"""
+        return contact_compliance.plan_contact(get_db(), runtime(), caller(), case_id, body)

@@ -13,7 +13,8 @@ from marshmallow import ValidationError
 from schemas.common import field_name
 from schemas.contacts import ContactImportRowSchema
 from server.errors import InvalidInput
-from server.runtime import Caller
+from server.runtime import Caller, Runtime
+from server.services.contact_compliance import flag_candidates
 from server.services.contacts import SOURCE_IMPORT, Candidate, merge_contacts
 from server.services.imports import MAX_REPORTED_ERRORS, read_csv, read_jsonl
 from server.services.staff_log import log_action
@@ -26,6 +27,7 @@ _ROW_SCHEMA = ContactImportRowSchema()
 
 def import_contacts(
     db: sqlite_utils.Database,
+    rt: Runtime,
     caller: Caller,
     lines: Iterable[str],
     fmt: str,
@@ -36,12 +38,12 @@ def import_contacts(
     if fmt not in ("jsonl", "csv"):
         raise InvalidInput("format must be jsonl or csv", field="format")
     reader = read_jsonl(lines) if fmt == "jsonl" else read_csv(lines)
-    counts = {"total_rows": 0, "created": 0, "already_logged": 0, "rejected": 0}
+    counts = {"total_rows": 0, "created": 0, "flagged": 0, "already_logged": 0, "rejected": 0}
     errors: list[dict[str, Any]] = []
     chunk: list[tuple[int, dict | str]] = []
 
     def flush() -> None:
-        _write_chunk(db, caller, chunk, counts, errors)
+        _write_chunk(db, rt, caller, chunk, counts, errors)
         if progress:
             progress(len(chunk))
         chunk.clear()
@@ -69,6 +71,7 @@ def _reject(errors: list[dict[str, Any]], number: int, field: str | None, messag
 
 def _write_chunk(
     db: sqlite_utils.Database,
+    rt: Runtime,
     caller: Caller,
     chunk: list[tuple[int, dict | str]],
     counts: dict[str, int],
@@ -115,8 +118,12 @@ def _write_chunk(
             )
             # The import's own id of the row: the dialer's reference, else the natural key.
             candidates.append(_with_reference(candidate))
-        merged = merge_contacts(db, candidates, caller.now)
+        flagged = flag_candidates(db, rt, candidates)
+        merged = merge_contacts(db, flagged, caller.now)
     counts["created"] += sum(1 for m in merged if m.created)
+    counts["flagged"] += sum(
+        1 for m, c in zip(merged, flagged, strict=True) if m.created and c.flags
+    )
     counts["already_logged"] += sum(1 for m in merged if not m.created)
 
 

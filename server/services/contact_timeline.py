@@ -31,11 +31,17 @@ def case_timeline(
         entries = case_log(db, case_id)
         asked = request_rows.list_requests(db, case["borrower_id"], REQUEST_DO_NOT_CONTACT, True)
     policy = rt.compliance
+    log = [
+        LoggedContact(e["channel"], e["direction"], parse_iso(e["occurred_at"]), e["outcome"])
+        for e in entries
+    ]
     blocked = frozenset(r["channel"] for r in asked if r.get("channel"))
     facts = LadderFacts(
         time_zone=borrower.get("time_zone") or rt.settings["DEFAULT_TIME_ZONE"],
-        contact_start=policy.visit_window_start,
-        contact_end=policy.visit_window_end,
+        contact_start=policy.contact_window_start,
+        contact_end=policy.contact_window_end,
+        visit_start=policy.visit_window_start,
+        visit_end=policy.visit_window_end,
         takes_visits=not case_stops_visits(
             case["status"], flags_set(case), dispute_stops_visits=policy.dispute_stops_visits
         )
@@ -44,14 +50,7 @@ def case_timeline(
         closed=case["status"] in CLOSED_STATUSES,
         blocked_channels=blocked,
     )
-    ladder = climb(
-        (
-            LoggedContact(e["channel"], e["direction"], parse_iso(e["occurred_at"]), e["outcome"])
-            for e in entries
-        ),
-        facts,
-        caller.now,
-    )
+    ladder = climb(log, facts, caller.now)
     since = ladder.on_rung_since
     action = ladder.next_action
     return {

@@ -13,7 +13,8 @@ import sqlite_utils
 
 from server.clock import parse_iso, to_iso
 from server.errors import ContactExists, InvalidInput, NotFound
-from server.runtime import Caller
+from server.runtime import Caller, Runtime
+from server.services.contact_compliance import flag_candidates
 from server.services.staff_log import log_action
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
@@ -48,6 +49,7 @@ class Candidate:
     notes: str | None = None
     external_ref: str | None = None
     logged_by: int | None = None
+    flags: tuple[dict[str, Any], ...] = ()  # the channel rules it breaks (contact_compliance)
 
     @property
     def key(self) -> str:
@@ -133,17 +135,18 @@ def _row(c: Candidate, now: datetime) -> dict[str, Any]:
         "external_ref": c.external_ref,
         "natural_key": c.key,
         "source": c.source,
-        "flags": [],
+        "flags": list(c.flags),
         "logged_at": to_iso(now),
         "logged_by": c.logged_by,
     }
 
 
 def log_contact(
-    db: sqlite_utils.Database, caller: Caller, case_id: int, body: dict[str, Any]
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, case_id: int, body: dict[str, Any]
 ) -> dict[str, Any]:
-    """Log one contact a member of staff made or received; the same contact twice is a 409
-    naming the entry already logged."""
+    """Log one contact a member of staff made or received, flagged with the channel rules
+    it broke (it happened: it is stored); the same contact twice is a 409 naming the entry
+    already logged."""
     principal = caller.principal
     assert principal is not None
     if body["channel"] not in LOGGED_CHANNELS:
@@ -171,6 +174,7 @@ def log_contact(
             external_ref=body.get("external_ref"),
             logged_by=principal.user_id,
         )
+        (candidate,) = flag_candidates(db, rt, [candidate])
         (merged,) = merge_contacts(db, [candidate], caller.now)
         if not merged.created:
             raise ContactExists(
@@ -184,7 +188,11 @@ def log_contact(
             "contact_logged",
             "case",
             case_id,
-            {"contact_id": merged.contact_id, "channel": body["channel"]},
+            {
+                "contact_id": merged.contact_id,
+                "channel": body["channel"],
+                "flags": [f["code"] for f in candidate.flags],
+            },
         )
         return {"contact": contact_rows.get_contact(db, merged.contact_id)}
 
@@ -243,7 +251,7 @@ def list_contacts(
 
 
 def record_synced_contacts(
-    db: sqlite_utils.Database, caller: Caller, records: list[IncomingRecord]
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, records: list[IncomingRecord]
 ) -> None:
     """Log the `contact` records a push stores, in one batch, inside the push's transaction:
     the phone's call and the dialer's row for it become one entry."""
@@ -271,4 +279,4 @@ def record_synced_contacts(
         )
         for r in records
     ]
-    merge_contacts(db, candidates, caller.now)
+    merge_contacts(db, flag_candidates(db, rt, candidates), caller.now)

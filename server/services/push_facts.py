@@ -13,12 +13,15 @@ from server.clock import parse_iso, to_iso
 from server.runtime import Caller, Runtime
 from server.services.attachments import usable_blobs
 from server.services.borrower_requests import consents_by_borrower
+from server.services.contact_compliance import do_not_contact_by_borrower, logs_of_cases
 from server.services.disclosure import agent_may_see
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from sync.compliance import ID_CHECK_LIMIT_REACHED, ID_NOT_COMPARED, OutOfHoursConsent
+from sync.contact_rules import DoNotContact
+from sync.contacts import LoggedContact
 from sync.identity import credential_counts, plan_id_checks, typed_id_matches
 from sync.reconcile import is_same_delivery, replay_outcome
 from sync.records import (
@@ -85,8 +88,14 @@ def server_facts(
         db, case_ids, ("visit_report", "agreement", "id_confirmation")
     )
     # The borrowers' recorded out-of-hours consents (services/borrower_requests.py).
-    consents = consents_by_borrower(db, [p["borrower"]["id"] for p in joined])
-    visits = {p["visit"]["id"]: _visit_facts(p, history, prior, agent.id, consents) for p in joined}
+    borrower_ids = [p["borrower"]["id"] for p in joined]
+    consents = consents_by_borrower(db, borrower_ids)
+    # The contact log and do-not-contact requests the channel rules read (contact_rules).
+    contacts = (logs_of_cases(db, case_ids), do_not_contact_by_borrower(db, borrower_ids))
+    visits = {
+        p["visit"]["id"]: _visit_facts(p, history, prior, agent.id, consents, contacts)
+        for p in joined
+    }
     stored = {
         row["id"]: StoredRecord(
             row["agent_id"], row["digest"], RecordOutcome.from_dict(json.loads(row["outcome"]))
@@ -121,6 +130,7 @@ def _visit_facts(
     prior: list[dict],
     agent_id: int,
     consents: dict[int, tuple[OutOfHoursConsent, ...]],
+    contacts: tuple[dict[int, tuple[LoggedContact, ...]], dict[int, tuple[DoNotContact, ...]]],
 ) -> VisitFacts:
     visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
     home_times, agreements, credentials = [], set(), []
@@ -161,6 +171,8 @@ def _visit_facts(
             agreement_ids=frozenset(agreements),
             own_home_visit_times=tuple(sorted(own_home_times)),
             own_agreement_ids=frozenset(own_agreements),
+            contacts=contacts[0].get(case["id"], ()),
+            do_not_contact=contacts[1].get(borrower["id"], ()),
         ),
         agent_id=visit["agent_id"],
         status=visit["status"],

@@ -183,3 +183,27 @@ def users_by_name(db: sqlite_utils.Database, usernames: list[str]) -> dict[str, 
         ):
             found[row[0]] = row[1]
     return found
+
+
+def contacts_of_cases(db: sqlite_utils.Database, case_ids: list[int]) -> list[Row]:
+    """channel, direction, occurred_at, outcome of every entry of these cases."""
+    found: list[Row] = []
+    for chunk in _chunks(sorted(set(case_ids))):
+        found += db.query(
+            "SELECT case_id, channel, direction, occurred_at, outcome FROM contacts "
+            f"WHERE case_id IN ({_marks(chunk)}) ORDER BY occurred_at",
+            chunk,
+        )
+    return found
+
+
+def do_not_contact_of_borrowers(db: sqlite_utils.Database, borrower_ids: list[int]) -> list[Row]:
+    """Every do-not-contact request of these borrowers, withdrawn ones included."""
+    found: list[Row] = []
+    for chunk in _chunks(sorted(set(borrower_ids))):
+        found += db.query(
+            "SELECT borrower_id, channel, taken_at, withdrawn_at FROM borrower_requests "
+            f"WHERE kind = 'do_not_contact' AND borrower_id IN ({_marks(chunk)})",
+            chunk,
+        )
+    return found

@@ -601,6 +601,7 @@ BODIES: dict[tuple[str, str], Callable[[Sweep, str], Call]] = {
             "notes": "SWEEP notes written with a letter",
         }
     },
+    ("POST", "/cases/{case_id}/contacts/plan"): lambda s, r: {"json": {"channel": "letter"}},
     ("POST", "/contacts/import"): lambda s, r: {
         "data": json.dumps(
             {

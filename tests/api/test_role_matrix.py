@@ -82,6 +82,7 @@ KNOWN = {
     ("GET", f"{API}/cases/<int:case_id>/contacts"): {"dispatcher"},
     ("POST", f"{API}/cases/<int:case_id>/contacts"): {"dispatcher"},
     ("GET", f"{API}/cases/<int:case_id>/timeline"): {"dispatcher"},
+    ("POST", f"{API}/cases/<int:case_id>/contacts/plan"): {"dispatcher"},
     ("POST", f"{API}/contacts/import"): {"dispatcher"},
     ("GET", f"{API}/visits/replan"): {"dispatcher"},
     # The visit register carries borrower names, positions and outcomes: dispatchers only.

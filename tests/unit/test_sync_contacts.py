@@ -70,6 +70,8 @@ def _facts(**overrides) -> LadderFacts:
         "time_zone": "Asia/Shanghai",
         "contact_start": time(8, 0),
         "contact_end": time(21, 0),
+        "visit_start": time(8, 0),
+        "visit_end": time(21, 0),
         "takes_visits": True,
         "legal": False,
         "closed": False,

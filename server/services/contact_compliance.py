@@ -1,0 +1,149 @@
+"""Compliance on every channel, applied: the facts the channel rules (sync/contact_rules.py)
+read, the flags of contacts logged or imported, and the answer to a contact being planned."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+
+from server.clock import parse_iso, to_iso
+from server.errors import ContactRefused, NotFound
+from server.runtime import Caller, Runtime
+from server.services.borrower_requests import consents_by_borrower
+from server.storage import cases as case_rows
+from server.storage import contacts as contact_rows
+from server.storage.connection import transaction
+from sync.cards import case_stops_visits
+from sync.cases import flags_set
+from sync.compliance import NO_PRIOR_NOTICE, CompliancePolicy, Flag
+from sync.contact_rules import ContactFacts, DoNotContact, check_contact, notice_times
+from sync.contacts import HOME_VISIT, LoggedContact
+
+if TYPE_CHECKING:  # services.contacts imports this module
+    from server.services.contacts import Candidate
+
+
+def logs_of_cases(
+    db: sqlite_utils.Database, case_ids: list[int]
+) -> dict[int, tuple[LoggedContact, ...]]:
+    """The contact log of each case, as the channel rules read it."""
+    found: dict[int, list[LoggedContact]] = {}
+    for row in contact_rows.contacts_of_cases(db, case_ids):
+        found.setdefault(row["case_id"], []).append(
+            LoggedContact(
+                row["channel"], row["direction"], parse_iso(row["occurred_at"]), row["outcome"]
+            )
+        )
+    return {case_id: tuple(log) for case_id, log in found.items()}
+
+
+def do_not_contact_by_borrower(
+    db: sqlite_utils.Database, borrower_ids: list[int]
+) -> dict[int, tuple[DoNotContact, ...]]:
+    """Each borrower's do-not-contact requests, withdrawn ones included."""
+    found: dict[int, list[DoNotContact]] = {}
+    for row in contact_rows.do_not_contact_of_borrowers(db, borrower_ids):
+        found.setdefault(row["borrower_id"], []).append(
+            DoNotContact(
+                channel=row["channel"],
+                taken_at=parse_iso(row["taken_at"]),
+                withdrawn_at=parse_iso(row["withdrawn_at"]) if row["withdrawn_at"] else None,
+            )
+        )
+    return {borrower: tuple(requests) for borrower, requests in found.items()}
+
+
+def facts_of_cases(
+    db: sqlite_utils.Database, rt: Runtime, case_ids: list[int]
+) -> dict[int, tuple[ContactFacts, tuple[LoggedContact, ...]]]:
+    """(the borrower's facts, the case's log) for each case, in three queries."""
+    cases = {c: case_rows.get_case(db, c) for c in sorted(set(case_ids))}
+    borrowers = sorted({c["borrower_id"] for c in cases.values() if c})
+    zones = {b: (case_rows.get_borrower(db, b) or {}).get("time_zone") for b in borrowers}
+    requests = do_not_contact_by_borrower(db, borrowers)
+    consents = consents_by_borrower(db, borrowers)
+    logs = logs_of_cases(db, list(cases))
+    found = {}
+    for case_id, case in cases.items():
+        if case is None:
+            continue
+        borrower = case["borrower_id"]
+        facts = ContactFacts(
+            time_zone=zones.get(borrower) or rt.settings["DEFAULT_TIME_ZONE"],
+            do_not_contact=requests.get(borrower, ()),
+            consents=consents.get(borrower, ()),
+        )
+        found[case_id] = (facts, logs.get(case_id, ()))
+    return found
+
+
+def flag_candidates(
+    db: sqlite_utils.Database, rt: Runtime, candidates: Sequence[Candidate]
+) -> list[Candidate]:
+    """The candidates with the rules each breaks, judged in time order against the log and
+    the candidates before them (a duplicate's flags are dropped when it merges)."""
+    facts = facts_of_cases(db, rt, [c.case_id for c in candidates])
+    seen: dict[int, list[LoggedContact]] = {}
+    flagged: dict[int, Candidate] = {}
+    order = sorted(range(len(candidates)), key=lambda i: candidates[i].occurred_at)
+    for index in order:
+        candidate = candidates[index]
+        case_facts, log = facts[candidate.case_id]
+        contact = _logged(candidate)
+        earlier = (*log, *seen.setdefault(candidate.case_id, []))
+        found = check_contact(contact, earlier, case_facts, rt.compliance)
+        flagged[index] = replace(candidate, flags=tuple(f.to_dict() for f in found))
+        seen[candidate.case_id].append(contact)
+    return [flagged[i] for i in range(len(candidates))]
+
+
+def _logged(candidate: Candidate) -> LoggedContact:
+    return LoggedContact(
+        candidate.channel, candidate.direction, candidate.occurred_at, candidate.outcome
+    )
+
+
+def plan_contact(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, case_id: int, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Would this outbound contact be lawful at `at` (default now)? 200 when it would; a 422
+    `contact_refused` naming the first rule it breaks, with all of them in `details`."""
+    at: datetime = body.get("at") or caller.now
+    channel = body["channel"]
+    with transaction(db):
+        case = case_rows.get_case(db, case_id)
+        if case is None:
+            raise NotFound("no such case")
+        case_facts, log = facts_of_cases(db, rt, [case_id])[case_id]
+    planned = LoggedContact(channel, "outbound", at, "planned")
+    found = list(check_contact(planned, log, case_facts, rt.compliance))
+    if channel == HOME_VISIT:
+        found = _visit_rules(case, log, at, rt.compliance) + found
+    if found:
+        # The rule's code only: an error answer is not ledgered, so it carries no detail
+        # (no time of a conversation, no date of a request).
+        raise ContactRefused(
+            f"refused by rule {found[0].code}",
+            field="channel",
+            rule=found[0].code,
+            rules=[f.code for f in found],
+        )
+    return {"case_id": case_id, "channel": channel, "at": to_iso(at), "lawful": True}
+
+
+def _visit_rules(
+    case: dict[str, Any], log: Sequence[LoggedContact], at: datetime, policy: CompliancePolicy
+) -> list[Flag]:
+    found = [
+        Flag(f"case_{reason}", f"The case takes no visits ({reason}).", {})
+        for reason in case_stops_visits(
+            case["status"], flags_set(case), dispute_stops_visits=policy.dispute_stops_visits
+        )
+    ]
+    if policy.prior_notice_required and not any(t <= at for t in notice_times(log)):
+        found.append(Flag(NO_PRIOR_NOTICE, "No notice on the log before the visit.", {}))
+    return found
