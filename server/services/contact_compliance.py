@@ -60,20 +60,17 @@ def do_not_contact_by_borrower(
 def facts_of_cases(
     db: sqlite_utils.Database, rt: Runtime, case_ids: list[int]
 ) -> dict[int, tuple[ContactFacts, tuple[LoggedContact, ...]]]:
-    """(the borrower's facts, the case's log) for each case, in three queries."""
-    cases = {c: case_rows.get_case(db, c) for c in sorted(set(case_ids))}
-    borrowers = sorted({c["borrower_id"] for c in cases.values() if c})
-    zones = {b: (case_rows.get_borrower(db, b) or {}).get("time_zone") for b in borrowers}
+    """(the borrower's facts, the case's log) for each case, in four queries."""
+    cases = contact_rows.borrowers_of_cases(db, case_ids)
+    borrowers = sorted({c["borrower_id"] for c in cases.values()})
     requests = do_not_contact_by_borrower(db, borrowers)
     consents = consents_by_borrower(db, borrowers)
     logs = logs_of_cases(db, list(cases))
     found = {}
     for case_id, case in cases.items():
-        if case is None:
-            continue
         borrower = case["borrower_id"]
         facts = ContactFacts(
-            time_zone=zones.get(borrower) or rt.settings["DEFAULT_TIME_ZONE"],
+            time_zone=case["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"],
             do_not_contact=requests.get(borrower, ()),
             consents=consents.get(borrower, ()),
         )

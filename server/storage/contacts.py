@@ -207,3 +207,16 @@ def do_not_contact_of_borrowers(db: sqlite_utils.Database, borrower_ids: list[in
             chunk,
         )
     return found
+
+
+def borrowers_of_cases(db: sqlite_utils.Database, case_ids: list[int]) -> dict[int, Row]:
+    """{borrower_id, time_zone} of each case."""
+    found: dict[int, Row] = {}
+    for chunk in _chunks(sorted(set(case_ids))):
+        for row in db.query(
+            "SELECT c.id, c.borrower_id, b.time_zone FROM cases c "
+            f"JOIN borrowers b ON b.id = c.borrower_id WHERE c.id IN ({_marks(chunk)})",
+            chunk,
+        ):
+            found[row["id"]] = row
+    return found
