@@ -251,15 +251,19 @@ def list_contacts(
 
 
 def record_synced_contacts(
-    db: sqlite_utils.Database, rt: Runtime, caller: Caller, records: list[IncomingRecord]
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    records: list[IncomingRecord],
+    case_of: dict[int, int],
 ) -> None:
-    """Log the `contact` records a push stores, in one batch, inside the push's transaction:
-    the phone's call and the dialer's row for it become one entry."""
+    """Log the `contact` records a push stores (`case_of`: case id by visit id, as the push
+    read them), in one batch inside the push's transaction: the phone's call and the
+    dialer's row for it become one entry."""
     if not records:
         return
     principal = caller.principal
     assert principal is not None
-    case_of = contact_rows.cases_of_visits(db, [r.visit_id for r in records])
     candidates = [
         Candidate(
             case_id=case_of[r.visit_id],

@@ -81,7 +81,8 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
             ]
             apply_reports(db, caller, reported)
             # Calls and messages from the field join the contact log (services/contacts.py).
-            record_synced_contacts(db, rt, caller, _stored_of_kind(checked, outcomes, CONTACT))
+            contacts = _stored_of_kind(checked, outcomes, CONTACT)
+            record_synced_contacts(db, rt, caller, contacts, case_of)
         confirmed = sync_rows.confirm_purges(
             db, principal.device_id, batch.get("purge_acks") or [], to_iso(now)
         )

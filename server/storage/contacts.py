@@ -151,17 +151,6 @@ def visit_reports_of_case(db: sqlite_utils.Database, case_id: int) -> list[Row]:
     )
 
 
-def cases_of_visits(db: sqlite_utils.Database, visit_ids: list[int]) -> dict[int, int]:
-    """case id by visit id."""
-    found: dict[int, int] = {}
-    for chunk in _chunks(sorted(set(visit_ids))):
-        for row in db.execute(
-            f"SELECT id, case_id FROM visits WHERE id IN ({_marks(chunk)})", chunk
-        ):
-            found[row[0]] = row[1]
-    return found
-
-
 def cases_by_external_id(db: sqlite_utils.Database, external_ids: list[str]) -> dict[str, int]:
     """case id by the bank's case id."""
     found: dict[str, int] = {}
