@@ -4,7 +4,6 @@ idempotent (a row already on the log, from any source, adds nothing but its sour
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import Any
 
 import sqlite_utils
@@ -110,14 +109,16 @@ def _write_chunk(
                 agent_id=user_id,
                 agent_name=None if user_id is not None else row["agent"],
                 source=SOURCE_IMPORT,
-                reference="",
+                # The import's own id of the row: the dialer's reference, else the natural key.
+                reference=f"{row['channel']}:{row['external_ref']}"
+                if row.get("external_ref")
+                else "",
                 duration_s=row.get("duration_s"),
                 notes=row.get("notes"),
                 external_ref=row.get("external_ref"),
                 logged_by=caller.principal.user_id if caller.principal else None,
             )
-            # The import's own id of the row: the dialer's reference, else the natural key.
-            candidates.append(_with_reference(candidate))
+            candidates.append(candidate)
         flagged = flag_candidates(db, rt, candidates)
         merged = merge_contacts(db, flagged, caller.now)
     counts["created"] += sum(1 for m in merged if m.created)
@@ -127,11 +128,8 @@ def _write_chunk(
     counts["already_logged"] += sum(1 for m in merged if not m.created)
 
 
-def _with_reference(candidate: Candidate) -> Candidate:
-    reference = (
-        f"{candidate.channel}:{candidate.external_ref}" if candidate.external_ref else candidate.key
-    )
-    return replace(candidate, reference=reference)
+def _reference(row: dict[str, Any]) -> str:
+    return f"{row['channel']}:{row['external_ref']}" if row.get("external_ref") else ""
 
 
 def _first_error(messages: Any) -> tuple[str | None, str]:

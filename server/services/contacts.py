@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import sqlite_utils
@@ -43,7 +44,9 @@ class Candidate:
     agent_id: int | None
     agent_name: str | None
     source: str
-    reference: str  # this source's id of the report (request id, import key, record id)
+    # This source's id of the report (request id, record id, a dialer's call id); empty:
+    # the natural key stands for it.
+    reference: str
     visit_id: int | None = None
     duration_s: int | None = None
     notes: str | None = None
@@ -51,7 +54,7 @@ class Candidate:
     logged_by: int | None = None
     flags: tuple[dict[str, Any], ...] = ()  # the channel rules it breaks (contact_compliance)
 
-    @property
+    @cached_property
     def key(self) -> str:
         """The natural key (sync.contacts.natural_key)."""
         who = agent_key(self.agent_id, self.agent_name)
@@ -113,7 +116,7 @@ def merge_contacts(
     contact_rows.add_sources(
         db,
         [
-            (m.contact_id, c.source, c.reference, to_iso(now))
+            (m.contact_id, c.source, c.reference or c.key, to_iso(now))
             for m, c in zip(merged, candidates, strict=True)
         ],
     )

@@ -71,12 +71,14 @@ def insert_contacts(db: sqlite_utils.Database, contacts: list[Row]) -> list[int]
         f"INSERT INTO contacts ({', '.join(_COLUMNS)}) "
         f"VALUES ({', '.join(':' + c for c in _COLUMNS)})"
     )
-    ids = []
+    values = []
     for contact in contacts:
-        values = {c: contact.get(c) for c in _COLUMNS}
-        values["flags"] = json.dumps(values["flags"] or [])
-        ids.append(int(db.execute(sql, values).lastrowid))
-    return ids
+        row = {c: contact.get(c) for c in _COLUMNS}
+        row["flags"] = json.dumps(row["flags"] or [])
+        values.append(row)
+    db.conn.executemany(sql, values)
+    ids, _ = existing_keys(db, [row["natural_key"] for row in values], [])
+    return [ids[row["natural_key"]] for row in values]
 
 
 def fill_external_refs(db: sqlite_utils.Database, refs: dict[int, str]) -> None:
