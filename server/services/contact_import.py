@@ -14,7 +14,12 @@ from schemas.contacts import ContactImportRowSchema
 from server.errors import InvalidInput
 from server.runtime import Caller, Runtime
 from server.services.contact_compliance import flag_candidates
-from server.services.contacts import SOURCE_IMPORT, Candidate, merge_contacts
+from server.services.contacts import (
+    CLOCK_TOLERANCE,
+    SOURCE_IMPORT,
+    Candidate,
+    merge_contacts,
+)
 from server.services.imports import MAX_REPORTED_ERRORS, read_csv, read_jsonl
 from server.services.staff_log import log_action
 from server.storage import contacts as contact_rows
@@ -95,6 +100,10 @@ def _write_chunk(
         candidates = []
         for number, row in valid:
             case_id = cases.get(row["case_external_id"])
+            if row["occurred_at"] > caller.now + CLOCK_TOLERANCE:
+                _reject(errors, number, "occurred_at", "in the future")
+                counts["rejected"] += 1
+                continue
             if case_id is None:
                 _reject(errors, number, "case_external_id", "no such case")
                 counts["rejected"] += 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -26,6 +26,8 @@ from sync.contacts import HOME_VISIT, LOGGED_CHANNELS, agent_key, natural_key
 from sync.records import IncomingRecord
 from sync.visits import HOME_PURPOSES
 
+# A contact is logged once it happened; a clock a little ahead is not the future.
+CLOCK_TOLERANCE = timedelta(minutes=5)
 SOURCE_API = "api"
 SOURCE_IMPORT = "import"
 SOURCE_SYNC = "sync"
@@ -154,6 +156,10 @@ def log_contact(
     assert principal is not None
     if body["channel"] not in LOGGED_CHANNELS:
         raise InvalidInput("home visits enter the log from visit reports", field="channel")
+    if body["occurred_at"] > caller.now + CLOCK_TOLERANCE:
+        raise InvalidInput(
+            "a contact on the log has happened: not in the future", field="occurred_at"
+        )
     with transaction(db):
         if case_rows.get_case(db, case_id) is None:
             raise NotFound("no such case")

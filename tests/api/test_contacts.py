@@ -96,6 +96,15 @@ def test_an_outcome_outside_the_channels_vocabulary_is_refused(client, auth, wor
     assert visit.status_code == 422 and visit.json["error"]["field"] == "channel"
 
 
+def test_a_contact_in_the_future_is_refused(client, auth, world):
+    answer = log(client, auth, world.cases["C-0001"], call(at=T0 + timedelta(minutes=10)))
+    assert answer.status_code == 422 and answer.json["error"]["field"] == "occurred_at"
+    row = {**_dialer_rows(1)[0], "occurred_at": iso(T0 + timedelta(hours=1))}
+    imported = import_rows(client, auth, json.dumps(row), "application/x-ndjson")
+    assert imported.json["rejected"] == 1
+    assert imported.json["errors"][0]["field"] == "occurred_at"
+
+
 def test_a_visit_of_another_case_and_an_unknown_case_are_refused(client, auth, world):
     other = log(client, auth, world.cases["C-0001"], call(visit_id=world.visits["v2"]))
     assert other.status_code == 422 and other.json["error"]["field"] == "visit_id"
