@@ -195,7 +195,7 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
         + ["notice_note", "cancel_reason", "route_leg_distance", "route_arrival", "route_start"]
         + ["visit_outcome", "flag_details", "borrower_requests"]
         # The promises worklist: broken promises and overdue instalments, what is owed.
-        + ["promise_to_pay", "agreement_terms", "repayment_status"],
+        + ["promise_to_pay", "agreement_terms", "repayment_status"]
         # The contact log and the ladder: which step comes next, and when it is lawful.
         + ["contact_log", "contact_notes"],
         # Reading what the field recorded: reports, ID results, agreements, flags.
