@@ -136,7 +136,7 @@ class ContactPageSchema(StrictSchema):
     items = fields.List(fields.Nested(ContactSchema))
 
 
-class RungSchema(StrictSchema):
+class LadderRungSchema(StrictSchema):
     rung = fields.Str(validate=validate.OneOf(RUNGS))
     channels = fields.List(fields.Str())
     contacts = fields.Int(metadata=borrower_fact("contact_log"))
@@ -149,7 +149,7 @@ class RungSchema(StrictSchema):
     entries = fields.List(fields.Nested(ContactSchema))
 
 
-class NextActionSchema(StrictSchema):
+class LadderNextActionSchema(StrictSchema):
     rung = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
     channel = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
     earliest_at = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
@@ -174,5 +174,5 @@ class TimelineSchema(StrictSchema):
             **borrower_fact("borrower_requests"),
         },
     )
-    next_action = fields.Nested(NextActionSchema)
-    rungs = fields.List(fields.Nested(RungSchema))
+    next_action = fields.Nested(LadderNextActionSchema)
+    rungs = fields.List(fields.Nested(LadderRungSchema))
