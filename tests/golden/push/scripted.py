@@ -134,7 +134,52 @@ def half_sent_blob(c: Corpus, rng: random.Random, index: int, at: datetime) -> P
     )
 
 
+def field_contacts(c: Corpus, rng: random.Random, index: int, at: datetime) -> Push:
+    """Calls and an SMS an agent made in the field (`contact` records): one before 08:00,
+    nine attempts in a day (the 8th and 9th past the Reg F cap, the last after a
+    conversation), and an SMS to a borrower who asked not to be texted."""
+    w = c.world
+    agent, _, phones = AGENTS[1]
+    phone = next(p for p in c.phones if p.device == phones[0])
+    key = next(k for k in c.visits_of(agent) if k.endswith("-today"))
+    plan, visit_id = w.plans[key], w.visits[key]
+    w.call(
+        "POST",
+        f"/api/v1/borrowers/{w.borrowers[plan.case.n]}/requests",
+        "dispatcher",
+        (201,),
+        json={
+            "kind": "do_not_contact",
+            "channel": "sms",
+            "source": "phone",
+            "taken_at": rec.iso(at - timedelta(hours=2)),
+        },
+    )
+    moments = [plan.local(6, 30), *(at - timedelta(hours=10 - i) for i in range(9))]
+    outcomes = ["no_answer"] * 8 + ["reached", "voicemail"]
+    records = [
+        c.record(
+            phone,
+            "contact",
+            visit_id,
+            moment + timedelta(minutes=2),
+            {"channel": "phone_call", "occurred_at": rec.iso(moment), "outcome": outcome},
+        )
+        for moment, outcome in zip(moments, outcomes, strict=True)
+    ]
+    sms_at = at - timedelta(minutes=30)
+    sms = {"channel": "sms", "occurred_at": rec.iso(sms_at), "outcome": "sent"}
+    records.append(c.record(phone, "contact", visit_id, sms_at, sms))
+    phone.batches.append(records)
+    phone.sent += records
+    body = {"device_time": rec.iso(at), "records": records}
+    return Push(index, at, phone.device, body, "field contacts")
+
+
 # Pushes after the afternoon's timeline, each drawing from its own generator: adding one
 # (say, for a new record kind) leaves every earlier line of the golden file as it was; only
 # its own lines and the final store rows it adds to change.
-LATER: tuple[tuple[str, Callable[..., Push]], ...] = (("half-sent blob", half_sent_blob),)
+LATER: tuple[tuple[str, Callable[..., Push]], ...] = (
+    ("half-sent blob", half_sent_blob),
+    ("field contacts", field_contacts),
+)
