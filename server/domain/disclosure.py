@@ -163,6 +163,8 @@ _FIELD_RECORDS = [
 _EVIDENCE_PACK = ["display_name", "product", "overdue_amount", "currency", "case_flags"] + [
     *_FIELD_RECORDS,
     "attachment_bytes",
+    "contact_log",
+    "contact_notes",
 ]
 
 DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {

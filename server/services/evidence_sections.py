@@ -21,11 +21,12 @@ from typing import Any
 import sqlite_utils
 
 from schemas.audit_reports import DisclosureReportSchema
+from schemas.contacts import ContactSchema
 from schemas.visit_register import RegisterLineSchema
 from server.domain.csv_cells import to_csv
 from server.domain.ledger import HASHED_COLUMNS, checkpoint_message
 from server.runtime import Runtime
-from server.services import audit_reports, visit_register
+from server.services import audit_reports, contacts, visit_register
 from server.services.checkpoints import as_checkpoint
 from server.storage import evidence as evidence_rows
 from server.storage import sync as sync_rows
@@ -347,6 +348,40 @@ def write_keys(pack: PackContext) -> None:
     pack.contents["keys"] = [k["key_id"] for k in listing]
 
 
+_CONTACT_COLUMNS = (
+    "occurred_at",
+    "channel",
+    "direction",
+    "outcome",
+    "duration_s",
+    "agent_username",
+    "agent_name",
+    "visit_id",
+    "source",
+    "external_ref",
+    "notes",
+    "flags",
+    "id",
+    "record_id",
+)
+
+
+def write_contacts(pack: PackContext) -> None:
+    """The case's contact timeline, oldest first: every letter, notice, call, message and
+    home visit on the log, with its outcome and flags (JSON and CSV)."""
+    dumped = ContactSchema(many=True).dump(contacts.case_log(pack.db, pack.case["id"]))
+    pack.write_json("contacts/timeline.json", dumped)
+    rows = [
+        {**entry, "flags": " ".join(flag.get("code", "") for flag in entry.get("flags") or [])}
+        for entry in dumped
+    ]
+    pack.write_bytes("contacts/timeline.csv", to_csv(_CONTACT_COLUMNS, rows).encode())
+    channels: dict[str, int] = {}
+    for entry in dumped:
+        channels[entry["channel"]] = channels.get(entry["channel"], 0) + 1
+    pack.contents["contacts"] = {"entries": len(dumped), "by_channel": channels}
+
+
 def write_register(pack: PackContext) -> None:
     """The case's visit register: every attempt's time, place, method and outcome, with
     its flags and their review (JSON and CSV, as a dispatcher's export shows them)."""
@@ -374,6 +409,9 @@ SECTIONS: list[Section] = [
         write_agreements,
     ),
     Section("photos", frozenset({"attachment_bytes"}), write_photos),
+    Section(
+        "contacts", frozenset({"contact_log", "contact_notes", "flag_details"}), write_contacts
+    ),
     Section(
         "register",
         frozenset({"display_name", "visit_outcome", "gps_fix", "id_result", "flag_details"}),

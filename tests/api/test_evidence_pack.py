@@ -25,6 +25,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 PHOTOS = [PNG + b"photo one " * 50, PNG + b"photo two " * 70]
 SIGNATURES = {"borrower": PNG + b"borrower signs", "agent": PNG + b"agent signs"}
 NOTE = "EVIDENCE note: borrower promised at the gate"
+CALL_NOTE = "Called the borrower: no answer, left no message"
 REASON = "Shanghai court, matter 2026-0042"
 
 
@@ -131,6 +132,18 @@ def field(world, client, auth, db):
     assert all(o["status"] in ("accepted", "flagged") for o in answer.json["outcomes"])
     read = client.get(f"{API}/records?case_id={c1}", headers=auth.headers("dispatcher"))
     assert read.status_code == 200
+    call = client.post(
+        f"{API}/cases/{c1}/contacts",
+        json={
+            "channel": "phone_call",
+            "occurred_at": iso(T0 - timedelta(days=2)),
+            "outcome": "no_answer",
+            "notes": CALL_NOTE,
+            "external_ref": "dialer-call-77",
+        },
+        headers=auth.headers("dispatcher"),
+    )
+    assert call.status_code == 201, call.json
     return {
         "case_id": c1,
         "national_id": national_id,
@@ -205,6 +218,12 @@ def test_the_pack_holds_the_case_evidence(pack, field):
     assert (folder / "agent-signature.png").read_bytes() == SIGNATURES["agent"]
     for photo, digest in zip(PHOTOS, field["photos"], strict=True):
         assert (data / "photos" / f"{digest}.png").read_bytes() == photo
+    timeline = json.loads((data / "contacts" / "timeline.json").read_text())
+    assert [(e["channel"], e["notes"]) for e in timeline if e["channel"] == "phone_call"] == [
+        ("phone_call", CALL_NOTE)
+    ]
+    assert "home_visit" in {e["channel"] for e in timeline}  # the visit report is on the log
+    assert CALL_NOTE in (data / "contacts" / "timeline.csv").read_text()
     register = json.loads((data / "register" / "visit_register.json").read_text())
     reported = [line for line in register if line["record_id"]]
     assert {line["case_id"] for line in register} == {field["case_id"]}
