@@ -301,6 +301,9 @@ _GUARDS = {
     for table in _APPEND_ONLY
     for verb in ("update", "delete")
 }
+# A stored record's body changes only by a notes redaction under a signed certificate; a
+# blob a stored record references is never deleted (migration 0011).
+_GUARDS.update(sync_records_no_update=True, blobs_no_delete=False, blob_references_no_delete=False)
 
 
 def _guard_findings(db: sqlite_utils.Database, keys: dict[str, Ed25519PublicKey]) -> list[str]:
