@@ -315,3 +315,47 @@ def test_dry_run_lists_attachments_and_notes_and_changes_nothing(
     assert '"sync_records.body.notes": 0' in output
     _purge(app)
     assert _hashes(db) == set()
+
+
+def test_weakened_guards_of_records_and_blobs_are_reported(world, client, auth, db):
+    db.execute("DROP TRIGGER blobs_no_delete")
+    db.execute("DROP TRIGGER sync_records_no_update")
+    db.execute(
+        "CREATE TRIGGER sync_records_no_update BEFORE UPDATE ON sync_records "
+        "WHEN NEW.id != OLD.id BEGIN SELECT RAISE(ABORT, 'append-only'); END"
+    )
+    report = client.get(f"{API}/audit/verify", headers=auth.headers("privacy")).json
+    assert report["intact"] is False
+    assert "the append-only trigger blobs_no_delete was dropped" in report["findings"]
+    assert "the append-only trigger sync_records_no_update was altered" in report["findings"]
+
+
+def test_the_upload_sweep_leaves_a_blob_a_record_references_whoever_uploaded_it(
+    world, client, auth, db, clock
+):
+    """A record from before owners were kept may reference another agent's upload: the
+    uploader's unreferenced ownership expires, the blob stays with the record."""
+    assert put_blob(client, auth.headers("agent2"), PHOTO).status_code == 201
+    record = str(uuid.uuid4())
+    db["sync_records"].insert(
+        {
+            "id": record,
+            "kind": "visit_report",
+            "agent_id": world.users["agent1"],
+            "device_id": "phone-agent1",
+            "visit_id": world.visits["v1"],
+            "case_id": world.cases["C-0001"],
+            "device_seq": 1,
+            "recorded_at": to_iso(clock()),
+            "received_at": to_iso(clock()),
+            "digest": "d" * 64,
+            "status": "stored",
+            "outcome": "{}",
+            "body": json.dumps({"attachments": [sha(PHOTO)]}),
+        }
+    )
+    clock.advance(days=8)
+    auth.login("agent1", "phone-agent1")
+    assert put_blob(client, auth.headers("agent1"), SHARED).status_code == 201  # sweeps
+    assert _hashes(db) == {sha(PHOTO), sha(SHARED)}
+    assert _hashes(db, "blob_owners") == {sha(SHARED)}
