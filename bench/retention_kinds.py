@@ -1,11 +1,12 @@
 """What retention of attachments and notes costs: the blob-reference trigger on every stored
 record, and the purge's plan queries on a large store.
 
-Builds a scratch database with --records visit reports (each with two attachment hashes and
-notes: the worst case; a report without attachments skips the trigger's body) over --cases cases, timing the inserts with the reference trigger and again without it
-(same rows, a second scratch database with the trigger dropped). Then times, on the first:
-the blobs that go with a tenth of the cases' records, the unreferenced blobs due, and the
-notes count for a tenth of the borrowers. Storage calls in process, no HTTP.
+Builds a scratch database with --records visit reports over --cases cases, each report with
+two attachment hashes and notes (the worst case: a report without attachments skips the
+trigger's body), timing the inserts with the reference trigger and again without it (same
+rows, a second scratch database with the trigger dropped). Then times, on the first: the
+blobs that go with a tenth of the cases' records, the unreferenced blobs due, and the notes
+count for a tenth of the borrowers. Storage calls in process, no HTTP.
 
     .venv/bin/python -m bench.retention_kinds [--records 100000] [--cases 5000]
 """
