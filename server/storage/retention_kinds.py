@@ -22,16 +22,13 @@ WHERE s.case_id IN (SELECT value FROM json_each(:cases))
 ORDER BY r.sha256
 """
 
-# Blobs no stored record references: either a record once did (it was removed by an
-# earlier purge) or none ever did and every upload of them is older than `before`.
+# Blobs no stored record references whose every upload is older than `before`: never
+# referenced, or referenced by records an earlier purge removed (before references were kept).
 _UNREFERENCED = """
 SELECT b.sha256 FROM blobs b
 WHERE NOT EXISTS (SELECT 1 FROM blob_references r WHERE r.sha256 = b.sha256)
-  AND (EXISTS (SELECT 1 FROM blob_owners o
-               WHERE o.sha256 = b.sha256 AND o.referenced_at IS NOT NULL)
-       OR (b.created_at < :before
-           AND NOT EXISTS (SELECT 1 FROM blob_owners o
-                           WHERE o.sha256 = b.sha256 AND o.created_at >= :before)))
+  AND b.created_at < :before
+  AND NOT EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = b.sha256 AND o.created_at >= :before)
 ORDER BY b.sha256
 """
 
@@ -53,8 +50,8 @@ def blobs_of_cases(db: sqlite_utils.Database, case_ids: Sequence[int]) -> list[s
 
 
 def unreferenced_blobs(db: sqlite_utils.Database, before: str) -> list[str]:
-    """Blobs no stored record references, due: orphaned by a purge, or uploaded before
-    `before` (by every agent that sent them) and never referenced."""
+    """Blobs no stored record references, uploaded before `before` by every agent that sent
+    them."""
     return [r[0] for r in db.execute(_UNREFERENCED, {"before": before})]
 
 

@@ -319,6 +319,7 @@ def test_dry_run_lists_attachments_and_notes_and_changes_nothing(
 
 def test_weakened_guards_of_records_and_blobs_are_reported(world, client, auth, db):
     db.execute("DROP TRIGGER blobs_no_delete")
+    db.execute("DROP TRIGGER sync_records_reference_attachments")
     db.execute("DROP TRIGGER sync_records_no_update")
     db.execute(
         "CREATE TRIGGER sync_records_no_update BEFORE UPDATE ON sync_records "
@@ -328,6 +329,7 @@ def test_weakened_guards_of_records_and_blobs_are_reported(world, client, auth, 
     assert report["intact"] is False
     assert "the append-only trigger blobs_no_delete was dropped" in report["findings"]
     assert "the append-only trigger sync_records_no_update was altered" in report["findings"]
+    assert "the trigger sync_records_reference_attachments was dropped" in report["findings"]
 
 
 def test_the_upload_sweep_leaves_a_blob_a_record_references_whoever_uploaded_it(
