@@ -3,6 +3,8 @@ or kept with a stated reason, so a table added later cannot escape every clock."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from server.domain.retention import KINDS, NOTES, PERSONAL, PERSONAL_COLUMNS
@@ -12,6 +14,7 @@ from server.domain.retention_coverage import (
     RECORD_NOTE_KEYS,
     uncovered,
 )
+from server.storage import migrations
 from server.storage.connection import open_db
 from server.storage.migrations import migrate
 
@@ -78,3 +81,61 @@ def test_the_purge_erases_exactly_what_the_list_says():
     assert COVERAGE["sync_records"].erased == {"body": NOTES} and RECORD_NOTE_KEYS == ("notes",)
     personal = {c for c, kind in COVERAGE["borrowers"].erased.items() if kind == PERSONAL}
     assert personal == set(PERSONAL_COLUMNS)
+
+
+def test_records_stored_before_the_upgrade_keep_their_blobs(tmp_path, monkeypatch):
+    """The retention-kinds version finds the blobs every stored record references (its
+    attachments, an agreement's two signatures); records stored after it get theirs by
+    trigger, and a record's references go with it."""
+    everything = list(migrations.MIGRATIONS)
+    version = next(m.version for m in everything if m.name == "retention kinds")
+    db = open_db(str(tmp_path / "old.db"))
+    now = "2026-11-24T00:00:00.000000Z"
+
+    def store(record_id, kind, body):
+        db.execute(
+            "INSERT INTO sync_records (id, kind, agent_id, device_id, visit_id, case_id, "
+            "device_seq, recorded_at, received_at, digest, status, outcome, body) "
+            "VALUES (?, ?, 5, 'phone', 1, 1, 1, ?, ?, 'd', 'accepted', '{}', ?)",
+            [record_id, kind, now, now, json.dumps(body)],
+        )
+
+    try:
+        monkeypatch.setattr(migrations, "MIGRATIONS", everything[: version - 1])
+        migrations.migrate(db, now)
+        db.execute(
+            "INSERT INTO users (id, username, password_hash, role, display_name, created_at) "
+            "VALUES (5, 'agent05', 'x', 'agent', 'A', ?)",
+            [now],
+        )
+        store("r1", "visit_report", {"attachments": ["a" * 64, "b" * 64], "notes": "n"})
+        store(
+            "r2",
+            "agreement",
+            {"borrower_signature_sha256": "c" * 64, "agent_signature_sha256": "d" * 64},
+        )
+        store("r3", "id_confirmation", {"confirmation_kind": "agent_credential"})
+        monkeypatch.setattr(migrations, "MIGRATIONS", everything)
+        assert version in migrations.migrate(db, "2027-01-01T00:00:00Z")
+        store(
+            "r4",
+            "agreement",
+            {
+                "borrower_signature_sha256": "e" * 64,
+                "agent_signature_sha256": "e" * 64,
+                "attachments": ["a" * 64],
+            },
+        )
+        references = db.execute(
+            "SELECT record_id, sha256 FROM blob_references ORDER BY record_id, sha256"
+        ).fetchall()
+        assert references == [
+            ("r1", "a" * 64),
+            ("r1", "b" * 64),
+            ("r2", "c" * 64),
+            ("r2", "d" * 64),
+            ("r4", "a" * 64),
+            ("r4", "e" * 64),
+        ]
+    finally:
+        db.conn.close()
