@@ -361,3 +361,45 @@ def test_the_upload_sweep_leaves_a_blob_a_record_references_whoever_uploaded_it(
     assert put_blob(client, auth.headers("agent1"), SHARED).status_code == 201  # sweeps
     assert _hashes(db) == {sha(PHOTO), sha(SHARED)}
     assert _hashes(db, "blob_owners") == {sha(SHARED)}
+
+
+def test_an_agreements_signature_images_go_with_the_agreement(world, app, client, auth, db, clock):
+    agent = auth.headers("agent1")
+    borrower_sig, agent_sig = SHARED, b"\xff\xd8\xff" + b"agent's signature" * 40
+    for data in (borrower_sig, agent_sig):
+        assert put_blob(client, agent, data).status_code == 201
+    agreement = str(uuid.uuid4())
+    db["sync_records"].insert(
+        {
+            "id": agreement,
+            "kind": "agreement",
+            "agent_id": world.users["agent1"],
+            "device_id": "phone-agent1",
+            "visit_id": world.visits["v1"],
+            "case_id": world.cases["C-0001"],
+            "device_seq": 1,
+            "recorded_at": to_iso(clock()),
+            "received_at": to_iso(clock()),
+            "digest": "d" * 64,
+            "status": "stored",
+            "outcome": "{}",
+            "body": json.dumps(
+                {
+                    "agreement_id": agreement,
+                    "borrower_signature_sha256": sha(borrower_sig),
+                    "agent_signature_sha256": sha(agent_sig),
+                }
+            ),
+        }
+    )
+    clock.advance(days=1094)
+    _purge(app)
+    assert _hashes(db) == {sha(borrower_sig), sha(agent_sig)}
+
+    clock.advance(days=2)
+    _purge(app)
+
+    assert _hashes(db) == set()
+    assert db.execute("SELECT count(*) FROM sync_records").fetchone() == (0,)
+    certificate = _certificates(client, auth, "attachments")[-1]
+    assert certificate["details"]["blobs_with_their_records"] == 2
