@@ -13,6 +13,7 @@ from schemas.common import (
     json_int,
 )
 from schemas.disclosure import borrower_fact, borrower_subject
+from schemas.payments import RepaymentStatusSchema
 from sync.cases import CASE_STATUSES
 from sync.visits import NOTICE_KINDS, VISIT_OUTCOMES, VISIT_PURPOSES, VISIT_STATUSES
 
@@ -99,6 +100,12 @@ class BorrowerCardSchema(StrictSchema):
     case_flags = fields.Nested(CaseFlagsSchema, metadata=borrower_fact("case_flags"))
     purpose = fields.Str(allow_none=True, metadata=borrower_fact("purpose"))
     dispatcher_notes = fields.Str(allow_none=True, metadata=borrower_fact("dispatcher_notes"))
+    repayment_status = NestedOrNull(
+        RepaymentStatusSchema,
+        metadata=borrower_fact(
+            "repayment_status", description="the most pressing promise or instalment; null: none"
+        ),
+    )
 
 
 # Staff's free text about a visit, and the request field that writes each.

@@ -1,6 +1,6 @@
-"""Flask CLI commands: init-db, users create, import-cases, close-day, verify-receipt,
-checkpoint, purge, backup, restore; `demo` lives in server/demo/cli.py, `keys` and `ledger` in
-server/cli_ledger.py."""
+"""Flask CLI commands: init-db, users create, import-cases, import-payments, close-day,
+verify-receipt, checkpoint, purge, backup, restore; `demo` lives in server/demo/cli.py, `keys`
+and `ledger` in server/cli_ledger.py."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from server.clock import parse_iso, to_iso
 from server.demo.cli import demo
 from server.domain.roles import ROLES
 from server.errors import BackupError, DoorstepError
-from server.services import accounts, checkpoints, imports, retention, visit_outcomes
+from server.services import accounts, checkpoints, imports, payments, retention, visit_outcomes
 from server.services import backups as backup_service
 from server.storage.migrations import migrate
 from sync.receipts import verify_receipt
@@ -29,6 +29,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(users)
     app.cli.add_command(import_cases)
+    app.cli.add_command(import_payments)
     app.cli.add_command(close_day_command)
     app.cli.add_command(verify_receipt_command)
     app.cli.add_command(checkpoint_command)
@@ -115,6 +116,36 @@ def import_cases(path: Path, fmt: str | None, quiet: bool) -> None:
         f"{report['total_rows']} rows: {report['created']} created, "
         f"{report['updated']} updated, {report['unchanged']} unchanged, "
         f"{report['rejected']} rejected"
+    )
+    for error in report["errors"][:50]:
+        click.echo(f"  row {error['row']}: {error['field'] or '-'}: {error['message']}")
+
+
+def _data_rows(path: Path, fmt: str) -> int:
+    with path.open(encoding="utf-8") as handle:
+        return sum(1 for line in handle if line.strip()) - (1 if fmt == "csv" else 0)
+
+
+@click.command("import-payments")
+@with_appcontext
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="default: from the file extension"
+)
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def import_payments(path: Path, fmt: str | None, quiet: bool) -> None:
+    """Import payments from a JSON Lines or CSV file, with a progress bar."""
+    fmt = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+    with (
+        path.open(encoding="utf-8", newline="") as handle,
+        tqdm(total=_data_rows(path, fmt), unit="rows", disable=quiet) as bar,
+    ):
+        report = payments.import_payments(
+            open_database(), cli_caller("import-payments"), handle, fmt, str(path), bar.update
+        )
+    click.echo(
+        f"{report['total_rows']} rows: {report['created']} created, "
+        f"{report['unchanged']} unchanged, {report['rejected']} rejected"
     )
     for error in report["errors"][:50]:
         click.echo(f"  row {error['row']}: {error['field'] or '-'}: {error['message']}")

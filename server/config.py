@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "CARD_LEAD_TIME_S": 0,  # how long before the visit's day a card becomes visible
     "CARD_GRACE_S": 6 * 3600,  # how long after the end of the visit's day it stays visible
     "DEFAULT_TIME_ZONE": "Asia/Shanghai",
+    # A promise or instalment is kept if paid by its due date plus this many days
+    # (docs/promises.md); after that it is broken or partly kept.
+    "PAYMENT_GRACE_DAYS": 3,
     # Login throttling (docs/security.md): per (username, address) pair, with back-off ...
     "LOGIN_FAILURES_BEFORE_DELAY": 5,  # a pair's failures answered at once; then 1 s, 2 s, 4 s…
     "LOGIN_DELAY_MAX_S": 15 * 60,  # the longest a pair waits after one failure

@@ -17,10 +17,12 @@ from server.api import (
     docs_assets,
     flag_reviews,
     health,
+    payments,
     role_grants,
     routes,
     sync,
     users,
+    visit_register,
     visits,
 )
 from server.api.context import BEARER
@@ -66,8 +68,10 @@ def register_api(app: Flask) -> Api:
         role_grants,
         cases,
         borrower_requests,
+        payments,
         visits,
         routes,
+        visit_register,
         sync,
         flag_reviews,
         attachments,

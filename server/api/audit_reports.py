@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, render_template
 from flask.views import MethodView
 
 from schemas.audit import StaffActionPageSchema, StaffActionQueryArgsSchema
@@ -20,6 +19,8 @@ from schemas.audit_reports import (
     RecordsOfProcessingSchema,
 )
 from server.api.context import Blueprint, get_db, requires, runtime
+from server.api.responses import csv_file, html_page
+from server.domain.csv_cells import to_csv
 from server.services import anomalies, audit_reports
 
 blp = Blueprint(
@@ -29,27 +30,10 @@ blp = Blueprint(
     description="Disclosure reports, histories, anomalies, records of processing",
 )
 
-# Printed pages carry their own CSS and nothing else: no scripts, no remote resources.
-_HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-
 
 def _also_as(content_type: str) -> Any:
     """Document another representation of the same 200 response."""
     return blp.alt_response(200, schema={"type": "string"}, content_type=content_type, success=True)
-
-
-def _csv(text: str, filename: str, next_after: int | None) -> Response:
-    response = Response(text, mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    if next_after is not None:
-        response.headers["X-Next-After"] = str(next_after)  # more rows: ask again with after=
-    return response
-
-
-def _html(template: str, **context: Any) -> Response:
-    response = Response(render_template(template, **context), mimetype="text/html")
-    response.headers["Content-Security-Policy"] = _HTML_POLICY
-    return response
 
 
 def _disclosures_as(report: dict[str, Any], fmt: str) -> Any:
@@ -57,9 +41,9 @@ def _disclosures_as(report: dict[str, Any], fmt: str) -> Any:
         return report
     dumped = DisclosureReportSchema().dump(report)
     if fmt == "html":
-        return _html("audit/disclosures.html", report=dumped)
-    text = audit_reports.to_csv(audit_reports.DISCLOSURE_CSV_COLUMNS, dumped["items"])
-    return _csv(text, f"disclosures-borrower-{report['borrower_id']}.csv", dumped["next_after"])
+        return html_page("audit/disclosures.html", report=dumped)
+    text = to_csv(audit_reports.DISCLOSURE_CSV_COLUMNS, dumped["items"])
+    return csv_file(text, f"disclosures-borrower-{report['borrower_id']}.csv", dumped["next_after"])
 
 
 @blp.route("/borrowers/<int:borrower_id>/disclosures")
@@ -114,8 +98,8 @@ class StaffActionExportViews(MethodView):
     def get(self, args):
         """The staff audit log as CSV, with the same filters and pages as its JSON form"""
         page = StaffActionPageSchema().dump(audit_reports.staff_actions(get_db(), args))
-        text = audit_reports.to_csv(audit_reports.STAFF_CSV_COLUMNS, page["items"])
-        return _csv(text, "staff-actions.csv", page["next_after"])
+        text = to_csv(audit_reports.STAFF_CSV_COLUMNS, page["items"])
+        return csv_file(text, "staff-actions.csv", page["next_after"])
 
 
 @blp.route("/records-of-processing")
@@ -130,4 +114,4 @@ class RecordsOfProcessingViews(MethodView):
         if args["format"] == "json":
             return record
         dumped = RecordsOfProcessingSchema().dump(record)
-        return _html("audit/records_of_processing.html", record=dumped)
+        return html_page("audit/records_of_processing.html", record=dumped)

@@ -32,6 +32,17 @@ def ledger_plan(schema: Any, purpose: Purpose | None, where: str) -> Plan | None
     return plan
 
 
+def accounted(schema: Any, data: Any) -> Any:
+    """A body sent as something other than JSON (a CSV file, a printed page): dumped by the
+    endpoint's response schema and accounted for exactly as its JSON would be, so the page is
+    rendered only from what may be sent, and that is ledgered. Only inside a ledgered view:
+    a rendering that skipped the ledger would be a disclosure nobody recorded."""
+    account = g.get("ledger_account")
+    if account is None:
+        raise DeclarationError("accounted() outside a ledgered response")
+    return account(schema.dump(data))
+
+
 def _purpose_of(purpose: Purpose, role: str | None) -> str | None:
     return purpose if isinstance(purpose, str) else purpose.get(role or "")
 

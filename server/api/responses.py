@@ -1,13 +1,14 @@
-"""Responses whose shape depends on who asks: one allow-listed schema per role."""
+"""Responses whose shape depends on who asks (one allow-listed schema per role), and the
+other representations of a response: CSV files and printable pages."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import flask_smorest
-from flask import g, jsonify
+from flask import Response, g, jsonify, render_template
 from marshmallow import Schema
 
 from server.api.context import caller, get_db, runtime
@@ -54,3 +55,25 @@ def response_by_role(
         return documented
 
     return decorator
+
+
+# Printed pages carry their own CSS and nothing else: no scripts, no remote resources.
+HTML_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+def csv_file(body: str | Iterable[str], filename: str, next_after: int | None) -> Response:
+    """A CSV download (text, or lines streamed as they are written); `next_after`: more
+    rows remain, asked for again with after=."""
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    if next_after is not None:
+        response.headers["X-Next-After"] = str(next_after)
+    return response
+
+
+def html_page(template: str, **context: Any) -> Response:
+    """A printable page rendered from a template (autoescaped), under a CSP that allows
+    nothing but its inline CSS."""
+    response = Response(render_template(template, **context), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = HTML_POLICY
+    return response

@@ -64,7 +64,12 @@ CATALOGUE: dict[str, Callable[[Row, Row, Row], Any]] = {
     "case_flags": lambda b, c, v: {flag: bool(c.get(flag)) for flag in CASE_FLAGS},
     "purpose": lambda b, c, v: v.get("purpose"),
     "dispatcher_notes": lambda b, c, v: v.get("notes"),
+    # The most pressing promise or instalment: kind, state, amount due, due date, currency.
+    # Computed by the server before the card is built (services/repayment.card_statuses).
+    "repayment_status": lambda b, c, v: c.get("repayment_status"),
 }
+# Card fields the server computes from other records before building the card.
+COMPUTED_CARD_FIELDS: frozenset[str] = frozenset({"repayment_status"})
 
 # Borrower facts that are not card fields: what the field recorded about a visit, and what
 # planning derives from the borrower's home. Served by endpoints for a staff purpose, never
@@ -95,7 +100,9 @@ FACT_KINDS: frozenset[str] = frozenset(CATALOGUE) | frozenset(FIELD_FACTS)
 # Purposes of endpoints that serve facts outside cards. The ledger entry carries the purpose.
 DISPATCH_PLANNING = "dispatch_planning"
 COMPLIANCE_EVIDENCE = "compliance_evidence"
-STAFF_PURPOSES: tuple[str, ...] = (DISPATCH_PLANNING, COMPLIANCE_EVIDENCE)
+# Supervising visits: the register of every attempt's time, place and method.
+VISIT_REGISTER = "visit_register"
+STAFF_PURPOSES: tuple[str, ...] = (DISPATCH_PLANNING, COMPLIANCE_EVIDENCE, VISIT_REGISTER)
 # An endpoint that serves cards and nothing else: its entries carry each visit's purpose,
 # and no policy lists this name, so a fact beyond the cards would not be sent.
 VISIT_CARDS = "visit_cards"
@@ -111,6 +118,7 @@ _AGENT_HOME_VISIT = [
     "product",
     "purpose",
     "dispatcher_notes",
+    "repayment_status",
 ]
 
 _DISPATCH_CARD = [
@@ -158,6 +166,7 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
             "product",
             "purpose",
             "dispatcher_notes",
+            "repayment_status",
         ],
     },
     "dispatcher": {
@@ -167,9 +176,15 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
         # works from; what the borrower asked for decides what may be planned at all.
         DISPATCH_PLANNING: _DISPATCH_CARD
         + ["notice_note", "cancel_reason", "route_leg_distance", "route_arrival", "route_start"]
-        + ["visit_outcome", "flag_details", "borrower_requests"],
+        + ["visit_outcome", "flag_details", "borrower_requests"]
+        # The promises worklist: broken promises and overdue instalments, what is owed.
+        + ["promise_to_pay", "agreement_terms", "repayment_status"],
         # Reading what the field recorded: reports, ID results, agreements, flags.
         COMPLIANCE_EVIDENCE: _FIELD_RECORDS,
+        # The visit register: whom each attempt was for, what happened, where (the fix and
+        # its distance from the home), the identity result and the flags. No notes, no
+        # promises, no agreement terms, no address.
+        VISIT_REGISTER: ["display_name", "visit_outcome", "gps_fix", "id_result", "flag_details"],
     },
     # Privacy officers audit *that* a field was exposed; admins manage accounts. Neither
     # has a purpose that needs a borrower's values.

@@ -3,10 +3,8 @@ records of processing. Ids, field names, roles, times and purposes; never borrow
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -252,6 +250,14 @@ PURPOSES = (
         "roles": ["dispatcher", "agent"],
     },
     {
+        "name": "visit_register",
+        "description": "Supervising field visits: the register of every visit attempt's time, "
+        "place (reported position, distance from the home) and method, its outcome, identity "
+        "and badge checks and flags.",
+        "visit_purposes": [],
+        "roles": ["dispatcher"],
+    },
+    {
         "name": "audit",
         "description": "Accounting for every disclosure (exposure ledger) and staff action, "
         "detecting misuse; field names only, never values.",
@@ -365,30 +371,3 @@ _BOOKKEEPING = {
 
 def _held(db: sqlite_utils.Database, table: str) -> list[str]:
     return [c for c in audit_queries.table_columns(db, table) if c not in _BOOKKEEPING]
-
-
-# -- CSV -----------------------------------------------------------------------------------
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    """Lists joined, dicts as JSON, and text that a spreadsheet would run as a formula
-    quoted (a failed login's username is attacker-chosen)."""
-    if isinstance(value, list):
-        value = ";".join(str(v) for v in value)
-    elif isinstance(value, dict):
-        value = json.dumps(value, sort_keys=True)
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
-    """Rows as RFC 4180 CSV text with a header line."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(column)) for column in columns])
-    return out.getvalue()

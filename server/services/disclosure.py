@@ -9,10 +9,10 @@ from typing import Any
 import sqlite_utils
 
 from server.clock import parse_iso, to_iso
-from server.domain.disclosure import build_card
+from server.domain.disclosure import COMPUTED_CARD_FIELDS, build_card
 from server.errors import PurgeOverdue
 from server.runtime import Caller, Runtime
-from server.services import exposure
+from server.services import exposure, repayment
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from sync.cards import (
@@ -114,6 +114,23 @@ def _refuse_if_purge_overdue(
         )
 
 
+def computed_card_facts(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, items: list[Parts]
+) -> dict[int, dict[str, Any]]:
+    """By case: the computed card fields some card in `items` may show, read in one go."""
+    role = caller.principal.role if caller.principal else None
+    wanted = [
+        parts["case"]["id"]
+        for parts in items
+        if COMPUTED_CARD_FIELDS
+        & set(rt.disclosure.allowed_fields(role, parts["visit"].get("purpose")))
+    ]
+    if not wanted:  # no card in `items` may show a computed field
+        return {}
+    statuses = repayment.card_statuses(db, rt, wanted, caller.now)
+    return {case_id: {"repayment_status": status} for case_id, status in statuses.items()}
+
+
 def serve_cards(
     db: sqlite_utils.Database,
     rt: Runtime,
@@ -133,9 +150,11 @@ def serve_cards(
         _refuse_if_purge_overdue(db, rt, caller, principal.device_id)
     cards: list[dict[str, Any]] = []
     by_borrower: dict[int, dict[str, Any]] = {}
+    computed = computed_card_facts(db, rt, caller, items)
     for parts in items:
         visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
         fields = rt.disclosure.allowed_fields(principal.role, visit.get("purpose"))
+        case = {**case, **computed.get(case["id"], {})}
         card = build_card(fields, borrower, case, visit)
         card.update(borrower_id=borrower["id"], case_id=case["id"])
         if principal.role == "agent":

@@ -30,16 +30,17 @@ _CSV_LISTS = {"phones"}
 _CSV_JSON = {"contacts"}
 
 
-def _first_error(messages: Any, prefix: str = "") -> tuple[str | None, str]:
+def first_error(messages: Any, prefix: str = "") -> tuple[str | None, str]:
+    """(dotted field path or None, message) of the first error marshmallow reported."""
     if isinstance(messages, dict):
         key, value = next(iter(messages.items()))
         path = f"{prefix}.{key}" if prefix else str(key)
         if path == "_schema":
             path = None
-        return _first_error(value, path or "")
+        return first_error(value, path or "")
     if isinstance(messages, list) and messages:
         if isinstance(messages[0], (dict, list)):
-            return _first_error(messages[0], prefix)
+            return first_error(messages[0], prefix)
         return (prefix or None), str(messages[0])
     return (prefix or None), str(messages)
 
@@ -204,7 +205,7 @@ def _write_chunk(
         try:
             row = _ROW_SCHEMA.load(raw)
         except ValidationError as exc:
-            field, message = _first_error(exc.messages)
+            field, message = first_error(exc.messages)
             errors.append(
                 {
                     "row": number,

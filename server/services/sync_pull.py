@@ -23,6 +23,7 @@ from server.services.disclosure import (
     agent_card_facts,
     agent_may_see,
     card_visit,
+    computed_card_facts,
     held_cards,
     serve_cards,
     window_for,
@@ -39,10 +40,12 @@ from sync.records import RecordOutcome
 AGENT_VISIT_FIELDS = frozenset(AgentVisitSchema().fields)
 
 
-def _card_digest(rt: Runtime, parts: Parts) -> str:
-    """A digest of what the device would be sent, to know when it changed."""
+def _card_digest(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> str:
+    """A digest of what the device would be sent, to know when it changed (a computed
+    field such as the repayment status included)."""
     fields = rt.disclosure.allowed_fields("agent", parts["visit"].get("purpose"))
-    view = visit_view(parts, build_card(fields, parts["borrower"], parts["case"], parts["visit"]))
+    case = {**parts["case"], **computed}
+    view = visit_view(parts, build_card(fields, parts["borrower"], case, parts["visit"]))
     sent = {name: value for name, value in view.items() if name in AGENT_VISIT_FIELDS}
     return hashlib.sha256(json.dumps(sent, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -82,7 +85,11 @@ def pull(
             parts["visit"]["id"]: card_visit(rt, parts)
             for parts in visit_rows.joined_by_ids(db, gone)
         }
-        digests = {visit_id: _card_digest(rt, parts) for visit_id, parts in desired.items()}
+        computed = computed_card_facts(db, rt, caller, list(desired.values()))
+        digests = {
+            visit_id: _card_digest(rt, parts, computed.get(parts["case"]["id"], {}))
+            for visit_id, parts in desired.items()
+        }
         outcome_rows = sync_rows.outcomes_after(db, device, state.outcome_seq, limit + 1)
         more_outcomes = len(outcome_rows) > limit
         outcome_rows = outcome_rows[:limit]

@@ -374,6 +374,7 @@ def test_records_of_processing_follow_the_configuration(make_app, world, auth):
         "home_visit",
         "dispatch_planning",
         "compliance_evidence",
+        "visit_register",
         "audit",
     ]
     # card fields and the facts of field records and routes

@@ -25,6 +25,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from schemas.cases import CaseRowSchema
+from schemas.payments import PaymentRowSchema
 from schemas.sync import BODY_SCHEMAS, RecordSchema
 from sync.canonical import agreement_content_hash
 from tests.api.test_role_matrix import USER_OF_ROLE, api_operations, build_url, sample_params
@@ -368,6 +369,36 @@ def test_every_import_row_field_refuses_hostile_values(client, auth, world):
             failures.append(f"{field}={label}: {error}")
     assert not failures, f"{len(failures)} of {len(expected)}:\n" + "\n".join(failures)
     assert report["created"] == 0 and report["updated"] == 0
+
+
+def test_every_payment_row_field_refuses_hostile_values(client, auth, world):
+    headers = {**auth.headers("dispatcher"), "Content-Type": "application/x-ndjson"}
+    document, components = _marshmallow_json_schema(PaymentRowSchema())
+    base = {
+        "payment_id": "P-900",
+        "case_external_id": "C-0001",
+        "amount": "10.00",
+        "currency": "CNY",
+        "paid_at": "2026-11-24T10:00:00+08:00",
+    }
+    lines, expected = [], []
+    for path, values in leaves(document, components):
+        for label, raw in values.items():
+            lines.append(body_with(path, raw, base))
+            expected.append((dotted(path), label))
+    response = client.post(
+        f"{API}/payments/import", data="\n".join(lines).encode(), headers=headers
+    )
+    assert response.status_code == 200, response.get_json()
+    report = response.get_json()
+    errors = {error["row"]: error for error in report["errors"]}
+    failures = [
+        f"{field}={label}: {errors.get(row) or 'accepted'}"
+        for row, (field, label) in enumerate(expected, start=1)
+        if (errors.get(row) or {}).get("field") != field
+    ]
+    assert not failures, f"{len(failures)} of {len(expected)}:\n" + "\n".join(failures)
+    assert report["created"] == 0 and len(expected) >= 10
 
 
 def test_login_with_a_lone_surrogate_is_a_422_naming_the_field(client, auth, world):

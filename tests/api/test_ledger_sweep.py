@@ -84,10 +84,18 @@ LAST = (
 VARIANTS = {
     ("GET", "/audit/borrowers/{borrower_id}/disclosures"): ["", "?format=csv", "?format=html"],
     ("GET", "/audit/records-of-processing"): ["", "?format=html"],
+    # a day is required; CSV and HTML are scanned for seeded values like JSON leaves
+    ("GET", "/register"): [
+        f"?day={TODAY}",
+        f"?day={TODAY}&format=csv",
+        f"?day={TODAY}&format=html",
+    ],
     ("GET", "/me/day"): ["", f"?date={TODAY}"],
     # from the agent's last reported position: the route names the visit it was taken at
     ("GET", "/agents/{agent_id}/days/{day}/route"): ["", "?start=last_position"],
     ("POST", "/agents/{agent_id}/days/{day}/route-proposal"): ["", "?start=last_position"],
+    # judged after the promise and both instalments fell due: every item carries terms
+    ("GET", "/worklists/promises"): ["", "?day=2027-02-01"],
 }
 
 
@@ -358,6 +366,17 @@ def _import_call(s: Sweep, role: str) -> Call:
     return {"data": json.dumps(row), "content_type": "application/x-ndjson"}
 
 
+def _payment_import_call(s: Sweep, role: str) -> Call:
+    row = {
+        "payment_id": f"SWEEP-PAY-{s.next()}",
+        "case_external_id": "C-0001",
+        "amount": "10.00",
+        "currency": "CNY",
+        "paid_at": iso(T0),
+    }
+    return {"data": json.dumps(row), "content_type": "application/x-ndjson"}
+
+
 def _chunk_call(s: Sweep, role: str) -> Call:
     return {
         "data": s.ids["chunked"],
@@ -454,6 +473,7 @@ BODIES: dict[tuple[str, str], Callable[[Sweep, str], Call]] = {
         "json": {"reason": "sweep"},
     },
     ("POST", "/cases/import"): _import_call,
+    ("POST", "/payments/import"): _payment_import_call,
     ("POST", "/visits"): lambda s, r: {
         "json": {
             "case_id": s.world.cases["C-0003"],
@@ -714,15 +734,23 @@ def _matches(known: Any, leaf: Any) -> bool:
     return leaf == known or (len(known) >= 12 and known in leaf)
 
 
+def _in_text(known: Any, text: str) -> bool:
+    """A seeded value in a CSV file or a page: text as written, a number as a whole number
+    (31.2013 is found, not inside 131.20135)."""
+    if isinstance(known, float):
+        return re.search(rf"(?<![\d.]){re.escape(repr(known))}(?!\d)", text) is not None
+    return isinstance(known, str) and known in text
+
+
 def found_by_value(known: list[Known], body: Any, text: str) -> set[Known]:
-    """Every seeded value in the body (JSON leaves, or page text)."""
+    """Every seeded value in the body (JSON leaves, or the text of a CSV file or page)."""
     found = set()
     leaves = list(_leaves(body)) if body is not None else None
     for k in known:
         if leaves is not None:
             hit = any(_matches(k.value, leaf) for leaf in leaves)
         else:
-            hit = isinstance(k.value, str) and k.value in text
+            hit = _in_text(k.value, text)
         if hit:
             found.add(k)
     return found
@@ -911,6 +939,8 @@ def test_every_disclosure_of_every_operation_is_ledgered(sweep, doc, client):
         (f"POST {route}-proposal", "route_leg_distance"),
         ("POST /api/v1/days/<day:day>/assignment-proposal", "route_leg_distance"),
         ("POST /api/v1/sync/push", "flag_details"),
+        ("GET /api/v1/register", "gps_fix"),
+        ("GET /api/v1/register", "id_result"),
         ("GET /api/v1/flags", "flag_details"),
         ("POST /api/v1/flags/<string:record_id>/<string:code>/resolve", "flag_details"),
     ):
