@@ -16,7 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from server import timing
 from server.auth.passwords import Passwords
 from server.clock import system_clock, to_iso
-from server.config import load_settings
+from server.config import load_settings, with_absolute_paths
 from server.domain.disclosure import load_policy
 from server.errors import SigningKeyUnknown
 from server.keys import derive_key, load_signing_keys
@@ -47,7 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     overrides = dict(test_config or {})
     clock = overrides.pop("CLOCK", None) or system_clock
-    settings = load_settings(overrides=overrides)
+    settings = with_absolute_paths(load_settings(overrides=overrides))
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(
         DATABASE=settings["DATABASE"],

@@ -1,6 +1,7 @@
 """Flask CLI commands: init-db, users create, import-cases, import-payments, close-day,
 verify-receipt, checkpoint, purge, backup, restore; `demo` lives in server/demo/cli.py, `keys`
-and `ledger` in server/cli_ledger.py."""
+and `ledger` in server/cli_ledger.py, `evidence-pack` and `verify-evidence` in
+server/cli_evidence.py."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from flask.cli import with_appcontext
 from tqdm import tqdm
 
 from server.cli_context import cli_caller, database_path, fail, open_database, runtime
+from server.cli_evidence import evidence_pack_command, verify_evidence_command
 from server.cli_ledger import keys, ledger
 from server.clock import parse_iso, to_iso
 from server.demo.cli import demo
@@ -38,6 +40,8 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(restore_command)
     app.cli.add_command(keys)
     app.cli.add_command(ledger)
+    app.cli.add_command(evidence_pack_command)
+    app.cli.add_command(verify_evidence_command)
 
 
 @click.command("init-db")

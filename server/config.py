@@ -127,6 +127,17 @@ def load_settings(
     return settings
 
 
+def with_absolute_paths(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings with their store paths made absolute: once the app is built, nothing
+    depends on the working directory (which a library may change for a moment, as bagit
+    does while it builds a bag)."""
+    fixed = dict(settings)
+    for key in ("DATABASE", "CHECKPOINT_DIR"):
+        if isinstance(fixed.get(key), str) and fixed[key] not in ("", ":memory:"):
+            fixed[key] = os.path.abspath(fixed[key])
+    return fixed
+
+
 def env_names(key: str) -> tuple[str, ...]:
     """The environment variables a setting is read from, in order of precedence."""
     return _ENV_NAMES.get(key) or (env_variable(key),)

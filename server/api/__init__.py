@@ -15,6 +15,7 @@ from server.api import (
     cases,
     checkpoints,
     docs_assets,
+    evidence,
     flag_reviews,
     health,
     payments,
@@ -78,6 +79,7 @@ def register_api(app: Flask) -> Api:
         audit,
         audit_reports,
         checkpoints,
+        evidence,
         health,
     ):
         api.register_blueprint(module.blp)

@@ -1,6 +1,6 @@
 """Attachments: content-addressed blobs, whole or in resumable chunks (agents upload)."""
 
-from flask import request
+from flask import Response, request
 from flask.views import MethodView
 
 from schemas.attachments import (
@@ -13,7 +13,7 @@ from schemas.common import ErrorSchema
 from server.api.context import Blueprint, caller, get_db, requires, runtime
 from server.config import DEFAULTS
 from server.errors import UnsupportedMediaType
-from server.services import attachments
+from server.services import attachment_downloads, attachments
 
 blp = Blueprint(
     "attachments", __name__, url_prefix="/api/v1", description="Attachments (signatures, photos)"
@@ -71,6 +71,30 @@ class AttachmentByHashViews(MethodView):
     def get(self, sha256):
         """A blob's metadata, or how far your upload got (never the bytes)"""
         return attachments.blob_status(get_db(), caller(), sha256)
+
+
+@blp.route("/attachments/<sha256:sha256>/content")
+class AttachmentContentViews(MethodView):
+    @requires("dispatcher")
+    @blp.response(
+        200,
+        content_type="application/octet-stream",
+        description="the blob's bytes, under its own Content-Type (a photo, a signature image)",
+    )
+    @blp.alt_response(404, schema=ErrorSchema, description="referenced by no record, or unknown")
+    def get(self, sha256):
+        """An attachment's bytes; each download is ledgered (which attachment, whose)"""
+        rt = runtime()
+        download = attachment_downloads.open_download(get_db(), rt, caller(), sha256)
+        return Response(
+            attachment_downloads.stream(rt, download),
+            mimetype=download.content_type,
+            headers={
+                "Content-Length": str(download.size),
+                "Content-Disposition": f'attachment; filename="{sha256}"',
+                "Cache-Control": "no-store",
+            },
+        )
 
 
 @blp.route("/attachments/<sha256:sha256>/uploads")

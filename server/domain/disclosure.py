@@ -94,6 +94,7 @@ FIELD_FACTS: dict[str, str] = {
     "was reported at, and when",
     "borrower_requests": "what the borrower asked for: not to be visited, not to be contacted "
     "on a channel, when to be contacted, out-of-hours consent (its hours, validity, evidence)",
+    "attachment_bytes": "the bytes of a photo or signature image an agent recorded at a visit",
 }
 FACT_KINDS: frozenset[str] = frozenset(CATALOGUE) | frozenset(FIELD_FACTS)
 
@@ -102,7 +103,14 @@ DISPATCH_PLANNING = "dispatch_planning"
 COMPLIANCE_EVIDENCE = "compliance_evidence"
 # Supervising visits: the register of every attempt's time, place and method.
 VISIT_REGISTER = "visit_register"
-STAFF_PURPOSES: tuple[str, ...] = (DISPATCH_PLANNING, COMPLIANCE_EVIDENCE, VISIT_REGISTER)
+# Handing a case's evidence to a court or an auditor (the evidence pack, docs/evidence.md).
+LEGAL_ESCALATION = "legal_escalation"
+STAFF_PURPOSES: tuple[str, ...] = (
+    DISPATCH_PLANNING,
+    COMPLIANCE_EVIDENCE,
+    VISIT_REGISTER,
+    LEGAL_ESCALATION,
+)
 # An endpoint that serves cards and nothing else: its entries carry each visit's purpose,
 # and no policy lists this name, so a fact beyond the cards would not be sent.
 VISIT_CARDS = "visit_cards"
@@ -147,6 +155,12 @@ _FIELD_RECORDS = [
     "flag_details",
     "field_record",
 ]
+# What an evidence pack may carry: the case's identification, the field records and their
+# images. A policy file may narrow it; a section whose facts are not allowed is left out.
+_EVIDENCE_PACK = ["display_name", "product", "overdue_amount", "currency", "case_flags"] + [
+    *_FIELD_RECORDS,
+    "attachment_bytes",
+]
 
 DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
     "agent": {
@@ -180,15 +194,17 @@ DEFAULT_POLICY: dict[str, dict[str, list[str]]] = {
         # The promises worklist: broken promises and overdue instalments, what is owed.
         + ["promise_to_pay", "agreement_terms", "repayment_status"],
         # Reading what the field recorded: reports, ID results, agreements, flags.
-        COMPLIANCE_EVIDENCE: _FIELD_RECORDS,
+        # The photos and signature images included (GET /attachments/{sha256}/content).
+        COMPLIANCE_EVIDENCE: _FIELD_RECORDS + ["attachment_bytes"],
         # The visit register: whom each attempt was for, what happened, where (the fix and
         # its distance from the home), the identity result and the flags. No notes, no
         # promises, no agreement terms, no address.
         VISIT_REGISTER: ["display_name", "visit_outcome", "gps_fix", "id_result", "flag_details"],
     },
-    # Privacy officers audit *that* a field was exposed; admins manage accounts. Neither
-    # has a purpose that needs a borrower's values.
-    "privacy_officer": {},
+    # Privacy officers audit *that* a field was exposed; their one purpose that carries
+    # values is the evidence pack for a court (ledgered, staff-logged, legal hold). Admins
+    # manage accounts and have none.
+    "privacy_officer": {LEGAL_ESCALATION: _EVIDENCE_PACK},
     "admin": {},
 }
 

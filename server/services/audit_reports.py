@@ -264,6 +264,14 @@ PURPOSES = (
         "visit_purposes": [],
         "roles": ["privacy_officer"],
     },
+    {
+        "name": "legal_escalation",
+        "description": "Handing a case's evidence (field records, photos, agreements, the "
+        "borrower's disclosures and the ledger proof) to a court or an auditor as a signed "
+        "BagIt evidence pack; each pack is ledgered and puts the case under legal hold.",
+        "visit_purposes": [],
+        "roles": ["privacy_officer"],
+    },
 )
 
 SECURITY_MEASURES = (

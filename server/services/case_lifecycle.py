@@ -28,7 +28,7 @@ from sync.cases import CASE_FLAGS, CLOSED_STATUSES, DO_NOT_VISIT, REQUEST_DO_NOT
 from sync.visits import CANCELLED, PLANNED
 
 CANCEL_REASON = "The case stopped taking visits."
-SOURCES = ("api", "import", "borrower_request")
+SOURCES = ("api", "import", "borrower_request", "evidence_pack")
 
 
 @dataclass

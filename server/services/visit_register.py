@@ -96,6 +96,21 @@ def register_page(
     }
 
 
+def case_register(db: sqlite_utils.Database, rt: Runtime, case_id: int) -> list[dict[str, Any]]:
+    """Every register line of one case, all its visits (for the case's evidence pack, whose
+    build is itself logged and ledgered; no export row here). The caller holds a snapshot."""
+    query = {key: None for key in FILTERS} | {"case_id": case_id}
+    visits, after = [], 0
+    while page := register_rows.register_visits(db, query, after, 1000):
+        visits += page
+        after = page[-1]["visit_id"]
+    records = [
+        _record(row) for row in register_rows.register_records(db, [v["visit_id"] for v in visits])
+    ]
+    reviews = _review_states(db, review_keys(records))
+    return register_lines(visits, records, reviews, grace_s=rt.compliance.credential_grace_s)
+
+
 CSV_COLUMNS = (
     "visit_date",
     "agent_name",

@@ -376,6 +376,7 @@ def test_records_of_processing_follow_the_configuration(make_app, world, auth):
         "compliance_evidence",
         "visit_register",
         "audit",
+        "legal_escalation",
     ]
     # card fields and the facts of field records and routes
     assert record["disclosable_fields"] == sorted(FACT_KINDS)

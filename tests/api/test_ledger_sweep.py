@@ -62,6 +62,12 @@ NOT_COVERED: dict[tuple[str, str], str] = {
     ("POST", "/auth/password"): "a handed-over password; no borrower data (test_role_grants.py)",
     ("POST", "/role-grants/{grant_id}/approve"): "needs a pending grant (test_role_grants.py)",
     ("POST", "/role-grants/{grant_id}/reject"): "needs a pending grant (test_role_grants.py)",
+    # Binary answers the sweep cannot read for values; each writes its ledger entry itself,
+    # and test_evidence_pack.py checks that entry (who, borrower, case, facts, purpose).
+    ("GET", "/attachments/{sha256}/content"): "image bytes; entry checked in "
+    "test_evidence_pack.py (attachment_bytes, attachment:<sha256>)",
+    ("POST", "/cases/{case_id}/evidence-pack"): "a tar of a BagIt bag, the one answer that "
+    "carries values to a privacy officer; entry checked in test_evidence_pack.py",
 }
 
 # Side effects decide the order: uploads are read before they complete, the cancelled and

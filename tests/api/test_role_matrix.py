@@ -125,6 +125,10 @@ KNOWN = {
     ("POST", f"{API}/attachments/<sha256:sha256>/uploads"): {"agent"},
     ("GET", f"{API}/attachments/uploads/<string:upload_id>"): {"agent"},
     ("PATCH", f"{API}/attachments/uploads/<string:upload_id>"): {"agent"},
+    # Photo and signature bytes: for reviewing field records (each download ledgered).
+    ("GET", f"{API}/attachments/<sha256:sha256>/content"): {"dispatcher"},
+    # The legal evidence pack: privacy officers only (docs/evidence.md says why).
+    ("POST", f"{API}/cases/<int:case_id>/evidence-pack"): {"privacy_officer"},
 }
 
 # PII-bearing reads: the contract forbids these to privacy officers and admins outright.
@@ -138,6 +142,7 @@ NEVER_FOR_PRIVACY_OR_ADMIN = {
     f"{API}/register",
     f"{API}/visits/<int:visit_id>",
     f"{API}/me/day",
+    f"{API}/attachments/<sha256:sha256>/content",
     f"{API}/worklists/promises",
     f"{API}/flags",
     f"{API}/flags/<string:record_id>/<string:code>",
