@@ -403,3 +403,28 @@ def test_an_agreements_signature_images_go_with_the_agreement(world, app, client
     assert db.execute("SELECT count(*) FROM sync_records").fetchone() == (0,)
     certificate = _certificates(client, auth, "attachments")[-1]
     assert certificate["details"]["blobs_with_their_records"] == 2
+
+
+def test_a_case_with_an_evidence_pack_keeps_its_photos_past_the_clock(
+    world, app, client, auth, db, clock
+):
+    agent = auth.headers("agent1")
+    for data in (PHOTO, SHARED):
+        assert put_blob(client, agent, data).status_code == 201
+    _push(client, agent, world.visits["v1"], [sha(PHOTO)])
+    _push(client, agent, world.visits["v2"], [sha(SHARED)])
+    answer = client.post(
+        f"{API}/cases/{world.cases['C-0001']}/evidence-pack",
+        json={"reason": "Court filing 2026/114"},
+        headers=auth.headers("privacy"),
+    )
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+
+    clock.advance(days=1100)
+    _purge(app)
+
+    # The pack put C-0001 under legal hold: its record and photo stay; C-0002's went.
+    assert _hashes(db) == {sha(PHOTO)}
+    assert db.execute("SELECT DISTINCT case_id FROM sync_records").fetchall() == [
+        (world.cases["C-0001"],)
+    ]
