@@ -5,8 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from schemas.common import PageArgsSchema, StrictSchema
-
-_KINDS = ("exposure_ledger", "compliance_evidence", "personal_data")
+from server.domain.retention import KINDS
 
 
 class CheckpointCreateSchema(StrictSchema):
@@ -66,7 +65,7 @@ class CheckpointVerificationSchema(StrictSchema):
 
 
 class PurgeCertificateQueryArgsSchema(PageArgsSchema):
-    kind = fields.Str(validate=validate.OneOf(_KINDS))
+    kind = fields.Str(validate=validate.OneOf(KINDS))
 
 
 class PurgeCertificateSchema(StrictSchema):

@@ -258,6 +258,9 @@ def purge_command(dry_run: bool, now_text: str | None) -> None:
         raise SystemExit(1)
 
 
+_PURGE_ID_LABELS = {"compliance_evidence": "case ids", "attachments": "blob sha256s"}
+
+
 def _echo_purge(report: dict) -> None:
     dry_run = report["dry_run"]
     click.echo(f"{'dry run' if dry_run else 'purge'} at {report['now']}")
@@ -270,8 +273,10 @@ def _echo_purge(report: dict) -> None:
         click.echo(line)
         click.echo(f"  {json.dumps(details, sort_keys=True)}")
         if dry_run and kind["ids"]:
-            label = "case ids" if kind["kind"] == "compliance_evidence" else "borrower ids"
+            label = _PURGE_ID_LABELS.get(kind["kind"], "borrower ids")
             click.echo(f"  {label}: {' '.join(map(str, kind['ids']))}")
+        if dry_run and kind.get("uploads"):
+            click.echo(f"  upload ids: {' '.join(kind['uploads'])}")
         if details.get("entries_left_for_next_run"):
             click.echo("  more entries are due than one run removes: run purge again")
     if not dry_run:

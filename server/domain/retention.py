@@ -28,9 +28,12 @@ from sync.signing import format_timestamp, key_id, sign, verify
 CERTIFICATE_VERSION = "doorstep-purge-certificate-v1"
 
 LEDGER, EVIDENCE, PERSONAL = "exposure_ledger", "compliance_evidence", "personal_data"
-KINDS = (LEDGER, EVIDENCE, PERSONAL)
+ATTACHMENTS, NOTES = "attachments", "free_text_notes"
+KINDS = (LEDGER, EVIDENCE, PERSONAL, ATTACHMENTS, NOTES)
 
 PURGED_NAME = "[purged]"
+# What a free-text note inside a stored record's body becomes (see NOTE_COLUMNS below).
+REDACTED_NOTE = "[redacted]"
 # Borrower columns that hold personal data, and what each becomes once purged; ids stay.
 PERSONAL_COLUMNS: dict[str, Any] = {
     "full_name": PURGED_NAME,
@@ -58,6 +61,9 @@ class RetentionRules:
     evidence_days: int
     personal_days: int
     ledger_cap: int  # entries removed per run at most (0: no limit)
+    # Attachments no stored record references, and unfinished uploads (the upload settings).
+    unreferenced_blob_s: int = 7 * 24 * 3600
+    idle_upload_s: int = 7 * 24 * 3600
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> RetentionRules:
@@ -67,6 +73,8 @@ class RetentionRules:
             evidence_days=int(settings["EVIDENCE_RETENTION_DAYS"]),
             personal_days=int(settings["PERSONAL_DATA_RETENTION_DAYS"]),
             ledger_cap=int(settings["PURGE_MAX_LEDGER_ENTRIES"]),
+            unreferenced_blob_s=int(settings["BLOB_UNREFERENCED_TTL_S"]),
+            idle_upload_s=int(settings["UPLOAD_IDLE_TTL_S"]),
         )
 
     def cutoffs(self, now: datetime) -> dict[str, datetime]:
@@ -75,6 +83,17 @@ class RetentionRules:
             LEDGER: now - timedelta(days=self.ledger_days),
             EVIDENCE: now - timedelta(days=self.evidence_days),
             PERSONAL: now - timedelta(days=self.personal_days),
+            # Attachments follow the evidence clock of the records that reference them ...
+            ATTACHMENTS: now - timedelta(days=self.evidence_days),
+            # ... notes the personal-data clock of the borrower they are about.
+            NOTES: now - timedelta(days=self.personal_days),
+        }
+
+    def attachment_cutoffs(self, now: datetime) -> dict[str, datetime]:
+        """The clocks of bytes no stored record references: blobs and unfinished uploads."""
+        return {
+            "unreferenced_before": now - timedelta(seconds=self.unreferenced_blob_s),
+            "uploads_idle_before": now - timedelta(seconds=self.idle_upload_s),
         }
 
     def rule_text(self, kind: str) -> str:
@@ -95,6 +114,22 @@ class RetentionRules:
                 f"personal data of borrowers whose cases are all closed for more than "
                 f"{self.personal_days} days (PERSONAL_DATA_RETENTION_DAYS; PIPL art. 19, GDPR "
                 "art. 5(1)(e)); ids are kept; borrowers with a case under legal hold are kept"
+            ),
+            ATTACHMENTS: (
+                "attachments (photos, signature images) whose last referencing record was "
+                f"removed under the evidence clock ({self.evidence_days} days, "
+                "EVIDENCE_RETENTION_DAYS), removed in the same run; attachments no stored "
+                f"record references, uploaded more than {self.unreferenced_blob_s} s before "
+                f"(BLOB_UNREFERENCED_TTL_S); unfinished uploads idle for more than "
+                f"{self.idle_upload_s} s (UPLOAD_IDLE_TTL_S); a blob a kept record references "
+                "is kept, so a legal hold keeps its case's attachments"
+            ),
+            NOTES: (
+                "free-text notes about borrowers whose cases are all closed for more than "
+                f"{self.personal_days} days (PERSONAL_DATA_RETENTION_DAYS; PIPL art. 19, GDPR "
+                "art. 5(1)(e)): emptied in staff-written columns, replaced by "
+                f"'{REDACTED_NOTE}' in stored records' bodies (their digests and receipts "
+                "unchanged); borrowers with a case under legal hold are kept"
             ),
         }[kind]
 

@@ -301,6 +301,16 @@ _GUARDS = {
     for table in _APPEND_ONLY
     for verb in ("update", "delete")
 }
+# A stored record's body changes only by a notes redaction under a signed certificate; a
+# blob a stored record references is never deleted (migration 0012).
+_GUARDS.update(sync_records_no_update=True, blobs_no_delete=False, blob_references_no_delete=False)
+# The triggers that keep blob references with their records: without them a new record's
+# photo would look unreferenced and expire.
+_FOLLOWERS = (
+    "sync_records_reference_attachments",
+    "sync_records_reference_signatures",
+    "sync_records_references_follow",
+)
 
 
 def _guard_findings(db: sqlite_utils.Database, keys: dict[str, Ed25519PublicKey]) -> list[str]:
@@ -308,6 +318,7 @@ def _guard_findings(db: sqlite_utils.Database, keys: dict[str, Ed25519PublicKey]
     is empty outside a purge's own transaction)."""
     findings = []
     present = ledger_rows.triggers(db)
+    findings.extend(f"the trigger {name} was dropped" for name in _FOLLOWERS if name not in present)
     for name, gated in _GUARDS.items():
         sql = present.get(name)
         if sql is None:

@@ -344,6 +344,21 @@ def records_of_processing(db: sqlite_utils.Database, rt: Runtime) -> dict[str, A
                 "clock": "after the case closes; suspended by a legal hold",
                 "basis": "PIPL art. 19; GDPR art. 5(1)(e)",
             },
+            {
+                "kind": "attachments",
+                "days": rules.evidence_days,
+                "clock": "kept while a stored record references them (the evidence clock, "
+                "suspended by a legal hold), removed with the last one; never referenced: "
+                f"{rules.unreferenced_blob_s // 3600} hours after upload",
+                "basis": "Reg F 12 CFR 1006.100; PIPL art. 56; GDPR art. 5(1)(c)",
+            },
+            {
+                "kind": "free_text_notes",
+                "days": rules.personal_days,
+                "clock": "the borrower's personal-data clock; in stored records replaced by "
+                "a marker, the record kept",
+                "basis": "PIPL art. 19; GDPR art. 5(1)(e)",
+            },
         ],
         "compliance_profile": rt.compliance.to_dict(),
         "security_measures": list(SECURITY_MEASURES),

@@ -3,10 +3,11 @@
 One run takes the write lock once: it plans what is due, signs a checkpoint at the last
 entry of the ledger's due prefix (the chain's new anchor) and one at the head, signs one
 certificate per kind, and only then removes the ledger's prefix, the compliance evidence of
-cases idle past their clock and the personal data of borrowers closed past theirs. The
+cases idle past their clock, the attachments no kept record references any more, the
+personal data of borrowers closed past theirs and the free-text notes about them. The
 delete triggers open only for what a certificate signed with the server's key covers, so a
 row slipped into the retention gate by hand opens nothing. A dry run plans the same and
-changes nothing.
+changes nothing. Which table each rule reaches: server/domain/retention_coverage.py.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import sqlite_utils
 
 from server.clock import to_iso
 from server.domain.retention import (
+    ATTACHMENTS,
     EVIDENCE,
     LEDGER,
+    NOTES,
     PERSONAL,
     PERSONAL_COLUMNS,
     PURGED_NAME,
@@ -30,6 +33,12 @@ from server.domain.retention import (
 from server.runtime import Caller, Runtime
 from server.services.audit import chain_start, walk
 from server.services.checkpoints import checkpoint_at_head, publish_checkpoints, record_checkpoint
+from server.services.retention_kinds import (
+    plan_attachments,
+    plan_notes,
+    remove_attachments,
+    remove_notes,
+)
 from server.services.staff_log import log_action
 from server.storage import ledger as ledger_rows
 from server.storage import retention as retention_rows
@@ -49,10 +58,10 @@ def purge(
     cutoffs = rules.cutoffs(now)
     if dry_run:
         with ledger_rows.read_snapshot(db):
-            plans = _plan(db, rules, cutoffs)
+            plans = _plan(db, rules, now, cutoffs)
         return {"dry_run": True, "now": format_timestamp(now), "kinds": list(plans.values())}
     with transaction(db):
-        plans = _plan(db, rules, cutoffs)
+        plans = _plan(db, rules, now, cutoffs)
         _anchor_ledger(db, rt, now, plans[LEDGER])
         head = checkpoint_at_head(db, rt, now, "retention purge")
         for plan in plans.values():
@@ -64,6 +73,9 @@ def purge(
         ):
             _purge_ledger(db, plans[LEDGER])
             _purge_evidence(db, plans[EVIDENCE])
+            # After the evidence: a blob goes once no kept record references it.
+            _as_certified(plans[ATTACHMENTS], remove_attachments(db, plans[ATTACHMENTS]))
+            _as_certified(plans[NOTES], remove_notes(db, plans[NOTES], now))
         _purge_personal(db, now, plans[PERSONAL])
         log_action(
             db,
@@ -91,7 +103,7 @@ def list_certificates(
 
 
 def _plan(
-    db: sqlite_utils.Database, rules: RetentionRules, cutoffs: dict[str, datetime]
+    db: sqlite_utils.Database, rules: RetentionRules, now: datetime, cutoffs: dict[str, datetime]
 ) -> dict[str, Plan]:
     def plan(kind: str) -> Plan:
         return {
@@ -100,10 +112,13 @@ def _plan(
             "cutoff": format_timestamp(cutoffs[kind]),
         }
 
+    evidence = _plan_evidence(db, to_iso(cutoffs[EVIDENCE]))
     return {
         LEDGER: {**plan(LEDGER), **_plan_ledger(db, to_iso(cutoffs[LEDGER]), rules.ledger_cap)},
-        EVIDENCE: {**plan(EVIDENCE), **_plan_evidence(db, to_iso(cutoffs[EVIDENCE]))},
+        EVIDENCE: {**plan(EVIDENCE), **evidence},
         PERSONAL: {**plan(PERSONAL), **_plan_personal(db, to_iso(cutoffs[PERSONAL]))},
+        ATTACHMENTS: {**plan(ATTACHMENTS), **plan_attachments(db, rules, now, evidence["ids"])},
+        NOTES: {**plan(NOTES), **plan_notes(db, to_iso(cutoffs[NOTES]), evidence["ids"])},
     }
 
 

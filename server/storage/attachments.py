@@ -187,7 +187,10 @@ def expire_unreferenced(db: sqlite_utils.Database, before: str) -> int:
         marks = ",".join("?" * len(batch))
         cursor = db.execute(
             f"DELETE FROM blobs WHERE sha256 IN ({marks}) "
-            "AND NOT EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = blobs.sha256)",
+            "AND NOT EXISTS (SELECT 1 FROM blob_owners o WHERE o.sha256 = blobs.sha256) "
+            # A stored record's blob is evidence, whoever uploaded it (a record from before
+            # owners were kept may reference another agent's upload): the purge decides.
+            "AND NOT EXISTS (SELECT 1 FROM blob_references r WHERE r.sha256 = blobs.sha256)",
             batch,
         )
         deleted += cursor.rowcount

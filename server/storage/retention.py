@@ -31,7 +31,7 @@ ORDER BY c.id
 _CLOSED = json.dumps(sorted(CLOSED_STATUSES))
 _PERSONAL_DUE = """
 SELECT b.id FROM borrowers b
-WHERE b.full_name != :purged
+WHERE (:purged IS NULL OR b.full_name != :purged)
   AND EXISTS (SELECT 1 FROM cases c WHERE c.borrower_id = b.id)
   AND NOT EXISTS (
       SELECT 1 FROM cases c WHERE c.borrower_id = b.id
@@ -139,9 +139,10 @@ def delete_evidence(
 
 
 def personal_due_borrowers(
-    db: sqlite_utils.Database, cutoff: str, purged_name: str, *, ignore_holds: bool = False
+    db: sqlite_utils.Database, cutoff: str, purged_name: str | None, *, ignore_holds: bool = False
 ) -> list[int]:
-    """Borrowers not yet purged whose cases were all closed before `cutoff`."""
+    """Borrowers whose cases were all closed before `cutoff`: those not yet purged, or with
+    `purged_name` None, purged or not."""
     held = "" if ignore_holds else "OR c.legal_hold = 1"
     params = {"cutoff": cutoff, "purged": purged_name, "closed": _CLOSED}
     return [r[0] for r in db.execute(_PERSONAL_DUE.format(held=held), params)]
@@ -150,21 +151,10 @@ def personal_due_borrowers(
 def erase_personal_data(
     db: sqlite_utils.Database, borrower_ids: list[int], values: dict[str, Any], now: str
 ) -> int:
-    """Overwrite the borrowers' personal columns with `values`; ids and time zone stay. The
-    free text staff wrote about them goes too: the notes on their requests, the reasons in
-    their cases' history."""
+    """Overwrite the borrowers' personal columns with `values`; ids and time zone stay. (The
+    free text written about them goes under the notes rule: storage/retention_kinds.py.)"""
     assignments = ", ".join(f"{column} = :{column}" for column in values)
     ids = json.dumps(borrower_ids)
-    db.execute(
-        "UPDATE borrower_requests SET note = NULL WHERE borrower_id IN (SELECT value FROM "
-        "json_each(?))",
-        [ids],
-    )
-    db.execute(
-        "UPDATE case_history SET reason = NULL WHERE case_id IN (SELECT id FROM cases "
-        "WHERE borrower_id IN (SELECT value FROM json_each(?)))",
-        [ids],
-    )
     return db.execute(
         f"UPDATE borrowers SET {assignments}, updated_at = :now "
         "WHERE id IN (SELECT value FROM json_each(:ids))",

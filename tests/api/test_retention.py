@@ -326,6 +326,8 @@ def test_certificates_are_signed_against_a_checkpoint(served, app, client, auth,
         "exposure_ledger",
         "compliance_evidence",
         "personal_data",
+        "attachments",
+        "free_text_notes",
     ]
     public_key = app.extensions["doorstep"].keys.public_key
     for certificate in certificates:
