@@ -42,6 +42,7 @@ NOTE_COLUMNS: tuple[NoteColumn, ...] = (
     NoteColumn("borrower_requests", "note", "borrower"),
     NoteColumn("borrower_requests", "evidence", "borrower"),
     NoteColumn("case_history", "reason", "case"),
+    NoteColumn("contacts", "notes", "case"),
     NoteColumn("visits", "notes", "case"),
     NoteColumn("visits", "notice_note", "case"),
     NoteColumn("visits", "cancel_reason", "case"),
@@ -76,6 +77,13 @@ COVERAGE: dict[str, TableRetention] = {
         erased={"body": NOTES},
     ),
     "agreement_receipts": TableRetention(EVIDENCE, "removed with their agreement"),
+    "contacts": TableRetention(
+        EVIDENCE,
+        "the contact log is the case's compliance evidence: removed with its records; the "
+        "notes emptied at the personal clock",
+        erased={"notes": NOTES},
+    ),
+    "contact_sources": TableRetention(EVIDENCE, "removed with their contact"),
     "flag_reviews": TableRetention(EVIDENCE, "removed with their record (trigger)"),
     "flag_review_history": TableRetention(EVIDENCE, "removed with their record (trigger)"),
     "blob_references": TableRetention(EVIDENCE, "removed with their record (trigger)"),

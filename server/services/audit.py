@@ -302,7 +302,7 @@ _GUARDS = {
     for verb in ("update", "delete")
 }
 # A stored record's body changes only by a notes redaction under a signed certificate; a
-# blob a stored record references is never deleted (migration 0012).
+# blob a stored record references is never deleted (migration 0013).
 _GUARDS.update(sync_records_no_update=True, blobs_no_delete=False, blob_references_no_delete=False)
 # The triggers that keep blob references with their records: without them a new record's
 # photo would look unreferenced and expire.

@@ -117,7 +117,10 @@ def count_evidence(db: sqlite_utils.Database, case_ids: list[int]) -> dict[str, 
         "sync_records WHERE kind = 'agreement' AND case_id IN (SELECT value FROM json_each(?)))",
         [cases],
     ).fetchone()[0]
-    return {"sync_records": records, "agreement_receipts": receipts}
+    contacts = db.execute(
+        "SELECT count(*) FROM contacts WHERE case_id IN (SELECT value FROM json_each(?))", [cases]
+    ).fetchone()[0]
+    return {"sync_records": records, "agreement_receipts": receipts, "contacts": contacts}
 
 
 def delete_evidence(
@@ -135,7 +138,16 @@ def delete_evidence(
         records = db.execute(
             "DELETE FROM sync_records WHERE case_id IN (SELECT value FROM json_each(?))", [cases]
         ).rowcount
-    return {"sync_records": records, "agreement_receipts": receipts}
+    # The contact log of the same cases: the same evidence, on the same clock.
+    db.execute(
+        "DELETE FROM contact_sources WHERE contact_id IN (SELECT id FROM contacts WHERE case_id "
+        "IN (SELECT value FROM json_each(?)))",
+        [cases],
+    )
+    contacts = db.execute(
+        "DELETE FROM contacts WHERE case_id IN (SELECT value FROM json_each(?))", [cases]
+    ).rowcount
+    return {"sync_records": records, "agreement_receipts": receipts, "contacts": contacts}
 
 
 def personal_due_borrowers(

@@ -236,6 +236,13 @@ def test_evidence_goes_three_years_after_the_last_activity(served, app, client, 
     _record(db, served, "v1", t0)
     agreement = _record(db, served, "v1", t0, kind="agreement")
     held = _record(db, served, "v2", t0)
+    for case in ("C-0001", "C-0002"):  # a call on the log of each: evidence on the same clock
+        logged = client.post(
+            f"/api/v1/cases/{served.cases[case]}/contacts",
+            json={"channel": "phone_call", "occurred_at": to_iso(t0), "outcome": "no_answer"},
+            headers=auth.headers("dispatcher"),
+        )
+        assert logged.status_code == 201, logged.json
     _hold(db, served, "C-0002")
     kept = {held}
     kept.add(_record(db, served, "v3", t0))  # a later record on the case (below)
@@ -258,13 +265,16 @@ def test_evidence_goes_three_years_after_the_last_activity(served, app, client, 
     assert {r[0] for r in db.execute("SELECT id FROM sync_records")} == kept
     assert agreement not in kept
     assert db.execute("SELECT agreement_id FROM agreement_receipts").fetchall() == []
+    assert [r[0] for r in db.execute("SELECT case_id FROM contacts")] == [served.cases["C-0002"]]
+    assert db.execute("SELECT count(*) FROM contact_sources").fetchone()[0] == 1
     certificates = _certificates(client, auth, "compliance_evidence")
-    assert [c["removed_count"] for c in certificates] == [0, 3]
+    assert [c["removed_count"] for c in certificates] == [0, 4]
     assert certificates[1]["details"] == {
         "cases": 1,
         "cases_held": 1,
         "sync_records": 2,
         "agreement_receipts": 1,
+        "contacts": 1,
     }
 
 
