@@ -7,14 +7,16 @@ validated, matched against the log, checked against the channel rules, inserted 
 source), imports them again (every row recognised, nothing inserted), then inserts the same
 rows with `executemany` into a bare table of the same columns. Prints the three rates.
 
-    .venv/bin/python -m bench.contact_import [--rows 100000] [--borrowers 2000]
+    .venv/bin/python -m bench.contact_import [--rows 100000] [--borrowers 2000] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import random
 import sqlite3
 import sys
@@ -86,6 +88,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--borrowers", type=int, default=2000)
+    parser.add_argument(
+        "--profile", action="store_true", help="print a cProfile of the first import"
+    )
     args = parser.parse_args()
     with scratch_dir() as workdir:
         env = bench_env(workdir)
@@ -103,11 +108,17 @@ def main() -> None:
         print(f"{len(rows)} rows over {len(case_ids)} cases")
         with app.app_context():
             for label in ("first import", "re-import"):
+                profiler = cProfile.Profile() if args.profile and label == "first import" else None
                 started = time.perf_counter()
+                if profiler:
+                    profiler.enable()
                 report = import_contacts(
                     open_database(), runtime(), cli_caller("bench"), lines, "jsonl", "bench"
                 )
                 elapsed = time.perf_counter() - started
+                if profiler:
+                    profiler.disable()
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
                 print(
                     f"{label:>13}: {elapsed:6.2f} s, {len(rows) / elapsed:9,.0f} rows/s "
                     f"(created {report['created']}, flagged {report['flagged']}, "

@@ -10,7 +10,7 @@ import sqlite_utils
 from marshmallow import ValidationError
 
 from schemas.common import field_name
-from schemas.contacts import ContactImportRowSchema
+from schemas.contacts import ContactImportRowSchema, fast_load_contact_row
 from server.errors import InvalidInput
 from server.runtime import Caller, Runtime
 from server.services.contact_compliance import flag_candidates
@@ -69,6 +69,18 @@ def import_contacts(
     }
 
 
+def load_row(raw: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str | None, str] | None]:
+    """(the row as ContactImportRowSchema loads it, None), or (None, (field, message)) of
+    its first error. Plainly well-formed rows skip marshmallow (fast_load_contact_row)."""
+    row = fast_load_contact_row(raw)
+    if row is not None:
+        return row, None
+    try:
+        return _ROW_SCHEMA.load(raw), None
+    except ValidationError as exc:
+        return None, _first_error(exc.messages)
+
+
 def _reject(errors: list[dict[str, Any]], number: int, field: str | None, message: str) -> None:
     errors.append({"row": number, "field": field, "message": message})
 
@@ -88,12 +100,12 @@ def _write_chunk(
             _reject(errors, number, None, raw)
             counts["rejected"] += 1
             continue
-        try:
-            valid.append((number, _ROW_SCHEMA.load(raw)))
-        except ValidationError as exc:
-            field, message = _first_error(exc.messages)
-            _reject(errors, number, field, message)
+        row, problem = load_row(raw)
+        if problem is not None:
+            _reject(errors, number, *problem)
             counts["rejected"] += 1
+        else:
+            valid.append((number, row))
     with transaction(db):
         cases = contact_rows.cases_by_external_id(db, [r["case_external_id"] for _, r in valid])
         users = contact_rows.users_by_name(db, [r["agent"] for _, r in valid])
