@@ -3,9 +3,9 @@ read, the flags of contacts logged or imported, and the answer to a contact bein
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
@@ -21,7 +21,7 @@ from sync.cards import case_stops_visits
 from sync.cases import flags_set
 from sync.compliance import NO_PRIOR_NOTICE, CompliancePolicy, Flag
 from sync.contact_rules import ContactFacts, DoNotContact, check_contact, notice_times
-from sync.contacts import HOME_VISIT, LoggedContact
+from sync.contacts import HOME_VISIT, PHONE_CALL, LoggedContact
 
 if TYPE_CHECKING:  # services.contacts imports this module
     from server.services.contacts import Candidate
@@ -79,23 +79,93 @@ def facts_of_cases(
 
 
 def flag_candidates(
-    db: sqlite_utils.Database, rt: Runtime, candidates: Sequence[Candidate]
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    candidates: Sequence[Candidate],
+    judged: Collection[int] | None = None,
 ) -> list[Candidate]:
     """The candidates with the rules each breaks, judged in time order against the log and
-    the candidates before them (a duplicate's flags are dropped when it merges)."""
-    facts = facts_of_cases(db, rt, [c.case_id for c in candidates])
+    the candidates before them (a duplicate's flags are dropped when it merges). Only the
+    candidates at the `judged` indexes (default: all) are judged, the others keep no flags
+    but still count as contacts made before the later ones."""
+    found = contact_flags(db, rt, candidates, judged)
+    return [
+        replace(c, flags=flags) if flags or c.flags else c
+        for c, flags in zip(candidates, found, strict=True)
+    ]
+
+
+def contact_flags(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    candidates: Sequence[Candidate],
+    judged: Collection[int] | None = None,
+) -> list[tuple[dict[str, Any], ...]]:
+    """The flags of each candidate (flag_candidates), read with one query per kind of fact
+    for the whole batch: the borrowers, their requests and consents, and only the part of
+    the log the rules look at (phone calls within the rules' period before the batch's)."""
+    wanted = range(len(candidates)) if judged is None else frozenset(judged)
+    # Only an outbound contact is held to the rules (check_contact); only calls look back.
+    held = [i for i in wanted if candidates[i].direction == "outbound"]
+    facts = _facts_for_flags(db, rt, [candidates[i] for i in held])
+    held_set = frozenset(held)
     seen: dict[int, list[LoggedContact]] = {}
-    flagged: dict[int, Candidate] = {}
+    flags: list[tuple[dict[str, Any], ...]] = [()] * len(candidates)
     order = sorted(range(len(candidates)), key=lambda i: candidates[i].occurred_at)
     for index in order:
         candidate = candidates[index]
-        case_facts, log = facts[candidate.case_id]
         contact = _logged(candidate)
-        earlier = (*log, *seen.setdefault(candidate.case_id, []))
-        found = check_contact(contact, earlier, case_facts, rt.compliance)
-        flagged[index] = replace(candidate, flags=tuple(f.to_dict() for f in found))
-        seen[candidate.case_id].append(contact)
-    return [flagged[i] for i in range(len(candidates))]
+        if index in held_set:
+            case_facts, log = facts[candidate.case_id]
+            earlier = (*log, *seen.get(candidate.case_id, ()))
+            found = check_contact(contact, earlier, case_facts, rt.compliance)
+            flags[index] = tuple(f.to_dict() for f in found)
+        if contact.channel == PHONE_CALL:  # the only contacts the rules look back at
+            seen.setdefault(candidate.case_id, []).append(contact)
+    return flags
+
+
+def _facts_for_flags(
+    db: sqlite_utils.Database, rt: Runtime, held: Sequence[Candidate]
+) -> dict[int, tuple[ContactFacts, tuple[LoggedContact, ...]]]:
+    """facts_of_cases for these candidates, the log narrowed to what check_contact reads:
+    phone calls between the earliest call's look-back and the latest call."""
+    if not held:
+        return {}
+    case_ids = sorted({c.case_id for c in held})
+    cases = contact_rows.borrowers_of_cases(db, case_ids)
+    borrowers = sorted({c["borrower_id"] for c in cases.values()})
+    requests = do_not_contact_by_borrower(db, borrowers)
+    consents = consents_by_borrower(db, borrowers)
+    calls = [c.occurred_at for c in held if c.channel == PHONE_CALL]
+    logs: dict[int, list[LoggedContact]] = {}
+    if calls:
+        policy = rt.compliance
+        days = max(
+            d
+            for d in (policy.call_attempt_period_days, policy.call_pause_after_conversation_days, 0)
+            if d is not None
+        )
+        # A day's margin either side: the stored text is compared, not the instant.
+        since = to_iso(min(calls) - timedelta(days=days + 1))
+        until = to_iso(max(calls) + timedelta(days=1))
+        call_cases = sorted({c.case_id for c in held if c.channel == PHONE_CALL})
+        for case_id, direction, occurred_at, outcome in contact_rows.calls_of_cases(
+            db, call_cases, PHONE_CALL, since, until
+        ):
+            logs.setdefault(case_id, []).append(
+                LoggedContact(PHONE_CALL, direction, parse_iso(occurred_at), outcome)
+            )
+    found = {}
+    for case_id, case in cases.items():
+        borrower = case["borrower_id"]
+        facts = ContactFacts(
+            time_zone=case["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"],
+            do_not_contact=requests.get(borrower, ()),
+            consents=consents.get(borrower, ()),
+        )
+        found[case_id] = (facts, tuple(logs.get(case_id, ())))
+    return found
 
 
 def _logged(candidate: Candidate) -> LoggedContact:

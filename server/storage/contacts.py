@@ -188,6 +188,22 @@ def contacts_of_cases(db: sqlite_utils.Database, case_ids: list[int]) -> list[Ro
     return found
 
 
+def calls_of_cases(
+    db: sqlite_utils.Database, case_ids: list[int], channel: str, since: str, until: str
+) -> list[tuple[int, str, str, str]]:
+    """(case_id, direction, occurred_at, outcome) of the entries of these cases on one
+    channel with occurred_at between the two stored times (inclusive)."""
+    found: list[tuple[int, str, str, str]] = []
+    for chunk in _chunks(sorted(set(case_ids))):
+        found += db.execute(
+            "SELECT case_id, direction, occurred_at, outcome FROM contacts "
+            f"WHERE case_id IN ({_marks(chunk)}) AND channel = ? "
+            "AND occurred_at BETWEEN ? AND ? ORDER BY occurred_at",
+            [*chunk, channel, since, until],
+        ).fetchall()
+    return found
+
+
 def do_not_contact_of_borrowers(db: sqlite_utils.Database, borrower_ids: list[int]) -> list[Row]:
     """Every do-not-contact request of these borrowers, withdrawn ones included."""
     found: list[Row] = []
