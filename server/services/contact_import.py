@@ -18,7 +18,8 @@ from server.services.contacts import (
     CLOCK_TOLERANCE,
     SOURCE_IMPORT,
     Candidate,
-    merge_contacts,
+    place_contacts,
+    write_contacts,
 )
 from server.services.imports import MAX_REPORTED_ERRORS, read_csv, read_jsonl
 from server.services.staff_log import log_action
@@ -140,8 +141,11 @@ def _write_chunk(
                 logged_by=caller.principal.user_id if caller.principal else None,
             )
             candidates.append(candidate)
-        flagged = flag_candidates(db, rt, candidates)
-        merged = merge_contacts(db, flagged, caller.now)
+        # Match first: only the candidates that become new entries keep their flags, so
+        # only they are judged (every one still counts as a contact before later ones).
+        placement = place_contacts(db, candidates)
+        flagged = flag_candidates(db, rt, candidates, judged=placement.fresh)
+        merged = write_contacts(db, flagged, placement, caller.now)
     counts["created"] += sum(1 for m in merged if m.created)
     counts["flagged"] += sum(
         1 for m, c in zip(merged, flagged, strict=True) if m.created and c.flags

@@ -71,6 +71,16 @@ class Merged:
     created: bool
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where each candidate of a batch goes, decided before anything is written."""
+
+    # Per candidate: (False, id of the entry already logged) or (True, index in `fresh`).
+    spots: list[tuple[bool, int]]
+    fresh: list[int]  # indexes of the candidates that become new entries, in order
+    fills: dict[int, str]  # external references entries logged without one now take
+
+
 def merge_contacts(
     db: sqlite_utils.Database, candidates: Sequence[Candidate], now: datetime
 ) -> list[Merged]:
@@ -78,54 +88,74 @@ def merge_contacts(
     (channel, external reference) if both carry one, else the entry under the same natural
     key (case, channel, direction, UTC second, who); otherwise it is a new entry. Every
     source is noted on the entry it became. The caller holds the write transaction."""
+    return write_contacts(db, candidates, place_contacts(db, candidates), now)
+
+
+def place_contacts(db: sqlite_utils.Database, candidates: Sequence[Candidate]) -> Placement:
+    """The matching half of merge_contacts: which candidates are entries already logged,
+    which are new (the first of several alike in the batch), in one read per key kind."""
     refs = [(c.channel, c.external_ref) for c in candidates if c.external_ref]
     by_key, by_ref_rows = contact_rows.existing_keys(db, [c.key for c in candidates], refs)
     by_ref = {ref: row["id"] for ref, row in by_ref_rows.items()}
-    merged: list[Merged] = []
     fills: dict[int, str] = {}
     pending: dict[str, int] = {}  # natural key -> index of the new row in `fresh`
     pending_refs: dict[tuple[str, str], int] = {}
-    fresh: list[Candidate] = []
-    placement: list[tuple[str, int]] = []  # ("old", contact id) or ("new", index in fresh)
-    for c in candidates:
+    fresh: list[int] = []
+    spots: list[tuple[bool, int]] = []
+    for index, c in enumerate(candidates):
         ref = (c.channel, c.external_ref) if c.external_ref else None
         if ref and ref in by_ref:
-            placement.append(("old", by_ref[ref]))
+            spots.append((False, by_ref[ref]))
         elif ref and ref in pending_refs:
-            placement.append(("new", pending_refs[ref]))
+            spots.append((True, pending_refs[ref]))
         elif c.key in by_key:
-            placement.append(("old", by_key[c.key]))
+            spots.append((False, by_key[c.key]))
             if ref:
                 fills[by_key[c.key]] = c.external_ref or ""
                 by_ref[ref] = by_key[c.key]
         elif c.key in pending:
-            placement.append(("new", pending[c.key]))
+            spots.append((True, pending[c.key]))
         else:
             pending[c.key] = len(fresh)
             if ref:
                 pending_refs[ref] = len(fresh)
-            placement.append(("new", len(fresh)))
-            fresh.append(c)
-    new_ids = contact_rows.insert_contacts(db, [_row(c, now) for c in fresh])
+            spots.append((True, len(fresh)))
+            fresh.append(index)
+    return Placement(spots, fresh, fills)
+
+
+def write_contacts(
+    db: sqlite_utils.Database,
+    candidates: Sequence[Candidate],
+    placement: Placement,
+    now: datetime,
+) -> list[Merged]:
+    """The writing half of merge_contacts: insert the new entries, give old ones the
+    external references they lacked, note every candidate's source."""
+    logged_at = to_iso(now)
+    new_ids = contact_rows.insert_contacts(
+        db, [_row(candidates[i], logged_at) for i in placement.fresh]
+    )
+    merged: list[Merged] = []
     first_of_new: set[int] = set()
-    for where, value in placement:
-        if where == "old":
+    for new, value in placement.spots:
+        if not new:
             merged.append(Merged(value, False))
         else:
             merged.append(Merged(new_ids[value], value not in first_of_new))
             first_of_new.add(value)
-    contact_rows.fill_external_refs(db, fills)
+    contact_rows.fill_external_refs(db, placement.fills)
     contact_rows.add_sources(
         db,
         [
-            (m.contact_id, c.source, c.reference or c.key, to_iso(now))
+            (m.contact_id, c.source, c.reference or c.key, logged_at)
             for m, c in zip(merged, candidates, strict=True)
         ],
     )
     return merged
 
 
-def _row(c: Candidate, now: datetime) -> dict[str, Any]:
+def _row(c: Candidate, logged_at: str) -> dict[str, Any]:
     return {
         "case_id": c.case_id,
         "channel": c.channel,
@@ -141,7 +171,7 @@ def _row(c: Candidate, now: datetime) -> dict[str, Any]:
         "natural_key": c.key,
         "source": c.source,
         "flags": list(c.flags),
-        "logged_at": to_iso(now),
+        "logged_at": logged_at,
         "logged_by": c.logged_by,
     }
 
