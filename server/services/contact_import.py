@@ -13,7 +13,7 @@ from schemas.common import field_name
 from schemas.contacts import ContactImportRowSchema, fast_load_contact_row
 from server.errors import InvalidInput
 from server.runtime import Caller, Runtime
-from server.services.contact_compliance import flag_candidates
+from server.services.contact_compliance import contact_flags
 from server.services.contacts import (
     CLOCK_TOLERANCE,
     SOURCE_IMPORT,
@@ -144,12 +144,10 @@ def _write_chunk(
         # Match first: only the candidates that become new entries keep their flags, so
         # only they are judged (every one still counts as a contact before later ones).
         placement = place_contacts(db, candidates)
-        flagged = flag_candidates(db, rt, candidates, judged=placement.fresh)
-        merged = write_contacts(db, flagged, placement, caller.now)
+        flags = contact_flags(db, rt, candidates, judged=placement.fresh)
+        merged = write_contacts(db, candidates, placement, caller.now, flags)
     counts["created"] += sum(1 for m in merged if m.created)
-    counts["flagged"] += sum(
-        1 for m, c in zip(merged, flagged, strict=True) if m.created and c.flags
-    )
+    counts["flagged"] += sum(1 for m, f in zip(merged, flags, strict=True) if m.created and f)
     counts["already_logged"] += sum(1 for m in merged if not m.created)
 
 

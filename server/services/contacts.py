@@ -129,12 +129,18 @@ def write_contacts(
     candidates: Sequence[Candidate],
     placement: Placement,
     now: datetime,
+    flags: Sequence[tuple[dict[str, Any], ...]] | None = None,
 ) -> list[Merged]:
-    """The writing half of merge_contacts: insert the new entries, give old ones the
-    external references they lacked, note every candidate's source."""
+    """The writing half of merge_contacts: insert the new entries (with `flags[i]` for
+    candidate i when given, else its own), give old ones the external references they
+    lacked, note every candidate's source."""
     logged_at = to_iso(now)
     new_ids = contact_rows.insert_contacts(
-        db, [_row(candidates[i], logged_at) for i in placement.fresh]
+        db,
+        [
+            _row(candidates[i], logged_at, candidates[i].flags if flags is None else flags[i])
+            for i in placement.fresh
+        ],
     )
     merged: list[Merged] = []
     first_of_new: set[int] = set()
@@ -155,7 +161,7 @@ def write_contacts(
     return merged
 
 
-def _row(c: Candidate, logged_at: str) -> dict[str, Any]:
+def _row(c: Candidate, logged_at: str, flags: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     return {
         "case_id": c.case_id,
         "channel": c.channel,
@@ -170,7 +176,7 @@ def _row(c: Candidate, logged_at: str) -> dict[str, Any]:
         "external_ref": c.external_ref,
         "natural_key": c.key,
         "source": c.source,
-        "flags": list(c.flags),
+        "flags": list(flags),
         "logged_at": logged_at,
         "logged_by": c.logged_by,
     }
