@@ -118,7 +118,9 @@ def main() -> None:
                 elapsed = time.perf_counter() - started
                 if profiler:
                     profiler.disable()
-                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+                    pstats.Stats(profiler).sort_stats(
+                        os.environ.get("BENCH_SORT", "cumulative")
+                    ).print_stats(40)
                 print(
                     f"{label:>13}: {elapsed:6.2f} s, {len(rows) / elapsed:9,.0f} rows/s "
                     f"(created {report['created']}, flagged {report['flagged']}, "

@@ -109,7 +109,14 @@ def agent_key(user_id: int | None, agent_name: str | None) -> str:
 def natural_key(case_id: int, channel: str, direction: str, occurred_at: datetime, who: str) -> str:
     """The same contact from any source: case, channel, direction, UTC second, who."""
     second = occurred_at.astimezone(UTC).replace(microsecond=0)
-    return f"{case_id}|{channel}|{direction}|{second.strftime('%Y-%m-%dT%H:%M:%SZ')}|{who}"
+    # isoformat is the same text as strftime('%Y-%m-%dT%H:%M:%SZ') from year 1000 on (which
+    # it writes with four digits, strftime with fewer), and several times faster.
+    text = (
+        second.isoformat()[:19] + "Z"
+        if second.year >= 1000
+        else second.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    return f"{case_id}|{channel}|{direction}|{text}|{who}"
 
 
 @dataclass(frozen=True)

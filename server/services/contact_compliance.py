@@ -146,9 +146,9 @@ def _facts_for_flags(
             for d in (policy.call_attempt_period_days, policy.call_pause_after_conversation_days, 0)
             if d is not None
         )
-        # A day's margin either side: the stored text is compared, not the instant.
-        since = to_iso(min(calls) - timedelta(days=days + 1))
-        until = to_iso(max(calls) + timedelta(days=1))
+        # A second's margin either side: the stored text is compared, not the instant.
+        since = to_iso(min(calls) - timedelta(days=days, seconds=1))
+        until = to_iso(max(calls) + timedelta(seconds=1))
         call_cases = sorted({c.case_id for c in held if c.channel == PHONE_CALL})
         for case_id, direction, occurred_at, outcome in contact_rows.calls_of_cases(
             db, call_cases, PHONE_CALL, since, until

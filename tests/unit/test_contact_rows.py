@@ -3,6 +3,8 @@ steps aside; either way the import accepts, rejects and stores the same."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from marshmallow import ValidationError
 
 from schemas.contacts import ContactImportRowSchema, fast_load_contact_row
 from server.services.contact_import import _first_error, load_row
+from sync.contacts import natural_key
 
 SCHEMA = ContactImportRowSchema()
 BASE = {
@@ -167,3 +170,19 @@ def test_a_valid_row_mutated_gets_the_schemas_answer(changes):
     except ValidationError as exc:
         expected = (None, _first_error(exc.messages))
     assert load_row(raw) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5, minutes=30))]
+        ),
+    )
+)
+def test_the_natural_key_spells_the_utc_second_as_it_always_did(moment):
+    second = moment.astimezone(UTC).replace(microsecond=0)
+    expected = f"7|sms|outbound|{second.strftime('%Y-%m-%dT%H:%M:%SZ')}|ext:seat-7"
+    assert natural_key(7, "sms", "outbound", moment, "ext:seat-7") == expected
