@@ -79,16 +79,11 @@ def facts_of_cases(
 
 
 def flag_candidates(
-    db: sqlite_utils.Database,
-    rt: Runtime,
-    candidates: Sequence[Candidate],
-    judged: Collection[int] | None = None,
+    db: sqlite_utils.Database, rt: Runtime, candidates: Sequence[Candidate]
 ) -> list[Candidate]:
     """The candidates with the rules each breaks, judged in time order against the log and
-    the candidates before them (a duplicate's flags are dropped when it merges). Only the
-    candidates at the `judged` indexes (default: all) are judged, the others keep no flags
-    but still count as contacts made before the later ones."""
-    found = contact_flags(db, rt, candidates, judged)
+    the candidates before them (a duplicate's flags are dropped when it merges)."""
+    found = contact_flags(db, rt, candidates)
     return [
         replace(c, flags=flags) if flags or c.flags else c
         for c, flags in zip(candidates, found, strict=True)
@@ -101,9 +96,12 @@ def contact_flags(
     candidates: Sequence[Candidate],
     judged: Collection[int] | None = None,
 ) -> list[tuple[dict[str, Any], ...]]:
-    """The flags of each candidate (flag_candidates), read with one query per kind of fact
-    for the whole batch: the borrowers, their requests and consents, and only the part of
-    the log the rules look at (phone calls within the rules' period before the batch's)."""
+    """The flags of each candidate (flag_candidates), with one query per kind of fact for
+    the whole batch: the borrowers, their requests and consents, and only the part of the
+    log the rules look at (phone calls within the rules' period before the batch's). Only
+    the candidates at the `judged` indexes (default: all) are judged, the others get no
+    flags but still count as contacts made before the later ones: an import judges only
+    the rows that become new entries, since a duplicate's flags are dropped."""
     wanted = range(len(candidates)) if judged is None else frozenset(judged)
     # Only an outbound contact is held to the rules (check_contact); only calls look back.
     held = [i for i in wanted if candidates[i].direction == "outbound"]
