@@ -111,9 +111,11 @@ def _write_chunk(
         cases = contact_rows.cases_by_external_id(db, [r["case_external_id"] for _, r in valid])
         users = contact_rows.users_by_name(db, [r["agent"] for _, r in valid])
         candidates = []
+        latest = caller.now + CLOCK_TOLERANCE
+        logged_by = caller.principal.user_id if caller.principal else None
         for number, row in valid:
             case_id = cases.get(row["case_external_id"])
-            if row["occurred_at"] > caller.now + CLOCK_TOLERANCE:
+            if row["occurred_at"] > latest:
                 _reject(errors, number, "occurred_at", "in the future")
                 counts["rejected"] += 1
                 continue
@@ -138,7 +140,7 @@ def _write_chunk(
                 duration_s=row.get("duration_s"),
                 notes=row.get("notes"),
                 external_ref=row.get("external_ref"),
-                logged_by=caller.principal.user_id if caller.principal else None,
+                logged_by=logged_by,
             )
             candidates.append(candidate)
         # Match first: only the candidates that become new entries keep their flags, so
