@@ -57,14 +57,18 @@ def existing_keys(
         ):
             by_key[row[0]] = row[1]
     by_ref: dict[tuple[str, str], Row] = {}
-    refs = sorted({ref for _, ref in external_refs})
-    for chunk in _chunks(refs):
-        for row in db.execute(
-            "SELECT channel, external_ref, id FROM contacts "
-            f"WHERE external_ref IN ({_marks(chunk)})",
-            chunk,
-        ):
-            by_ref[(row[0], row[1])] = {"id": row[2]}
+    refs_of: dict[str, set[str]] = {}
+    for channel, ref in external_refs:
+        refs_of.setdefault(channel, set()).add(ref)
+    # Per channel: the unique index on (channel, external_ref) answers each one directly.
+    for channel, refs in sorted(refs_of.items()):
+        for chunk in _chunks(sorted(refs)):
+            for row in db.execute(
+                "SELECT channel, external_ref, id FROM contacts "
+                f"WHERE channel = ? AND external_ref IN ({_marks(chunk)})",
+                [channel, *chunk],
+            ):
+                by_ref[(row[0], row[1])] = {"id": row[2]}
     return by_key, by_ref
 
 
