@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
@@ -151,9 +152,7 @@ def _facts_for_flags(
         for case_id, direction, occurred_at, outcome in contact_rows.calls_of_cases(
             db, call_cases, PHONE_CALL, since, until
         ):
-            logs.setdefault(case_id, []).append(
-                LoggedContact(PHONE_CALL, direction, parse_iso(occurred_at), outcome)
-            )
+            logs.setdefault(case_id, []).append(_logged_call(direction, occurred_at, outcome))
     found = {}
     for case_id, case in cases.items():
         borrower = case["borrower_id"]
@@ -164,6 +163,13 @@ def _facts_for_flags(
         )
         found[case_id] = (facts, tuple(logs.get(case_id, ())))
     return found
+
+
+@lru_cache(maxsize=1 << 16)
+def _logged_call(direction: str, occurred_at: str, outcome: str) -> LoggedContact:
+    """A stored call as the rules read it; an import reads the same calls chunk after
+    chunk, so each is parsed once."""
+    return LoggedContact(PHONE_CALL, direction, parse_iso(occurred_at), outcome)
 
 
 def _logged(candidate: Candidate) -> LoggedContact:
