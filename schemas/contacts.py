@@ -155,10 +155,18 @@ class LadderNextActionSchema(StrictSchema):
     earliest_at = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
     reason = fields.Str(
         metadata={
-            "description": "next_rung, notice_before_visit, no_lawful_channel, in_legal, "
-            "case_closed",
+            "description": "next_rung, notice_before_visit, awaiting_promise, "
+            "no_lawful_channel, in_legal, case_closed",
             **borrower_fact("contact_log"),
         }
+    )
+    awaiting_until = fields.Str(
+        allow_none=True,
+        metadata={
+            "description": "while a promise or instalment is pending: the end of its grace "
+            "period; rung and channel are the step to take if it breaks",
+            **borrower_fact("promise_to_pay"),
+        },
     )
 
 

@@ -154,6 +154,10 @@ class LoggedContact:
     outcome: str
 
 
+# The reason of a next step that waits for a pending promise or instalment.
+AWAITING_PROMISE = "awaiting_promise"
+
+
 @dataclass(frozen=True)
 class RungState:
     """What happened on one rung of the ladder."""
@@ -169,12 +173,15 @@ class RungState:
 
 @dataclass(frozen=True)
 class NextAction:
-    """The next lawful step: a rung and channel, from when; or none, and why."""
+    """The next lawful step: a rung and channel, from when; or none, and why. While a
+    promise is pending, the step is the one to take if it breaks, `awaiting_until` its
+    deadline and `earliest_at` None."""
 
     rung: str | None
     channel: str | None
     earliest_at: datetime | None
     reason: str
+    awaiting_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +197,9 @@ class LadderFacts:
     legal: bool
     closed: bool
     blocked_channels: frozenset[str]  # do-not-contact channels (sync/cases.CONTACT_CHANNELS)
+    # The end of the grace period of the earliest promise or instalment still pending: no
+    # rung is climbed while the borrower is keeping their word.
+    awaiting_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -216,7 +226,12 @@ def climb(contacts: Iterable[LoggedContact], facts: LadderFacts, now: datetime) 
     since = current.first_at if current else None
     if facts.legal and current_rung != "legal":
         current_rung, since = "legal", None
-    return Ladder(rungs, current_rung, since, _next_action(rungs, current_rung, facts, now))
+    action = _next_action(rungs, current_rung, facts, now)
+    if facts.awaiting_until is not None and now < facts.awaiting_until and action.rung:
+        action = NextAction(
+            action.rung, action.channel, None, AWAITING_PROMISE, facts.awaiting_until
+        )
+    return Ladder(rungs, current_rung, since, action)
 
 
 def _when(contact: LoggedContact) -> datetime:

@@ -345,7 +345,40 @@ def test_the_ladder_shows_each_rung_and_the_time_on_the_current_one(client, auth
         "channel": "sms",
         "earliest_at": "2026-11-24T02:00:00.000000Z",
         "reason": "next_rung",
+        "awaiting_until": None,
     }
+
+
+def test_a_pending_promise_holds_the_ladder_until_its_deadline(client, auth, world, clock):
+    """A borrower keeping their word is not pushed up the ladder: while a promise is pending
+    the next step waits for the end of its grace period (PAYMENT_GRACE_DAYS, 3), then
+    climbs as before."""
+    case_id = world.cases["C-0001"]
+    log(client, auth, case_id, call(at=T0 - timedelta(days=1), outcome="reached"))
+    due = (T0 + timedelta(days=2)).date().isoformat()
+    outcome = push(
+        client,
+        auth,
+        [
+            report(
+                world.visits["v1"],
+                1,
+                outcome="promise_to_pay",
+                promise_amount="300.00",
+                promise_date=due,
+            )
+        ],
+    )["outcomes"][0]
+    assert outcome["status"] in ("accepted", "flagged"), outcome
+    action = timeline(client, auth, case_id)["next_action"]
+    # 2026-11-26 + 3 days of grace: the promise is broken from 2026-11-30 00:00 Shanghai.
+    assert action["reason"] == "awaiting_promise" and action["earliest_at"] is None
+    assert action["awaiting_until"] == "2026-11-29T16:00:00.000000Z"
+    assert action["rung"] is not None  # the step to take if it breaks
+    clock.advance(days=6)
+    auth.sessions.pop("dispatcher", None)  # its token expired with the days
+    after = timeline(client, auth, case_id)["next_action"]
+    assert after["reason"] != "awaiting_promise" and after["awaiting_until"] is None
 
 
 def test_do_not_contact_by_sms_moves_the_next_action_to_email(client, auth, world, db):
