@@ -5,9 +5,23 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import NestedOrNull, StrictSchema, aware_datetime, json_int
+from schemas.common import (
+    NestedOrNull,
+    StrictSchema,
+    aware_datetime,
+    business_date,
+    json_int,
+    money,
+)
 from schemas.disclosure import borrower_fact, borrower_subject
-from sync.contacts import CHANNELS, DIRECTIONS, LOGGED_CHANNELS, RUNGS, check_outcome
+from sync.contacts import (
+    CHANNELS,
+    DIRECTIONS,
+    LOGGED_CHANNELS,
+    RUNGS,
+    check_outcome,
+    check_promise,
+)
 
 
 def _logged(name: str) -> dict:
@@ -23,7 +37,27 @@ class _OutcomeOfChannel:
             raise ValidationError(problem, "outcome")
 
 
-class ContactCreateSchema(_OutcomeOfChannel, StrictSchema):
+class _PromiseOfOutcome:
+    @validates_schema
+    def _promise_of_outcome(self, data: dict, **_kwargs: object) -> None:
+        problem = check_promise(
+            data["outcome"], data.get("promise_amount"), data.get("promise_date")
+        )
+        if problem:
+            raise ValidationError(problem[1], problem[0])
+
+
+def promise_amount() -> fields.Field:
+    """A promise's amount (with `promise_date`, on a contact whose outcome is `promise`)."""
+    return money(allow_none=True, metadata={"description": "with promise_date, outcome promise"})
+
+
+def promise_date() -> fields.Field:
+    """The day a promise falls due."""
+    return business_date(allow_none=True, metadata={"description": "the day it falls due"})
+
+
+class ContactCreateSchema(_OutcomeOfChannel, _PromiseOfOutcome, StrictSchema):
     channel = fields.Str(required=True, validate=validate.OneOf(LOGGED_CHANNELS))
     direction = fields.Str(load_default="outbound", validate=validate.OneOf(DIRECTIONS))
     occurred_at = aware_datetime(required=True, metadata={"description": "call start, sent at"})
@@ -38,6 +72,8 @@ class ContactCreateSchema(_OutcomeOfChannel, StrictSchema):
     )
     duration_s = json_int(allow_none=True, validate=validate.Range(min=0, max=86_400))
     notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
+    promise_amount = promise_amount()
+    promise_date = promise_date()
     visit_id = json_int(allow_none=True, validate=validate.Range(min=1))
     external_ref = fields.Str(
         allow_none=True,

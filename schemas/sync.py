@@ -16,7 +16,7 @@ from schemas.common import (
 )
 from schemas.disclosure import borrower_fact, borrower_facts_by_key, borrower_subject
 from schemas.visits import AgentVisitSchema
-from sync.contacts import CONTACT, DIRECTIONS, FIELD_CHANNELS, check_outcome
+from sync.contacts import CONTACT, DIRECTIONS, FIELD_CHANNELS, check_outcome, check_promise
 from sync.records import CONFIRMATION_KINDS
 from sync.visits import VISIT_OUTCOMES
 
@@ -122,12 +122,19 @@ class ContactBodySchema(StrictSchema):
         validate=validate.Length(min=1, max=128),
         metadata={"description": "the dialer's or SMS gateway's id of this contact, if known"},
     )
+    promise_amount = money(allow_none=True, metadata={"description": "outcome promise only"})
+    promise_date = business_date(allow_none=True, metadata={"description": "the day it is due"})
 
     @validates_schema
     def _outcome_of_channel(self, data: dict, **_kwargs: object) -> None:
         problem = check_outcome(data["channel"], data["outcome"])
         if problem:
             raise ValidationError(problem, "outcome")
+        promise = check_promise(
+            data["outcome"], data.get("promise_amount"), data.get("promise_date")
+        )
+        if promise:
+            raise ValidationError(promise[1], promise[0])
 
 
 BODY_SCHEMAS = {

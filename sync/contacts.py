@@ -98,6 +98,23 @@ def check_outcome(channel: str, outcome: str) -> str | None:
     return None
 
 
+PROMISE = "promise"
+
+
+def check_promise(outcome: str, amount: object, due: object) -> tuple[str, str] | None:
+    """None if a promise's amount and date fit the outcome, else (field, why): both or
+    neither, and only on a contact whose outcome is `promise`."""
+    given = [name for name, value in (("promise_amount", amount), ("promise_date", due)) if value]
+    if not given:
+        return None
+    if outcome != PROMISE:
+        return given[0], "only a contact with outcome 'promise' carries a promise"
+    if len(given) == 1:
+        missing = "promise_date" if given == ["promise_amount"] else "promise_amount"
+        return missing, "a promise needs both an amount and a date"
+    return None
+
+
 def agent_key(user_id: int | None, agent_name: str | None) -> str:
     """Who made the contact, as the natural key holds it: a Doorstep user, or the name an
     external system (a dialer, an SMS gateway) gave, folded to lower case."""
