@@ -8,6 +8,7 @@ from schemas.common import (
     DeferredObject,
     NestedOrNull,
     StrictSchema,
+    TaggedUnion,
     aware_datetime,
     business_date,
     json_int,
@@ -164,6 +165,27 @@ class RecordSchema(StrictSchema):
     )
 
 
+def _typed_record(kind: str, body: StrictSchema) -> type[RecordSchema]:
+    """The envelope of one kind with its body typed: what the document shows a client (push
+    itself still reads a RecordSchema, then the body schema of its kind)."""
+    name = type(body).__name__.removesuffix("BodySchema")
+    return type(
+        f"{name}RecordSchema",
+        (RecordSchema,),
+        {
+            "__doc__": f"A pushed record of kind `{kind}`.",
+            "__module__": __name__,
+            "kind": fields.Str(required=True, validate=validate.OneOf([kind])),
+            "body": fields.Nested(type(body), required=True),
+        },
+    )
+
+
+# One schema per record kind (VisitReportRecord, IdConfirmationRecord, ...), documented as
+# the items of a push.
+RECORD_SCHEMAS = {kind: _typed_record(kind, body) for kind, body in BODY_SCHEMAS.items()}
+
+
 class QueueReportSchema(StrictSchema):
     pending = json_int(required=True, validate=validate.Range(min=0))
     oldest_recorded_at = aware_datetime(allow_none=True)
@@ -174,9 +196,12 @@ class PushSchema(StrictSchema):
     queue = fields.Nested(QueueReportSchema)
     purge_acks = fields.List(json_int(), load_default=list, validate=validate.Length(max=1000))
     records = fields.List(
-        DeferredObject(),
+        TaggedUnion("kind", RECORD_SCHEMAS),
         required=True,
-        metadata={"description": "RecordSchema objects; each is validated and answered on its own"},
+        metadata={
+            "description": "records of any kind, told apart by `kind`; each is validated and "
+            "answered on its own: a bad record is rejected in its outcome, not the batch"
+        },
     )
 
 
