@@ -38,6 +38,17 @@ BEYOND_THE_DOCUMENT = {
 ENVELOPE = {"id", "kind", "visit_id", "device_seq", "recorded_at", "body"}
 
 
+# Values push reads although the document refuses them (marshmallow's Boolean takes "yes",
+# 1 and "on"; Money takes a JSON number; a date-time may omit its offset). Documented
+# strictly so clients send one spelling; made strict on the server only with a change of
+# push's answers (the golden corpus).
+SERVER_LENIENT = {
+    "third_party_present text": 'Boolean reads "yes" as true',
+    "acknowledged as text": 'Boolean reads "yes" as true',
+    "recorded_at naive": "a date-time without an offset is read as UTC",
+}
+
+
 @pytest.fixture
 def document(client) -> dict:
     return client.get(f"{API}/openapi.json").json
@@ -221,19 +232,27 @@ def test_malformed_records_of_the_golden_corpus_do_not_fit(document):
     )
 
 
-def test_push_refuses_every_malformed_record_on_its_own(client, auth, world):
-    """The document is for clients: push still answers each record by itself."""
-    malformed = [record for _, record in _malformed()]
+def test_push_answers_each_malformed_record_on_its_own(client, auth, world, document):
+    """The document is for clients: push still reads each record by itself, and what the
+    document refuses push answers `malformed` (it reads a few values more leniently)."""
+    items = validator(document, _records_items(document))
+    malformed = _malformed()
     headers = {**auth.headers("agent1"), "Content-Type": "application/json"}
     response = client.post(
         f"{API}/sync/push",
-        json={"device_time": "2026-11-24T02:00:00Z", "records": malformed},
+        json={"device_time": "2026-11-24T02:00:00Z", "records": [r for _, r in malformed]},
         headers=headers,
     )
     assert response.status_code == 200, response.json
     outcomes = response.json["outcomes"]
     assert len(outcomes) == len(malformed)
-    assert {outcome["status"] for outcome in outcomes} == {"rejected"}
+    answers = {
+        name: outcome["reason"]
+        for (name, record), outcome in zip(malformed, outcomes, strict=True)
+        if not items.is_valid(record)
+    }
+    lenient = {name for name, reason in answers.items() if reason != "malformed"}
+    assert lenient == set(SERVER_LENIENT), answers
 
 
 def test_records_items_stay_a_free_form_field_for_loading():
