@@ -75,11 +75,24 @@ class IdConfirmationBodySchema(StrictSchema):
                 raise ValidationError("only for borrower_identity", "id_last6")
 
 
+# How the agreement's canonical form (docs/agreement-canonical-form.md) wants its values
+# spelled, for the OpenAPI document only (`document` metadata: server/api/openapi_types.py):
+# the sync engine checks them, and reads a few other spellings (an integer amount, more
+# coordinate digits, uppercase hex) that it canonicalises.
+_AMOUNT_TEXT = {"type": "string", "pattern": r"^[0-9]{1,15}(\.[0-9]{1,2})?$"}
+_COORDINATE_TEXT = {"type": "string", "pattern": r"^-?[0-9]{1,3}(\.[0-9]{1,6})?$"}
+_HEX64 = {"pattern": "^[0-9a-f]{64}$"}
+_POSITIVE_ID = {"minimum": 1}
+
+
 class InstallmentSchema(StrictSchema):
     due_date = fields.Str(
         required=True, validate=validate_business_day, metadata={"description": "YYYY-MM-DD"}
     )
-    amount = fields.Raw(required=True, metadata={"description": 'decimal text, e.g. "1200.50"'})
+    amount = fields.Raw(
+        required=True,
+        metadata={"description": 'decimal text, e.g. "1200.50"', "document": _AMOUNT_TEXT},
+    )
 
 
 class AgreementBodySchema(StrictSchema):
@@ -87,21 +100,40 @@ class AgreementBodySchema(StrictSchema):
     coordinates) are those of docs/agreement-canonical-form.md and are checked by the sync
     engine, which answers `rejected`/`malformed` with the offending field."""
 
-    agreement_id = fields.Str(required=True, metadata={"description": "equals the record id"})
-    case_id = fields.Int(required=True, strict=True)
-    visit_id = fields.Int(required=True, strict=True)
-    currency = fields.Str(required=True)
-    total_amount = fields.Raw(required=True, metadata={"description": "decimal text"})
+    agreement_id = fields.Str(
+        required=True,
+        metadata={"description": "equals the record id", "document": {"format": "uuid"}},
+    )
+    case_id = fields.Int(required=True, strict=True, metadata={"document": _POSITIVE_ID})
+    visit_id = fields.Int(required=True, strict=True, metadata={"document": _POSITIVE_ID})
+    currency = fields.Str(
+        required=True,
+        metadata={"description": "ISO 4217, capitals", "document": {"pattern": "^[A-Z]{3}$"}},
+    )
+    total_amount = fields.Raw(
+        required=True, metadata={"description": "decimal text", "document": _AMOUNT_TEXT}
+    )
     installments = fields.List(
         fields.Nested(InstallmentSchema), required=True, validate=validate.Length(min=1, max=120)
     )
-    template_id = fields.Str(required=True)
-    template_version = fields.Int(required=True, strict=True)
-    borrower_signature_sha256 = fields.Str(required=True)
-    agent_signature_sha256 = fields.Str(required=True)
-    signed_at = fields.Str(required=True, metadata={"description": "ISO 8601 with offset"})
-    signed_lat = fields.Raw(required=True)
-    signed_lon = fields.Raw(required=True)
+    template_id = fields.Str(
+        required=True, metadata={"document": {"minLength": 1, "maxLength": 128}}
+    )
+    template_version = fields.Int(required=True, strict=True, metadata={"document": _POSITIVE_ID})
+    borrower_signature_sha256 = fields.Str(required=True, metadata={"document": _HEX64})
+    agent_signature_sha256 = fields.Str(required=True, metadata={"document": _HEX64})
+    signed_at = fields.Str(
+        required=True,
+        metadata={"description": "ISO 8601 with offset", "document": {"format": "date-time"}},
+    )
+    signed_lat = fields.Raw(
+        required=True,
+        metadata={"description": "decimal text, 6 fraction digits", "document": _COORDINATE_TEXT},
+    )
+    signed_lon = fields.Raw(
+        required=True,
+        metadata={"description": "decimal text, 6 fraction digits", "document": _COORDINATE_TEXT},
+    )
     content_hash = fields.Str(required=True, validate=_SHA256)
 
 

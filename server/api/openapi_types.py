@@ -35,12 +35,14 @@ def tagged_union(self: Any, field: fields.Field, ret: dict, **_kwargs: Any) -> d
 
 
 def constraint_keywords(_self: Any, field: fields.Field, ret: dict, **_kwargs: Any) -> dict:
-    """Our field types' rules that apispec cannot see, as standard keywords."""
+    """Our field types' rules that apispec cannot see, as standard keywords; and a field's
+    `document` metadata: keywords for rules checked beyond the schema (the sync engine)."""
+    keywords: dict = {}
     if isinstance(field, Money):
-        return {"type": "string", "pattern": MONEY_PATTERN, "maxLength": MONEY_MAX_LENGTH}
-    if validate_business_day in field.validators:
-        return {"format": "date"}
-    return {}
+        keywords = {"type": "string", "pattern": MONEY_PATTERN, "maxLength": MONEY_MAX_LENGTH}
+    elif validate_business_day in field.validators:
+        keywords = {"format": "date"}
+    return {**keywords, **field.metadata.get("document", {})}
 
 
 def document_types(api: Api) -> None:

@@ -118,11 +118,13 @@ def test_constraints_are_standard_keywords(document):
     confirmation = _body_component(document, "id_confirmation")["properties"]
     assert confirmation["id_last6"]["pattern"] == "^[0-9A-Za-z]{6}$"
     assert confirmation["id_last6"]["writeOnly"] is True
-    installment = _component(
-        document,
-        _body_component(document, "agreement")["properties"]["installments"]["items"]["$ref"],
-    )
+    agreement = _body_component(document, "agreement")["properties"]
+    installment = _component(document, agreement["installments"]["items"]["$ref"])
     assert installment["properties"]["due_date"]["format"] == "date"
+    assert installment["properties"]["amount"]["pattern"] == report["promise_amount"]["pattern"]
+    assert agreement["signed_lat"]["type"] == "string"
+    assert agreement["currency"]["pattern"] == "^[A-Z]{3}$"
+    assert agreement["case_id"]["minimum"] == 1
     location = _component(document, report["location"]["allOf"][0]["$ref"])["properties"]
     assert (location["lat"]["minimum"], location["lat"]["maximum"]) == (-90, 90)
 
@@ -210,6 +212,9 @@ def test_a_body_of_another_kind_does_not_fit(document):
             wrong = {**record, "body": copy.deepcopy(records[other]["body"])}
             assert not items.is_valid(wrong), (kind, other)
     assert not items.is_valid({**records["contact"], "kind": "selfie"})
+    agreement = records["agreement"]
+    for spelling in ({"signed_lat": 31.2}, {"total_amount": "12.345"}, {"currency": "cny"}):
+        assert not items.is_valid({**agreement, "body": {**agreement["body"], **spelling}})
     assert not items.is_valid({**records["contact"], "body": {}})
 
 
