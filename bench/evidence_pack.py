@@ -1,12 +1,11 @@
-"""Building one legal evidence pack: a case with 20 visits, 40 photos of 2 MB and 200
-ledger entries about its borrower. Prints the wall time of `flask evidence-pack` and of
-`flask verify-evidence`, and the peak RSS of each (a child process, so the figure is the
-build's alone: photos are streamed in 1 MiB chunks, never all in memory).
-
-The contact log (issue 11 item 1) is another branch: the "200 calls" of the issue's target
-are stood in for by 200 ledger entries here, and the contact-timeline section is not built.
+"""Building one legal evidence pack: a case with 20 visits, 40 photos of 2 MB, 200 calls on
+its contact log and 200 ledger entries about its borrower. Prints the wall time of
+`flask evidence-pack` and of `flask verify-evidence`, and the peak RSS of each (a child
+process, so the figure is the build's alone: photos are streamed in 1 MiB chunks, never all
+in memory).
 
     .venv/bin/python -m bench.evidence_pack [--visits 20] [--photos 40] [--photo-mib 2]
+        [--calls 200] [--entries 200]
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from bench.common import ROOT, VENV_BIN, bench_env, flask, scratch_dir
 from server.storage import attachments as attachment_rows
+from server.storage import contacts as contact_rows
 from server.storage import ledger as ledger_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
@@ -35,7 +35,9 @@ from server.storage.connection import open_db, transaction
 NOW = "2026-11-24T02:00:00Z"
 
 
-def seed(db_path: Path, visits: int, photos: int, photo_bytes: int, entries: int) -> int:
+def seed(
+    db_path: Path, visits: int, photos: int, photo_bytes: int, entries: int, calls: int
+) -> int:
     """Add the field evidence to demo case 1; its id."""
     db = open_db(str(db_path))
     case = next(db.query("SELECT * FROM cases ORDER BY id LIMIT 1"))
@@ -97,6 +99,27 @@ def seed(db_path: Path, visits: int, photos: int, photo_bytes: int, entries: int
                 ],
             )
     with transaction(db):
+        contact_rows.insert_contacts(
+            db,
+            [
+                {
+                    "case_id": case["id"],
+                    "channel": "phone_call",
+                    "direction": "outbound",
+                    "occurred_at": f"2026-10-{1 + n % 28:02d}T{9 + n % 8:02d}:{n % 60:02d}:00Z",
+                    "agent_id": agent_id,
+                    "outcome": "no_answer" if n % 3 else "reached",
+                    "duration_s": 0 if n % 3 else 95,
+                    "notes": f"bench call {n}",
+                    "external_ref": f"dialer-{n}",
+                    "natural_key": f"bench|{case['id']}|phone_call|{n}",
+                    "source": "import",
+                    "flags": [],
+                    "logged_at": NOW,
+                }
+                for n in range(calls)
+            ],
+        )
         ledger_rows.append(
             db,
             [
@@ -188,16 +211,20 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=40)
     parser.add_argument("--photo-mib", type=float, default=2.0)
     parser.add_argument("--entries", type=int, default=200)
+    parser.add_argument("--calls", type=int, default=200)
     args = parser.parse_args()
     photo_bytes = int(args.photo_mib * 1024 * 1024)
     with scratch_dir() as workdir:
         env = bench_env(workdir)
         flask(env, "demo", "--borrowers", "50", "--agents", "2", "--visits-per-agent", "2")
-        case_id = seed(workdir / "bench.db", args.visits, args.photos, photo_bytes, args.entries)
+        case_id = seed(
+            workdir / "bench.db", args.visits, args.photos, photo_bytes, args.entries, args.calls
+        )
         print(
             f"case {case_id}: {args.visits} visits, {args.photos} photos of "
             f"{args.photo_mib:g} MiB ({args.photos * args.photo_mib:g} MiB), "
-            f"{args.entries} ledger entries about its borrower"
+            f"{args.calls} calls on its contact log, {args.entries} ledger entries about its "
+            "borrower"
         )
         in_process(env, case_id, workdir / "packs-in-process")
         startup_s, startup_rss, _ = timed(env, workdir, "keys", "list")

@@ -113,6 +113,18 @@ class DeferredObject(fields.Dict):
     bad item is answered by itself and does not refuse the items beside it."""
 
 
+class TaggedUnion(DeferredObject):
+    """A deferred object that is one of `variants`, told apart by its `tag` field. Loading
+    is unchanged (each item is still validated later, on its own); the OpenAPI document
+    shows `oneOf` the variants' schemas with a discriminator on `tag`, so a client knows
+    how to build each kind."""
+
+    def __init__(self, tag: str, variants: Mapping[str, type[Schema]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tag = tag
+        self.variants = dict(variants)
+
+
 # The first matching type wins (a DateTime is a Date, a UUID a String).
 _CHECKS: tuple[tuple[type, Any], ...] = (
     (fields.DateTime, None),

@@ -10,7 +10,15 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import NestedOrNull, StrictSchema, aware_datetime, clean_text, json_int
+from schemas.common import (
+    NestedOrNull,
+    StrictSchema,
+    aware_datetime,
+    business_date,
+    clean_text,
+    json_int,
+    money,
+)
 from schemas.disclosure import borrower_fact, borrower_subject
 from sync.contacts import (
     CHANNELS,
@@ -19,6 +27,7 @@ from sync.contacts import (
     OUTCOMES,
     RUNGS,
     check_outcome,
+    check_promise,
 )
 
 
@@ -35,7 +44,27 @@ class _OutcomeOfChannel:
             raise ValidationError(problem, "outcome")
 
 
-class ContactCreateSchema(_OutcomeOfChannel, StrictSchema):
+class _PromiseOfOutcome:
+    @validates_schema
+    def _promise_of_outcome(self, data: dict, **_kwargs: object) -> None:
+        problem = check_promise(
+            data["outcome"], data.get("promise_amount"), data.get("promise_date")
+        )
+        if problem:
+            raise ValidationError(problem[1], problem[0])
+
+
+def promise_amount() -> fields.Field:
+    """A promise's amount (with `promise_date`, on a contact whose outcome is `promise`)."""
+    return money(allow_none=True, metadata={"description": "with promise_date, outcome promise"})
+
+
+def promise_date() -> fields.Field:
+    """The day a promise falls due."""
+    return business_date(allow_none=True, metadata={"description": "the day it falls due"})
+
+
+class ContactCreateSchema(_OutcomeOfChannel, _PromiseOfOutcome, StrictSchema):
     channel = fields.Str(required=True, validate=validate.OneOf(LOGGED_CHANNELS))
     direction = fields.Str(load_default="outbound", validate=validate.OneOf(DIRECTIONS))
     occurred_at = aware_datetime(required=True, metadata={"description": "call start, sent at"})
@@ -50,6 +79,8 @@ class ContactCreateSchema(_OutcomeOfChannel, StrictSchema):
     )
     duration_s = json_int(allow_none=True, validate=validate.Range(min=0, max=86_400))
     notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
+    promise_amount = promise_amount()
+    promise_date = promise_date()
     visit_id = json_int(allow_none=True, validate=validate.Range(min=1))
     external_ref = fields.Str(
         allow_none=True,
@@ -234,10 +265,18 @@ class LadderNextActionSchema(StrictSchema):
     earliest_at = fields.Str(allow_none=True, metadata=borrower_fact("contact_log"))
     reason = fields.Str(
         metadata={
-            "description": "next_rung, notice_before_visit, no_lawful_channel, in_legal, "
-            "case_closed",
+            "description": "next_rung, notice_before_visit, awaiting_promise, "
+            "no_lawful_channel, in_legal, case_closed",
             **borrower_fact("contact_log"),
         }
+    )
+    awaiting_until = fields.Str(
+        allow_none=True,
+        metadata={
+            "description": "while a promise or instalment is pending: the end of its grace "
+            "period; rung and channel are the step to take if it breaks",
+            **borrower_fact("promise_to_pay"),
+        },
     )
 
 

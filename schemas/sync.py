@@ -8,6 +8,7 @@ from schemas.common import (
     DeferredObject,
     NestedOrNull,
     StrictSchema,
+    TaggedUnion,
     aware_datetime,
     business_date,
     json_int,
@@ -16,7 +17,7 @@ from schemas.common import (
 )
 from schemas.disclosure import borrower_fact, borrower_facts_by_key, borrower_subject
 from schemas.visits import AgentVisitSchema
-from sync.contacts import CONTACT, DIRECTIONS, FIELD_CHANNELS, check_outcome
+from sync.contacts import CONTACT, DIRECTIONS, FIELD_CHANNELS, check_outcome, check_promise
 from sync.records import CONFIRMATION_KINDS
 from sync.visits import VISIT_OUTCOMES
 
@@ -74,11 +75,24 @@ class IdConfirmationBodySchema(StrictSchema):
                 raise ValidationError("only for borrower_identity", "id_last6")
 
 
+# How the agreement's canonical form (docs/agreement-canonical-form.md) wants its values
+# spelled, for the OpenAPI document only (`document` metadata: server/api/openapi_types.py):
+# the sync engine checks them, and reads a few other spellings (an integer amount, more
+# coordinate digits, uppercase hex) that it canonicalises.
+_AMOUNT_TEXT = {"type": "string", "pattern": r"^[0-9]{1,15}(\.[0-9]{1,2})?$"}
+_COORDINATE_TEXT = {"type": "string", "pattern": r"^-?[0-9]{1,3}(\.[0-9]{1,6})?$"}
+_HEX64 = {"pattern": "^[0-9a-f]{64}$"}
+_POSITIVE_ID = {"minimum": 1}
+
+
 class InstallmentSchema(StrictSchema):
     due_date = fields.Str(
         required=True, validate=validate_business_day, metadata={"description": "YYYY-MM-DD"}
     )
-    amount = fields.Raw(required=True, metadata={"description": 'decimal text, e.g. "1200.50"'})
+    amount = fields.Raw(
+        required=True,
+        metadata={"description": 'decimal text, e.g. "1200.50"', "document": _AMOUNT_TEXT},
+    )
 
 
 class AgreementBodySchema(StrictSchema):
@@ -86,21 +100,40 @@ class AgreementBodySchema(StrictSchema):
     coordinates) are those of docs/agreement-canonical-form.md and are checked by the sync
     engine, which answers `rejected`/`malformed` with the offending field."""
 
-    agreement_id = fields.Str(required=True, metadata={"description": "equals the record id"})
-    case_id = fields.Int(required=True, strict=True)
-    visit_id = fields.Int(required=True, strict=True)
-    currency = fields.Str(required=True)
-    total_amount = fields.Raw(required=True, metadata={"description": "decimal text"})
+    agreement_id = fields.Str(
+        required=True,
+        metadata={"description": "equals the record id", "document": {"format": "uuid"}},
+    )
+    case_id = fields.Int(required=True, strict=True, metadata={"document": _POSITIVE_ID})
+    visit_id = fields.Int(required=True, strict=True, metadata={"document": _POSITIVE_ID})
+    currency = fields.Str(
+        required=True,
+        metadata={"description": "ISO 4217, capitals", "document": {"pattern": "^[A-Z]{3}$"}},
+    )
+    total_amount = fields.Raw(
+        required=True, metadata={"description": "decimal text", "document": _AMOUNT_TEXT}
+    )
     installments = fields.List(
         fields.Nested(InstallmentSchema), required=True, validate=validate.Length(min=1, max=120)
     )
-    template_id = fields.Str(required=True)
-    template_version = fields.Int(required=True, strict=True)
-    borrower_signature_sha256 = fields.Str(required=True)
-    agent_signature_sha256 = fields.Str(required=True)
-    signed_at = fields.Str(required=True, metadata={"description": "ISO 8601 with offset"})
-    signed_lat = fields.Raw(required=True)
-    signed_lon = fields.Raw(required=True)
+    template_id = fields.Str(
+        required=True, metadata={"document": {"minLength": 1, "maxLength": 128}}
+    )
+    template_version = fields.Int(required=True, strict=True, metadata={"document": _POSITIVE_ID})
+    borrower_signature_sha256 = fields.Str(required=True, metadata={"document": _HEX64})
+    agent_signature_sha256 = fields.Str(required=True, metadata={"document": _HEX64})
+    signed_at = fields.Str(
+        required=True,
+        metadata={"description": "ISO 8601 with offset", "document": {"format": "date-time"}},
+    )
+    signed_lat = fields.Raw(
+        required=True,
+        metadata={"description": "decimal text, 6 fraction digits", "document": _COORDINATE_TEXT},
+    )
+    signed_lon = fields.Raw(
+        required=True,
+        metadata={"description": "decimal text, 6 fraction digits", "document": _COORDINATE_TEXT},
+    )
     content_hash = fields.Str(required=True, validate=_SHA256)
 
 
@@ -122,12 +155,19 @@ class ContactBodySchema(StrictSchema):
         validate=validate.Length(min=1, max=128),
         metadata={"description": "the dialer's or SMS gateway's id of this contact, if known"},
     )
+    promise_amount = money(allow_none=True, metadata={"description": "outcome promise only"})
+    promise_date = business_date(allow_none=True, metadata={"description": "the day it is due"})
 
     @validates_schema
     def _outcome_of_channel(self, data: dict, **_kwargs: object) -> None:
         problem = check_outcome(data["channel"], data["outcome"])
         if problem:
             raise ValidationError(problem, "outcome")
+        promise = check_promise(
+            data["outcome"], data.get("promise_amount"), data.get("promise_date")
+        )
+        if promise:
+            raise ValidationError(promise[1], promise[0])
 
 
 BODY_SCHEMAS = {
@@ -157,6 +197,27 @@ class RecordSchema(StrictSchema):
     )
 
 
+def _typed_record(kind: str, body: StrictSchema) -> type[RecordSchema]:
+    """The envelope of one kind with its body typed: what the document shows a client (push
+    itself still reads a RecordSchema, then the body schema of its kind)."""
+    name = type(body).__name__.removesuffix("BodySchema")
+    return type(
+        f"{name}RecordSchema",
+        (RecordSchema,),
+        {
+            "__doc__": f"A pushed record of kind `{kind}`.",
+            "__module__": __name__,
+            "kind": fields.Str(required=True, validate=validate.OneOf([kind])),
+            "body": fields.Nested(type(body), required=True),
+        },
+    )
+
+
+# One schema per record kind (VisitReportRecord, IdConfirmationRecord, ...), documented as
+# the items of a push.
+RECORD_SCHEMAS = {kind: _typed_record(kind, body) for kind, body in BODY_SCHEMAS.items()}
+
+
 class QueueReportSchema(StrictSchema):
     pending = json_int(required=True, validate=validate.Range(min=0))
     oldest_recorded_at = aware_datetime(allow_none=True)
@@ -167,9 +228,12 @@ class PushSchema(StrictSchema):
     queue = fields.Nested(QueueReportSchema)
     purge_acks = fields.List(json_int(), load_default=list, validate=validate.Length(max=1000))
     records = fields.List(
-        DeferredObject(),
+        TaggedUnion("kind", RECORD_SCHEMAS),
         required=True,
-        metadata={"description": "RecordSchema objects; each is validated and answered on its own"},
+        metadata={
+            "description": "records of any kind, told apart by `kind`; each is validated and "
+            "answered on its own: a bad record is rejected in its outcome, not the batch"
+        },
     )
 
 

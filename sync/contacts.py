@@ -98,6 +98,23 @@ def check_outcome(channel: str, outcome: str) -> str | None:
     return None
 
 
+PROMISE = "promise"
+
+
+def check_promise(outcome: str, amount: object, due: object) -> tuple[str, str] | None:
+    """None if a promise's amount and date fit the outcome, else (field, why): both or
+    neither, and only on a contact whose outcome is `promise`."""
+    given = [name for name, value in (("promise_amount", amount), ("promise_date", due)) if value]
+    if not given:
+        return None
+    if outcome != PROMISE:
+        return given[0], "only a contact with outcome 'promise' carries a promise"
+    if len(given) == 1:
+        missing = "promise_date" if given == ["promise_amount"] else "promise_amount"
+        return missing, "a promise needs both an amount and a date"
+    return None
+
+
 def agent_key(user_id: int | None, agent_name: str | None) -> str:
     """Who made the contact, as the natural key holds it: a Doorstep user, or the name an
     external system (a dialer, an SMS gateway) gave, folded to lower case."""
@@ -161,6 +178,10 @@ class LoggedContact:
     outcome: str
 
 
+# The reason of a next step that waits for a pending promise or instalment.
+AWAITING_PROMISE = "awaiting_promise"
+
+
 @dataclass(frozen=True)
 class RungState:
     """What happened on one rung of the ladder."""
@@ -176,12 +197,15 @@ class RungState:
 
 @dataclass(frozen=True)
 class NextAction:
-    """The next lawful step: a rung and channel, from when; or none, and why."""
+    """The next lawful step: a rung and channel, from when; or none, and why. While a
+    promise is pending, the step is the one to take if it breaks, `awaiting_until` its
+    deadline and `earliest_at` None."""
 
     rung: str | None
     channel: str | None
     earliest_at: datetime | None
     reason: str
+    awaiting_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -197,6 +221,9 @@ class LadderFacts:
     legal: bool
     closed: bool
     blocked_channels: frozenset[str]  # do-not-contact channels (sync/cases.CONTACT_CHANNELS)
+    # The end of the grace period of the earliest promise or instalment still pending: no
+    # rung is climbed while the borrower is keeping their word.
+    awaiting_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -223,7 +250,12 @@ def climb(contacts: Iterable[LoggedContact], facts: LadderFacts, now: datetime) 
     since = current.first_at if current else None
     if facts.legal and current_rung != "legal":
         current_rung, since = "legal", None
-    return Ladder(rungs, current_rung, since, _next_action(rungs, current_rung, facts, now))
+    action = _next_action(rungs, current_rung, facts, now)
+    if facts.awaiting_until is not None and now < facts.awaiting_until and action.rung:
+        action = NextAction(
+            action.rung, action.channel, None, AWAITING_PROMISE, facts.awaiting_until
+        )
+    return Ladder(rungs, current_rung, since, action)
 
 
 def _when(contact: LoggedContact) -> datetime:

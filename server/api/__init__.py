@@ -30,6 +30,7 @@ from server.api import (
 from server.api.context import BEARER
 from server.api.converters import CONVERTERS
 from server.api.errors import register_error_handlers
+from server.api.openapi_types import document_types
 
 
 class DoorstepApi(Api):
@@ -62,6 +63,7 @@ def register_api(app: Flask) -> Api:
         },
     )
     api.spec.options["security"] = [dict(BEARER)]
+    document_types(api)
     for converter, schema in CONVERTERS.values():
         api.register_converter(converter, schema)
     for module in (

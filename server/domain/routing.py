@@ -99,6 +99,9 @@ class Stop:
     time_zone: str
     window_start: time | None = None
     window_end: time | None = None
+    # The borrower's own lawful hours when a recorded out-of-hours consent widens the
+    # policy's for this day (consented_hours); None: the policy's.
+    lawful: VisitingHours | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,36 @@ class _Problem:
         return len(self.shifts) + stop_index
 
 
+_DAY_END = time(23, 59, 59)
+
+
+def consented_hours(
+    hours: VisitingHours, windows: Sequence[tuple[time | None, time | None]]
+) -> VisitingHours:
+    """The lawful hours of a day widened by the consent windows in force all that day (local
+    times; a window may run past midnight, None for any hour). A solver takes one span per
+    visit, so a window is joined only where it touches or overlaps the span: a consent for
+    21:00-23:00 on top of 08:00-21:00 gives 08:00-23:00; one for 02:00-04:00 adds nothing."""
+    pieces: list[tuple[time, time]] = []
+    for window_start, window_end in windows:
+        if window_start is None or window_end is None:
+            return VisitingHours(time(0, 0), _DAY_END)
+        if window_start <= window_end:
+            pieces.append((window_start, window_end))
+        else:  # past midnight: the evening and the early morning of the same day
+            pieces += [(window_start, _DAY_END), (time(0, 0), window_end)]
+    start, end = hours.start, hours.end
+    changed = True
+    while changed:  # a piece joined may bring another within reach
+        changed = False
+        for piece_start, piece_end in pieces:
+            touches = piece_start <= end and piece_end >= start
+            if touches and (piece_start < start or piece_end > end):
+                start, end = min(start, piece_start), max(end, piece_end)
+                changed = True
+    return VisitingHours(start, end)
+
+
 def stop_bounds(
     stop: Stop, day: date, hours: VisitingHours, service_s: int
 ) -> tuple[datetime, datetime | None, datetime] | str:
@@ -221,6 +254,7 @@ def stop_bounds(
         zone = ZoneInfo(stop.time_zone)
     except (ZoneInfoNotFoundError, ValueError):
         return UNKNOWN_TIME_ZONE
+    hours = stop.lawful or hours
     lawful_open = datetime.combine(day, hours.start, zone)
     lawful_latest = datetime.combine(day, hours.end, zone) - timedelta(seconds=service_s)
     opens = lawful_open
@@ -442,6 +476,7 @@ def _unlawful_bounds(
 ) -> tuple[datetime, datetime | None, datetime] | str:
     """Bounds of a stop no lawful visit fits, so a hand-made order can still be timed."""
     zone = ZoneInfo(stop.time_zone)
+    hours = stop.lawful or hours
     opens = datetime.combine(day, hours.start, zone)
     if stop.window_start is not None:
         opens = max(opens, datetime.combine(day, stop.window_start, zone))

@@ -3,16 +3,21 @@ with the current rung, time on it, what happened on each rung and the next lawfu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
 from server.clock import parse_iso, to_iso
+from server.domain.repayment import PENDING
 from server.errors import NotFound
 from server.runtime import Caller, Runtime
+from server.services import repayment
 from server.services.contacts import case_log
 from server.storage import borrower_requests as request_rows
 from server.storage import cases as case_rows
+from server.storage import payments as payment_rows
 from server.storage.connection import transaction
 from sync.cards import case_stops_visits
 from sync.cases import CLOSED_STATUSES, LEGAL, REQUEST_DO_NOT_CONTACT, flags_set
@@ -49,6 +54,7 @@ def case_timeline(
         legal=case["status"] == LEGAL,
         closed=case["status"] in CLOSED_STATUSES,
         blocked_channels=blocked,
+        awaiting_until=_awaiting_until(db, rt, case_id, caller.now),
     )
     ladder = climb(log, facts, caller.now)
     since = ladder.on_rung_since
@@ -64,6 +70,7 @@ def case_timeline(
             "channel": action.channel,
             "earliest_at": to_iso(action.earliest_at) if action.earliest_at else None,
             "reason": action.reason,
+            "awaiting_until": to_iso(action.awaiting_until) if action.awaiting_until else None,
         },
         "rungs": [
             {
@@ -79,3 +86,17 @@ def case_timeline(
             for state in ladder.rungs
         ],
     }
+
+
+def _awaiting_until(
+    db: sqlite_utils.Database, rt: Runtime, case_id: int, now: datetime
+) -> datetime | None:
+    """The end (start of the next local day) of the grace period of the case's earliest
+    promise or instalment still pending; None when nothing is pending."""
+    facts = payment_rows.case_facts(db, [case_id])
+    tracking = repayment.track_cases(db, rt, facts, now).get(case_id)
+    pending = [s.deadline for s in tracking.states if s.state == PENDING] if tracking else []
+    if not pending:
+        return None
+    zone = ZoneInfo(facts[case_id]["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"])
+    return datetime.combine(min(pending) + timedelta(days=1), time.min, zone).astimezone(UTC)

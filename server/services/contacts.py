@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -55,6 +56,9 @@ class Candidate:
     external_ref: str | None = None
     logged_by: int | None = None
     flags: tuple[dict[str, Any], ...] = ()  # the channel rules it breaks (contact_compliance)
+    # A promise to pay made on this contact (outcome `promise`): tracked like a visit's.
+    promise_amount: Decimal | None = None
+    promise_date: date | None = None
 
     @cached_property
     def key(self) -> str:
@@ -161,6 +165,31 @@ def write_contacts(
     return merged
 
 
+def record_promises(
+    db: sqlite_utils.Database, candidates: Sequence[Candidate], merged: Sequence[Merged]
+) -> None:
+    """The promises to pay made on these contacts, one per log entry: the same call from the
+    phone and from the dialer is one entry and one promise (docs/promises.md tracks them).
+    The caller holds the write transaction."""
+    contact_rows.insert_promises(
+        db,
+        [
+            {
+                "source": c.channel,
+                "source_id": str(m.contact_id),
+                "case_id": c.case_id,
+                "agent_id": c.agent_id,
+                "visit_id": c.visit_id,
+                "amount": str(c.promise_amount),
+                "due_date": c.promise_date.isoformat(),
+                "made_at": to_iso(c.occurred_at),
+            }
+            for c, m in zip(candidates, merged, strict=True)
+            if c.promise_amount is not None and c.promise_date is not None
+        ],
+    )
+
+
 def _row(c: Candidate, logged_at: str, flags: tuple[dict[str, Any], ...]) -> dict[str, Any]:
     return {
         "case_id": c.case_id,
@@ -218,9 +247,12 @@ def log_contact(
             notes=body.get("notes"),
             external_ref=body.get("external_ref"),
             logged_by=principal.user_id,
+            promise_amount=body.get("promise_amount"),
+            promise_date=body.get("promise_date"),
         )
         (candidate,) = flag_candidates(db, rt, [candidate])
         (merged,) = merge_contacts(db, [candidate], caller.now)
+        record_promises(db, [candidate], [merged])
         if not merged.created:
             raise ContactExists(
                 "this contact is already on the log",
@@ -325,7 +357,10 @@ def record_synced_contacts(
             notes=r.body.get("notes"),
             external_ref=r.body.get("external_ref"),
             logged_by=principal.user_id,
+            promise_amount=r.body.get("promise_amount"),
+            promise_date=r.body.get("promise_date"),
         )
         for r in records
     ]
-    merge_contacts(db, flag_candidates(db, rt, candidates), caller.now)
+    flagged = flag_candidates(db, rt, candidates)
+    record_promises(db, flagged, merge_contacts(db, flagged, caller.now))

@@ -56,7 +56,7 @@ def _require_agent(db: sqlite_utils.Database, agent_id: int) -> None:
         raise InvalidInput("no active agent with this id", field="agent_id")
 
 
-def _check(
+def plan_check(
     db: sqlite_utils.Database,
     rt: Runtime,
     case: dict[str, Any],
@@ -87,7 +87,7 @@ def _plan_one(
     if data.get("agent_id") is not None:
         _require_agent(db, data["agent_id"])
     plan = _flatten(data)
-    check = _check(db, rt, case, plan, visit_rows.case_visit_dates(db, case["id"], None))
+    check = plan_check(db, rt, case, plan, visit_rows.case_visit_dates(db, case["id"], None))
     if check.refusals:
         first = check.refusals[0]
         raise DispatchRefused(
@@ -212,7 +212,7 @@ def update_visit(
             _require_agent(db, changes["agent_id"])
         plan = {**before, **changes}
         case = case_rows.get_case(db, before["case_id"]) or {}
-        check = _check(
+        check = plan_check(
             db, rt, case, plan, visit_rows.case_visit_dates(db, before["case_id"], visit_id)
         )
         if check.refusals:

@@ -8,24 +8,25 @@ borrowers' homes, so they are for dispatchers only.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlite_utils
 
 from server.clock import to_iso
 from server.domain import routing
-from server.domain.dispatch_rules import check_plan
 from server.errors import Conflict, DispatchRefused, InvalidInput, NotFound, VersionConflict
 from server.runtime import Caller, Runtime
+from server.services.borrower_requests import consents_by_borrower
+from server.services.dispatch import plan_check
 from server.services.staff_log import log_action
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
-from sync.compliance import InvalidPolicy, parse_hhmm
+from sync.compliance import InvalidPolicy, OutOfHoursConsent, parse_hhmm
 from sync.geo import check_coordinates
 from sync.visits import ATTEMPTED, CHANGEABLE_STATUSES, COMPLETED, PLANNED
 
@@ -142,8 +143,18 @@ def _agent(db: sqlite_utils.Database, agent_id: int) -> dict[str, Any]:
     return agent
 
 
-def _stop(row: dict[str, Any]) -> routing.Stop:
-    """A planned visit as the router sees it: home, time zone, window."""
+def _stops(
+    db: sqlite_utils.Database, rt: Runtime, rows: list[dict[str, Any]], day: date
+) -> list[routing.Stop]:
+    """Planned visits as the router sees them: home, time zone, window, and the lawful hours
+    of the day, widened where the borrower's recorded out-of-hours consent allows."""
+    consents = consents_by_borrower(db, sorted({r["borrower"]["id"] for r in rows}))
+    return [_stop(rt, row, day, consents.get(row["borrower"]["id"], ())) for row in rows]
+
+
+def _stop(
+    rt: Runtime, row: dict[str, Any], day: date, consents: tuple[OutOfHoursConsent, ...]
+) -> routing.Stop:
     visit, borrower = row["visit"], row["borrower"]
     return routing.Stop(
         visit_id=visit["id"],
@@ -152,7 +163,22 @@ def _stop(row: dict[str, Any]) -> routing.Stop:
         time_zone=borrower["time_zone"],
         window_start=time.fromisoformat(visit["window_start"]) if visit["window_start"] else None,
         window_end=time.fromisoformat(visit["window_end"]) if visit["window_end"] else None,
+        lawful=_consented(rt, borrower["time_zone"], day, consents),
     )
+
+
+def _consented(
+    rt: Runtime, time_zone: str, day: date, consents: tuple[OutOfHoursConsent, ...]
+) -> routing.VisitingHours | None:
+    """The day's lawful hours widened by the consents in force for the whole local day."""
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None  # the router reports the unknown zone
+    start = datetime.combine(day, time.min, zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, zone) - timedelta(seconds=1)
+    windows = [(c.window_start, c.window_end) for c in consents if c.in_force(start, end)]
+    return routing.consented_hours(_hours(rt), windows) if windows else None
 
 
 def _planned_day(
@@ -235,7 +261,7 @@ def _route(
     todo, reported = _planned_day(db, agent_id, day)
     versions = {r["visit"]["id"]: r["visit"]["version"] for r in todo + reported}
     done = [r["visit"]["id"] for r in reported]
-    stops = [_stop(r) for r in todo]
+    stops = _stops(db, rt, todo, day)
     if propose:
         proposal = routing.propose_route(
             shift,
@@ -347,7 +373,7 @@ def propose_assignment(
                 rows.append(row)
     reported_ids = sync_rows.reported_visit_ids(db, sorted(free_ids))
     versions = {r["visit"]["id"]: r["visit"]["version"] for r in rows}
-    stops = [_stop(r) for r in rows if r["visit"]["id"] not in reported_ids]
+    stops = _stops(db, rt, [r for r in rows if r["visit"]["id"] not in reported_ids], day)
     proposal = routing.propose_assignment(
         shifts,
         stops,
@@ -460,8 +486,9 @@ def _reassign(
         raise InvalidInput("no active agent with this id", field="agent_id", visit_id=before["id"])
     case = case_rows.get_case(db, before["case_id"]) or {}
     plan = {**before, "agent_id": item["agent_id"]}
-    check = check_plan(
-        rt.compliance, case, plan, visit_rows.case_visit_dates(db, before["case_id"], before["id"])
+    # The same rules as planning one visit: the borrower's consents and requests included.
+    check = plan_check(
+        db, rt, case, plan, visit_rows.case_visit_dates(db, before["case_id"], before["id"])
     )
     if check.refusals:
         first = check.refusals[0]

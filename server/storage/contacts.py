@@ -240,3 +240,14 @@ def borrowers_of_cases(db: sqlite_utils.Database, case_ids: list[int]) -> dict[i
         ):
             found[row["id"]] = row
     return found
+
+
+def insert_promises(db: sqlite_utils.Database, promises: list[Row]) -> None:
+    """Promises made on contacts; one already noted for the same entry is kept."""
+    if promises:
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO promises (source, source_id, case_id, agent_id, visit_id, "
+            "amount, due_date, made_at) VALUES (:source, :source_id, :case_id, :agent_id, "
+            ":visit_id, :amount, :due_date, :made_at)",
+            promises,
+        )

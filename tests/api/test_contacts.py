@@ -9,6 +9,8 @@ import json
 import uuid
 from datetime import timedelta
 
+import pytest
+
 from tests.api.test_sync import push, report
 from tests.conftest import T0
 
@@ -345,7 +347,40 @@ def test_the_ladder_shows_each_rung_and_the_time_on_the_current_one(client, auth
         "channel": "sms",
         "earliest_at": "2026-11-24T02:00:00.000000Z",
         "reason": "next_rung",
+        "awaiting_until": None,
     }
+
+
+def test_a_pending_promise_holds_the_ladder_until_its_deadline(client, auth, world, clock):
+    """A borrower keeping their word is not pushed up the ladder: while a promise is pending
+    the next step waits for the end of its grace period (PAYMENT_GRACE_DAYS, 3), then
+    climbs as before."""
+    case_id = world.cases["C-0001"]
+    log(client, auth, case_id, call(at=T0 - timedelta(days=1), outcome="reached"))
+    due = (T0 + timedelta(days=2)).date().isoformat()
+    outcome = push(
+        client,
+        auth,
+        [
+            report(
+                world.visits["v1"],
+                1,
+                outcome="promise_to_pay",
+                promise_amount="300.00",
+                promise_date=due,
+            )
+        ],
+    )["outcomes"][0]
+    assert outcome["status"] in ("accepted", "flagged"), outcome
+    action = timeline(client, auth, case_id)["next_action"]
+    # 2026-11-26 + 3 days of grace: the promise is broken from 2026-11-30 00:00 Shanghai.
+    assert action["reason"] == "awaiting_promise" and action["earliest_at"] is None
+    assert action["awaiting_until"] == "2026-11-29T16:00:00.000000Z"
+    assert action["rung"] is not None  # the step to take if it breaks
+    clock.advance(days=6)
+    auth.sessions.pop("dispatcher", None)  # its token expired with the days
+    after = timeline(client, auth, case_id)["next_action"]
+    assert after["reason"] != "awaiting_promise" and after["awaiting_until"] is None
 
 
 def test_do_not_contact_by_sms_moves_the_next_action_to_email(client, auth, world, db):
@@ -401,3 +436,50 @@ def test_outside_contact_hours_the_next_call_waits_for_the_morning(client, auth,
     body = timeline(client, auth, case_id)
     assert body["next_action"]["channel"] == "phone_call"
     assert body["next_action"]["earliest_at"] == "2026-11-25T00:00:00.000000Z"  # 08:00 local
+
+
+def test_a_promise_made_on_a_call_is_tracked_once_whatever_reported_it(client, auth, world, db):
+    """A call whose outcome is a promise carries its amount and date; the phone's record of
+    the call and the dispatcher's entry for it are one log entry and one promise, judged
+    like a visit's (pending, then broken on the worklist)."""
+    case_id, visit_id = world.cases["C-0001"], world.visits["v1"]
+    at = T0 - timedelta(minutes=50)
+    due = (T0 + timedelta(days=1)).date().isoformat()
+    promise = {"outcome": "promise", "promise_amount": "250.00", "promise_date": due}
+    synced = push(
+        client, auth, [contact_record(visit_id, 1, at, external_ref="dial-9", **promise)]
+    )["outcomes"][0]
+    assert synced["status"] in ("accepted", "flagged"), synced
+    logged = log(client, auth, case_id, call(at=at, external_ref="dial-9", **promise))
+    assert logged.status_code == 409  # the same call: already on the log
+    rows = db.execute("SELECT source, amount, due_date FROM promises").fetchall()
+    assert rows == [("phone_call", "250.00", due)]
+    judged_late = client.get(
+        f"{API}/worklists/promises",
+        query_string={"day": (T0 + timedelta(days=10)).date().isoformat()},
+        headers=auth.headers("dispatcher"),
+    )
+    assert judged_late.status_code == 200, judged_late.json
+    (item,) = [i for i in judged_late.json["items"] if i["source"] == "phone_call"]
+    assert item["promise"]["amount"] == "250.00" and item["status"]["state"] == "broken"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        (
+            {"outcome": "no_answer", "promise_amount": "10.00", "promise_date": "2026-12-01"},
+            "promise_amount",
+        ),
+        ({"outcome": "promise", "promise_amount": "10.00"}, "promise_date"),
+        ({"outcome": "promise", "promise_date": "2026-12-01"}, "promise_amount"),
+        (
+            {"outcome": "promise", "promise_amount": "1.005", "promise_date": "2026-12-01"},
+            "promise_amount",
+        ),
+    ],
+)
+def test_a_promise_on_a_contact_is_refused_when_it_does_not_fit(client, auth, world, extra, field):
+    answer = log(client, auth, world.cases["C-0001"], call(**extra))
+    assert answer.status_code == 422, answer.json
+    assert answer.json["error"]["field"] == field

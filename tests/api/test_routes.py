@@ -453,3 +453,38 @@ def test_a_replan_after_the_day_is_over_schedules_nothing_and_says_why(world, cl
         world.visits["v1"]: "window_unreachable",
         world.visits["v2"]: "window_unreachable",
     }
+
+
+def test_a_consented_evening_visit_is_routed_inside_the_consent(world, client, auth, db):
+    """The borrower's recorded consent to visits 21:00-22:30 widens that day's lawful hours
+    for their visit alone: the route schedules it in the evening (it would otherwise be
+    `outside_lawful_hours`), and every other stop keeps the policy's hours."""
+    headers = auth.headers("dispatcher")
+    ids = import_cases(client, headers, [6])
+    borrower = db.execute("SELECT borrower_id FROM cases WHERE id = ?", [ids["C-0006"]]).fetchone()
+    consent = client.post(
+        f"{API}/borrowers/{borrower[0]}/requests",
+        json={
+            "kind": "out_of_hours_consent",
+            "source": "letter",
+            "taken_at": (T0 - timedelta(days=3)).isoformat(),
+            "window_start": "21:00",
+            "window_end": "22:30",
+            "valid_until": (T0 + timedelta(days=30)).isoformat(),
+            "evidence": "Signed consent form, scan 2026-118",
+        },
+        headers=headers,
+    )
+    assert consent.status_code == 201, consent.json
+    visit = plan(client, headers, ids["C-0006"], world.users["agent1"], ("21:10", "22:00"))
+
+    # The agent works late that day (the shift would otherwise end at the lawful 21:00).
+    late = {"end_time": f"{TODAY}T23:00:00+08:00"}
+    body = client.post(route_url(world.users["agent1"]), headers=headers, query_string=late).json
+
+    assert visit["id"] not in {u["visit_id"] for u in body["unscheduled"]}, body["unscheduled"]
+    (stop,) = [s for s in body["stops"] if s["visit_id"] == visit["id"]]
+    assert time(21, 10) <= local(stop["arrival"]) and local(stop["departure"]) <= time(22, 30)
+    assert stop["problems"] == []
+    others = [s for s in body["stops"] if s["visit_id"] != visit["id"]]
+    assert all(local(s["departure"]) <= time(21) for s in others)  # theirs are unchanged

@@ -25,6 +25,7 @@ from server.domain.routing import (
     Stop,
     TravelModel,
     VisitingHours,
+    consented_hours,
     evaluate_order,
     propose_assignment,
     propose_route,
@@ -467,3 +468,21 @@ def test_the_share_holds_even_when_the_solver_overloads_an_agent(monkeypatch) ->
         (6, "team_full"),
     ]
     assert_lawful(first.route, stops[:4], shifts[0])
+
+
+@pytest.mark.parametrize(
+    ("windows", "expected"),
+    [
+        ([], (time(8), time(21))),
+        ([(time(21), time(22, 30))], (time(8), time(22, 30))),  # touches the end
+        ([(time(6), time(8))], (time(6), time(21))),  # touches the start
+        ([(time(2), time(4))], (time(8), time(21))),  # apart: one span per visit, kept lawful
+        ([(time(20), time(7))], (time(8), time(23, 59, 59))),  # past midnight: 07-08 is a gap
+        ([(time(20), time(8))], (time(0), time(23, 59, 59))),  # past midnight, touching both
+        ([(None, None)], (time(0), time(23, 59, 59))),  # any hour
+        ([(time(2), time(6)), (time(6), time(8))], (time(2), time(21))),  # chained
+    ],
+)
+def test_consent_widens_the_lawful_hours_only_where_it_touches_them(windows, expected):
+    hours = consented_hours(VisitingHours(time(8), time(21)), windows)
+    assert (hours.start, hours.end) == expected
