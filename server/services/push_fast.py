@@ -163,9 +163,9 @@ _SLOW = object()  # a value the fast path leaves to marshmallow
 def fast_check(raw: Any) -> CheckedRecord | None:
     """The record as push_validation.check_record would give it, when it is plainly valid;
     None when marshmallow must decide (and word any rejection)."""
-    if type(raw) is not dict:
+    if type(raw) is not dict or type(raw.get("kind")) is not str:
         return None
-    decoder = _RECORDS.get(raw.get("kind"))  # type: ignore[arg-type]
+    decoder = _RECORDS.get(raw["kind"])
     if decoder is None:
         return None
     try:
