@@ -202,6 +202,7 @@ odd = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     texts,
     st.sampled_from(["2026-13-01", "2026-03-02T25:00:00Z", "1e3", "NaN", "0.001", "1899-01-01"]),
+    st.sampled_from([0, -1, 2**63 - 1, 2**63, -(2**63) - 1, 10**15, "x" * 5000, "", " 1.5"]),
     st.lists(st.integers(), max_size=2),
     st.dictionaries(texts, st.integers(), max_size=2),
 )
