@@ -170,7 +170,9 @@ def fast_check(raw: Any) -> CheckedRecord | None:
         return None
     try:
         record = msgspec.convert(raw, decoder)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, UnicodeEncodeError):
+        # msgspec reads text as UTF-8: a lone surrogate in a key or a vocabulary word
+        # cannot be, and marshmallow words its rejection.
         return None
     record_id = record.id  # type: ignore[attr-defined]
     recorded_at = _moment(record.recorded_at)  # type: ignore[attr-defined]
