@@ -26,7 +26,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 from schemas.common import _SANE_DATES, BUSINESS_DATES, _json_errors, clean_text
 from server.services.push_validation import CheckedRecord
 from sync.canonical import MAX_AMOUNT
-from sync.contacts import DIRECTIONS, FIELD_CHANNELS, check_outcome
+from sync.contacts import DIRECTIONS, FIELD_CHANNELS, check_outcome, check_promise
 from sync.records import TYPED_ID_FIELD, IncomingRecord
 from sync.visits import VISIT_OUTCOMES
 
@@ -106,6 +106,8 @@ class ContactBody(_Body):
     duration_s: Annotated[int, Meta(ge=0, le=86_400)] | None | UnsetType = UNSET
     notes: Annotated[str, Meta(max_length=2000)] | None | UnsetType = UNSET
     external_ref: Annotated[str, Meta(min_length=1, max_length=128)] | None | UnsetType = UNSET
+    promise_amount: Any = UNSET
+    promise_date: str | None | UnsetType = UNSET
 
 
 def _envelope(kind: str, body: type[_Body]) -> type[Struct]:
@@ -149,6 +151,8 @@ _ORDER: dict[type[_Body], tuple[str, ...]] = {
         "duration_s",
         "notes",
         "external_ref",
+        "promise_amount",
+        "promise_date",
     ),
 }
 _RECORDS: dict[str, type[Struct]] = {
@@ -208,10 +212,7 @@ def _visit_report(body: VisitReportBody) -> dict[str, Any] | None:
     for name in ("arrived_at", "departed_at", "contacted_at"):
         if values.get(name) is not None:
             values[name] = _moment(values[name])
-    if values.get("promise_amount") is not None:
-        values["promise_amount"] = _money(values["promise_amount"])
-    if values.get("promise_date") is not None:
-        values["promise_date"] = _business_day(values["promise_date"])
+    _promise(values)
     if body.notes and not clean_text(body.notes):
         return None
     if body.location is not None and body.location is not UNSET:
@@ -270,7 +271,19 @@ def _contact(body: ContactBody) -> dict[str, Any] | None:
         return None
     values = _fields(body)
     values["occurred_at"] = _moment(body.occurred_at)
-    return None if values["occurred_at"] is _SLOW else values
+    _promise(values)
+    if _SLOW in values.values():
+        return None
+    promise = check_promise(body.outcome, values.get("promise_amount"), values.get("promise_date"))
+    return None if promise else values
+
+
+def _promise(values: dict[str, Any]) -> None:
+    """A promise's amount as Decimal cents and its day as a date, in place."""
+    if values.get("promise_amount") is not None:
+        values["promise_amount"] = _money(values["promise_amount"])
+    if values.get("promise_date") is not None:
+        values["promise_date"] = _business_day(values["promise_date"])
 
 
 _BODY_CHECKS = {

@@ -101,6 +101,7 @@ def test_golden_corpus_records_get_the_same_answer_on_both_paths(corpus_records)
 # -- hand-picked edges ---------------------------------------------------------------------
 
 REPORT = {"arrived_at": "2026-03-02T10:00:00+03:00", "outcome": "met_borrower"}
+CALL = {"channel": PHONE_CALL, "occurred_at": "2026-03-02T10:00:00Z"}
 
 
 @pytest.mark.parametrize(
@@ -174,6 +175,17 @@ REPORT = {"arrived_at": "2026-03-02T10:00:00+03:00", "outcome": "met_borrower"}
                 "outcome": sorted(OUTCOMES[PHONE_CALL])[0],
                 "duration_s": 86_401,
             },
+        ),
+        *(
+            envelope("contact", {**CALL, "outcome": outcome, **promise})
+            for outcome in ("promise", "reached")
+            for promise in (
+                {"promise_amount": "100.5", "promise_date": "2026-03-10"},
+                {"promise_amount": "100.5"},
+                {"promise_date": "2026-03-10"},
+                {"promise_amount": "0", "promise_date": "2026-03-10"},
+                {"promise_amount": None, "promise_date": None},
+            )
         ),
         "not an object",
         ["a", "list"],
@@ -265,6 +277,8 @@ contact_bodies = contact_channel.flatmap(
             "duration_s": st.one_of(st.none(), st.integers(0, 86_400)),
             "notes": st.one_of(st.none(), clean),
             "external_ref": st.one_of(st.none(), st.text("abc123", min_size=1, max_size=9)),
+            "promise_amount": st.one_of(st.none(), amounts),
+            "promise_date": st.one_of(st.none(), days),
         },
     )
 )
