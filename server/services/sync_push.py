@@ -21,6 +21,7 @@ from server.services.attachments import note_references
 from server.services.contacts import record_synced_contacts
 from server.services.disclosure import agent_card_facts
 from server.services.push_facts import Replay, batch_visits, known_replays, server_facts
+from server.services.push_fast import fast_check
 from server.services.push_validation import (
     CheckedRecord,
     check_record,
@@ -53,7 +54,9 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
         replays = known_replays(db, principal.user_id, raws, digests)
     with phase("validate"):
         checked = [
-            CheckedRecord(str(raw.get("id"))) if i in replays else check_record(raw)
+            CheckedRecord(str(raw.get("id")))
+            if i in replays
+            else fast_check(raw) or check_record(raw)
             for i, raw in enumerate(raws)
         ]
     incoming = [c.record for c in checked if c.record is not None]
