@@ -1,6 +1,5 @@
 """Cases: import from the core system, read as a dispatcher or (when assigned) an agent."""
 
-from flask import request
 from flask.views import MethodView
 
 from schemas.cases import (
@@ -14,21 +13,15 @@ from schemas.cases import (
 from schemas.common import ErrorSchema
 from schemas.visits import BorrowerCardSchema, CasePageSchema, CaseQueryArgsSchema, CaseSchema
 from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.api.import_body import IMPORT_BODY, import_lines
 from server.api.visits import expected_version
 from server.domain.disclosure import DISPATCH_PLANNING, VISIT_CARDS
-from server.errors import InvalidInput, UnsupportedMediaType
 from server.services import case_lifecycle, imports, views
 
 blp = Blueprint("cases", __name__, url_prefix="/api/v1", description="Cases and borrowers")
 # Dispatchers read for planning; agents receive their cards and nothing besides.
 _READ_PURPOSE = {"dispatcher": DISPATCH_PLANNING, "agent": VISIT_CARDS}
 
-_FORMATS = {
-    "application/x-ndjson": "jsonl",
-    "application/jsonl": "jsonl",
-    "application/json-lines": "jsonl",
-    "text/csv": "csv",
-}
 _IF_MATCH = {
     "parameters": [
         {
@@ -40,34 +33,19 @@ _IF_MATCH = {
         }
     ]
 }
-_IMPORT_BODY = {
-    "required": True,
-    "content": {
-        "application/x-ndjson": {"schema": {"type": "string"}},
-        "text/csv": {"schema": {"type": "string"}},
-    },
-}
 
 
 @blp.route("/cases/import")
 class CaseImportViews(MethodView):
     @requires("dispatcher", "admin")
     @blp.arguments(CaseImportArgsSchema, location="query")
-    @blp.doc(requestBody=_IMPORT_BODY)
+    @blp.doc(requestBody=IMPORT_BODY)
     @blp.response(200, ImportReportSchema)
     @blp.alt_response(415, schema=ErrorSchema, description="neither JSON Lines nor CSV")
     def post(self, args):
         """Import cases from JSON Lines or CSV; bad rows are reported, good rows kept"""
-        fmt = args.get("format") or _FORMATS.get(request.mimetype)
-        if fmt is None:
-            raise UnsupportedMediaType(
-                "send application/x-ndjson or text/csv (or ?format=jsonl|csv)",
-                field="Content-Type",
-            )
-        text = request.get_data(as_text=True)
-        if not text.strip():
-            raise InvalidInput("the import body is empty", field="body")
-        return imports.import_cases(get_db(), runtime(), caller(), text.splitlines(), fmt, "api")
+        lines, fmt = import_lines(args)
+        return imports.import_cases(get_db(), runtime(), caller(), lines, fmt, "api")
 
 
 @blp.route("/cases")

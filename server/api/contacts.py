@@ -1,7 +1,6 @@
 """The contact log: contacts on every channel, logged by staff, imported from a dialer or
 an SMS gateway, synced from the agents' phones; and the case timeline built on it."""
 
-from flask import request
 from flask.views import MethodView
 
 from schemas.common import ErrorSchema
@@ -17,8 +16,8 @@ from schemas.contacts import (
     TimelineSchema,
 )
 from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.api.import_body import IMPORT_BODY, import_lines
 from server.domain.disclosure import DISPATCH_PLANNING
-from server.errors import InvalidInput, UnsupportedMediaType
 from server.services import contact_compliance, contact_import, contact_timeline, contacts
 
 blp = Blueprint(
@@ -27,20 +26,6 @@ blp = Blueprint(
     url_prefix="/api/v1",
     description="Every contact with a borrower, on every channel, and the case timeline",
 )
-
-_FORMATS = {
-    "application/x-ndjson": "jsonl",
-    "application/jsonl": "jsonl",
-    "application/json-lines": "jsonl",
-    "text/csv": "csv",
-}
-_IMPORT_BODY = {
-    "required": True,
-    "content": {
-        "application/x-ndjson": {"schema": {"type": "string"}},
-        "text/csv": {"schema": {"type": "string"}},
-    },
-}
 
 
 @blp.route("/cases/<int:case_id>/contacts")
@@ -74,23 +59,13 @@ class TimelineViews(MethodView):
 class ContactImportViews(MethodView):
     @requires("dispatcher")
     @blp.arguments(ContactImportArgsSchema, location="query")
-    @blp.doc(requestBody=_IMPORT_BODY)
+    @blp.doc(requestBody=IMPORT_BODY)
     @blp.response(200, ContactImportReportSchema)
     @blp.alt_response(415, schema=ErrorSchema, description="neither JSON Lines nor CSV")
     def post(self, args):
         """Import a dialer or SMS gateway export; a contact already on the log adds nothing"""
-        fmt = args.get("format") or _FORMATS.get(request.mimetype)
-        if fmt is None:
-            raise UnsupportedMediaType(
-                "send application/x-ndjson or text/csv (or ?format=jsonl|csv)",
-                field="Content-Type",
-            )
-        text = request.get_data(as_text=True)
-        if not text.strip():
-            raise InvalidInput("the import body is empty", field="body")
-        return contact_import.import_contacts(
-            get_db(), runtime(), caller(), text.splitlines(), fmt, "api"
-        )
+        lines, fmt = import_lines(args)
+        return contact_import.import_contacts(get_db(), runtime(), caller(), lines, fmt, "api")
 
 
 @blp.route("/cases/<int:case_id>/contacts/plan")
