@@ -39,7 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_MAX_FAILURES_PER_ADDRESS": 100,  # failures from one address for any username
     "LOGIN_FAILURE_WINDOW_S": 60 * 60,  # what the caps count; a pair this quiet starts over
     "TEMPORARY_PASSWORD_TTL_S": 72 * 3600,  # a handed-over password (one-time code, reset)
-    "DEVICE_ENROLMENT": "auto",  # "auto": first login registers the device; "admin": pre-registered
+    # "auto": a login without an id enrols a minted one; "admin": pre-registered only;
+    # "claim": also the first login naming an unknown id registers it (legacy clients, benches)
+    "DEVICE_ENROLMENT": "auto",
     "PASSWORD_TIME_COST": 3,
     "PASSWORD_MEMORY_COST_KIB": 65536,
     "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,

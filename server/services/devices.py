@@ -46,6 +46,12 @@ def bind_device(
         log_action(db, caller, "device_enrolled", "device", device_id, username=user["username"])
         return device_id
     device = account_rows.get_device(db, device_id)
+    if device is None and rt.settings["DEVICE_ENROLMENT"] == "claim":
+        # Legacy clients and load generators that choose their own ids (docs/security.md:
+        # this mode lets the first claimant of an id own it, squatting included).
+        account_rows.insert_device(db, device_id, user["id"], now)
+        log_action(db, caller, "device_enrolled", "device", device_id, username=user["username"])
+        return device_id
     if device is None or device["user_id"] != user["id"]:
         # One answer whether the id is unknown or another user's: nothing to probe.
         raise DeviceNotAllowed("this device is not registered to you", field="device_id")

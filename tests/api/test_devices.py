@@ -122,3 +122,24 @@ def test_admin_enrolment_works_end_to_end(make_app, auth, world, db):
 def test_a_malformed_device_id_is_refused_before_anything_else(client, world, device_id):
     response = _login(client, "agent1", device_id)
     assert response.status_code == 422 and response.json["error"]["field"] == "device_id"
+
+
+def test_claim_enrolment_registers_a_client_chosen_id_once(make_app, world, db):
+    """`claim` (legacy clients, load generators): the first login naming an unknown id owns
+    it; a colleague naming the same id afterwards gets the same 403 as ever."""
+    client = make_app(DEVICE_ENROLMENT="claim").test_client()
+
+    def login(username: str):
+        return client.post(
+            "/api/v1/auth/login",
+            json={"username": username, "password": PASSWORD, "device_id": "bench-phone-0001"},
+        )
+
+    first = login("agent1")
+    assert first.status_code == 200, first.json
+    assert first.json["device_id"] == "bench-phone-0001"
+    owner = db.execute("SELECT user_id FROM devices WHERE id = 'bench-phone-0001'").fetchone()
+    assert owner[0] == world.users["agent1"]
+    assert login("agent1").status_code == 200  # its own phone, again
+    squatter = login("agent2")
+    assert squatter.status_code == 403 and squatter.json["error"]["code"] == "device_not_allowed"
