@@ -69,6 +69,10 @@ def log_mentions(log_path: Path, text: str) -> int:
     return sum(text in line for line in lines)
 
 
+class _PortTaken(Exception):
+    """Another process bound the port chosen for this server first."""
+
+
 class Gunicorn:
     """gunicorn in its own process group on 127.0.0.1:port; killable, restartable."""
 
@@ -95,7 +99,7 @@ class Gunicorn:
             f"--bind=127.0.0.1:{self.port}",
             "--graceful-timeout=1",
             "--no-control-socket",
-            "--log-level=warning",
+            "--log-level=info",  # "Listening at: ... (pid)" tells our master holds the port
             *extra,
             "wsgi:app",
         ]
@@ -104,7 +108,35 @@ class Gunicorn:
         self.ready_answers: list[dict[str, Any]] = []  # /ready's store settings, per start
 
     def start(self, within_s: float = 30.0) -> None:
-        """Start the master and wait until /ready answers 200."""
+        """Start the master and wait until it listens on the port and /ready answers 200.
+        Between choosing a free port and binding it, another test's server may take the
+        port (and answer /ready): ours then gives up binding, and is started again on a new
+        port."""
+        for _ in range(3):
+            try:
+                self._start_once(within_s)
+                return
+            except _PortTaken:
+                self._kill_group()
+                self._move_to(free_port())
+        raise RuntimeError("gunicorn found no free port to bind")
+
+    def _move_to(self, port: int) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}/api/v1"
+        self.command = [
+            f"--bind=127.0.0.1:{port}" if part.startswith("--bind=") else part
+            for part in self.command
+        ]
+
+    def _listening(self) -> bool:
+        """Our master, not another process, holds the port (gunicorn's own log line)."""
+        assert self.process is not None
+        line = f"Listening at: http://127.0.0.1:{self.port} ({self.process.pid})"
+        return log_mentions(self.log_path, line) > 0
+
+    def _start_once(self, within_s: float) -> None:
+        taken_before = log_mentions(self.log_path, "Connection in use")
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command,
@@ -119,7 +151,13 @@ class Gunicorn:
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if log_mentions(self.log_path, "Connection in use") > taken_before:
+                    self.starts -= 1
+                    raise _PortTaken(self.port)
                 raise RuntimeError(f"gunicorn exited with {self.process.returncode}")
+            if not self._listening():
+                time.sleep(0.1)
+                continue
             try:
                 answer = probe.request("GET", "/ready")
                 if answer.status == 200:

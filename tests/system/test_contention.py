@@ -6,8 +6,12 @@ The figures go to docs/reliability.md; `python -m bench.soak` runs the long vers
 
 from __future__ import annotations
 
+import socket
+
+from loadtest.server_process import Gunicorn, server_env
 from loadtest.slow_clients import slow_client_trial
 from loadtest.trials import contention_trial
+from sync.client import HttpTransport
 
 
 def test_agents_pushing_and_pulling_at_once_meet_no_lock_and_no_5xx(tmp_path):
@@ -33,3 +37,21 @@ def test_slow_clients_do_not_starve_other_requests_on_gthread_workers(tmp_path):
     assert report.slow_still_open == 3  # they really were holding their threads
     assert report.served == sum(report.statuses.values()) >= 12
     assert max(report.latencies_ms) < 3000
+
+
+def test_a_server_whose_port_was_taken_meanwhile_starts_on_another(tmp_path):
+    """Another process binds the chosen port before gunicorn does (parallel tests do): the
+    harness must not take that process's answers for ours, and moves to a free port."""
+    server = Gunicorn(server_env(tmp_path), tmp_path / "server.log", workers=1)
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", server.port))
+    squatter.listen()
+    taken = server.port
+    try:
+        server.start()
+        assert server.port != taken
+        assert HttpTransport(server.base_url, timeout=5).request("GET", "/ready").status == 200
+    finally:
+        server.stop()
+        squatter.close()
