@@ -11,7 +11,6 @@ from marshmallow import ValidationError
 
 from schemas.common import field_name
 from schemas.contacts import ContactImportRowSchema, fast_load_contact_row
-from server.errors import InvalidInput
 from server.runtime import Caller, Runtime
 from server.services.contact_compliance import contact_flags
 from server.services.contacts import (
@@ -21,7 +20,7 @@ from server.services.contacts import (
     place_contacts,
     write_contacts,
 )
-from server.services.imports import MAX_REPORTED_ERRORS, read_csv, read_jsonl
+from server.services.imports import MAX_REPORTED_ERRORS, row_chunks
 from server.services.staff_log import log_action
 from server.storage import contacts as contact_rows
 from server.storage.connection import transaction
@@ -40,25 +39,10 @@ def import_contacts(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Validate every row, log the good ones once, report the bad ones by row and field."""
-    if fmt not in ("jsonl", "csv"):
-        raise InvalidInput("format must be jsonl or csv", field="format")
-    reader = read_jsonl(lines) if fmt == "jsonl" else read_csv(lines)
     counts = {"total_rows": 0, "created": 0, "flagged": 0, "already_logged": 0, "rejected": 0}
     errors: list[dict[str, Any]] = []
-    chunk: list[tuple[int, dict | str]] = []
-
-    def flush() -> None:
+    for chunk in row_chunks(lines, fmt, CHUNK_ROWS, progress):
         _write_chunk(db, rt, caller, chunk, counts, errors)
-        if progress:
-            progress(len(chunk))
-        chunk.clear()
-
-    for item in reader:
-        chunk.append(item)
-        if len(chunk) >= CHUNK_ROWS:
-            flush()
-    if chunk:
-        flush()
     with transaction(db):
         log_action(db, caller, "contacts_imported", "import", None, {"format": fmt, **counts})
     return {

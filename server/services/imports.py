@@ -58,6 +58,31 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
         yield number, value if isinstance(value, dict) else "each line must be a JSON object"
 
 
+def row_chunks(
+    lines: Iterable[str],
+    fmt: str,
+    size: int,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[list[tuple[int, dict | str]]]:
+    """An import's rows ((row number, row or why unreadable)) in chunks of `size`, each
+    counted on `progress` once the caller has written it; 422 for a format neither JSON
+    Lines nor CSV."""
+    if fmt not in ("jsonl", "csv"):
+        raise InvalidInput("format must be jsonl or csv", field="format")
+    chunk: list[tuple[int, dict | str]] = []
+    for item in read_jsonl(lines) if fmt == "jsonl" else read_csv(lines):
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            if progress:
+                progress(len(chunk))
+            chunk = []
+    if chunk:
+        yield chunk
+        if progress:
+            progress(len(chunk))
+
+
 def read_csv(lines: Iterable[str]) -> Iterator[tuple[int, dict | str]]:
     """(row number, row) with empty cells left out, lists split on ';', contacts as JSON."""
     reader = csv.DictReader(lines)
@@ -136,26 +161,11 @@ def import_cases(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Validate every row, keep the good ones, report the bad ones; idempotent per case."""
-    if fmt not in ("jsonl", "csv"):
-        raise InvalidInput("format must be jsonl or csv", field="format")
-    reader = read_jsonl(lines) if fmt == "jsonl" else read_csv(lines)
     counts = {"total_rows": 0, "created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
     effects = {"visits_cancelled": 0, "purges_ordered": 0}
     errors: list[dict[str, Any]] = []
-    chunk: list[tuple[int, dict | str]] = []
-
-    def flush() -> None:
+    for chunk in row_chunks(lines, fmt, CHUNK_ROWS, progress):
         _write_chunk(db, rt, caller, chunk, counts, effects, errors)
-        if progress:
-            progress(len(chunk))
-        chunk.clear()
-
-    for item in reader:
-        chunk.append(item)
-        if len(chunk) >= CHUNK_ROWS:
-            flush()
-    if chunk:
-        flush()
     with transaction(db):
         import_id = case_rows.record_import_run(
             db,

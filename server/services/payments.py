@@ -14,9 +14,8 @@ from marshmallow import ValidationError
 from schemas.common import field_name
 from schemas.payments import PaymentRowSchema, fast_load_row
 from server.clock import to_iso
-from server.errors import InvalidInput
 from server.runtime import Caller
-from server.services.imports import MAX_REPORTED_ERRORS, first_error, read_csv, read_jsonl
+from server.services.imports import MAX_REPORTED_ERRORS, first_error, row_chunks
 from server.services.staff_log import log_action
 from server.storage import payments as payment_rows
 from server.storage.connection import transaction
@@ -35,25 +34,10 @@ def import_payments(
 ) -> dict[str, Any]:
     """Validate every row, store the new payments, report the bad rows; idempotent per
     payment id (same content: unchanged; other content: refused, the first stays)."""
-    if fmt not in ("jsonl", "csv"):
-        raise InvalidInput("format must be jsonl or csv", field="format")
-    reader = read_jsonl(lines) if fmt == "jsonl" else read_csv(lines)
     counts = {"total_rows": 0, "created": 0, "unchanged": 0, "rejected": 0}
     errors: list[dict[str, Any]] = []
-    chunk: list[tuple[int, dict | str]] = []
-
-    def flush() -> None:
+    for chunk in row_chunks(lines, fmt, CHUNK_ROWS, progress):
         _write_chunk(db, caller, chunk, counts, errors)
-        if progress:
-            progress(len(chunk))
-        chunk.clear()
-
-    for item in reader:
-        chunk.append(item)
-        if len(chunk) >= CHUNK_ROWS:
-            flush()
-    if chunk:
-        flush()
     with transaction(db):
         log_action(db, caller, "payments_imported", "import", None, {"source": source, **counts})
     return {
