@@ -3,9 +3,9 @@ read, the flags of contacts logged or imported, and the answer to a contact bein
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -96,17 +96,20 @@ def contact_flags(
     rt: Runtime,
     candidates: Sequence[Candidate],
     judged: Collection[int] | None = None,
+    memo: CallMemo | None = None,
 ) -> list[tuple[dict[str, Any], ...]]:
     """The flags of each candidate (flag_candidates), with one query per kind of fact for
     the whole batch: the borrowers, their requests and consents, and only the part of the
     log the rules look at (phone calls within the rules' period before the batch's). Only
     the candidates at the `judged` indexes (default: all) are judged, the others get no
     flags but still count as contacts made before the later ones: an import judges only
-    the rows that become new entries, since a duplicate's flags are dropped."""
+    the rows that become new entries, since a duplicate's flags are dropped. An import
+    passes one `memo` for all its chunks, so each chunk reads only the calls it has not
+    read yet (CallMemo)."""
     wanted = range(len(candidates)) if judged is None else frozenset(judged)
     # Only an outbound contact is held to the rules (check_contact); only calls look back.
     held = [i for i in wanted if candidates[i].direction == "outbound"]
-    facts = _facts_for_flags(db, rt, [candidates[i] for i in held])
+    facts = _facts_for_flags(db, rt, [candidates[i] for i in held], memo or CallMemo())
     held_set = frozenset(held)
     seen: dict[int, list[LoggedContact]] = {}
     flags: list[tuple[dict[str, Any], ...]] = [()] * len(candidates)
@@ -124,15 +127,96 @@ def contact_flags(
     return flags
 
 
+# Later than any stored time: the open end of a case's remembered stretch of calls.
+_END_OF_TIME = "9999-12-31T23:59:59Z"
+
+
+@dataclass
+class CallMemo:
+    """The phone calls a run of batches has read from the log, kept from one batch to the
+    next (an import's chunks). Per case it holds every call from `since[case]` on, as the
+    log stood at entry id `seen_id`; the next batch adds the entries logged after that id
+    (its own writes and anyone else's) and reads only a stretch further back than
+    `since[case]`. What no batch can look back at any more is dropped, so memory follows
+    the rules' period, not the size of the import."""
+
+    seen_id: int | None = None
+    since: dict[int, datetime] = field(default_factory=dict)
+    calls: dict[int, list[LoggedContact]] = field(default_factory=dict)
+    cases: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Calls this run wrote itself, by entry id, as the log will return them: not parsed
+    # again when they come back as entries logged after `seen_id`.
+    written: dict[int, LoggedContact] = field(default_factory=dict)
+
+    def note_written(self, entries: Iterable[tuple[int, Candidate]]) -> None:
+        """(entry id, candidate) of the new entries a batch has just logged."""
+        for entry, c in entries:
+            if c.channel == PHONE_CALL:
+                at = c.occurred_at.replace(microsecond=0).astimezone(UTC)
+                self.written[entry] = LoggedContact(PHONE_CALL, c.direction, at, c.outcome)
+
+    def borrowers(self, db: sqlite_utils.Database, case_ids: list[int]) -> dict[int, Any]:
+        """{borrower_id, time_zone} of each case, read once per run."""
+        missing = [c for c in case_ids if c not in self.cases]
+        if missing:
+            self.cases.update(contact_rows.borrowers_of_cases(db, missing))
+        return {c: self.cases[c] for c in case_ids if c in self.cases}
+
+    def calls_since(
+        self, db: sqlite_utils.Database, since: datetime, case_ids: list[int]
+    ) -> dict[int, list[LoggedContact]]:
+        """Every call of these cases from `since` on (and perhaps a few earlier ones)."""
+        if self.seen_id is None:
+            self.seen_id = contact_rows.last_contact_id(db)
+        else:
+            for case_id, direction, occurred_at, outcome, entry in contact_rows.calls_after(
+                db, PHONE_CALL, self.seen_id
+            ):
+                self.seen_id = max(self.seen_id, entry)
+                known = self.since.get(case_id)
+                ours = self.written.pop(entry, None)
+                if known is not None:
+                    call = ours or _logged_call(direction, occurred_at, outcome)
+                    if call.occurred_at >= known:
+                        self.calls[case_id].append(call)
+        # Cases new to the run read from `since` on; known ones only what lies before.
+        stretches: dict[str, list[int]] = {}
+        for case_id in case_ids:
+            known = self.since.get(case_id)
+            if known is None:
+                stretches.setdefault(_END_OF_TIME, []).append(case_id)
+                self.calls[case_id] = []
+            elif since < known:
+                stretches.setdefault(to_iso(known), []).append(case_id)
+            else:
+                continue
+            self.since[case_id] = since
+        after = to_iso(since)
+        for until, cases in stretches.items():
+            for case_id, direction, occurred_at, outcome in contact_rows.calls_of_cases(
+                db, cases, PHONE_CALL, after, until
+            ):
+                self.calls[case_id].append(_logged_call(direction, occurred_at, outcome))
+        return {case_id: self.calls[case_id] for case_id in case_ids}
+
+    def forget_before(self, since: datetime) -> None:
+        """Drop the calls no later batch looks back at (one reading further back reads
+        them again)."""
+        for case_id, known in self.since.items():
+            if known < since:
+                self.calls[case_id] = [c for c in self.calls[case_id] if c.occurred_at >= since]
+                self.since[case_id] = since
+
+
 def _facts_for_flags(
-    db: sqlite_utils.Database, rt: Runtime, held: Sequence[Candidate]
+    db: sqlite_utils.Database, rt: Runtime, held: Sequence[Candidate], memo: CallMemo
 ) -> dict[int, tuple[ContactFacts, tuple[LoggedContact, ...]]]:
     """facts_of_cases for these candidates, the log narrowed to what check_contact reads:
-    phone calls between the earliest call's look-back and the latest call."""
+    the phone calls from the earliest call's look-back on."""
     if not held:
         return {}
     case_ids = sorted({c.case_id for c in held})
-    cases = contact_rows.borrowers_of_cases(db, case_ids)
+    cases = memo.borrowers(db, case_ids)
     borrowers = sorted({c["borrower_id"] for c in cases.values()})
     requests = do_not_contact_by_borrower(db, borrowers)
     consents = consents_by_borrower(db, borrowers)
@@ -145,14 +229,11 @@ def _facts_for_flags(
             for d in (policy.call_attempt_period_days, policy.call_pause_after_conversation_days, 0)
             if d is not None
         )
-        # A second's margin either side: the stored text is compared, not the instant.
-        since = to_iso(min(calls) - timedelta(days=days, seconds=1))
-        until = to_iso(max(calls) + timedelta(seconds=1))
+        # A second's margin: the stored text is compared, not the instant.
+        since = (min(calls) - timedelta(days=days, seconds=1)).replace(microsecond=0)
         call_cases = sorted({c.case_id for c in held if c.channel == PHONE_CALL})
-        for case_id, direction, occurred_at, outcome in contact_rows.calls_of_cases(
-            db, call_cases, PHONE_CALL, since, until
-        ):
-            logs.setdefault(case_id, []).append(_logged_call(direction, occurred_at, outcome))
+        logs = memo.calls_since(db, since, call_cases)
+        memo.forget_before(since)
     found = {}
     for case_id, case in cases.items():
         borrower = case["borrower_id"]

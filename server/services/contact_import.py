@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from schemas.common import field_name
 from schemas.contacts import ContactImportRowSchema, fast_load_contact_row
 from server.runtime import Caller, Runtime
-from server.services.contact_compliance import contact_flags
+from server.services.contact_compliance import CallMemo, contact_flags
 from server.services.contacts import (
     CLOCK_TOLERANCE,
     SOURCE_IMPORT,
@@ -25,7 +25,7 @@ from server.services.staff_log import log_action
 from server.storage import contacts as contact_rows
 from server.storage.connection import transaction
 
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 5000
 _ROW_SCHEMA = ContactImportRowSchema()
 
 
@@ -41,8 +41,9 @@ def import_contacts(
     """Validate every row, log the good ones once, report the bad ones by row and field."""
     counts = {"total_rows": 0, "created": 0, "flagged": 0, "already_logged": 0, "rejected": 0}
     errors: list[dict[str, Any]] = []
+    memo = CallMemo()  # the calls read for one chunk's rules serve the next ones
     for chunk in row_chunks(lines, fmt, CHUNK_ROWS, progress):
-        _write_chunk(db, rt, caller, chunk, counts, errors)
+        _write_chunk(db, rt, caller, chunk, counts, errors, memo)
     with transaction(db):
         log_action(db, caller, "contacts_imported", "import", None, {"format": fmt, **counts})
     return {
@@ -77,6 +78,7 @@ def _write_chunk(
     chunk: list[tuple[int, dict | str]],
     counts: dict[str, int],
     errors: list[dict[str, Any]],
+    memo: CallMemo,
 ) -> None:
     valid: list[tuple[int, dict[str, Any]]] = []
     for number, raw in chunk:
@@ -130,8 +132,11 @@ def _write_chunk(
         # Match first: only the candidates that become new entries keep their flags, so
         # only they are judged (every one still counts as a contact before later ones).
         placement = place_contacts(db, candidates)
-        flags = contact_flags(db, rt, candidates, judged=placement.fresh)
+        flags = contact_flags(db, rt, candidates, judged=placement.fresh, memo=memo)
         merged = write_contacts(db, candidates, placement, caller.now, flags)
+        memo.note_written(
+            (m.contact_id, c) for m, c in zip(merged, candidates, strict=True) if m.created
+        )
     counts["created"] += sum(1 for m in merged if m.created)
     counts["flagged"] += sum(1 for m, f in zip(merged, flags, strict=True) if m.created and f)
     counts["already_logged"] += sum(1 for m in merged if not m.created)

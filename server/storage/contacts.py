@@ -205,16 +205,33 @@ def calls_of_cases(
     db: sqlite_utils.Database, case_ids: list[int], channel: str, since: str, until: str
 ) -> list[tuple[int, str, str, str]]:
     """(case_id, direction, occurred_at, outcome) of the entries of these cases on one
-    channel with occurred_at between the two stored times (inclusive), in no set order."""
+    channel with `since` <= occurred_at < `until` (stored times), in no set order."""
     found: list[tuple[int, str, str, str]] = []
     for chunk in _chunks(sorted(set(case_ids))):
         found += db.execute(
             "SELECT case_id, direction, occurred_at, outcome FROM contacts "
             f"WHERE case_id IN ({_marks(chunk)}) AND channel = ? "
-            "AND occurred_at BETWEEN ? AND ?",
+            "AND occurred_at >= ? AND occurred_at < ?",
             [*chunk, channel, since, until],
         ).fetchall()
     return found
+
+
+def last_contact_id(db: sqlite_utils.Database) -> int:
+    """The id of the latest entry (0 on an empty log)."""
+    return db.execute("SELECT coalesce(max(id), 0) FROM contacts").fetchone()[0]
+
+
+def calls_after(
+    db: sqlite_utils.Database, channel: str, after_id: int
+) -> list[tuple[int, str, str, str, int]]:
+    """(case_id, direction, occurred_at, outcome, id) of the entries on one channel logged
+    after entry `after_id`."""
+    return db.execute(
+        "SELECT case_id, direction, occurred_at, outcome, id FROM contacts "
+        "WHERE id > ? AND channel = ?",
+        [after_id, channel],
+    ).fetchall()
 
 
 def do_not_contact_of_borrowers(db: sqlite_utils.Database, borrower_ids: list[int]) -> list[Row]:

@@ -91,12 +91,14 @@ def test_an_import_stores_what_judging_every_row_against_the_whole_log_stores(
     monkeypatch.setattr(
         contact_import,
         "contact_flags",
-        lambda db, rt, candidates, judged=None: judge_all(db, rt, candidates),
+        lambda db, rt, candidates, judged=None, memo=None: judge_all(db, rt, candidates),
     )
     monkeypatch.setattr(
         contact_compliance,
         "_facts_for_flags",
-        lambda db, rt, held: contact_compliance.facts_of_cases(db, rt, [c.case_id for c in held]),
+        lambda db, rt, held, memo: contact_compliance.facts_of_cases(
+            db, rt, [c.case_id for c in held]
+        ),
     )
     twin = make_app(
         DATABASE=str(reference_path),
@@ -110,3 +112,53 @@ def test_an_import_stores_what_judging_every_row_against_the_whole_log_stores(
     # Idempotent: the same file again adds nothing.
     again = _import(app, lines)
     assert (again["created"], again["already_logged"]) == (0, again["total_rows"])
+
+
+def test_a_call_logged_by_someone_else_between_two_chunks_counts_for_the_later_rows(
+    app, client, auth, world, db, monkeypatch
+):
+    """The import remembers the calls it read from chunk to chunk; an entry another source
+    logs meanwhile (here a conversation over the API) still reaches the rules of the rows
+    after it."""
+    monkeypatch.setattr(contact_import, "CHUNK_ROWS", 1)
+    case_id = world.cases["C-0001"]
+    rows = [
+        {
+            "case_external_id": "C-0001",
+            "channel": "phone_call",
+            "occurred_at": (T0 - timedelta(hours=hours)).isoformat(),
+            "outcome": "no_answer",
+            "agent": "seat-1",
+        }
+        for hours in (5, 1)
+    ]
+
+    def between_chunks(_count):
+        if between_chunks.calls == 0:  # after the first row: a conversation two hours ago
+            body = call(at=T0 - timedelta(hours=2), outcome="reached")
+            assert log(client, auth, case_id, body).status_code == 201
+        between_chunks.calls += 1
+
+    between_chunks.calls = 0
+    with app.app_context():
+        report = contact_import.import_contacts(
+            open_database(),
+            runtime(),
+            cli_caller("test"),
+            [json.dumps(r) for r in rows],
+            "jsonl",
+            "test",
+            progress=between_chunks,
+        )
+    assert (report["created"], report["rejected"]) == (2, 0)
+    flagged = {
+        row[0]: {f["code"] for f in json.loads(row[1])}
+        for row in db.execute(
+            "SELECT occurred_at, flags FROM contacts WHERE case_id = ? AND agent_name = ?",
+            [case_id, "seat-1"],
+        )
+    }
+    assert len(flagged) == 2
+    early, late = sorted(flagged)
+    assert "call_after_conversation" not in flagged[early]
+    assert "call_after_conversation" in flagged[late]
