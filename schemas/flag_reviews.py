@@ -74,11 +74,18 @@ class FlagReviewSchema(StrictSchema):
     code = fields.Str(metadata=borrower_fact("flag_details"))
     message = fields.Str(allow_none=True, metadata=borrower_fact("flag_details"))
     details = fields.Dict(metadata=borrower_fact("flag_details"))
-    kind = fields.Str()
-    agent_id = fields.Int()
-    visit_id = fields.Int()
+    kind = fields.Str(
+        metadata={
+            "description": "the record's kind, or `contact` for an entry "
+            "of the contact log that staff logged or imported (record id `contact-<entry id>`)"
+        }
+    )
+    agent_id = fields.Int(allow_none=True)
+    visit_id = fields.Int(allow_none=True)
     case_id = fields.Int()
-    day = fields.Str(metadata={"description": "the visit's day"})
+    day = fields.Str(
+        metadata={"description": "the visit's day; a contact without a visit: its UTC day"}
+    )
     team = fields.Str(allow_none=True)
     recorded_at = fields.Str()
     received_at = fields.Str()

@@ -1,6 +1,6 @@
-"""Flag review items: the flags stored in field records' outcomes, each with its review
-state (a missing row is an open item at version 0), the transitions, and the figures of an
-agent's compliance summary."""
+"""Flag review items: the flags stored in field records' outcomes and on contact-log entries
+that staff logged or imported, each with its review state (a missing row is an open item at
+version 0), the transitions, and the figures of an agent's compliance summary."""
 
 from __future__ import annotations
 
@@ -35,6 +35,31 @@ WHERE NOT EXISTS (
 )
 """
 
+# The contact-log entries staff logged or imported (a phone's synced contact is a field
+# record: its flags are items above) are items named `contact-<entry id>`, listed after
+# every field record's item: their positions start here.
+CONTACT_PREFIX = "contact-"
+CONTACT_POSITIONS = 10**15
+_CONTACT_ITEMS = f"""
+SELECT {CONTACT_POSITIONS} + k.id * {POSITION_STRIDE} + f.key AS position,
+    '{CONTACT_PREFIX}' || k.id AS record_id, {_CODE} AS code,
+    'contact' AS kind, k.agent_id, k.visit_id, k.case_id, k.occurred_at AS recorded_at,
+    k.logged_at AS received_at, json_object('flags', json(k.flags)) AS outcome,
+    coalesce(v.visit_date, substr(k.occurred_at, 1, 10)) AS day, a.region AS team,
+    coalesce(fr.status, 'open') AS status, fr.assignee_id, fr.disposition, fr.comment,
+    fr.resolved_by, fr.resolved_at, coalesce(fr.version, 0) AS version,
+    fr.updated_at, fr.updated_by
+FROM contacts k
+JOIN json_each(k.flags) f
+LEFT JOIN visits v ON v.id = k.visit_id
+LEFT JOIN agents a ON a.user_id = k.agent_id
+LEFT JOIN flag_reviews fr ON fr.record_id = '{CONTACT_PREFIX}' || k.id AND fr.code = {_CODE}
+WHERE k.source != 'sync' AND NOT EXISTS (
+    SELECT 1 FROM json_each(k.flags) g
+    WHERE g.key < f.key AND json_extract(g.value, '$.code') = {_CODE}
+)
+"""
+
 _FILTERS = {
     "agent_id": "r.agent_id = :agent_id",
     "visit_id": "r.visit_id = :visit_id",
@@ -44,31 +69,75 @@ _FILTERS = {
     "status": "coalesce(fr.status, 'open') = :status",
     "assignee_id": "fr.assignee_id = :assignee_id",
 }
+_CONTACT_FILTERS = {
+    **_FILTERS,
+    "agent_id": "k.agent_id = :agent_id",
+    "visit_id": "k.visit_id = :visit_id",
+    "day": "coalesce(v.visit_date, substr(k.occurred_at, 1, 10)) = :day",
+}
 # Pages follow the records' seq (the rowid, so a page stops reading the store once it is
 # full); within a record json_each walks the flags in array order, which is f.key order.
 # ORDER BY r.seq, f.key would be the same order but makes SQLite sort every item first.
 _ORDER = "ORDER BY r.seq"
+_CONTACT_ORDER = "ORDER BY k.id"
 
 
 def _items(clauses: list[str]) -> str:
     return _ITEMS + "".join(f" AND {clause}" for clause in clauses)
 
 
+def _contact_items(clauses: list[str]) -> str:
+    return _CONTACT_ITEMS + "".join(f" AND {clause}" for clause in clauses)
+
+
 def list_items(db: sqlite_utils.Database, filters: Row, after: int, limit: int) -> list[Row]:
-    """One page of review items after `after` (a position), with the filters given."""
-    params = {"after": after, "after_seq": after // POSITION_STRIDE, "limit": limit}
-    clauses = ["r.seq >= :after_seq", f"r.seq * {POSITION_STRIDE} + f.key > :after"]
-    for key, clause in _FILTERS.items():
-        if filters.get(key) is not None:
-            clauses.append(clause)
-            params[key] = filters[key]
-    return list(db.query(f"{_items(clauses)} {_ORDER} LIMIT :limit", params))
+    """One page of review items after `after` (a position), with the filters given: the
+    field records' items, then the contact-log entries'."""
+    found: list[Row] = []
+    if after < CONTACT_POSITIONS:
+        params = {"after": after, "after_seq": after // POSITION_STRIDE, "limit": limit}
+        clauses = ["r.seq >= :after_seq", f"r.seq * {POSITION_STRIDE} + f.key > :after"]
+        for key, clause in _FILTERS.items():
+            if filters.get(key) is not None:
+                clauses.append(clause)
+                params[key] = filters[key]
+        found = list(db.query(f"{_items(clauses)} {_ORDER} LIMIT :limit", params))
+    if len(found) < limit:
+        start = max(after, CONTACT_POSITIONS - 1)
+        params = {
+            "after": start,
+            "after_id": (start - CONTACT_POSITIONS) // POSITION_STRIDE,
+            "limit": limit - len(found),
+        }
+        clauses = [
+            "k.id >= :after_id",
+            f"{CONTACT_POSITIONS} + k.id * {POSITION_STRIDE} + f.key > :after",
+        ]
+        for key, clause in _CONTACT_FILTERS.items():
+            if filters.get(key) is not None:
+                clauses.append(clause)
+                params[key] = filters[key]
+        found += db.query(f"{_contact_items(clauses)} {_CONTACT_ORDER} LIMIT :limit", params)
+    return found
+
+
+def contact_entry_id(record_id: str) -> int | None:
+    """The contact-log entry an item's record id names (`contact-<id>`), else None."""
+    if not record_id.startswith(CONTACT_PREFIX):
+        return None
+    number = record_id[len(CONTACT_PREFIX) :]
+    return int(number) if number.isascii() and number.isdigit() and len(number) < 19 else None
 
 
 def item(db: sqlite_utils.Database, record_id: str, code: str) -> Row | None:
     """One review item, or None when the record carries no flag of this code."""
-    sql = _items(["r.id = :record_id", f"{_CODE} = :code"])
-    rows = list(db.query(sql, {"record_id": record_id, "code": code}))
+    entry = contact_entry_id(record_id)
+    if entry is not None:
+        sql = _contact_items(["k.id = :entry", f"{_CODE} = :code"])
+        rows = list(db.query(sql, {"entry": entry, "code": code}))
+    else:
+        sql = _items(["r.id = :record_id", f"{_CODE} = :code"])
+        rows = list(db.query(sql, {"record_id": record_id, "code": code}))
     return rows[0] if rows else None
 
 
@@ -154,8 +223,9 @@ def visit_counts(db: sqlite_utils.Database, agent_id: int, start: str, end: str)
 
 
 def flag_figures(db: sqlite_utils.Database, agent_id: int, start: str, end: str) -> list[Row]:
-    """Per flag code, for the agent's records on visits with a day in [start, end]: items,
-    and those open, assigned, resolved, and resolved as each disposition."""
+    """Per flag code, for the agent's records on visits with a day in [start, end] and the
+    contacts staff logged or imported for the agent on those days: items, and those open,
+    assigned, resolved, and resolved as each disposition."""
     # From the period's visits (visits_date index) to their records (sync_records_visit):
     # sync_records has no agent index, and the push path is not to pay for one.
     sql = _items(
@@ -164,4 +234,11 @@ def flag_figures(db: sqlite_utils.Database, agent_id: int, start: str, end: str)
             "r.agent_id = :agent_id",
         ]
     )
-    return list(db.query(sql, {"agent_id": agent_id, "start": start, "end": end}))
+    params = {"agent_id": agent_id, "start": start, "end": end}
+    contacts = _contact_items(
+        [
+            "k.agent_id = :agent_id",
+            "coalesce(v.visit_date, substr(k.occurred_at, 1, 10)) BETWEEN :start AND :end",
+        ]
+    )
+    return [*db.query(sql, params), *db.query(contacts, params)]

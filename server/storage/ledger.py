@@ -52,7 +52,11 @@ _SUBJECTS = {
     "JOIN cases c ON c.id = v.case_id WHERE v.id IN ({marks})",
     "record": "SELECT r.id, c.borrower_id, r.case_id, r.visit_id FROM sync_records r "
     "JOIN cases c ON c.id = r.case_id WHERE r.id IN ({marks})",
+    # A contact-log entry as a review item names (`contact-<id>`, flag review).
+    "contact": "SELECT k.id, c.borrower_id, k.case_id, k.visit_id FROM contacts k "
+    "JOIN cases c ON c.id = k.case_id WHERE k.id IN ({marks})",
 }
+CONTACT_RECORD_PREFIX = "contact-"
 _SUBJECT_BATCH = 500
 
 
@@ -62,6 +66,19 @@ def subjects(
     """Id -> (borrower_id, case_id, visit_id) for cases, visits or records; unknown ids absent."""
     found: dict[Any, tuple[int, int | None, int | None]] = {}
     unique = list(dict.fromkeys(ids))
+    if kind == "record":  # record ids of flag review items may name contact-log entries
+        entries = {
+            int(i[len(CONTACT_RECORD_PREFIX) :]): i
+            for i in unique
+            if isinstance(i, str)
+            and i.startswith(CONTACT_RECORD_PREFIX)
+            and i[len(CONTACT_RECORD_PREFIX) :].isascii()
+            and i[len(CONTACT_RECORD_PREFIX) :].isdigit()
+            and len(i) < 30
+        }
+        for entry, owner in subjects(db, "contact", list(entries)).items():
+            found[entries[entry]] = owner
+        unique = [i for i in unique if i not in entries.values()]
     for start in range(0, len(unique), _SUBJECT_BATCH):
         batch = unique[start : start + _SUBJECT_BATCH]
         sql = _SUBJECTS[kind].format(marks=", ".join("?" * len(batch)))

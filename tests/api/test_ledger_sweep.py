@@ -698,6 +698,11 @@ def owner(s: Sweep, kind: str, subject_id: Any) -> int:
     }
     if kind == "borrower":
         return subject_id
+    if kind == "record" and str(subject_id).startswith("contact-"):  # a contact review item
+        kind, subject_id = "contact", int(subject_id.removeprefix("contact-"))
+        sql["contact"] = (
+            "SELECT c.borrower_id FROM contacts k JOIN cases c ON c.id = k.case_id WHERE k.id = ?"
+        )
     row = s.db.execute(sql[kind], [subject_id]).fetchone()
     assert row is not None, f"no borrower for {kind} {subject_id}"
     return row[0]
