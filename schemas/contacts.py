@@ -89,8 +89,9 @@ class ContactCreateSchema(_OutcomeOfChannel, _PromiseOfOutcome, StrictSchema):
     )
 
 
-class ContactImportRowSchema(_OutcomeOfChannel, StrictSchema):
-    """One row of a dialer or SMS gateway export (CSV cells or a JSON Lines object)."""
+class ContactImportRowSchema(_OutcomeOfChannel, _PromiseOfOutcome, StrictSchema):
+    """One row of a dialer or SMS gateway export (CSV cells or a JSON Lines object); a call
+    whose outcome is `promise` may carry the promise (amount and due day)."""
 
     case_external_id = fields.Str(required=True, validate=validate.Length(min=1, max=64))
     channel = fields.Str(required=True, validate=validate.OneOf(LOGGED_CHANNELS))
@@ -105,6 +106,8 @@ class ContactImportRowSchema(_OutcomeOfChannel, StrictSchema):
     duration_s = fields.Int(allow_none=True, validate=validate.Range(min=0, max=86_400))
     notes = fields.Str(allow_none=True, validate=validate.Length(max=2000))
     external_ref = fields.Str(allow_none=True, validate=validate.Length(min=1, max=128))
+    promise_amount = promise_amount()
+    promise_date = promise_date()
 
 
 # Text fields of an import row: (shortest, longest) as ContactImportRowSchema allows them.

@@ -18,6 +18,7 @@ from server.services.contacts import (
     SOURCE_IMPORT,
     Candidate,
     place_contacts,
+    record_promises,
     write_contacts,
 )
 from server.services.imports import MAX_REPORTED_ERRORS, row_chunks
@@ -127,6 +128,8 @@ def _write_chunk(
                 notes=row.get("notes"),
                 external_ref=row.get("external_ref"),
                 logged_by=logged_by,
+                promise_amount=row.get("promise_amount"),
+                promise_date=row.get("promise_date"),
             )
             candidates.append(candidate)
         # Match first: only the candidates that become new entries keep their flags, so
@@ -134,6 +137,7 @@ def _write_chunk(
         placement = place_contacts(db, candidates)
         flags = contact_flags(db, rt, candidates, judged=placement.fresh, memo=memo)
         merged = write_contacts(db, candidates, placement, caller.now, flags)
+        record_promises(db, candidates, merged)
         memo.note_written(
             (m.contact_id, c) for m, c in zip(merged, candidates, strict=True) if m.created
         )

@@ -483,3 +483,34 @@ def test_a_promise_on_a_contact_is_refused_when_it_does_not_fit(client, auth, wo
     answer = log(client, auth, world.cases["C-0001"], call(**extra))
     assert answer.status_code == 422, answer.json
     assert answer.json["error"]["field"] == field
+
+
+def test_a_dialer_row_that_records_a_promise_is_tracked_once(client, auth, world, db):
+    """An import row whose outcome is `promise` carries the amount and due day (JSON Lines or
+    CSV); importing it again, or the phone's record of the same call, adds no second
+    promise; a promise on another outcome is refused by row and field."""
+    at = T0 - timedelta(minutes=40)
+    due = (T0 + timedelta(days=2)).date().isoformat()
+    row = {
+        "case_external_id": "C-0001",
+        "channel": "phone_call",
+        "occurred_at": iso(at),
+        "outcome": "promise",
+        "agent": "seat-4",
+        "external_ref": "dial-77",
+        "promise_amount": "120.50",
+        "promise_date": due,
+    }
+    bad = {**row, "external_ref": "dial-78", "outcome": "no_answer"}
+    first = import_rows(
+        client, auth, "\n".join(map(json.dumps, (row, bad))), "application/x-ndjson"
+    )
+    assert first.status_code == 200, first.json
+    assert (first.json["created"], first.json["rejected"]) == (1, 1)
+    assert [(e["row"], e["field"]) for e in first.json["errors"]] == [(2, "promise_amount")]
+    header = ",".join(row)
+    cells = ",".join(str(v) for v in row.values())
+    again = import_rows(client, auth, f"{header}\n{cells}\n", "text/csv")
+    assert (again.json["created"], again.json["already_logged"]) == (0, 1), again.json
+    rows = db.execute("SELECT source, amount, due_date, case_id FROM promises").fetchall()
+    assert rows == [("phone_call", "120.50", due, world.cases["C-0001"])]
