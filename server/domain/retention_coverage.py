@@ -135,20 +135,13 @@ COVERAGE: dict[str, TableRetention] = {
             "last_outcome attempts last_attempt_at"
         ),
     ),
-    # Payments and promises from other sources have no clock yet: a decision for the bank
-    # (its accounting period, or the evidence clock); see docs/retention.md.
     "payments": TableRetention(
-        None,
-        "not yet on a clock: the bank's payment facts (amount, date, channel) keyed to a "
-        "case, no free text and no identity",
-        kept=_columns(
-            "id case_id amount currency paid_at source content_hash imported_at imported_by"
-        ),
+        EVIDENCE,
+        "what was paid on a case: evidence of a promise or instalment kept, removed with the "
+        "case's evidence",
     ),
     "promises": TableRetention(
-        None,
-        "not yet on a clock: amount and due date of a promise keyed to a case, no free text",
-        kept=_columns("id source source_id case_id agent_id visit_id amount due_date made_at"),
+        EVIDENCE, "what was promised on a case, removed with the case's evidence"
     ),
     "visit_history": TableRetention(
         None,

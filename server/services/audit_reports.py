@@ -309,6 +309,23 @@ def records_of_processing(db: sqlite_utils.Database, rt: Runtime) -> dict[str, A
                 ],
             },
             {
+                "category": "borrowers: collection contacts (the contact log)",
+                "data": [
+                    "channel, direction, time, outcome and duration of each letter, notice, "
+                    "call, SMS, e-mail and home visit",
+                    "who made the contact (a user or a dialer seat), the visit it belongs to",
+                    "free-text notes",
+                    "compliance flags",
+                ],
+            },
+            {
+                "category": "borrowers: payments and promises to pay",
+                "data": [
+                    "payments imported from the bank (amount, currency, time, channel)",
+                    "promises to pay (amount, due day, who recorded them)",
+                ],
+            },
+            {
                 "category": "third parties named by borrowers",
                 "data": ["contacts (name, relation, phone)"],
             },
@@ -351,6 +368,20 @@ def records_of_processing(db: sqlite_utils.Database, rt: Runtime) -> dict[str, A
                 "suspended by a legal hold), removed with the last one; never referenced: "
                 f"{rules.unreferenced_blob_s // 3600} hours after upload",
                 "basis": "Reg F 12 CFR 1006.100; PIPL art. 56; GDPR art. 5(1)(c)",
+            },
+            {
+                "kind": "contact_log",
+                "days": rules.evidence_days,
+                "clock": "with the case's compliance evidence (after its last collection "
+                "activity; suspended by a legal hold); notes emptied at the personal-data clock",
+                "basis": "Reg F 12 CFR 1006.100; PIPL art. 56",
+            },
+            {
+                "kind": "payments_and_promises",
+                "days": rules.evidence_days,
+                "clock": "with the case's compliance evidence: what was promised and what was "
+                "paid show whether a promise or an instalment was kept",
+                "basis": "Reg F 12 CFR 1006.100; PIPL art. 56",
             },
             {
                 "kind": "free_text_notes",

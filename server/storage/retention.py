@@ -120,13 +120,30 @@ def count_evidence(db: sqlite_utils.Database, case_ids: list[int]) -> dict[str, 
     contacts = db.execute(
         "SELECT count(*) FROM contacts WHERE case_id IN (SELECT value FROM json_each(?))", [cases]
     ).fetchone()[0]
-    return {"sync_records": records, "agreement_receipts": receipts, "contacts": contacts}
+    return {
+        "sync_records": records,
+        "agreement_receipts": receipts,
+        "contacts": contacts,
+        **{
+            table: db.execute(
+                f"SELECT count(*) FROM {table} WHERE case_id IN (SELECT value FROM json_each(?))",
+                [cases],
+            ).fetchone()[0]
+            for table in _CASE_LEDGER_TABLES
+        },
+    }
+
+
+# What was promised on a case and what was paid: evidence of whether the borrower kept their
+# word, on the case's evidence clock with the records and the contact log.
+_CASE_LEDGER_TABLES = ("promises", "payments")
 
 
 def delete_evidence(
     db: sqlite_utils.Database, case_ids: list[int], certificate_id: int
 ) -> dict[str, int]:
-    """Remove the cases' receipts, then their records; the caller holds the transaction."""
+    """Remove the cases' receipts, then their records, contact log, promises and payments;
+    the caller holds the transaction."""
     cases = json.dumps(case_ids)
     with retention_gate(db, "agreement_receipts", certificate_id):
         receipts = db.execute(
@@ -147,7 +164,17 @@ def delete_evidence(
     contacts = db.execute(
         "DELETE FROM contacts WHERE case_id IN (SELECT value FROM json_each(?))", [cases]
     ).rowcount
-    return {"sync_records": records, "agreement_receipts": receipts, "contacts": contacts}
+    return {
+        "sync_records": records,
+        "agreement_receipts": receipts,
+        "contacts": contacts,
+        **{
+            table: db.execute(
+                f"DELETE FROM {table} WHERE case_id IN (SELECT value FROM json_each(?))", [cases]
+            ).rowcount
+            for table in _CASE_LEDGER_TABLES
+        },
+    }
 
 
 def personal_due_borrowers(

@@ -389,6 +389,8 @@ def test_records_of_processing_follow_the_configuration(make_app, world, auth):
         "compliance_evidence": 1095,
         "borrower_personal_data": 90,
         "attachments": 1095,
+        "contact_log": 1095,
+        "payments_and_promises": 1095,
         "free_text_notes": 90,
     }
     assert record["compliance_profile"] == json.loads(json.dumps(rt.compliance.to_dict()))

@@ -243,6 +243,29 @@ def test_evidence_goes_three_years_after_the_last_activity(served, app, client, 
             headers=auth.headers("dispatcher"),
         )
         assert logged.status_code == 201, logged.json
+        case_id = served.cases[case]
+        db["promises"].insert(
+            {
+                "source": "letter",
+                "source_id": f"reply-{case}",
+                "case_id": case_id,
+                "amount": "50.00",
+                "due_date": "2026-12-01",
+                "made_at": to_iso(t0),
+            }
+        )
+        db["payments"].insert(
+            {
+                "id": f"PAY-{case}",
+                "case_id": case_id,
+                "amount": "50.00",
+                "currency": "CNY",
+                "paid_at": to_iso(t0),
+                "source": "bank_transfer",
+                "content_hash": "x",
+                "imported_at": to_iso(t0),
+            }
+        )
     _hold(db, served, "C-0002")
     kept = {held}
     kept.add(_record(db, served, "v3", t0))  # a later record on the case (below)
@@ -268,14 +291,21 @@ def test_evidence_goes_three_years_after_the_last_activity(served, app, client, 
     assert [r[0] for r in db.execute("SELECT case_id FROM contacts")] == [served.cases["C-0002"]]
     assert db.execute("SELECT count(*) FROM contact_sources").fetchone()[0] == 1
     certificates = _certificates(client, auth, "compliance_evidence")
-    assert [c["removed_count"] for c in certificates] == [0, 4]
+    assert [c["removed_count"] for c in certificates] == [0, 6]
     assert certificates[1]["details"] == {
         "cases": 1,
         "cases_held": 1,
         "sync_records": 2,
         "agreement_receipts": 1,
         "contacts": 1,
+        "promises": 1,
+        "payments": 1,
     }
+    # What was promised and paid on the purged case went with it; the held case kept its own.
+    for table in ("promises", "payments"):
+        assert [r[0] for r in db.execute(f"SELECT case_id FROM {table}")] == [
+            served.cases["C-0002"]
+        ]
 
 
 def test_personal_data_goes_after_every_case_closed(served, app, client, auth, db, clock):
