@@ -21,7 +21,7 @@ from server.services.contacts import (
     record_promises,
     write_contacts,
 )
-from server.services.imports import MAX_REPORTED_ERRORS, row_chunks
+from server.services.imports import MAX_REPORTED_ERRORS, row_chunks, write_chunks
 from server.services.staff_log import log_action
 from server.storage import contacts as contact_rows
 from server.storage.connection import transaction
@@ -43,8 +43,10 @@ def import_contacts(
     counts = {"total_rows": 0, "created": 0, "flagged": 0, "already_logged": 0, "rejected": 0}
     errors: list[dict[str, Any]] = []
     memo = CallMemo()  # the calls read for one chunk's rules serve the next ones
-    for chunk in row_chunks(lines, fmt, CHUNK_ROWS, progress):
-        _write_chunk(db, rt, caller, chunk, counts, errors, memo)
+    write_chunks(
+        row_chunks(lines, fmt, CHUNK_ROWS, progress),
+        lambda chunk: _write_chunk(db, rt, caller, chunk, counts, errors, memo),
+    )
     with transaction(db):
         log_action(db, caller, "contacts_imported", "import", None, {"format": fmt, **counts})
     return {

@@ -15,7 +15,7 @@ from schemas.common import field_name
 from schemas.payments import PaymentRowSchema, fast_load_row
 from server.clock import to_iso
 from server.runtime import Caller
-from server.services.imports import MAX_REPORTED_ERRORS, first_error, row_chunks
+from server.services.imports import MAX_REPORTED_ERRORS, first_error, row_chunks, write_chunks
 from server.services.staff_log import log_action
 from server.storage import payments as payment_rows
 from server.storage.connection import transaction
@@ -36,8 +36,10 @@ def import_payments(
     payment id (same content: unchanged; other content: refused, the first stays)."""
     counts = {"total_rows": 0, "created": 0, "unchanged": 0, "rejected": 0}
     errors: list[dict[str, Any]] = []
-    for chunk in row_chunks(lines, fmt, CHUNK_ROWS, progress):
-        _write_chunk(db, caller, chunk, counts, errors)
+    write_chunks(
+        row_chunks(lines, fmt, CHUNK_ROWS, progress),
+        lambda chunk: _write_chunk(db, caller, chunk, counts, errors),
+    )
     with transaction(db):
         log_action(db, caller, "payments_imported", "import", None, {"source": source, **counts})
     return {
