@@ -46,6 +46,6 @@ def register_console(app: Flask) -> None:
     )
     csrf.init_app(app)
     Babel(app, locale_selector=language.chosen_locale)
-    for module in (auth, dispatch, supervise, privacy, language):
-        module.register()
+    # The pages' modules add their views to the blueprint when imported (above).
+    del auth, dispatch, supervise, privacy
     app.register_blueprint(bp)

@@ -48,57 +48,58 @@ def _board(day: date, *, problem: dict | None = None, status: int = 200):
     return page, status
 
 
-def register() -> None:
-    @bp.get("/board")
-    @console_requires(DISPATCHER)
-    def board():
-        return _board(_day(request.args.get("day")))
+@bp.get("/board")
+@console_requires(DISPATCHER)
+def board():
+    return _board(_day(request.args.get("day")))
 
-    @bp.post("/visits/<int:visit_id>/reassign")
-    @console_requires(DISPATCHER)
-    def reassign(visit_id: int):
-        form = ReassignForm()
-        day = _day(form.day.data)
-        if not form.validate():
-            problem = {"visit_id": visit_id, "kind": "invalid", "message": _("Choose an agent.")}
-            return _board(day, problem=problem, status=422)
-        try:
-            dispatch.update_visit(
-                get_db(),
-                runtime(),
-                caller(),
-                visit_id,
-                form.version.data,
-                {"agent_id": form.agent_id.data},
-            )
-        except VersionConflict as exc:
-            # Shown, not lost: the board is read again and says what happened.
-            problem = {
-                "visit_id": visit_id,
-                "kind": "conflict",
-                "message": _(
-                    "Visit %(visit)s was changed by someone else since you loaded this page "
-                    "(your version %(mine)s, now %(now)s). Nothing was saved: check the board "
-                    "below and try again.",
-                    visit=visit_id,
-                    mine=form.version.data,
-                    now=exc.details.get("current_version"),
-                ),
-            }
-            return _board(day, problem=problem, status=409)
-        except DoorstepError as exc:
-            problem = {"visit_id": visit_id, "kind": exc.code, "message": exc.message}
-            return _board(day, problem=problem, status=status_of(exc))
-        flash(_("Visit %(visit)s reassigned.", visit=visit_id), "success")
-        return redirect(url_for("console.board", day=day.isoformat()))
 
-    @bp.get("/cases/<int:case_id>")
-    @console_requires(DISPATCHER)
-    def case(case_id: int):
-        rt = runtime()
-        body = ledgered_body(
-            CasePageSchema(),
-            DISPATCH_PLANNING,
-            lambda: console_pages.case_page(get_db(), rt, caller(), case_id),
+@bp.post("/visits/<int:visit_id>/reassign")
+@console_requires(DISPATCHER)
+def reassign(visit_id: int):
+    form = ReassignForm()
+    day = _day(form.day.data)
+    if not form.validate():
+        problem = {"visit_id": visit_id, "kind": "invalid", "message": _("Choose an agent.")}
+        return _board(day, problem=problem, status=422)
+    try:
+        dispatch.update_visit(
+            get_db(),
+            runtime(),
+            caller(),
+            visit_id,
+            form.version.data,
+            {"agent_id": form.agent_id.data},
         )
-        return render_template("console/case.html", page=body)
+    except VersionConflict as exc:
+        # Shown, not lost: the board is read again and says what happened.
+        problem = {
+            "visit_id": visit_id,
+            "kind": "conflict",
+            "message": _(
+                "Visit %(visit)s was changed by someone else since you loaded this page "
+                "(your version %(mine)s, now %(now)s). Nothing was saved: check the board "
+                "below and try again.",
+                visit=visit_id,
+                mine=form.version.data,
+                now=exc.details.get("current_version"),
+            ),
+        }
+        return _board(day, problem=problem, status=409)
+    except DoorstepError as exc:
+        problem = {"visit_id": visit_id, "kind": exc.code, "message": exc.message}
+        return _board(day, problem=problem, status=status_of(exc))
+    flash(_("Visit %(visit)s reassigned.", visit=visit_id), "success")
+    return redirect(url_for("console.board", day=day.isoformat()))
+
+
+@bp.get("/cases/<int:case_id>")
+@console_requires(DISPATCHER)
+def case(case_id: int):
+    rt = runtime()
+    body = ledgered_body(
+        CasePageSchema(),
+        DISPATCH_PLANNING,
+        lambda: console_pages.case_page(get_db(), rt, caller(), case_id),
+    )
+    return render_template("console/case.html", page=body)

@@ -29,19 +29,18 @@ def safe_next(target: str | None) -> str:
     return url_for("console.home")
 
 
-def register() -> None:
-    @bp.post("/language")
-    def set_language():
-        form = LanguageForm()
-        response = make_response(redirect(safe_next(form.next.data)))
-        if form.validate_on_submit():
-            response.set_cookie(
-                COOKIE,
-                form.lang.data,
-                max_age=_YEAR_S,
-                path="/console",
-                httponly=True,
-                samesite="Strict",
-                secure=request.is_secure,
-            )
-        return response
+@bp.post("/language")
+def set_language():
+    form = LanguageForm()
+    response = make_response(redirect(safe_next(form.next.data)))
+    if form.validate_on_submit():
+        response.set_cookie(
+            COOKIE,
+            form.lang.data,
+            max_age=_YEAR_S,
+            path="/console",
+            httponly=True,
+            samesite="Strict",
+            secure=request.is_secure,
+        )
+    return response

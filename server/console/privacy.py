@@ -31,55 +31,55 @@ def _ledger_page(report: dict | None = None):
     )
 
 
-def register() -> None:
-    @bp.get("/ledger")
-    @console_requires(PRIVACY_OFFICER, ADMIN)
-    def ledger():
-        return _ledger_page()
+@bp.get("/ledger")
+@console_requires(PRIVACY_OFFICER, ADMIN)
+def ledger():
+    return _ledger_page()
 
-    @bp.get("/ledger/verify")
-    @console_requires(PRIVACY_OFFICER)
-    def verify_ledger():
-        report = ledgered_body(ChainReportSchema(), None, lambda: audit.verify(get_db(), runtime()))
-        return _ledger_page(report)
 
-    @bp.post("/ledger/checkpoints")
-    @console_requires(PRIVACY_OFFICER, ADMIN)
-    def take_checkpoint():
-        form = CheckpointForm()
-        if not form.validate():
-            raise InvalidInput(_("The reason is at most 200 characters."), field="reason")
-        document = checkpoints.take_checkpoint(
-            get_db(), runtime(), caller(), form.reason.data or None
-        )
-        flash(
-            _(
-                "Checkpoint %(id)s signs the ledger up to entry %(seq)s.",
-                id=document["id"],
-                seq=document["head_seq"],
-            ),
-            "success",
-        )
-        return redirect(url_for("console.ledger"))
+@bp.get("/ledger/verify")
+@console_requires(PRIVACY_OFFICER)
+def verify_ledger():
+    report = ledgered_body(ChainReportSchema(), None, lambda: audit.verify(get_db(), runtime()))
+    return _ledger_page(report)
 
-    @bp.get("/disclosures")
-    @console_requires(PRIVACY_OFFICER)
-    def disclosures():
-        borrower = request.args.get("borrower_id", "").strip()
-        if not borrower:
-            return render_template("console/disclosures.html", report=None, borrower_id="")
-        if not borrower.isdigit():
-            raise InvalidInput(_("A borrower id is a number."), field="borrower_id")
-        given = {k: v for k, v in request.args.items() if v and k in ("since", "until")}
-        try:
-            args = DisclosureQueryArgsSchema().load(given)
-        except ValidationError as exc:
-            field = next(iter(exc.messages), None)
-            raise InvalidInput(_("Check the period: %(field)s", field=field), field=field) from None
-        rt = runtime()
-        report = ledgered_body(
-            DisclosureReportSchema(),
-            None,
-            lambda: audit_reports.borrower_disclosures(get_db(), rt, int(borrower), args),
-        )
-        return render_template("console/disclosures.html", report=report, borrower_id=borrower)
+
+@bp.post("/ledger/checkpoints")
+@console_requires(PRIVACY_OFFICER, ADMIN)
+def take_checkpoint():
+    form = CheckpointForm()
+    if not form.validate():
+        raise InvalidInput(_("The reason is at most 200 characters."), field="reason")
+    document = checkpoints.take_checkpoint(get_db(), runtime(), caller(), form.reason.data or None)
+    flash(
+        _(
+            "Checkpoint %(id)s signs the ledger up to entry %(seq)s.",
+            id=document["id"],
+            seq=document["head_seq"],
+        ),
+        "success",
+    )
+    return redirect(url_for("console.ledger"))
+
+
+@bp.get("/disclosures")
+@console_requires(PRIVACY_OFFICER)
+def disclosures():
+    borrower = request.args.get("borrower_id", "").strip()
+    if not borrower:
+        return render_template("console/disclosures.html", report=None, borrower_id="")
+    if not borrower.isdigit():
+        raise InvalidInput(_("A borrower id is a number."), field="borrower_id")
+    given = {k: v for k, v in request.args.items() if v and k in ("since", "until")}
+    try:
+        args = DisclosureQueryArgsSchema().load(given)
+    except ValidationError as exc:
+        field = next(iter(exc.messages), None)
+        raise InvalidInput(_("Check the period: %(field)s", field=field), field=field) from None
+    rt = runtime()
+    report = ledgered_body(
+        DisclosureReportSchema(),
+        None,
+        lambda: audit_reports.borrower_disclosures(get_db(), rt, int(borrower), args),
+    )
+    return render_template("console/disclosures.html", report=report, borrower_id=borrower)

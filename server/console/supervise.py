@@ -57,88 +57,89 @@ def _flag_page(record_id: str, code: str, *, problem: str | None = None, status:
     return page, status
 
 
-def register() -> None:
-    @bp.get("/flags")
-    @console_requires(DISPATCHER)
-    def flags():
-        args = _query(FlagReviewQueryArgsSchema())
-        after, limit = args.pop("after"), args.pop("limit")
-        page = ledgered_body(
-            FlagReviewPageSchema(),
-            COMPLIANCE_EVIDENCE,
-            lambda: flag_reviews.list_flags(get_db(), args, after, limit),
-        )
-        return render_template("console/flags.html", page=page, filters=request.args)
+@bp.get("/flags")
+@console_requires(DISPATCHER)
+def flags():
+    args = _query(FlagReviewQueryArgsSchema())
+    after, limit = args.pop("after"), args.pop("limit")
+    page = ledgered_body(
+        FlagReviewPageSchema(),
+        COMPLIANCE_EVIDENCE,
+        lambda: flag_reviews.list_flags(get_db(), args, after, limit),
+    )
+    return render_template("console/flags.html", page=page, filters=request.args)
 
-    @bp.get(_FLAG)
-    @console_requires(DISPATCHER)
-    def flag(record_id: str, code: str):
-        return _flag_page(record_id, code)
 
-    @bp.post(f"{_FLAG}/<string:action>")
-    @console_requires(DISPATCHER)
-    def flag_action(record_id: str, code: str, action: str):
-        if action not in _ACTIONS:
-            raise InvalidInput(_("No such action."), field="action")
-        form = _ACTIONS[action]()
-        if not form.validate():
-            field = next(iter(form.errors), "comment")
-            return _flag_page(
-                record_id, code, problem=_("Check %(field)s.", field=field), status=422
+@bp.get(_FLAG)
+@console_requires(DISPATCHER)
+def flag(record_id: str, code: str):
+    return _flag_page(record_id, code)
+
+
+@bp.post(f"{_FLAG}/<string:action>")
+@console_requires(DISPATCHER)
+def flag_action(record_id: str, code: str, action: str):
+    if action not in _ACTIONS:
+        raise InvalidInput(_("No such action."), field="action")
+    form = _ACTIONS[action]()
+    if not form.validate():
+        field = next(iter(form.errors), "comment")
+        return _flag_page(record_id, code, problem=_("Check %(field)s.", field=field), status=422)
+    db, who = get_db(), caller()
+    try:
+        if action == "assign":
+            flag_reviews.assign(
+                db,
+                who,
+                record_id,
+                code,
+                form.version.data,
+                form.assignee_id.data,
+                form.comment.data or None,
             )
-        db, who = get_db(), caller()
-        try:
-            if action == "assign":
-                flag_reviews.assign(
-                    db,
-                    who,
-                    record_id,
-                    code,
-                    form.version.data,
-                    form.assignee_id.data,
-                    form.comment.data or None,
-                )
-            elif action == "resolve":
-                flag_reviews.resolve(
-                    db,
-                    who,
-                    record_id,
-                    code,
-                    form.version.data,
-                    form.disposition.data,
-                    form.comment.data,
-                )
-            else:
-                flag_reviews.reopen(db, who, record_id, code, form.version.data, form.comment.data)
-        except DoorstepError as exc:
-            return _flag_page(record_id, code, problem=exc.message, status=status_of(exc))
-        flash(_("Saved."), "success")
-        return redirect(url_for("console.flag", record_id=record_id, code=code))
+        elif action == "resolve":
+            flag_reviews.resolve(
+                db,
+                who,
+                record_id,
+                code,
+                form.version.data,
+                form.disposition.data,
+                form.comment.data,
+            )
+        else:
+            flag_reviews.reopen(db, who, record_id, code, form.version.data, form.comment.data)
+    except DoorstepError as exc:
+        return _flag_page(record_id, code, problem=exc.message, status=status_of(exc))
+    flash(_("Saved."), "success")
+    return redirect(url_for("console.flag", record_id=record_id, code=code))
 
-    @bp.get("/register", endpoint="register")
-    @console_requires(DISPATCHER)
-    def register_page():
-        if not request.args:
-            return render_template("console/register.html", page=None, filters={})
-        args = _query(RegisterQueryArgsSchema(), drop=("format",))
-        rt = runtime()
-        page = ledgered_body(
-            RegisterPageSchema(),
-            VISIT_REGISTER,
-            lambda: visit_register.register_page(get_db(), rt, caller(), args, "console"),
-        )
-        return render_template("console/register.html", page=page, filters=request.args)
 
-    @bp.get("/register.csv")
-    @console_requires(DISPATCHER)
-    def register_csv():
-        args = _query(RegisterQueryArgsSchema(), drop=("format",))
-        rt = runtime()
-        page = ledgered_body(
-            RegisterPageSchema(),
-            VISIT_REGISTER,
-            lambda: visit_register.register_page(get_db(), rt, caller(), args, "csv"),
-        )
-        rows = visit_register.csv_rows(page["items"])
-        lines = csv_lines(visit_register.CSV_COLUMNS, rows)
-        return csv_file(lines, "visit-register.csv", page["next_after"])
+@bp.get("/register", endpoint="register")
+@console_requires(DISPATCHER)
+def register_page():
+    if not request.args:
+        return render_template("console/register.html", page=None, filters={})
+    args = _query(RegisterQueryArgsSchema(), drop=("format",))
+    rt = runtime()
+    page = ledgered_body(
+        RegisterPageSchema(),
+        VISIT_REGISTER,
+        lambda: visit_register.register_page(get_db(), rt, caller(), args, "console"),
+    )
+    return render_template("console/register.html", page=page, filters=request.args)
+
+
+@bp.get("/register.csv")
+@console_requires(DISPATCHER)
+def register_csv():
+    args = _query(RegisterQueryArgsSchema(), drop=("format",))
+    rt = runtime()
+    page = ledgered_body(
+        RegisterPageSchema(),
+        VISIT_REGISTER,
+        lambda: visit_register.register_page(get_db(), rt, caller(), args, "csv"),
+    )
+    rows = visit_register.csv_rows(page["items"])
+    lines = csv_lines(visit_register.CSV_COLUMNS, rows)
+    return csv_file(lines, "visit-register.csv", page["next_after"])
