@@ -6,10 +6,38 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from schemas.common import StrictSchema
+from schemas.common import NestedOrNull, StrictSchema
 from schemas.contacts import TimelineSchema
+from schemas.disclosure import borrower_fact, borrower_subject
 from schemas.sync import DeviceHealthSchema
 from schemas.visits import CaseSchema, DispatchVisitSchema
+
+
+class BoardBorrowerSchema(StrictSchema):
+    """What the board shows of a borrower: the name (the card is built, and ledgered, by
+    the same service as GET /visits; the page is rendered from this allow-list of it)."""
+
+    borrower_id = fields.Int(metadata=borrower_subject("borrower"))
+    case_id = fields.Int()
+    display_name = fields.Str(metadata=borrower_fact("display_name"))
+
+
+class BoardVisitSchema(StrictSchema):
+    """A visit on the board: the plan, what happened at the door, the version to edit."""
+
+    id = fields.Int(metadata=borrower_subject("visit"))
+    case_id = fields.Int()
+    case_external_id = fields.Str()
+    agent_id = fields.Int(allow_none=True)
+    window_start = fields.Str(allow_none=True)
+    window_end = fields.Str(allow_none=True)
+    route_order = fields.Int(allow_none=True)
+    status = fields.Str()
+    version = fields.Int()
+    borrower = NestedOrNull(BoardBorrowerSchema)
+    last_outcome = fields.Str(allow_none=True, metadata=borrower_fact("visit_outcome"))
+    attempts = fields.Int()
+    flags = fields.List(fields.Str(), metadata=borrower_fact("flag_details"))
 
 
 class BoardAgentSchema(StrictSchema):
@@ -20,13 +48,13 @@ class BoardAgentSchema(StrictSchema):
     home_lat = fields.Float(allow_none=True)
     home_lon = fields.Float(allow_none=True)
     devices = fields.List(fields.Nested(DeviceHealthSchema))
-    visits = fields.List(fields.Nested(DispatchVisitSchema))
+    visits = fields.List(fields.Nested(BoardVisitSchema))
 
 
 class DayBoardSchema(StrictSchema):
     date = fields.Str()
     agents = fields.List(fields.Nested(BoardAgentSchema))
-    unassigned = fields.List(fields.Nested(DispatchVisitSchema))
+    unassigned = fields.List(fields.Nested(BoardVisitSchema))
 
 
 class CasePageSchema(StrictSchema):

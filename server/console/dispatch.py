@@ -13,6 +13,7 @@ from server.api.errors import status_of
 from server.console.blueprint import bp, console_requires
 from server.console.forms import ReassignForm
 from server.console.ledgered_page import ledgered_body
+from server.console.vocabulary import translated_words
 from server.domain.disclosure import DISPATCH_PLANNING
 from server.domain.roles import DISPATCHER
 from server.errors import DoorstepError, InvalidInput, VersionConflict
@@ -44,6 +45,10 @@ def _board(day: date, *, problem: dict | None = None, status: int = 200):
         agents=agents,
         problem=problem,
         changeable=CHANGEABLE_STATUSES,
+        words=translated_words(),
+        # Link prefixes built once, not per row.
+        case_url=url_for("console.case", case_id=0).removesuffix("0"),
+        visit_url=url_for("console.reassign", visit_id=0).removesuffix("0/reassign"),
     )
     return page, status
 

@@ -15,7 +15,7 @@ METHODS = [("server/console/**.py", "python"), ("server/templates/console/**.htm
 
 
 def _extracted() -> set[str]:
-    keywords = {**DEFAULT_KEYWORDS, "_l": None}
+    keywords = {**DEFAULT_KEYWORDS, "_l": None, "N_": None}
     return {
         message
         for _file, _line, message, _comments, _context in extract_from_dir(
