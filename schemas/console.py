@@ -9,8 +9,9 @@ from marshmallow import fields
 from schemas.common import NestedOrNull, StrictSchema
 from schemas.contacts import TimelineSchema
 from schemas.disclosure import borrower_fact, borrower_subject
+from schemas.routes import RouteSchema
 from schemas.sync import DeviceHealthSchema
-from schemas.visits import CaseSchema, DispatchVisitSchema
+from schemas.visits import CaseSchema, DispatchVisitSchema, GeoSchema
 
 
 class BoardBorrowerSchema(StrictSchema):
@@ -61,3 +62,32 @@ class CasePageSchema(StrictSchema):
     case = fields.Nested(CaseSchema)
     timeline = fields.Nested(TimelineSchema)
     visits = fields.List(fields.Nested(DispatchVisitSchema))
+
+
+class MapBorrowerSchema(StrictSchema):
+    borrower_id = fields.Int(metadata=borrower_subject("borrower"))
+    case_id = fields.Int()
+    display_name = fields.Str(metadata=borrower_fact("display_name"))
+    home_geo = NestedOrNull(GeoSchema, metadata=borrower_fact("home_geo"))
+
+
+class MapVisitSchema(StrictSchema):
+    id = fields.Int(metadata=borrower_subject("visit"))
+    case_external_id = fields.Str()
+    status = fields.Str()
+    window_start = fields.Str(allow_none=True)
+    window_end = fields.Str(allow_none=True)
+    borrower = NestedOrNull(MapBorrowerSchema)
+
+
+class RouteMapSchema(StrictSchema):
+    """An agent's day drawn as a map: its home base (the agent's, not a borrower's), the
+    route in its current order, and where each visit is."""
+
+    agent_id = fields.Int()
+    username = fields.Str()
+    display_name = fields.Str(allow_none=True)
+    day = fields.Str()
+    home = NestedOrNull(GeoSchema)
+    route = fields.Nested(RouteSchema)
+    visits = fields.List(fields.Nested(MapVisitSchema))

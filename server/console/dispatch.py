@@ -7,12 +7,13 @@ from datetime import date
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from schemas.console import CasePageSchema, DayBoardSchema
+from schemas.console import CasePageSchema, DayBoardSchema, RouteMapSchema
 from server.api.context import caller, get_db, runtime
 from server.api.errors import status_of
 from server.console.blueprint import bp, console_requires
 from server.console.forms import ReassignForm
 from server.console.ledgered_page import ledgered_body
+from server.console.route_map import drawing
 from server.console.vocabulary import translated_words
 from server.domain.disclosure import DISPATCH_PLANNING
 from server.domain.roles import DISPATCHER
@@ -108,3 +109,16 @@ def case(case_id: int):
         lambda: console_pages.case_page(get_db(), rt, caller(), case_id),
     )
     return render_template("console/case.html", page=body)
+
+
+@bp.get("/agents/<int:agent_id>/days/<string:day>/map")
+@console_requires(DISPATCHER)
+def route_map(agent_id: int, day: str):
+    rt, when = runtime(), _day(day)
+    body = ledgered_body(
+        RouteMapSchema(),
+        DISPATCH_PLANNING,
+        lambda: console_pages.route_map(get_db(), rt, caller(), agent_id, when),
+    )
+    visits = {v["id"]: v for v in body["visits"]}
+    return render_template("console/route_map.html", page=body, map=drawing(body), visits=visits)

@@ -215,6 +215,17 @@ def test_the_case_page_shows_the_card_and_the_timeline(dispatcher, world):
     assert "13812340001" not in html and "Sister 1" not in html
 
 
+def test_the_route_map_draws_each_stop_and_ledgers_the_homes(dispatcher, world, db):
+    html = _page(dispatcher, f"/console/agents/{world.users['agent1']}/days/{TODAY}/map")
+    assert '<svg id="route-map"' in html
+    assert html.count('<g class="stop">') == 2  # agent1's two visits, in route order
+    assert "<polyline" in html
+    rows = _ledger_rows(db, "GET /console/agents/<int:agent_id>/days/<string:day>/map")
+    assert sorted(r["visit_id"] for r in rows) == sorted([world.visits["v1"], world.visits["v2"]])
+    assert all("home_geo" in json.loads(r["fields"]) for r in rows)
+    assert _page(dispatcher, f"/console/agents/{world.users['dispatcher']}/days/{TODAY}/map", 404)
+
+
 def test_an_unknown_case_is_a_404_page(dispatcher):
     html = _page(dispatcher, "/console/cases/999", 404)
     assert "not_found" in html

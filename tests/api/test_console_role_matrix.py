@@ -10,6 +10,7 @@ import pytest
 from server.console.blueprint import PUBLIC_ENDPOINTS
 from tests.api.console_steps import csrf_of, sign_in
 from tests.api.lifecycle_steps import push, report
+from tests.conftest import TODAY
 
 CONSOLE_ROLES = ("dispatcher", "privacy_officer", "admin")
 USER_OF_ROLE = {"dispatcher": "dispatcher", "privacy_officer": "privacy", "admin": "admin"}
@@ -22,6 +23,7 @@ KNOWN = {
     ("GET", "console.board"): D,
     ("POST", "console.reassign"): D,
     ("GET", "console.case"): D,
+    ("GET", "console.route_map"): D,
     ("GET", "console.flags"): D,
     ("GET", "console.flag"): D,
     ("POST", "console.flag_action"): D,
@@ -62,6 +64,8 @@ def values(client, auth, world) -> dict:
         "record_id": outcome["record_id"],
         "code": outcome["flags"][0]["code"],
         "action": "assign",
+        "agent_id": world.users["agent1"],
+        "day": TODAY,
     }
 
 
@@ -125,7 +129,10 @@ def test_an_agent_gets_no_console_session(app, world):
     for method, endpoint, rule in _operations(app):
         if endpoint in PUBLIC_ENDPOINTS or method != "GET":
             continue
-        path = _path(rule, {"visit_id": 1, "case_id": 1, "record_id": "x", "code": "y"})
+        path = _path(
+            rule,
+            {"visit_id": 1, "case_id": 1, "record_id": "x", "code": "y", "agent_id": 2, "day": "x"},
+        )
         assert client.get(path).status_code == 302, endpoint
 
 

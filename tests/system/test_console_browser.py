@@ -163,6 +163,16 @@ def test_reassign_by_form_and_the_phone_purges_the_card(base, context):
     assert [(p["visit_id"], p["reason"]) for p in after["purges"]] == [(visit, "reassigned")]
 
 
+def test_the_route_map_is_drawn_from_coordinates(base, context):
+    page = context.new_page()
+    sign_in(page, base, "dispatcher01")
+    page.goto(f"{base}/console/board")
+    page.get_by_role("link", name="Route map").first.click()
+    assert page.locator("#route-map").is_visible()
+    assert page.locator("#route-map g.stop").count() == page.locator("#route-stops li").count()
+    _shot(page, "route-map")
+
+
 def test_a_stale_edit_shows_the_conflict(base, context):
     phone = Phone(base, "agent02")
     mine = context.new_page()
