@@ -1,5 +1,7 @@
 """The words the console shows from the data (statuses, outcomes, roles, field names, …),
-marked here so the translation catalogue carries them; templates translate them with _()."""
+marked here so the translation catalogues carry them; templates translate them with _().
+The English catalogue (translations/en) only turns these codes into words ("met_borrower"
+reads "met the borrower"); every other English text is its own message id."""
 
 from __future__ import annotations
 

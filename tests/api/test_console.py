@@ -159,7 +159,7 @@ def test_the_board_shows_each_agent_with_visits_and_phone_health(dispatcher, wor
     html = _page(dispatcher, f"/console/board?day={TODAY}")
     for key in ("v1", "v2", "v3", "v4"):
         assert f'id="visit-{world.visits[key]}"' in html
-    assert "phone-agent1: never_synced" in html
+    assert "phone-agent1: never synced" in html
     assert "Borrower 1" in html
     # The board ledgers as GET /visits does: one entry per borrower on it, dispatch purpose.
     rows = _ledger_rows(db, "GET /console/board")

@@ -38,3 +38,15 @@ def test_the_compiled_catalogue_matches_the_source():
         source = {m.id: m.string for m in read_po(po) if m.id}
         compiled = {m.id: m.string for m in read_mo(mo) if m.id}
     assert compiled == source
+
+
+def test_english_gives_every_code_word_a_reading():
+    from server.console.vocabulary import WORDS
+
+    english = ROOT / "server" / "translations" / "en" / "LC_MESSAGES"
+    with (english / "messages.po").open("rb") as po, (english / "messages.mo").open("rb") as mo:
+        source = {m.id: m.string for m in read_po(po) if m.id}
+        compiled = {m.id: m.string for m in read_mo(mo) if m.id}
+    assert compiled == source
+    assert set(source) == set(WORDS)
+    assert all("_" not in reading for reading in source.values())
