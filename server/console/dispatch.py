@@ -8,6 +8,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from schemas.console import CasePageSchema, DayBoardSchema, RouteMapSchema
+from schemas.visits import DispatchVisitPageSchema
 from server.api.context import caller, get_db, runtime
 from server.api.errors import status_of
 from server.console.blueprint import bp, console_requires
@@ -18,8 +19,10 @@ from server.console.vocabulary import translated_words
 from server.domain.disclosure import DISPATCH_PLANNING
 from server.domain.roles import DISPATCHER
 from server.errors import DoorstepError, InvalidInput, VersionConflict
-from server.services import console_pages, day_board, dispatch
+from server.services import console_pages, day_board, dispatch, views
 from sync.visits import CHANGEABLE_STATUSES
+
+REPLAN_PAGE = 200  # visits to plan again shown at once (the last 7 days, by default)
 
 
 def _day(text: str | None) -> date:
@@ -122,3 +125,15 @@ def route_map(agent_id: int, day: str):
     )
     visits = {v["id"]: v for v in body["visits"]}
     return render_template("console/route_map.html", page=body, map=drawing(body), visits=visits)
+
+
+@bp.get("/replan")
+@console_requires(DISPATCHER)
+def replan():
+    rt = runtime()
+    page = ledgered_body(
+        DispatchVisitPageSchema(),
+        DISPATCH_PLANNING,
+        lambda: views.replan_list(get_db(), rt, caller(), {}, 0, REPLAN_PAGE),
+    )
+    return render_template("console/replan.html", page=page, words=translated_words())

@@ -10,6 +10,7 @@ from server.domain.roles import ADMIN, DISPATCHER, PRIVACY_OFFICER
 MENUS = {
     DISPATCHER: (
         ("console.board", _l("Day board")),
+        ("console.replan", _l("Re-plan")),
         ("console.flags", _l("Flag review")),
         ("console.register", _l("Visit register")),
     ),

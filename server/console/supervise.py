@@ -9,6 +9,8 @@ from flask_babel import gettext as _
 from marshmallow import ValidationError
 
 from schemas.flag_reviews import (
+    ComplianceSummaryArgsSchema,
+    ComplianceSummarySchema,
     FlagReviewDetailSchema,
     FlagReviewPageSchema,
     FlagReviewQueryArgsSchema,
@@ -143,3 +145,17 @@ def register_csv():
     rows = visit_register.csv_rows(page["items"])
     lines = csv_lines(visit_register.CSV_COLUMNS, rows)
     return csv_file(lines, "visit-register.csv", page["next_after"])
+
+
+@bp.get("/agents/<int:agent_id>/compliance")
+@console_requires(DISPATCHER)
+def compliance(agent_id: int):
+    args = _query(ComplianceSummaryArgsSchema())
+    summary = ledgered_body(
+        ComplianceSummarySchema(),
+        None,
+        lambda: flag_reviews.compliance_summary(
+            get_db(), caller(), agent_id, args.get("start"), args.get("end")
+        ),
+    )
+    return render_template("console/compliance.html", summary=summary, filters=request.args)

@@ -66,7 +66,11 @@ def test_session_cookie_is_httponly_strict_and_secure_outside_development(make_a
 @pytest.mark.parametrize(
     ("user", "menu", "absent"),
     [
-        ("dispatcher", ["console.board", "console.flags", "console.register"], "console.ledger"),
+        (
+            "dispatcher",
+            ["console.board", "console.replan", "console.flags", "console.register"],
+            "console.ledger",
+        ),
         ("privacy", ["console.ledger", "console.disclosures"], "console.board"),
         ("admin", ["console.ledger"], "console.disclosures"),
     ],
@@ -231,6 +235,15 @@ def test_an_unknown_case_is_a_404_page(dispatcher):
     assert "not_found" in html
 
 
+def test_the_replan_list_shows_missed_visits_and_ledgers_them(dispatcher, world, db):
+    world.clock.advance(days=1)  # yesterday's visits, never reported, are missed now
+    assert sign_in(dispatcher, "dispatcher").status_code == 302  # a day idle: signed out
+    html = _page(dispatcher, "/console/replan")
+    assert 'id="replan"' in html and "C-0001" in html and "missed" in html
+    rows = _ledger_rows(db, "GET /console/replan")
+    assert rows and {r["purpose"] for r in rows} == {"dispatch_planning"}
+
+
 # -- the supervisor ----------------------------------------------------------------------------
 
 
@@ -252,6 +265,13 @@ def test_resolve_a_flag_by_form(dispatcher, client, auth, world, db):
     stale = post_form(dispatcher, item, f"{item}/reopen", {"comment": "again", "version": 0})
     assert stale.status_code == 409
     assert len(_ledger_rows(db, "GET /console/flags/<string:record_id>/<string:code>")) >= 1
+
+
+def test_an_agents_compliance_summary(dispatcher, client, auth, world):
+    push(client, auth, "agent1", [report(world.visits["v1"], "met_borrower")])
+    html = _page(dispatcher, f"/console/agents/{world.users['agent1']}/compliance")
+    assert 'id="compliance-summary"' in html and "credential_not_shown_first" in html
+    assert _page(dispatcher, f"/console/agents/{world.users['agent1']}/compliance?from=x", 422)
 
 
 def test_the_register_page_and_its_csv(dispatcher, world, db):

@@ -24,6 +24,8 @@ KNOWN = {
     ("POST", "console.reassign"): D,
     ("GET", "console.case"): D,
     ("GET", "console.route_map"): D,
+    ("GET", "console.replan"): D,
+    ("GET", "console.compliance"): D,
     ("GET", "console.flags"): D,
     ("GET", "console.flag"): D,
     ("POST", "console.flag_action"): D,

@@ -111,7 +111,7 @@ def _menu(page) -> list[str]:
 @pytest.mark.parametrize(
     ("username", "menu"),
     [
-        ("dispatcher01", ["console.board", "console.flags", "console.register"]),
+        ("dispatcher01", ["console.board", "console.replan", "console.flags", "console.register"]),
         ("privacy01", ["console.ledger", "console.disclosures"]),
         ("admin01", ["console.ledger"]),
     ],
