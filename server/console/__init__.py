@@ -22,8 +22,10 @@ csrf = CSRFProtect()
 
 def register_console(app: Flask) -> None:
     """Mount /console: signed session cookie, CSRF on its forms, translations."""
-    from server.console import auth, dispatch, language, privacy, supervise
+    # Importing the page modules adds their views to the blueprint.
+    from server.console import auth, dispatch, privacy, supervise  # noqa: F401
     from server.console.blueprint import bp
+    from server.console.language import chosen_locale
 
     rt = app.extensions["doorstep"]
     settings = rt.settings
@@ -45,7 +47,5 @@ def register_console(app: Flask) -> None:
         BABEL_DEFAULT_TIMEZONE=settings["DEFAULT_TIME_ZONE"],
     )
     csrf.init_app(app)
-    Babel(app, locale_selector=language.chosen_locale)
-    # The pages' modules add their views to the blueprint when imported (above).
-    del auth, dispatch, supervise, privacy
+    Babel(app, locale_selector=chosen_locale)
     app.register_blueprint(bp)
