@@ -45,6 +45,8 @@ def sign_in():
         return _refused(form, _("This password was handed to you: set your own first."), 403)
     except Forbidden:
         return _refused(form, _("Field agents use the phone app: the console is for staff."), 403)
+    if session.get("sid"):  # signing in again in the same browser ends the earlier session
+        console_sessions.sign_out(db, caller(), session["sid"], "replaced")
     session.clear()
     session["sid"] = opened["session_id"]
     session["seen"] = to_iso(g.now)

@@ -132,6 +132,15 @@ def test_sign_out_ends_the_session_for_good(app, world, db):
     assert [row["end_reason"] for row in ended] == ["logout"]
 
 
+def test_signing_in_again_ends_the_earlier_session(app, world, db):
+    client = app.test_client()
+    sign_in(client, "dispatcher")
+    sign_in(client, "privacy")
+    assert "console.ledger" in _page(client, "/console/")
+    ended = db.query("SELECT end_reason FROM sessions WHERE end_reason IS NOT NULL")
+    assert [row["end_reason"] for row in ended] == ["replaced"]
+
+
 def test_an_idle_session_times_out(dispatcher, world, db):
     world.clock.advance(seconds=15 * 60 - 1)
     assert dispatcher.get("/console/board").status_code == 200  # activity moves the clock on
