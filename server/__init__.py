@@ -99,6 +99,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from server.api.ledger_guard import install as install_ledger_guard
     from server.api.limits import RateLimiter
     from server.cli import register_cli
+    from server.console import register_console
 
     app.extensions["doorstep_limits"] = {
         "address": RateLimiter(settings["RATE_PER_ADDRESS_PER_MIN"], settings["RATE_BURST"] * 5),
@@ -121,6 +122,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         return response
 
     register_api(app)
+    register_console(app)
     register_cli(app)
     if settings["PROXY_HOPS"]:
         # Behind a reverse proxy every socket peer is the proxy: take the client address from

@@ -136,6 +136,14 @@ def _check_password(
     return user
 
 
+def verify_credentials(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, username: str, password: str
+) -> dict[str, Any]:
+    """The active account these credentials prove, throttled and counted exactly as a login
+    (the web console signs in through this)."""
+    return _check_password(db, rt, caller, username, password)
+
+
 def change_password(
     db: sqlite_utils.Database,
     rt: Runtime,

@@ -194,3 +194,13 @@ def checkpoint_document(rt: Runtime, row: dict[str, Any]) -> dict[str, Any]:
         "algorithm": "Ed25519",
         "public_key_pem": rt.keys.public_pem(),
     }
+
+
+def ledger_status(db: sqlite_utils.Database) -> dict[str, Any]:
+    """The ledger's head and its latest signed checkpoint (None before the first)."""
+    head_seq, head_hash = ledger_rows.head(db)
+    return {
+        "head_seq": head_seq,
+        "head_hash": head_hash,
+        "last_checkpoint": ledger_rows.latest_checkpoint(db),
+    }

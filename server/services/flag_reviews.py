@@ -27,6 +27,7 @@ from server.errors import (
 )
 from server.runtime import Caller
 from server.services.staff_log import log_action
+from server.storage import accounts as account_rows
 from server.storage import flag_reviews as review_rows
 from server.storage.connection import transaction
 from sync.visits import VISIT_STATUSES
@@ -180,6 +181,15 @@ def _check_allowed(row: dict[str, Any], action: str) -> None:
             f"flag {row['code']} on record {row['record_id']} is {row['status']}, not resolved",
             field="status",
         )
+
+
+def reviewers(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """The accounts an item may be assigned to: active users of a reviewer role."""
+    return [
+        {"id": u["id"], "username": u["username"], "display_name": u["display_name"]}
+        for u in account_rows.list_users(db)
+        if u["role"] in REVIEWER_ROLES and u["active"]
+    ]
 
 
 def assign(

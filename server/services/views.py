@@ -99,6 +99,26 @@ def list_visits(
     return {"items": items, "next_after": items[-1]["id"] if len(items) == limit else None}
 
 
+# Visits read per query when a whole day is read (the day board).
+_DAY_PAGE = 500
+
+
+def day_visits(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, day: date
+) -> list[dict[str, Any]]:
+    """Every visit of a day, each with its dispatch card, by id (the console's day board)."""
+    filters = {"visit_date": day.isoformat()}
+    rows: list[Parts] = []
+    with transaction(db):
+        while True:
+            after = rows[-1]["visit"]["id"] if rows else 0
+            page = visit_rows.list_joined(db, filters, after, _DAY_PAGE)
+            rows.extend(page)
+            if len(page) < _DAY_PAGE:
+                break
+        return _dispatch_views(db, rt, caller, rows)
+
+
 def replan_list(
     db: sqlite_utils.Database,
     rt: Runtime,

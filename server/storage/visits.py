@@ -70,13 +70,19 @@ _SELECT = ", ".join(
 _FROM = "FROM visits v JOIN cases c ON c.id = v.case_id JOIN borrowers b ON b.id = c.borrower_id"
 
 
+_PART_NAMES = {"v": "visit", "c": "case", "b": "borrower"}
+_SPLIT_KEYS: dict[str, tuple[str, str]] = {}  # "v__id" -> ("visit", "id"), learned once
+
+
 def _split(row: Row) -> Row:
     """One joined row -> {"visit": {...}, "case": {...}, "borrower": {...}}."""
     parts: dict[str, Row] = {"visit": {}, "case": {}, "borrower": {}}
-    names = {"v": "visit", "c": "case", "b": "borrower"}
     for key, value in row.items():
-        prefix, _, column = key.partition("__")
-        parts[names[prefix]][column] = value
+        where = _SPLIT_KEYS.get(key)
+        if where is None:
+            prefix, _, column = key.partition("__")
+            where = _SPLIT_KEYS[key] = (_PART_NAMES[prefix], column)
+        parts[where[0]][where[1]] = value
     return parts
 
 

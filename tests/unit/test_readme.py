@@ -72,3 +72,10 @@ def test_every_variable_the_readme_mentions_is_a_setting():
     text = README.read_text()
     mentioned = set(re.findall(r"\bDOORSTEP_[A-Z0-9_]*[A-Z0-9]\b", text))
     assert mentioned - {env_name(key) for key in DEFAULTS} == set()
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    section = _section(README.read_text(), "Test it")
+    command = re.search(r"```sh\n(.+?)\n```", section, re.S).group(1)
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert command in ci

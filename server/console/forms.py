@@ -1,0 +1,53 @@
+"""The console's forms (WTForms through Flask-WTF: each carries the session's CSRF token).
+They only read and check input; what an input means is decided by the services."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, PasswordField, StringField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional
+
+from server.services.flag_reviews import DISPOSITIONS
+
+
+class SignInForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=150)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
+    next = HiddenField()
+
+
+class PlainForm(FlaskForm):
+    """A button that only needs the CSRF token (sign out, take a checkpoint)."""
+
+
+class CheckpointForm(FlaskForm):
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=200)])
+
+
+class LanguageForm(FlaskForm):
+    lang = StringField(_l("Language"), validators=[AnyOf(("en", "zh_Hans"))])
+    next = HiddenField()
+
+
+class ReassignForm(FlaskForm):
+    agent_id = IntegerField(_l("Agent"), validators=[InputRequired()])
+    version = IntegerField(validators=[InputRequired(), NumberRange(min=0)])
+    day = HiddenField()
+
+
+class AssignFlagForm(FlaskForm):
+    assignee_id = IntegerField(_l("Reviewer"), validators=[InputRequired()])
+    comment = TextAreaField(_l("Comment"), validators=[Optional(), Length(max=2000)])
+    version = IntegerField(validators=[InputRequired(), NumberRange(min=0)])
+
+
+class ResolveFlagForm(FlaskForm):
+    disposition = StringField(_l("Disposition"), validators=[AnyOf(DISPOSITIONS)])
+    comment = TextAreaField(_l("Comment"), validators=[DataRequired(), Length(max=2000)])
+    version = IntegerField(validators=[InputRequired(), NumberRange(min=0)])
+
+
+class ReopenFlagForm(FlaskForm):
+    comment = TextAreaField(_l("Comment"), validators=[DataRequired(), Length(max=2000)])
+    version = IntegerField(validators=[InputRequired(), NumberRange(min=0)])

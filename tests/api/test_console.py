@@ -1,0 +1,323 @@
+"""The web console through the Flask test client: sign-in (cookie flags, throttling, agents
+refused, idle timeout, sign-out), CSRF on every form, the dispatcher's board and reassign
+(with the conflict shown), the case page, flag review, the register, the privacy officer's
+ledger pages; and what each page writes to the exposure ledger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.api.console_steps import csrf_of, post_form, sign_in
+from tests.api.lifecycle_steps import pull, push, report
+from tests.conftest import TODAY
+
+
+def _page(client, url: str, status: int = 200) -> str:
+    response = client.get(url)
+    assert response.status_code == status, response.get_data(as_text=True)[:2000]
+    return response.get_data(as_text=True)
+
+
+def _ledger_rows(db, endpoint: str) -> list[dict]:
+    return list(
+        db.query("SELECT * FROM exposure_ledger WHERE endpoint = ? ORDER BY seq", [endpoint])
+    )
+
+
+@pytest.fixture
+def dispatcher(app, world):
+    client = app.test_client()
+    assert sign_in(client, "dispatcher").status_code == 302
+    return client
+
+
+@pytest.fixture
+def privacy(app, world):
+    client = app.test_client()
+    assert sign_in(client, "privacy").status_code == 302
+    return client
+
+
+# -- signing in --------------------------------------------------------------------------------
+
+
+def test_session_cookie_is_httponly_strict_and_secure_outside_development(make_app, world):
+    client = world.app.test_client()
+    cookie = sign_in(client, "dispatcher").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # development: plain http on the loopback
+    key = Path(world.app.config["DATABASE"]).with_name("doorstep.signing-key.pem")
+    production = make_app(DOORSTEP_ENV="production", SIGNING_KEY_FILE=str(key)).test_client()
+    page = production.get("/console/sign-in", base_url="https://console.bank.example")
+    token = csrf_of(page.get_data(as_text=True))
+    response = production.post(
+        "/console/sign-in",
+        data={"username": "dispatcher", "password": "correct-horse-battery", "csrf_token": token},
+        base_url="https://console.bank.example",
+        headers={"Referer": "https://console.bank.example/console/sign-in"},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    assert "; Secure" in response.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize(
+    ("user", "menu", "absent"),
+    [
+        (
+            "dispatcher",
+            ["console.board", "console.replan", "console.flags", "console.register"],
+            "console.ledger",
+        ),
+        ("privacy", ["console.ledger", "console.disclosures"], "console.board"),
+        ("admin", ["console.ledger"], "console.disclosures"),
+    ],
+)
+def test_each_role_sees_only_its_menu(app, world, user, menu, absent):
+    client = app.test_client()
+    assert sign_in(client, user).headers["Location"] == "/console/"
+    html = _page(client, "/console/")
+    shown = [part.split('"')[0] for part in html.split('data-menu="')[1:]]
+    assert shown == menu
+    assert absent not in html
+
+
+def test_an_agent_is_refused_and_gets_no_session(app, world, db):
+    client = app.test_client()
+    response = sign_in(client, "agent1")
+    assert response.status_code == 403
+    assert "phone app" in response.get_data(as_text=True)
+    assert "doorstep_console=" not in response.headers.get("Set-Cookie", "")
+    assert client.get("/console/board").status_code == 302  # to the sign-in page
+    refused = db.query("SELECT * FROM staff_audit WHERE action = 'console_refused'")
+    assert [row["username"] for row in refused] == ["agent1"]
+
+
+def test_wrong_passwords_are_throttled_as_at_the_api(app, world):
+    client = app.test_client()
+    statuses = [sign_in(client, "dispatcher", "wrong").status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+    response = sign_in(client, "dispatcher")  # the right password waits too
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
+
+
+def test_a_post_without_the_csrf_token_is_refused(dispatcher, world, db):
+    before = db.execute("SELECT version, agent_id FROM visits WHERE id = ?", [world.visits["v1"]])
+    before = before.fetchone()
+    response = dispatcher.post(
+        f"/console/visits/{world.visits['v1']}/reassign",
+        data={"agent_id": world.users["agent2"], "version": before[0], "day": TODAY},
+    )
+    assert response.status_code == 400
+    assert "csrf_failed" in response.get_data(as_text=True)
+    after = db.execute("SELECT version, agent_id FROM visits WHERE id = ?", [world.visits["v1"]])
+    assert after.fetchone() == before
+    no_form = dispatcher.post("/console/sign-out")
+    assert no_form.status_code == 400
+    assert dispatcher.get("/console/board").status_code == 200  # still signed in
+
+
+def test_sign_out_ends_the_session_for_good(app, world, db):
+    client = app.test_client()
+    sign_in(client, "dispatcher")
+    cookie = client.get_cookie("doorstep_console", path="/console").value
+    response = post_form(client, "/console/", "/console/sign-out", {})
+    assert response.status_code == 302 and response.headers["Location"] == "/console/sign-in"
+    replay = app.test_client()
+    replay.set_cookie("doorstep_console", cookie, path="/console")
+    assert replay.get("/console/board").status_code == 302  # the old cookie opens nothing
+    ended = db.query("SELECT end_reason FROM sessions WHERE end_reason IS NOT NULL")
+    assert [row["end_reason"] for row in ended] == ["logout"]
+
+
+def test_signing_in_again_ends_the_earlier_session(app, world, db):
+    client = app.test_client()
+    sign_in(client, "dispatcher")
+    sign_in(client, "privacy")
+    assert "console.ledger" in _page(client, "/console/")
+    ended = db.query("SELECT end_reason FROM sessions WHERE end_reason IS NOT NULL")
+    assert [row["end_reason"] for row in ended] == ["replaced"]
+
+
+def test_an_idle_session_times_out(dispatcher, world, db):
+    world.clock.advance(seconds=15 * 60 - 1)
+    assert dispatcher.get("/console/board").status_code == 200  # activity moves the clock on
+    world.clock.advance(seconds=15 * 60)
+    response = dispatcher.get("/console/board")
+    assert response.status_code == 302 and "/console/sign-in" in response.headers["Location"]
+    ended = db.query("SELECT end_reason FROM sessions WHERE end_reason IS NOT NULL")
+    assert [row["end_reason"] for row in ended] == ["idle_timeout"]
+
+
+def test_the_language_choice_is_remembered(dispatcher):
+    post_form(dispatcher, "/console/board", "/console/language", {"lang": "zh_Hans"})
+    html = _page(dispatcher, "/console/board")
+    assert '<html lang="zh-Hans">' in html and "派单看板" in html
+    post_form(dispatcher, "/console/board", "/console/language", {"lang": "en"})
+    assert "Day board" in _page(dispatcher, "/console/board")
+
+
+def test_the_browser_language_is_the_default(app, world):
+    client = app.test_client()
+    page = client.get("/console/sign-in", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert "登录" in page.get_data(as_text=True)
+
+
+# -- the dispatcher ----------------------------------------------------------------------------
+
+
+def test_the_board_shows_each_agent_with_visits_and_phone_health(dispatcher, world, db):
+    html = _page(dispatcher, f"/console/board?day={TODAY}")
+    for key in ("v1", "v2", "v3", "v4"):
+        assert f'id="visit-{world.visits[key]}"' in html
+    assert "phone-agent1: never synced" in html
+    assert "Borrower 1" in html
+    # The board ledgers as GET /visits does: one entry per borrower on it, dispatch purpose.
+    rows = _ledger_rows(db, "GET /console/board")
+    assert sorted(row["visit_id"] for row in rows) == sorted(world.visits.values())
+    assert {row["purpose"] for row in rows} == {"dispatch_planning"}
+    assert all("national_id" not in json.loads(row["fields"]) for row in rows)
+    assert "3101011990010" not in html  # the ID number is never a dispatcher's
+
+
+def test_the_page_request_id_is_the_ledger_entry_request_id(dispatcher, world, db):
+    response = dispatcher.get(f"/console/cases/{world.cases['C-0001']}")
+    assert response.status_code == 200
+    rows = _ledger_rows(db, "GET /console/cases/<int:case_id>")
+    assert [row["request_id"] for row in rows] == [response.headers["X-Request-Id"]]
+    assert rows[0]["user_id"] == world.users["dispatcher"] and rows[0]["role"] == "dispatcher"
+
+
+def test_reassign_by_form_purges_the_card_from_the_old_phone(dispatcher, client, auth, world):
+    first = pull(client, auth, "agent1")
+    assert world.visits["v1"] in [v["id"] for v in first["upserts"]]
+    visit = world.visits["v1"]
+    response = post_form(
+        dispatcher,
+        "/console/board",
+        f"/console/visits/{visit}/reassign",
+        {"agent_id": world.users["agent2"], "version": 1, "day": TODAY},
+    )
+    assert response.status_code == 302
+    assert f"Visit {visit} reassigned" in _page(dispatcher, response.headers["Location"])
+    after = pull(client, auth, "agent1", first["cursor"])
+    assert {"visit_id": visit, "reason": "reassigned"}.items() <= after["purges"][0].items()
+
+
+def test_a_stale_reassign_shows_the_conflict_and_changes_nothing(dispatcher, world, db):
+    visit = world.visits["v2"]
+    page = _page(dispatcher, "/console/board")
+    token = csrf_of(page)
+    form = {"agent_id": world.users["agent2"], "version": 1, "day": TODAY, "csrf_token": token}
+    assert dispatcher.post(f"/console/visits/{visit}/reassign", data=form).status_code == 302
+    stale = {**form, "agent_id": world.users["agent1"]}  # another tab, same old version
+    response = dispatcher.post(f"/console/visits/{visit}/reassign", data=stale)
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert 'id="board-problem"' in html and "your version 1, now 2" in html
+    row = db.execute("SELECT agent_id, version FROM visits WHERE id = ?", [visit]).fetchone()
+    assert tuple(row) == (world.users["agent2"], 2)
+
+
+def test_the_case_page_shows_the_card_and_the_timeline(dispatcher, world):
+    html = _page(dispatcher, f"/console/cases/{world.cases['C-0001']}")
+    assert "Borrower 1" in html and 'id="timeline"' in html
+    assert "138****0001" in html  # masked, never the full number
+    assert "13812340001" not in html and "Sister 1" not in html
+
+
+def test_the_route_map_draws_each_stop_and_ledgers_the_homes(dispatcher, world, db):
+    html = _page(dispatcher, f"/console/agents/{world.users['agent1']}/days/{TODAY}/map")
+    assert '<svg id="route-map"' in html
+    assert html.count('<g class="stop">') == 2  # agent1's two visits, in route order
+    assert "<polyline" in html
+    rows = _ledger_rows(db, "GET /console/agents/<int:agent_id>/days/<string:day>/map")
+    assert sorted(r["visit_id"] for r in rows) == sorted([world.visits["v1"], world.visits["v2"]])
+    assert all("home_geo" in json.loads(r["fields"]) for r in rows)
+    assert _page(dispatcher, f"/console/agents/{world.users['dispatcher']}/days/{TODAY}/map", 404)
+
+
+def test_an_unknown_case_is_a_404_page(dispatcher):
+    html = _page(dispatcher, "/console/cases/999", 404)
+    assert "not_found" in html
+
+
+def test_the_replan_list_shows_missed_visits_and_ledgers_them(dispatcher, world, db):
+    world.clock.advance(days=1)  # yesterday's visits, never reported, are missed now
+    assert sign_in(dispatcher, "dispatcher").status_code == 302  # a day idle: signed out
+    html = _page(dispatcher, "/console/replan")
+    assert 'id="replan"' in html and "C-0001" in html and "missed" in html
+    rows = _ledger_rows(db, "GET /console/replan")
+    assert rows and {r["purpose"] for r in rows} == {"dispatch_planning"}
+
+
+# -- the supervisor ----------------------------------------------------------------------------
+
+
+def test_resolve_a_flag_by_form(dispatcher, client, auth, world, db):
+    outcomes = push(client, auth, "agent1", [report(world.visits["v1"], "met_borrower")])
+    record, code = outcomes[0]["record_id"], outcomes[0]["flags"][0]["code"]
+    queue = _page(dispatcher, "/console/flags?status=open")
+    assert f"/console/flags/{record}/{code}" in queue
+    item = f"/console/flags/{record}/{code}"
+    response = post_form(
+        dispatcher,
+        item,
+        f"{item}/resolve",
+        {"disposition": "justified", "comment": "badge shown, app offline", "version": 0},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    html = _page(dispatcher, item)
+    assert 'id="flag-status">resolved' in html and "badge shown, app offline" in html
+    stale = post_form(dispatcher, item, f"{item}/reopen", {"comment": "again", "version": 0})
+    assert stale.status_code == 409
+    assert len(_ledger_rows(db, "GET /console/flags/<string:record_id>/<string:code>")) >= 1
+
+
+def test_an_agents_compliance_summary(dispatcher, client, auth, world):
+    push(client, auth, "agent1", [report(world.visits["v1"], "met_borrower")])
+    html = _page(dispatcher, f"/console/agents/{world.users['agent1']}/compliance")
+    assert 'id="compliance-summary"' in html and "credential_not_shown_first" in html
+    assert _page(dispatcher, f"/console/agents/{world.users['agent1']}/compliance?from=x", 422)
+
+
+def test_the_register_page_and_its_csv(dispatcher, world, db):
+    html = _page(dispatcher, f"/console/register?day={TODAY}")
+    assert 'id="register"' in html and "C-0001" in html
+    response = dispatcher.get(f"/console/register.csv?day={TODAY}")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "C-0001" in response.get_data(as_text=True)
+    assert {row["purpose"] for row in _ledger_rows(db, "GET /console/register.csv")} == {
+        "visit_register"
+    }
+    bad = dispatcher.get("/console/register?day=yesterday")
+    assert bad.status_code == 422
+
+
+# -- the privacy officer -----------------------------------------------------------------------
+
+
+def test_ledger_status_verify_and_checkpoint(privacy, dispatcher, world, db):
+    _page(dispatcher, "/console/board")  # something in the ledger to sign
+    html = _page(privacy, "/console/ledger")
+    assert 'id="last-checkpoint"' in html
+    report_html = _page(privacy, "/console/ledger/verify")
+    assert "The chain is intact" in report_html
+    response = post_form(
+        privacy, "/console/ledger", "/console/ledger/checkpoints", {"reason": "audit"}
+    )
+    assert response.status_code == 302
+    html = _page(privacy, "/console/ledger")
+    head = db.execute("SELECT max(seq) FROM exposure_ledger").fetchone()[0]
+    assert f"signs entry {head}" in html and "audit" in html
+
+
+def test_the_disclosure_report_names_fields_never_values(privacy, dispatcher, world):
+    _page(dispatcher, f"/console/cases/{world.cases['C-0001']}")
+    borrower = 1
+    html = _page(privacy, f"/console/disclosures?borrower_id={borrower}")
+    assert 'id="disclosure-report"' in html
+    assert "GET /console/cases/&lt;int:case_id&gt;" in html and "home_address" in html
+    assert "Borrower 1" not in html and "1 Test Road" not in html
