@@ -6,13 +6,16 @@ ledger pages; and what each page writes to the exposure ledger."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.api.console_steps import csrf_of, post_form, sign_in
 from tests.api.lifecycle_steps import pull, push, report
-from tests.conftest import TODAY
+from tests.api.test_contact_compliance import seven_calls
+from tests.api.test_contacts import import_rows, iso
+from tests.conftest import T0, TODAY
 
 
 def _page(client, url: str, status: int = 200) -> str:
@@ -321,3 +324,28 @@ def test_the_disclosure_report_names_fields_never_values(privacy, dispatcher, wo
     assert 'id="disclosure-report"' in html
     assert "GET /console/cases/&lt;int:case_id&gt;" in html and "home_address" in html
     assert "Borrower 1" not in html and "1 Test Road" not in html
+
+
+def test_a_contact_review_item_shows_without_agent_or_visit(client, auth, world):
+    """A flag on an imported call (no Doorstep agent, no visit) is listed and opens."""
+    seven_calls(client, auth, world.cases["C-0002"])
+    row = {
+        "case_external_id": "C-0002",
+        "channel": "phone_call",
+        "occurred_at": iso(T0 - timedelta(minutes=3)),
+        "outcome": "voicemail",
+        "agent": "dialer-seat-7",
+    }
+    assert import_rows(client, auth, json.dumps(row), "application/x-ndjson").status_code == 200
+    (item,) = client.get(
+        "/api/v1/flags",
+        query_string={"code": "call_frequency_exceeded"},
+        headers=auth.headers("dispatcher"),
+    ).json["items"]
+    sign_in(client, "dispatcher")
+    listed = client.get("/console/flags")
+    assert listed.status_code == 200
+    assert item["record_id"] in listed.get_data(as_text=True)
+    opened = client.get(f"/console/flags/{item['record_id']}/call_frequency_exceeded")
+    assert opened.status_code == 200
+    assert "#None" not in opened.get_data(as_text=True)
