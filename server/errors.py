@@ -32,6 +32,18 @@ class BadCursor(InvalidInput):
     code = "invalid_cursor"
 
 
+class SyncOptionUnsupported(InvalidInput):
+    """A WatermelonDB sync option or schema version the front door does not offer."""
+
+    code = "sync_option_unsupported"
+
+
+class UnknownSyncTable(InvalidInput):
+    """A WatermelonDB change set naming a table, or shaped in a way, the app schema lacks."""
+
+    code = "unknown_sync_table"
+
+
 class NotAuthenticated(DoorstepError):
     """No credentials, or credentials that do not prove who the caller is."""
 
