@@ -8,9 +8,10 @@ from typing import Any
 
 from marshmallow import fields, pre_load, validate
 
-from schemas.common import DeferredObject, NestedOrNull, StrictSchema, aware_datetime
+from schemas.common import DeferredObject, NestedOrNull, StrictSchema, aware_datetime, json_int
 from schemas.disclosure import borrower_fact, borrower_subject
 from schemas.sync import BlockedSchema
+from sync.watermelon import TABLES, Table, row_json_schema
 
 # JavaScript's largest safe integer: a WatermelonDB timestamp is a JS number.
 MAX_STAMP = 2**53 - 1
@@ -52,8 +53,41 @@ class WatermelonPullArgsSchema(StrictSchema):
         }
 
 
+def _pushed_table(table: Table) -> type[StrictSchema]:
+    """One table's local changes. Each row is validated on its own as a native record (a
+    bad one is answered in `record_outcomes`, not by refusing the push): loaded as it is,
+    documented with the table's columns."""
+    row = DeferredObject(metadata={"document": row_json_schema(table)})
+    name = "".join(part.title() for part in table.name.split("_"))
+    return type(
+        f"Pushed{name}Schema",
+        (StrictSchema,),
+        {
+            "__module__": __name__,
+            "__doc__": f"Local changes to `{table.name}`.",
+            "created": fields.List(row, load_default=list),
+            "updated": fields.List(row, load_default=list),
+            "deleted": fields.List(
+                fields.Str(validate=validate.Length(max=256)), load_default=list
+            ),
+        },
+    )
+
+
+WatermelonPushChangesSchema = type(
+    "WatermelonPushChangesSchema",
+    (StrictSchema,),
+    {
+        "__module__": __name__,
+        "__doc__": "Every table of the app schema; rows of `visits` and `record_outcomes` "
+        "and deleted ids are not stored (docs/watermelondb.md).",
+        **{table.name: fields.Nested(_pushed_table(table)) for table in TABLES},
+    },
+)
+
+
 class WatermelonPushSchema(StrictSchema):
-    last_pulled_at = fields.Int(
+    last_pulled_at = json_int(
         required=True,
         validate=validate.Range(min=0, max=MAX_STAMP),
         metadata={"description": "the `lastPulledAt` synchronize() passes to pushChanges"},
@@ -61,9 +95,8 @@ class WatermelonPushSchema(StrictSchema):
     device_time = aware_datetime(
         metadata={"description": "phone clock at send; clock-skew checks need it"}
     )
-    # Each row is validated on its own as a native record (a bad one is answered in
-    # `record_outcomes`, not by refusing the push): not checked here.
-    changes = DeferredObject(
+    changes = fields.Nested(
+        WatermelonPushChangesSchema,
         required=True,
         metadata={"description": "{table: {created: [rows], updated: [rows], deleted: [ids]}}"},
     )

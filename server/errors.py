@@ -38,10 +38,11 @@ class SyncOptionUnsupported(InvalidInput):
     code = "sync_option_unsupported"
 
 
-class UnknownSyncTable(InvalidInput):
-    """A WatermelonDB change set naming a table, or shaped in a way, the app schema lacks."""
+class BadChangeSet(InvalidInput):
+    """A WatermelonDB change set shaped otherwise than the app schema says (a row without an
+    id): the push fails whole, as the protocol wants for a malformed change set."""
 
-    code = "unknown_sync_table"
+    code = "invalid_change_set"
 
 
 class NotAuthenticated(DoorstepError):

@@ -388,6 +388,26 @@ def next_stamp(now_ms: int, last: int | None) -> int:
     return now_ms if last is None or now_ms > last else last + 1
 
 
+_JSON_TYPES = {"string": "string", "number": "number", "boolean": "boolean"}
+
+
+def row_json_schema(table: Table) -> dict[str, Any]:
+    """A row of `table` as an OpenAPI 3.0 schema, for the API document: the id, WatermelonDB's own
+    bookkeeping columns, and the table's columns, each nullable; nothing else."""
+    properties: dict[str, Any] = {
+        "id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "_status": {"type": "string"},
+        "_changed": {"type": "string"},
+    }
+    for column in table.columns:
+        properties[column.name] = {
+            "type": _JSON_TYPES[column.type],
+            "nullable": True,
+            "description": column.meaning,
+        }
+    return {"properties": properties, "required": ["id"], "additionalProperties": False}
+
+
 def app_schema_js() -> str:
     """The `appSchema` a WatermelonDB app pastes (docs/watermelondb.md shows this text)."""
     lines = ["appSchema({", f"  version: {SCHEMA_VERSION},", "  tables: ["]

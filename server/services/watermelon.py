@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from server.clock import parse_iso, to_iso
-from server.errors import BadCursor, BatchTooLarge, SyncOptionUnsupported, UnknownSyncTable
+from server.errors import BadChangeSet, BadCursor, BatchTooLarge, SyncOptionUnsupported
 from server.runtime import Caller, Runtime
 from server.services import sync_pull, sync_push
 from server.services.disclosure import held_cards
@@ -220,30 +220,31 @@ def _rows(changes: Any) -> list[tuple[str, dict]]:
     """The created and updated rows of the phone's tables; the change set's shape checked.
     Rows of server tables and deleted ids are not stored (docs/watermelondb.md)."""
     if not isinstance(changes, dict):
-        raise UnknownSyncTable("changes: an object of tables", field="changes")
+        raise BadChangeSet("changes: an object of tables", field="changes")
     rows = []
     for table, change in changes.items():
         if table not in TABLES_BY_NAME:
-            raise UnknownSyncTable(
+            raise BadChangeSet(
                 f"changes.{str(table)[:64]}: not a table of the app schema",
                 field=f"changes.{str(table)[:64]}",
             )
         if not isinstance(change, dict):
-            raise UnknownSyncTable(
+            raise BadChangeSet(
                 "created, updated and deleted lists expected", field=f"changes.{table}"
             )
         for part in ("created", "updated", "deleted"):
             items = change.get(part, [])
             if not isinstance(items, list):
-                raise UnknownSyncTable("a list expected", field=f"changes.{table}.{part}")
-            if part == "deleted" or table not in RECORD_TABLES:
+                raise BadChangeSet("a list expected", field=f"changes.{table}.{part}")
+            if part == "deleted":
                 continue
             for index, row in enumerate(items):
                 if not isinstance(row, dict) or not isinstance(row.get("id"), str):
-                    raise UnknownSyncTable(
+                    raise BadChangeSet(
                         "a row with a text id expected", field=f"changes.{table}.{part}.{index}"
                     )
-                rows.append((table, row))
+                if table in RECORD_TABLES:
+                    rows.append((table, row))
     return rows
 
 

@@ -248,10 +248,18 @@ def test_a_change_set_naming_an_unknown_table_fails_whole(world, client, auth, d
     assert answer.status_code == 422
     assert answer.json["error"] == {
         **answer.json["error"],
-        "code": "unknown_sync_table",
+        "code": "validation_failed",
         "field": "changes.borrowers",
     }
     assert db.execute("SELECT count(*) FROM sync_records").fetchone()[0] == 0
+    idless = client.post(
+        PUSH,
+        json={"last_pulled_at": stamp, "changes": {"visit_reports": {"created": [{"x": 1}]}}},
+        headers=headers,
+    )
+    assert idless.status_code == 422
+    assert idless.json["error"]["code"] == "invalid_change_set"
+    assert idless.json["error"]["field"] == "changes.visit_reports.created.0"
 
 
 def test_too_many_rows_fail_whole(world, auth, make_app, db):
