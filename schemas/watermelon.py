@@ -117,7 +117,7 @@ class VisitRowSchema(StrictSchema):
     notice_kind = fields.Str(allow_none=True)
     notice_given_at = fields.Str(allow_none=True)
     version = fields.Int()
-    updated_at = fields.Str()
+    visit_updated_at = fields.Str()
     card_available_from = fields.Int(allow_none=True)
     borrower_id = fields.Int(metadata=borrower_subject("borrower"))
     card_expires_at = fields.Int(allow_none=True)

@@ -83,7 +83,7 @@ TABLES: tuple[Table, ...] = (
             _c("notice_kind", "string", "appointment, letter, … or null"),
             _c("notice_given_at", "string", "ISO 8601 or null"),
             _c("version", "number", "the visit's version"),
-            _c("updated_at", "string", "ISO 8601, server clock"),
+            _c("visit_updated_at", "string", "ISO 8601, server clock, of the visit's last change"),
             _c("card_available_from", "number", "ms; the card arrives from then", moment=True),
             _c("borrower_id", "number", "the borrower (null: no card yet)"),
             _c("card_expires_at", "number", "ms; delete the card columns then", moment=True),
@@ -317,7 +317,6 @@ _VISIT_PLAIN = (
     "notice_kind",
     "notice_given_at",
     "version",
-    "updated_at",
 )
 
 
@@ -326,6 +325,8 @@ def visit_row(view: Mapping[str, Any]) -> dict[str, Any]:
     A card field the policy withholds is absent, so WatermelonDB leaves its column null."""
     row: dict[str, Any] = {"id": str(view["id"])}
     row.update({name: view.get(name) for name in _VISIT_PLAIN})
+    # `updated_at` is WatermelonDB's own column (a number it sets); the visit's is renamed.
+    row["visit_updated_at"] = view.get("updated_at")
     row["card_available_from"] = iso_to_ms(view.get("card_available_from"))
     card = view.get("borrower")
     if not card:
