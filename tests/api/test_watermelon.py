@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
+from sync.watermelon import TABLES, app_schema_js
 from tests.conftest import T0
 
 PULL = "/api/v1/sync/watermelon/pull"
@@ -311,3 +313,12 @@ def test_only_agents_with_their_device(world, client, auth):
     headers.pop("X-Device-Id")
     answer = client.get(PULL, headers=headers)
     assert answer.status_code == 401 and answer.json["error"]["code"] == "device_mismatch"
+
+
+def test_the_documented_app_schema_is_the_one_served():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "watermelondb.md").read_text()
+    assert app_schema_js() in doc
+    for table in TABLES:
+        assert f"### `{table.name}`" in doc
+        for column in table.columns:
+            assert f"| `{column.name}` | {column.type} |" in doc, (table.name, column.name)

@@ -62,13 +62,20 @@ def _npm_ci() -> None:
 
 
 def _app_schema() -> dict:
+    """The schema of docs/watermelondb.md (`sync.watermelon.app_schema_js`), as data."""
     return {
         "version": SCHEMA_VERSION,
         "tables": [
             {
                 "name": table.name,
                 "columns": [
-                    {"name": c.name, "type": c.type, "isOptional": True} for c in table.columns
+                    {
+                        "name": c.name,
+                        "type": c.type,
+                        "isOptional": True,
+                        **({"isIndexed": True} if c.name in ("visit_id", "record_id") else {}),
+                    }
+                    for c in table.columns
                 ],
             }
             for table in TABLES
