@@ -24,6 +24,7 @@ from server.services.disclosure import held_cards
 from server.storage import sync as sync_rows
 from server.storage import watermelon as watermelon_rows
 from server.storage.connection import transaction
+from sync.cards import HeldCard
 from sync.cursor import InvalidCursor, decode_cursor
 from sync.watermelon import (
     OUTCOMES,
@@ -129,18 +130,7 @@ def pull(
         last = pages[-1]
         changes = empty_changes()
         as_updated = bool(args.get("send_created_as_updated"))
-        through = start["pull_seq"] if start else None
-        for view in {v["id"]: v for page in pages for v in page["upserts"]}.values():
-            card = held.get(view["id"])
-            known = (
-                through is not None
-                and card is not None
-                and card.delivered_pull <= through
-                and card.purge_ordered_at is None
-            )
-            bucket = "updated" if known or as_updated else "created"
-            changes[VISITS][bucket].append(visit_row(view))
-        changes[VISITS]["deleted"] = [str(p["visit_id"]) for p in last["purges"]]
+        _visit_rows(pages, held, start["pull_seq"] if start else None, as_updated, changes)
         _outcome_rows(db, agent, pages, rejections, changes, as_updated, wipe=start is not None)
         stamp = next_stamp(iso_to_ms(now) or 0, watermelon_rows.latest_stamp(db, device))
         watermelon_rows.save_pull(
@@ -165,6 +155,29 @@ def pull(
         "has_more": last["has_more"] or len(rejections) == REJECTIONS_PER_PULL,
         "blocked": last["blocked"],
     }
+
+
+def _visit_rows(
+    pages: list[dict[str, Any]],
+    held: dict[int, HeldCard],
+    through: int | None,
+    as_updated: bool,
+    changes: dict[str, dict[str, list]],
+) -> None:
+    """Native upserts as `visits` rows, `updated` when the phone held the card after the
+    pull it presented (`through`, its native pull number), else `created`; purges as
+    deleted ids (the last page lists every open order)."""
+    for view in {v["id"]: v for page in pages for v in page["upserts"]}.values():
+        card = held.get(view["id"])
+        known = (
+            through is not None
+            and card is not None
+            and card.delivered_pull <= through
+            and card.purge_ordered_at is None
+        )
+        bucket = "updated" if known or as_updated else "created"
+        changes[VISITS][bucket].append(visit_row(view))
+    changes[VISITS]["deleted"] = [str(p["visit_id"]) for p in pages[-1]["purges"]]
 
 
 def _native_pages(
