@@ -51,6 +51,12 @@ DEFAULTS: dict[str, Any] = {
     "COMPLIANCE_POLICY_FILE": None,  # JSON: {"profile": ..., overrides}
     "PURGE_ACK_DEADLINE_S": 2 * 3600,  # unconfirmed purge older than this blocks new cards
     "MAX_PUSH_RECORDS": 100,
+    # The WatermelonDB front door (docs/watermelondb.md): rows per push (split into native
+    # batches of MAX_PUSH_RECORDS, stored together), native pull pages per pull, and how
+    # long a pull's `timestamp` can be presented again before it counts as a first sync.
+    "WATERMELON_MAX_PUSH_RECORDS": 1000,
+    "WATERMELON_MAX_PULL_PAGES": 20,
+    "WATERMELON_STAMP_TTL_S": 30 * 86400,
     # Typed-ID comparisons made per borrower within a rolling period, whatever the visit or
     # case (no guessing game; a new visit does not start a new budget).
     "ID_CHECKS_PER_BORROWER": 5,

@@ -32,6 +32,19 @@ class BadCursor(InvalidInput):
     code = "invalid_cursor"
 
 
+class SyncOptionUnsupported(InvalidInput):
+    """A WatermelonDB sync option or schema version the front door does not offer."""
+
+    code = "sync_option_unsupported"
+
+
+class BadChangeSet(InvalidInput):
+    """A WatermelonDB change set shaped otherwise than the app schema says (a row without an
+    id): the push fails whole, as the protocol wants for a malformed change set."""
+
+    code = "invalid_change_set"
+
+
 class NotAuthenticated(DoorstepError):
     """No credentials, or credentials that do not prove who the caller is."""
 

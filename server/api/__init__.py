@@ -26,6 +26,7 @@ from server.api import (
     users,
     visit_register,
     visits,
+    watermelon,
 )
 from server.api.context import BEARER
 from server.api.converters import CONVERTERS
@@ -78,6 +79,7 @@ def register_api(app: Flask) -> Api:
         routes,
         visit_register,
         sync,
+        watermelon,
         flag_reviews,
         attachments,
         audit,

@@ -177,6 +177,12 @@ COVERAGE: dict[str, TableRetention] = {
             "id started_at user_id source format total_rows created updated unchanged rejected"
         ),
     ),
+    "watermelon_pulls": TableRetention(
+        None,
+        "where a phone's WatermelonDB pulls left it: ids, positions, times; each device "
+        "keeps those of the last DOORSTEP_WATERMELON_STAMP_TTL_S and its latest",
+        kept=_columns("device_id stamp cursor rejection_seq purges pulled_at"),
+    ),
     "device_sync": TableRetention(
         None,
         _NO_BORROWER,

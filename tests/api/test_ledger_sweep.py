@@ -378,6 +378,26 @@ def _push_call(s: Sweep, role: str) -> Call:
     return {"json": {"device_time": iso(T0), "records": [record]}}
 
 
+def _watermelon_push_call(s: Sweep, role: str) -> Call:
+    """A call logged from the phone, as a WatermelonDB row (dates in ms)."""
+    seq = 300 + s.next()
+    row = {
+        "id": f"00000000-0000-4000-8000-{seq:012d}",
+        "_status": "created",
+        "_changed": "",
+        "visit_id": str(s.world.visits["v1"]),
+        "device_seq": seq,
+        "recorded_at": int((T0 - timedelta(minutes=5)).timestamp() * 1000),
+        "channel": "phone_call",
+        "occurred_at": int((T0 - timedelta(minutes=6)).timestamp() * 1000),
+        "outcome": "no_answer",
+        "duration_s": 30,
+    }
+    empty = {"created": [], "updated": [], "deleted": []}
+    changes = {"contact_attempts": {**empty, "created": [row]}, "visit_reports": empty}
+    return {"json": {"last_pulled_at": 0, "device_time": iso(T0), "changes": changes}}
+
+
 def _order_call(s: Sweep, role: str) -> Call:
     agent = s.world.users["agent1"]
     planned = s.db.execute(
@@ -555,6 +575,7 @@ BODIES: dict[tuple[str, str], Callable[[Sweep, str], Call]] = {
     },
     ("POST", "/sync/push"): _push_call,
     ("POST", "/sync/purge-acks"): lambda s, r: {"json": {"visit_ids": []}},
+    ("POST", "/sync/watermelon/push"): _watermelon_push_call,
     ("PUT", "/attachments/{sha256}"): _put_blob_call,
     ("POST", "/attachments/{sha256}/uploads"): _new_upload_call,
     ("PATCH", "/attachments/uploads/{upload_id}"): _chunk_call,
@@ -994,6 +1015,9 @@ def test_every_disclosure_of_every_operation_is_ledgered(sweep, doc, client):
         (f"POST {route}-proposal", "route_leg_distance"),
         ("POST /api/v1/days/<day:day>/assignment-proposal", "route_leg_distance"),
         ("POST /api/v1/sync/push", "flag_details"),
+        ("GET /api/v1/sync/watermelon/pull", "flag_details"),
+        ("GET /api/v1/sync/watermelon/pull", "id_result"),
+        ("GET /api/v1/sync/watermelon/pull", "home_geo"),
         ("GET /api/v1/register", "gps_fix"),
         ("GET /api/v1/register", "id_result"),
         ("GET /api/v1/flags", "flag_details"),

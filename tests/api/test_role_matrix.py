@@ -116,6 +116,8 @@ KNOWN = {
     ("POST", f"{API}/sync/push"): {"agent"},
     ("GET", f"{API}/sync/pull"): {"agent"},
     ("POST", f"{API}/sync/purge-acks"): {"agent"},
+    ("GET", f"{API}/sync/watermelon/pull"): {"agent"},
+    ("POST", f"{API}/sync/watermelon/push"): {"agent"},
     ("GET", f"{API}/sync/health"): {"dispatcher", "admin"},
     ("GET", f"{API}/records"): {"dispatcher"},
     # Flag review: dispatchers review (docs/flag-review.md); no admin, privacy officer or agent.

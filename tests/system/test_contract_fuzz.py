@@ -309,12 +309,54 @@ def records_answered_on_their_own(ctx, response, case) -> None:
         raise AssertionError("a push answered without an outcome for each record")
 
 
+WATERMELON_PUSH = f"POST {API}/sync/watermelon/push"
+_WATERMELON_PUSH = validator(
+    _DOCUMENT,
+    _DOCUMENT["paths"][f"{API}/sync/watermelon/push"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"],
+)
+
+
+def rows_answered_on_their_own(ctx, response, case) -> None:
+    """`negative_data_rejection` for a WatermelonDB push: its rows are answered one by one
+    (in `record_outcomes` on the next pull), so a push the document refuses only for its
+    rows' columns or id is accepted; with every row reduced to an id it must follow the
+    document, and anything else the document refuses must be a 4xx."""
+    if case.meta is None or not case.meta.generation.mode.is_negative:
+        return
+    if response.status_code >= 400 or case.method.upper() != "POST":
+        return
+    body = json.loads(json.dumps(case.body))
+    changes = body.get("changes") if isinstance(body, dict) else None
+    for change in (changes or {}).values() if isinstance(changes, dict) else ():
+        for part in ("created", "updated"):
+            rows = change.get(part) if isinstance(change, dict) else None
+            if isinstance(rows, list):
+                change[part] = [
+                    {"id": "row"}
+                    if isinstance(row, dict) and isinstance(row.get("id"), str)
+                    else row
+                    for row in rows
+                ]
+    if not _WATERMELON_PUSH.is_valid(body):
+        raise AssertionError("a WatermelonDB push whose envelope breaks the document was accepted")
+
+
+# Requests whose items are answered one by one, each with the check that replaces
+# `negative_data_rejection` for them.
+PER_ITEM = {PUSH: records_answered_on_their_own, WATERMELON_PUSH: rows_answered_on_their_own}
+
+
 def _call(case, role: str, world: World, statuses: Counter) -> None:
-    push = case.operation.label == PUSH
+    per_item = PER_ITEM.get(case.operation.label)
     response = case.call_and_validate(
         headers=world.headers[role],
-        excluded_checks=[positive_data_acceptance, *([negative_data_rejection] if push else [])],
-        additional_checks=[documented_status, *([records_answered_on_their_own] if push else [])],
+        excluded_checks=[
+            positive_data_acceptance,
+            *([negative_data_rejection] if per_item else []),
+        ],
+        additional_checks=[documented_status, *([per_item] if per_item else [])],
         app=world.app,
     )
     statuses[(case.operation.label, role, response.status_code)] += 1
