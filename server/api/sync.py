@@ -14,6 +14,7 @@ from schemas.sync import (
     RecordQueryArgsSchema,
 )
 from server.api.context import Blueprint, caller, get_db, requires, runtime
+from server.api.fast_json import fast_json
 from server.domain.disclosure import COMPLIANCE_EVIDENCE
 from server.services import sync_pull, sync_push, sync_status
 
@@ -22,6 +23,7 @@ blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Offline syn
 
 @blp.route("/sync/push")
 class SyncPushViews(MethodView):
+    @fast_json
     @requires("agent")
     @blp.arguments(PushSchema)
     @blp.response(200, PushResultSchema, purpose=COMPLIANCE_EVIDENCE)
@@ -32,6 +34,7 @@ class SyncPushViews(MethodView):
 
 @blp.route("/sync/pull")
 class SyncPullViews(MethodView):
+    @fast_json
     @requires("agent")
     @blp.arguments(PullArgsSchema, location="query")
     @blp.response(200, PullResultSchema, purpose=COMPLIANCE_EVIDENCE)
