@@ -250,9 +250,49 @@ def _compact_json(document: object) -> str:
 
 
 def _digestible(value: object, path: str) -> object:
-    """The value with every type JSON lacks turned into stable text."""
-    # Hot path of every push: plain text and flags need no conversion, and the path of a
-    # nested value is only spelled out when there is an error to report.
+    """The value with every type JSON lacks turned into stable text.
+
+    Hot path of every push: the exact types a decoded record holds (text, flags, ints,
+    floats, UTC datetimes, dicts of them) are converted inline, and the path of a nested
+    value is only spelled out when there is a container to descend into or an error to
+    report; anything else goes to _digestible_general, which gives the same text."""
+    kind = type(value)
+    if value is None or kind is str or kind is bool:
+        return value
+    if kind is not dict:
+        return _digestible_general(value, path)
+    result: dict[str, object] = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            return _digestible_general(value, path)
+        item_kind = type(item)
+        if item_kind is str or item_kind is bool:
+            result[key] = item
+        elif item is None:
+            continue
+        elif item_kind is int:
+            result[key] = str(item)
+        elif item_kind is float and (text := _plain_float_text(item)) is not None:
+            result[key] = text
+        elif item_kind is datetime and item.tzinfo is UTC:
+            result[key] = item.isoformat().replace("+00:00", "Z")
+        else:
+            result[key] = _digestible(item, path and f"{path}.{key}")
+    return result
+
+
+def _plain_float_text(value: float) -> str | None:
+    """_decimal_text of a float whose repr has no exponent; None for any other float."""
+    text = repr(value)
+    if "e" in text or "n" in text:  # exponent, nan, inf
+        return None
+    if value == 0:
+        return "0"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _digestible_general(value: object, path: str) -> object:
+    """The value with every type JSON lacks turned into stable text (any value)."""
     kind = type(value)
     if value is None or kind is str or kind is bool:
         return value
