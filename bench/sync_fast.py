@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import string
 import threading
@@ -68,6 +69,15 @@ def encoded(records: list[dict]) -> bytes:
     return json.dumps({"device_time": iso(datetime.now(UTC)), "records": records}).encode()
 
 
+PHASES: dict[str, float] = {}  # Server-Timing phases of the pushes, ms, summed
+
+
+def phases_per_batch(batches: int) -> str:
+    text = ", ".join(f"{name} {ms / batches:.1f}" for name, ms in PHASES.items())
+    PHASES.clear()
+    return text
+
+
 def send(http: requests.Session, base: str, headers: dict, body: bytes) -> dict[str, int]:
     answer = http.post(
         f"{base}/sync/push",
@@ -76,6 +86,9 @@ def send(http: requests.Session, base: str, headers: dict, body: bytes) -> dict[
         timeout=120,
     )
     answer.raise_for_status()
+    for part in filter(None, answer.headers.get("Server-Timing", "").split(", ")):
+        name, duration = part.split(";dur=")
+        PHASES[name] = PHASES.get(name, 0.0) + float(duration)
     counts: dict[str, int] = {}
     for outcome in answer.json()["outcomes"]:
         counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
@@ -95,6 +108,16 @@ def push_all(base: str, items: list[tuple[dict, bytes]]) -> tuple[float, dict[st
 def workers_of(master: int) -> list[int]:
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     return [int(pid) for pid in children]
+
+
+def cpu_ms(master: int) -> float:
+    """CPU time (user + system) the workers have used so far, in ms: a figure the machine's
+    other load disturbs far less than wall time."""
+    ticks = 0
+    for pid in workers_of(master):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -140,15 +163,24 @@ def main() -> None:
             ceiling = sqlite_ceiling(workdir, [records for _, records in first])
             items = [(h, encoded(records)) for h, records in first]
             total = 100 * len(items)
+            cpu0 = cpu_ms(master)
             seconds, statuses = push_all(base, items)
-            push_rate = total / seconds
+            push_rate, push_cpu = total / seconds, (cpu_ms(master) - cpu0) / len(items)
+            push_phases = phases_per_batch(len(items))
+            cpu0 = cpu_ms(master)
             seconds, replayed = push_all(base, items)
-            replay_rate = total / seconds
+            replay_rate, replay_cpu = total / seconds, (cpu_ms(master) - cpu0) / len(items)
+            replay_phases = phases_per_batch(len(items))
             print(f"push: {push_rate:,.0f} records/s {statuses} ({total} records, batches of 100)")
             print(
                 f"replay: {replay_rate:,.0f} records/s {replayed}; "
                 f"replay/push = {replay_rate / push_rate:.2f}x"
             )
+            print(
+                f"server CPU per batch of 100: push {push_cpu:.1f} ms, replay {replay_cpu:.1f} ms "
+                f"(replay/push by CPU = {push_cpu / replay_cpu:.2f}x)"
+            )
+            print(f"server phases, ms per batch: push: {push_phases}; replay: {replay_phases}")
             print(
                 f"raw sqlite3 (same rows, WAL, synchronous=FULL): {ceiling:,.0f} records/s; "
                 f"push is {ceiling / push_rate:.1f}x below it"
@@ -156,6 +188,7 @@ def main() -> None:
 
             headers = agents[0][0]
             latencies = []
+            cpu0 = cpu_ms(master)
             for _ in range(args.pulls):
                 t0 = time.perf_counter()
                 page = http.get(
@@ -163,8 +196,10 @@ def main() -> None:
                 )
                 page.json()
                 latencies.append((time.perf_counter() - t0) * 1000)
+            pull_cpu = (cpu_ms(master) - cpu0) / args.pulls
             print(
                 f"pull of a {len(page.json()['upserts'])}-visit day from a fresh cursor: "
+                f"server CPU {pull_cpu:.1f} ms per pull, "
                 f"p50 {percentile(latencies, 50):.2f} ms, p95 {percentile(latencies, 95):.2f} ms"
             )
 
