@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
+
 AGREEMENT_FIELDS: tuple[str, ...] = (
     "agreement_id",
     "case_id",
@@ -106,8 +108,7 @@ def record_digest(kind: str, body: Mapping[str, Any]) -> str:
     that starts filling a default with None does not turn old replays into conflicts).
     """
     document = {"kind": kind, "body": _digestible(body, "body")}
-    payload = b"doorstep-record-v1\n" + _compact_json(document).encode("utf-8")
-    return hashlib.sha256(payload).hexdigest()
+    return hashlib.sha256(b"doorstep-record-v1\n" + _compact_json_bytes(document)).hexdigest()
 
 
 def canonical_amount(field: str, value: object) -> str:
@@ -241,6 +242,20 @@ def _canonical_installment(field: str, item: object) -> dict[str, str]:
         "due_date": canonical_date(f"{field}.due_date", item["due_date"]),
         "amount": canonical_amount(f"{field}.amount", item["amount"]),
     }
+
+
+_SORTED_JSON = msgspec.json.Encoder(order="sorted").encode
+
+
+def _compact_json_bytes(document: object) -> bytes:
+    """_compact_json(document) as UTF-8, for a document of text, flags, None, dicts and
+    lists only (what _digestible returns): msgspec writes those exactly as json.dumps does
+    (keys sorted by code point, the same escapes, UTF-8 as is); anything it refuses, such as
+    a lone surrogate, is left to json.dumps, which decides as before."""
+    try:
+        return _SORTED_JSON(document)
+    except (TypeError, UnicodeEncodeError, msgspec.MsgspecError):
+        return _compact_json(document).encode("utf-8")
 
 
 def _compact_json(document: object) -> str:
