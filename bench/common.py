@@ -55,6 +55,13 @@ def free_port() -> int:
 @contextmanager
 def server(env: dict[str, str], workers: int = 2):
     """gunicorn on 127.0.0.1, stopped by PID when the block ends."""
+    with server_process(env, workers) as (base, _pid):
+        yield base
+
+
+@contextmanager
+def server_process(env: dict[str, str], workers: int = 2):
+    """As server(), yielding (base URL, the gunicorn master's PID)."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -81,7 +88,7 @@ def server(env: dict[str, str], workers: int = 2):
                 time.sleep(0.1)
         else:
             raise RuntimeError("server did not start")
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)

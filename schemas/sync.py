@@ -16,6 +16,7 @@ from schemas.common import (
     validate_business_day,
 )
 from schemas.disclosure import borrower_fact, borrower_facts_by_key, borrower_subject
+from schemas.fast_dump import FastDump
 from schemas.visits import AgentVisitSchema
 from sync.contacts import CONTACT, DIRECTIONS, FIELD_CHANNELS, check_outcome, check_promise
 from sync.records import CONFIRMATION_KINDS
@@ -268,7 +269,7 @@ class OutcomeSchema(StrictSchema):
     id_verification = fields.Str(allow_none=True, metadata=borrower_fact("id_result"))
 
 
-class PushResultSchema(StrictSchema):
+class PushResultSchema(FastDump, StrictSchema):
     server_time = aware_datetime()
     outcomes = fields.List(fields.Nested(OutcomeSchema))
     purges_confirmed = fields.List(fields.Int())
@@ -290,7 +291,7 @@ class BlockedSchema(StrictSchema):
     visit_ids = fields.List(fields.Int())
 
 
-class PullResultSchema(StrictSchema):
+class PullResultSchema(FastDump, StrictSchema):
     cursor = fields.Str()
     has_more = fields.Bool()
     server_time = aware_datetime()

@@ -44,11 +44,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     replaces the system clock (tests fix time with it).
     """
     from server.api.docs_assets import ASSETS_URL
+    from server.api.fast_json import FastJSONProvider
 
     overrides = dict(test_config or {})
     clock = overrides.pop("CLOCK", None) or system_clock
     settings = with_absolute_paths(load_settings(overrides=overrides))
     app = Flask(__name__, instance_relative_config=False)
+    app.json = FastJSONProvider(app)
     app.config.update(
         DATABASE=settings["DATABASE"],
         MAX_CONTENT_LENGTH=settings["MAX_CONTENT_LENGTH"],

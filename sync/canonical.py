@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
+
 AGREEMENT_FIELDS: tuple[str, ...] = (
     "agreement_id",
     "case_id",
@@ -106,8 +108,7 @@ def record_digest(kind: str, body: Mapping[str, Any]) -> str:
     that starts filling a default with None does not turn old replays into conflicts).
     """
     document = {"kind": kind, "body": _digestible(body, "body")}
-    payload = b"doorstep-record-v1\n" + _compact_json(document).encode("utf-8")
-    return hashlib.sha256(payload).hexdigest()
+    return hashlib.sha256(b"doorstep-record-v1\n" + _compact_json_bytes(document)).hexdigest()
 
 
 def canonical_amount(field: str, value: object) -> str:
@@ -243,6 +244,20 @@ def _canonical_installment(field: str, item: object) -> dict[str, str]:
     }
 
 
+_SORTED_JSON = msgspec.json.Encoder(order="sorted").encode
+
+
+def _compact_json_bytes(document: object) -> bytes:
+    """_compact_json(document) as UTF-8, for a document of text, flags, None, dicts and
+    lists only (what _digestible returns): msgspec writes those exactly as json.dumps does
+    (keys sorted by code point, the same escapes, UTF-8 as is); anything it refuses, such as
+    a lone surrogate, is left to json.dumps, which decides as before."""
+    try:
+        return _SORTED_JSON(document)
+    except (TypeError, UnicodeEncodeError, msgspec.MsgspecError):
+        return _compact_json(document).encode("utf-8")
+
+
 def _compact_json(document: object) -> str:
     return json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -250,9 +265,49 @@ def _compact_json(document: object) -> str:
 
 
 def _digestible(value: object, path: str) -> object:
-    """The value with every type JSON lacks turned into stable text."""
-    # Hot path of every push: plain text and flags need no conversion, and the path of a
-    # nested value is only spelled out when there is an error to report.
+    """The value with every type JSON lacks turned into stable text.
+
+    Hot path of every push: the exact types a decoded record holds (text, flags, ints,
+    floats, UTC datetimes, dicts of them) are converted inline, and the path of a nested
+    value is only spelled out when there is a container to descend into or an error to
+    report; anything else goes to _digestible_general, which gives the same text."""
+    kind = type(value)
+    if value is None or kind is str or kind is bool:
+        return value
+    if kind is not dict:
+        return _digestible_general(value, path)
+    result: dict[str, object] = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            return _digestible_general(value, path)
+        item_kind = type(item)
+        if item_kind is str or item_kind is bool:
+            result[key] = item
+        elif item is None:
+            continue
+        elif item_kind is int:
+            result[key] = str(item)
+        elif item_kind is float and (text := _plain_float_text(item)) is not None:
+            result[key] = text
+        elif item_kind is datetime and item.tzinfo is UTC:
+            result[key] = item.isoformat().replace("+00:00", "Z")
+        else:
+            result[key] = _digestible(item, path and f"{path}.{key}")
+    return result
+
+
+def _plain_float_text(value: float) -> str | None:
+    """_decimal_text of a float whose repr has no exponent; None for any other float."""
+    text = repr(value)
+    if "e" in text or "n" in text:  # exponent, nan, inf
+        return None
+    if value == 0:
+        return "0"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _digestible_general(value: object, path: str) -> object:
+    """The value with every type JSON lacks turned into stable text (any value)."""
     kind = type(value)
     if value is None or kind is str or kind is bool:
         return value

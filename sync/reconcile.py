@@ -64,6 +64,8 @@ class _Seen:
     contacts: defaultdict[int, list[LoggedContact]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # The record last parsed and its parse, so that remembering it does not parse it again.
+    last_parsed: tuple[IncomingRecord, Parsed] | None = None
 
 
 def reconcile_record(
@@ -123,6 +125,7 @@ def _decide(
         return _rejected(record, NOT_YOURS, "This visit was never assigned to you.")
     try:
         parsed = _parse(record, visit)
+        seen.last_parsed = (record, parsed)
         blobs = referenced_blobs(record)
     except MalformedRecord as error:
         return _rejected(record, MALFORMED, str(error))
@@ -297,12 +300,16 @@ def _remember(
     """Note what a stored record adds, for the records after it in the batch."""
     seen.stored[record.id] = StoredRecord(facts.agent.id, record.digest, outcome)
     visit = facts.visits[record.visit_id]
+    last = seen.last_parsed
+    parsed = last[1] if last is not None and last[0] is record else None
     if record.kind == "visit_report" and visit.home_visit:
-        seen.home_visits[visit.case.id].append(parse_visit_report(record.body).arrived_at)
+        report = parsed if isinstance(parsed, VisitReport) else parse_visit_report(record.body)
+        seen.home_visits[visit.case.id].append(report.arrived_at)
     elif record.kind == "agreement":
         seen.agreements[visit.case.id].add(record.id)
     elif record.kind == CONTACT:
-        seen.contacts[visit.case.id].append(_logged(parse_contact(record.body)))
+        contact = parsed if isinstance(parsed, FieldContact) else parse_contact(record.body)
+        seen.contacts[visit.case.id].append(_logged(contact))
     elif credential_counts(record.kind, record.body, (f.code for f in outcome.flags)):
         seen.credentials[visit.id].append(record.recorded_at)
 

@@ -96,7 +96,9 @@ def ledgered(
                 exposure.Sighting(
                     item.subject_kind,
                     item.subject_id,
-                    {fact for key, fact, by in item.places if not _echo(item, key, by, written)},
+                    {fact for key, fact, by in item.places if not _echo(item, key, by, written)}
+                    if written
+                    else {fact for _, fact, _ in item.places},  # nothing can be an echo
                 )
                 for item in found
             ]

@@ -138,19 +138,23 @@ def serve_cards(
     items: list[Parts],
     *,
     purpose: str | None = None,
+    computed: dict[int, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Build one card per item and ledger one entry per borrower served.
 
     The entries go with the response's others (services/exposure.py); the caller holds the
     write transaction, so what is served and what is logged agree.
-    `purpose` overrides the ledger purpose (dispatchers plan; agents visit)."""
+    `purpose` overrides the ledger purpose (dispatchers plan; agents visit); `computed`:
+    computed_card_facts of these items (or more), when the caller read them already in
+    this transaction."""
     principal = caller.principal
     assert principal is not None
     if items and principal.role == "agent" and principal.device_id:
         _refuse_if_purge_overdue(db, rt, caller, principal.device_id)
     cards: list[dict[str, Any]] = []
     by_borrower: dict[int, dict[str, Any]] = {}
-    computed = computed_card_facts(db, rt, caller, items)
+    if computed is None:
+        computed = computed_card_facts(db, rt, caller, items)
     for parts in items:
         visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
         fields = rt.disclosure.allowed_fields(principal.role, visit.get("purpose"))

@@ -3,7 +3,6 @@ stored ids, complete blobs, ID comparisons; and the exact replays answered from 
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
+from server.storage.sync import stored_json
 from sync.compliance import ID_CHECK_LIMIT_REACHED, ID_NOT_COMPARED, OutOfHoursConsent
 from sync.contact_rules import DoNotContact
 from sync.contacts import LoggedContact
@@ -52,13 +52,19 @@ def known_replays(
     for index, (raw, digest) in enumerate(zip(raws, digests, strict=True)):
         row = stored.get(str(raw.get("id"))) if digest else None
         if row and is_same_delivery(row["agent_id"], row["raw_digest"], agent_id, digest):
-            original = RecordOutcome.from_dict(json.loads(row["outcome"]))
+            original = RecordOutcome.from_dict(stored_json(row["outcome"]))
             replays[index] = (
                 replay_outcome(row["id"], original),
-                (row["kind"], json.loads(row["body"])),
+                (row["kind"], _answer_body(row)),
                 row["visit_id"],
             )
     return replays
+
+
+def _answer_body(row: dict) -> dict:
+    """The stored body as far as an answer reads it: only an ID confirmation's body says
+    anything to an outcome (sync.identity.id_verification); others are not parsed."""
+    return stored_json(row["body"]) if row["kind"] == "id_confirmation" else {}
 
 
 def batch_visits(db: sqlite_utils.Database, incoming: list[IncomingRecord]) -> list[dict]:
@@ -92,13 +98,18 @@ def server_facts(
     consents = consents_by_borrower(db, borrower_ids)
     # The contact log and do-not-contact requests the channel rules read (contact_rules).
     contacts = (logs_of_cases(db, case_ids), do_not_contact_by_borrower(db, borrower_ids))
+    prior_of: dict[int, list[dict]] = {}
+    for row in prior:
+        prior_of.setdefault(row["case_id"], []).append(row)
     visits = {
-        p["visit"]["id"]: _visit_facts(p, history, prior, agent.id, consents, contacts)
+        p["visit"]["id"]: _visit_facts(
+            p, history, prior_of.get(p["case"]["id"], []), agent.id, consents, contacts
+        )
         for p in joined
     }
     stored = {
         row["id"]: StoredRecord(
-            row["agent_id"], row["digest"], RecordOutcome.from_dict(json.loads(row["outcome"]))
+            row["agent_id"], row["digest"], RecordOutcome.from_dict(stored_json(row["outcome"]))
         )
         for row in sync_rows.stored_records(db, [r.id for r in incoming]).values()
     }
@@ -135,13 +146,12 @@ def _visit_facts(
     visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
     home_times, agreements, credentials = [], set(), []
     own_home_times, own_agreements = [], set()
-    for row in prior:
-        if row["case_id"] != case["id"]:
-            continue
-        body = json.loads(row["body"])
+    for row in prior:  # the case's own records (server_facts groups them)
         own = row["agent_id"] == agent_id
-        if row["kind"] == "visit_report" and row["purpose"] in HOME_PURPOSES:
-            home_times.append(parse_iso(body["arrived_at"]))
+        if row["kind"] == "visit_report":
+            if row["purpose"] not in HOME_PURPOSES:
+                continue
+            home_times.append(parse_iso(row["arrived_at"]))
             if own:
                 own_home_times.append(home_times[-1])
         elif row["kind"] == "agreement":
@@ -152,7 +162,9 @@ def _visit_facts(
             own
             and row["visit_id"] == visit["id"]
             and credential_counts(
-                row["kind"], body, (f["code"] for f in json.loads(row["outcome"]).get("flags", []))
+                row["kind"],
+                stored_json(row["body"]),
+                (f["code"] for f in stored_json(row["outcome"]).get("flags", [])),
             )
         ):
             credentials.append(parse_iso(row["recorded_at"]))

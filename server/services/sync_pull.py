@@ -33,6 +33,7 @@ from server.services.views import visit_view
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
+from server.storage.sync import stored_json
 from sync.cards import plan_pull
 from sync.cursor import CursorState, InvalidCursor, decode_cursor, encode_cursor
 from sync.records import RecordOutcome
@@ -103,7 +104,7 @@ def pull(
         # Write: purge orders, the ledger (with the cards), the deliveries, the pull.
         sync_rows.order_purges(db, device, dict(plan.new_purges), to_iso(now))
         pull_seq = sync_rows.device_sync_state(db, device)["pull_count"] + 1
-        cards = serve_cards(db, rt, caller, page)
+        cards = serve_cards(db, rt, caller, page, computed=computed)
         sync_rows.deliver_cards(
             db,
             [
@@ -124,12 +125,15 @@ def pull(
         receipts = sync_rows.receipts(
             db, [r["id"] for r in outcome_rows if r["kind"] == "agreement"]
         )
-        disclosed = agent_card_facts(db, rt, caller, [r["visit_id"] for r in outcome_rows])
+        disclosed = agent_card_facts(
+            db, rt, caller, [r["visit_id"] for r in outcome_rows], known=desired.values()
+        )
 
     outcomes = []
     for row in outcome_rows:
-        record = RecordOutcome.from_dict(json.loads(row["outcome"]))
-        body = json.loads(row["body"]) if row.get("body") else {}
+        record = RecordOutcome.from_dict(stored_json(row["outcome"]))
+        # Only an ID confirmation's body says anything to its outcome (id_verification).
+        body = stored_json(row["body"]) if row["kind"] == "id_confirmation" else {}
         seen = disclosed.get(row["visit_id"], frozenset())
         outcomes.append(outcome_out(record, (row["kind"], body), receipts.get(row["id"]), seen))
     next_state = CursorState(

@@ -8,7 +8,7 @@ is sync.reconcile's; this module reads the facts, asks, stores and answers.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -40,8 +40,23 @@ from sync.reconcile import reconcile_batch
 from sync.records import IncomingRecord, RecordOutcome, referenced_blobs
 
 
-def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) -> dict[str, Any]:
-    """Reconcile and store a batch of offline records; one outcome per record, in order."""
+@dataclass(frozen=True)
+class PreparedPush:
+    """A batch read and checked before the push's write transaction (see `prepare`)."""
+
+    batch: dict
+    digests: list[str | None]
+    replays: dict[int, Replay]
+    checked: list[CheckedRecord]
+
+
+def prepare(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) -> PreparedPush:
+    """Everything of a push that needs no write lock: the batch's size, the replays answered
+    from the store (stored records never change), and each other record's wire validation.
+
+    Run before the write transaction, so that two devices pushing at once validate in
+    parallel; a record another push stores meanwhile is still answered as a replay by
+    reconciliation, under the lock, with the same outcome."""
     principal = caller.principal
     assert principal is not None and principal.device_id is not None
     if len(batch["records"]) > rt.settings["MAX_PUSH_RECORDS"]:
@@ -59,6 +74,23 @@ def push(db: sqlite_utils.Database, rt: Runtime, caller: Caller, batch: dict) ->
             else fast_check(raw) or check_record(raw)
             for i, raw in enumerate(raws)
         ]
+    return PreparedPush(batch, digests, replays, checked)
+
+
+def push(
+    db: sqlite_utils.Database, rt: Runtime, caller: Caller, prepared: PreparedPush
+) -> dict[str, Any]:
+    """Reconcile and store a prepared batch of offline records (`prepare`); one outcome
+    per record, in order."""
+    principal = caller.principal
+    assert principal is not None and principal.device_id is not None
+    batch, digests, replays, checked = (
+        prepared.batch,
+        prepared.digests,
+        prepared.replays,
+        prepared.checked,
+    )
+    raws = batch["records"]
     incoming = [c.record for c in checked if c.record is not None]
     typed = {c.record.id: c.typed_id for c in checked if c.record and c.typed_id}
     now = caller.now

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import sqlite_utils
 
 Row = dict[str, Any]
@@ -13,6 +14,18 @@ Row = dict[str, Any]
 
 def _marks(values: list[Any]) -> str:
     return ",".join("?" * len(values))
+
+
+_decode = msgspec.json.Decoder().decode
+
+
+def stored_json(text: str) -> Any:
+    """A JSON column's value (outcome, body): msgspec reads it to the same values as
+    json.loads, which decides anything msgspec refuses (NaN written by json.dumps)."""
+    try:
+        return _decode(text)
+    except msgspec.MsgspecError:
+        return json.loads(text)
 
 
 def stored_records(db: sqlite_utils.Database, ids: list[str]) -> dict[str, Row]:
@@ -41,12 +54,17 @@ def visit_history_agents(db: sqlite_utils.Database, visit_ids: list[int]) -> dic
 def records_for_cases(
     db: sqlite_utils.Database, case_ids: list[int], kinds: tuple[str, ...]
 ) -> list[Row]:
+    """The cases' stored records of these kinds; a visit report's body and outcome are not
+    read (NULL), only its `arrived_at`, which is all the frequency rules ask of it."""
     if not case_ids:
         return []
     return list(
         db.query(
-            "SELECT r.id, r.kind, r.agent_id, r.case_id, r.visit_id, r.recorded_at, r.body, "
-            "r.outcome, v.purpose FROM sync_records r JOIN visits v ON v.id = r.visit_id "
+            "SELECT r.id, r.kind, r.agent_id, r.case_id, r.visit_id, r.recorded_at, "
+            "CASE WHEN r.kind = 'visit_report' THEN NULL ELSE r.body END AS body, "
+            "CASE WHEN r.kind = 'visit_report' THEN NULL ELSE r.outcome END AS outcome, "
+            "CASE WHEN r.kind = 'visit_report' THEN json_extract(r.body, '$.arrived_at') "
+            "END AS arrived_at, v.purpose FROM sync_records r JOIN visits v ON v.id = r.visit_id "
             f"WHERE r.case_id IN ({_marks(case_ids)}) "
             f"AND r.kind IN ({_marks(list(kinds))})",
             [*case_ids, *kinds],
