@@ -20,10 +20,12 @@ import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from loadtest.server_process import PASSWORD, Gunicorn, load_demo, server_env
+from server.demo import data as demo_data
 from sync.canonical import agreement_content_hash
 from sync.visits import VISIT_PURPOSES
 from sync.watermelon import SCHEMA_VERSION, TABLES
@@ -101,7 +103,9 @@ def server(tmp_path_factory):
 
 
 def _config(db: sqlite3.Connection, base_url: str) -> tuple[dict, dict]:
-    today = datetime.now(UTC).date()
+    # The demo plans the day in its borrowers' time zone (a UTC date is yesterday there
+    # in the first hours of a Shanghai morning).
+    today = datetime.now(ZoneInfo(demo_data.TIME_ZONE)).date()
     agent_id, badge = _one(
         db,
         "SELECT u.id, a.badge_number FROM users u JOIN agents a ON a.user_id = u.id "
