@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from server.config import is_url, state_dir
 from sync.signing import key_id, load_private_key, public_key_pem
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def load_signing_keys(settings: Mapping[str, Any]) -> SigningKeys:
             "DOORSTEP_SIGNING_KEY or DOORSTEP_SIGNING_KEY_FILE must be set in production"
         )
     else:
-        data, generated = _development_key(settings["DATABASE"])
+        data, generated = _development_key(settings)
     try:
         private_key = load_private_key(data)
     except ValueError as error:
@@ -67,11 +68,15 @@ def derive_key(keys: SigningKeys, purpose: bytes) -> bytes:
     return hmac.new(raw, purpose, hashlib.sha256).digest()
 
 
-def _development_key(database: str) -> tuple[bytes, bool]:
+def _development_key(settings: Mapping[str, Any]) -> tuple[bytes, bool]:
     """A key kept next to the database, so restarts keep tokens and receipts valid."""
+    database = settings["DATABASE"]
     if database == ":memory:":
         return _new_pem(), True
-    key_path = Path(database).with_suffix(".signing-key.pem")
+    if is_url(database):  # PostgreSQL: in the state directory, one key for the server
+        key_path = Path(state_dir(settings) or "instance") / "postgresql.signing-key.pem"
+    else:
+        key_path = Path(database).with_suffix(".signing-key.pem")
     if key_path.exists():
         return key_path.read_bytes(), False
     key_path.parent.mkdir(parents=True, exist_ok=True)

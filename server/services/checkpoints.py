@@ -10,6 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from server.clock import parse_iso, to_iso
+from server.config import state_dir
 from server.domain.ledger import Checkpoint, sign_checkpoint
 from server.errors import NotFound
 from server.runtime import Caller, Runtime
@@ -116,8 +117,8 @@ def checkpoint_dir(rt: Runtime) -> Path | None:
     configured = rt.settings["CHECKPOINT_DIR"]
     if configured:
         return Path(configured)
-    database = rt.settings["DATABASE"]
-    return None if database == ":memory:" else Path(database).parent / "checkpoints"
+    directory = state_dir(rt.settings)
+    return None if directory is None else Path(directory) / "checkpoints"
 
 
 def publish_checkpoints(db: sqlite_utils.Database, rt: Runtime) -> int:
