@@ -39,6 +39,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,13 +73,20 @@ _ARRAY_IN = re.compile(
 )
 _INSERT_OR_IGNORE = re.compile(r"\bINSERT\s+OR\s+IGNORE\s+INTO\b", re.IGNORECASE)
 _INSERT_TABLE = re.compile(r"^\s*INSERT\s+INTO\s+\"?(\w+)\"?", re.IGNORECASE)
-_IS_PARAM = re.compile(r"\bIS\s+(NOT\s+)?(?=%s|%\(\w+\)s)", re.IGNORECASE)
+_IS_VALUE = re.compile(
+    r"\bIS\s+(NOT\s+)?(?!(?:NULL|TRUE|FALSE|DISTINCT|UNKNOWN|NOT)\b)(?=[\w%(:])",
+    re.IGNORECASE,
+)
+_BARE_JOIN = re.compile(
+    r"(?<!CROSS )\bJOIN\s+(json_each\([^()]*\)\s+(?:AS\s+)?\w+)(?!\s+ON\b)", re.IGNORECASE
+)
 _CASTS = {"REAL": "double precision", "INTEGER": "bigint", "BLOB": "bytea"}
 _CAST = re.compile(r"\bAS\s+(REAL|INTEGER|BLOB)\s*\)", re.IGNORECASE)
 _GROUP_ARRAY = re.compile(r"\bjson_group_array\(([^()]*)\)", re.IGNORECASE)
 _UNARY_PLUS = re.compile(r"(?<=[\s(])\+(?=[a-z_])")
 _OFFSET_COLUMN = re.compile(r"\boffset\b")  # lower case: the column; OFFSET the keyword
 _ROWID = re.compile(r"\browid\b")
+_ROWID_SELECTED = re.compile(r"(\bSELECT\s+)rowid\b", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 _ARRAY_MARK = "\x02"
 _MIN_MAX = re.compile(r"\b(min|max)\(", re.IGNORECASE)
@@ -220,7 +228,8 @@ def translate(sql: str) -> Translated:
             out.append(c)
             i += 1
     text = "".join(out)
-    text = _IS_PARAM.sub(lambda m: "IS DISTINCT FROM " if m[1] else "IS NOT DISTINCT FROM ", text)
+    text = _BARE_JOIN.sub(r"CROSS JOIN \1", text)
+    text = _IS_VALUE.sub(lambda m: "IS DISTINCT FROM " if m[1] else "IS NOT DISTINCT FROM ", text)
     text = _CAST.sub(lambda m: f"AS {_CASTS[m[1].upper()]})", text)
     text = _GROUP_ARRAY.sub(r"coalesce(json_agg(\1)::text, '[]')", text)
     text = _UNARY_PLUS.sub("", text)
@@ -229,6 +238,7 @@ def translate(sql: str) -> Translated:
     text = _OFFSET_COLUMN.sub('"offset"', text)
     # SQLite's rowid: the row's physical address, which orders the append-only tables that
     # ask for it by insertion (they are never updated) and finds a blob again.
+    text = _ROWID_SELECTED.sub(r"\1ctid AS rowid", text)
     text = _ROWID.sub("ctid", text)
     has_returning = bool(_RETURNING.search(text))
     if _INSERT_OR_IGNORE.search(text):
@@ -352,6 +362,9 @@ class PgConnection:
     def __init__(self, raw: Any) -> None:
         self.raw = raw
         self._identity_keys: dict[str, str | None] = {}
+        # Set by a retention purge (storage/retention.certificates_honoured): the check of a
+        # purge certificate's signature, run in the server before the gate opens.
+        self.certifier: Any = None
 
     @property
     def in_transaction(self) -> bool:
@@ -641,6 +654,19 @@ def settings(db: PgDatabase) -> dict[str, object]:
         "fsync": raw.execute("SHOW fsync").fetchone()[0],
         "lock_timeout": raw.execute("SHOW lock_timeout").fetchone()[0],
     }
+
+
+@contextmanager
+def job_lock(db: Any, job: str) -> Iterator[bool]:
+    """Run a maintenance job (checkpoint, close-day, retention purge) on one node at a time:
+    yields True to the node that holds the job's advisory lock, False (at once, no waiting)
+    to the others, which skip the run. On SQLite (one node) always True."""
+    mine = try_job_lock(db, job)
+    try:
+        yield mine
+    finally:
+        if mine:
+            release_job_lock(db, job)
 
 
 def try_job_lock(db: Any, job: str) -> bool:

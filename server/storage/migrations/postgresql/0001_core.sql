@@ -56,19 +56,52 @@ LANGUAGE sql IMMUTABLE AS $$
     FROM (SELECT doc::jsonb #> doorstep_json_path(path) AS v) AS found
 $$;
 
+-- Over an array (the only JSON the storage SQL walks): key is the element's index.
 CREATE FUNCTION json_each(doc text, path text DEFAULT '$')
-RETURNS TABLE (key text, value text, type text) LANGUAGE sql IMMUTABLE AS $$
-    WITH found AS (SELECT doc::jsonb #> doorstep_json_path(path) AS v)
-    SELECT (a.ord - 1)::text, doorstep_json_value(a.elem), json_type(a.elem::text)
-    FROM found, jsonb_array_elements(
-        CASE WHEN jsonb_typeof(found.v) = 'array' THEN found.v ELSE '[]'::jsonb END
-    ) WITH ORDINALITY AS a(elem, ord)
-    UNION ALL
-    SELECT o.k, doorstep_json_value(o.elem), json_type(o.elem::text)
-    FROM found, jsonb_each(
-        CASE WHEN jsonb_typeof(found.v) = 'object' THEN found.v ELSE '{}'::jsonb END
-    ) AS o(k, elem)
+RETURNS TABLE (key bigint, value text, type text) LANGUAGE sql IMMUTABLE AS $$
+    SELECT a.ord - 1, doorstep_json_value(a.elem), json_type(a.elem::text)
+    FROM (SELECT doc::jsonb #> doorstep_json_path(path) AS v) AS found,
+        jsonb_array_elements(
+            CASE WHEN jsonb_typeof(found.v) = 'array' THEN found.v ELSE '[]'::jsonb END
+        ) WITH ORDINALITY AS a(elem, ord)
 $$;
+
+-- SQLite's date(time, modifier) for the one modifier the SQL uses, '+N minutes'.
+CREATE FUNCTION date(moment text, modifier text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT to_char((moment::timestamptz AT TIME ZONE 'UTC') + modifier::interval, 'YYYY-MM-DD')
+$$;
+
+-- SQLite sums and compares truth values as the integers 1 and 0.
+CREATE FUNCTION doorstep_sum_truth(total bigint, value boolean) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN value IS NULL THEN total
+        ELSE coalesce(total, 0) + CASE WHEN value THEN 1 ELSE 0 END END
+$$;
+CREATE AGGREGATE sum(boolean) (SFUNC = doorstep_sum_truth, STYPE = bigint);
+CREATE FUNCTION doorstep_max_truth(best bigint, value boolean) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN value IS NULL THEN best
+        ELSE greatest(coalesce(best, 0), CASE WHEN value THEN 1 ELSE 0 END) END
+$$;
+CREATE AGGREGATE max(boolean) (SFUNC = doorstep_max_truth, STYPE = bigint);
+
+-- SQLite's catalogue, for the few reads of it (tables and triggers of this schema).
+CREATE VIEW sqlite_master AS
+SELECT 'table'::text AS type, c.relname::text AS name, c.relname::text AS tbl_name,
+       NULL::text AS sql
+FROM pg_class c
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+UNION ALL
+SELECT 'view', c.relname::text, c.relname::text, pg_get_viewdef(c.oid)
+FROM pg_class c
+WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'v'
+  AND c.relname <> 'sqlite_master'
+UNION ALL
+SELECT 'trigger', t.tgname::text, c.relname::text,
+       pg_get_triggerdef(t.oid) || chr(10) || p.prosrc
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
+  AND t.tgenabled <> 'D';
 
 CREATE FUNCTION json_remove(doc text, path text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT (doc::jsonb #- doorstep_json_path(path))::text

@@ -86,16 +86,18 @@ FOR EACH ROW EXECUTE FUNCTION doorstep_refuse('blob_references is append-only');
 
 CREATE FUNCTION doorstep_blob_reference_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'blob_references'
-       AND EXISTS (SELECT 1 FROM sync_records WHERE id = OLD.record_id) THEN
-        RAISE EXCEPTION 'a stored record still references this blob'
-            USING ERRCODE = 'integrity_constraint_violation';
-    ELSIF TG_TABLE_NAME = 'blobs'
-       AND EXISTS (SELECT 1 FROM blob_references WHERE sha256 = OLD.sha256) THEN
-        RAISE EXCEPTION 'a stored record references this blob'
-            USING ERRCODE = 'integrity_constraint_violation';
-    ELSIF TG_TABLE_NAME = 'record_redactions'
-       AND EXISTS (SELECT 1 FROM sync_records WHERE id = OLD.record_id) THEN
+    IF TG_TABLE_NAME = 'blobs' THEN
+        IF EXISTS (SELECT 1 FROM blob_references WHERE sha256 = OLD.sha256) THEN
+            RAISE EXCEPTION 'a stored record references this blob'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF EXISTS (SELECT 1 FROM sync_records WHERE id = OLD.record_id) THEN
+        IF TG_TABLE_NAME = 'blob_references' THEN
+            RAISE EXCEPTION 'a stored record still references this blob'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
         RAISE EXCEPTION 'record_redactions is append-only'
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
