@@ -68,15 +68,20 @@ def derive_key(keys: SigningKeys, purpose: bytes) -> bytes:
     return hmac.new(raw, purpose, hashlib.sha256).digest()
 
 
+def development_key_path(settings: Mapping[str, Any]) -> Path:
+    """Where development keeps its generated key: beside the SQLite file, or in the state
+    directory for PostgreSQL."""
+    database = settings["DATABASE"]
+    if is_url(database):
+        return Path(state_dir(settings) or "instance") / "postgresql.signing-key.pem"
+    return Path(database).with_suffix(".signing-key.pem")
+
+
 def _development_key(settings: Mapping[str, Any]) -> tuple[bytes, bool]:
     """A key kept next to the database, so restarts keep tokens and receipts valid."""
-    database = settings["DATABASE"]
-    if database == ":memory:":
+    if settings["DATABASE"] == ":memory:":
         return _new_pem(), True
-    if is_url(database):  # PostgreSQL: in the state directory, one key for the server
-        key_path = Path(state_dir(settings) or "instance") / "postgresql.signing-key.pem"
-    else:
-        key_path = Path(database).with_suffix(".signing-key.pem")
+    key_path = development_key_path(settings)
     if key_path.exists():
         return key_path.read_bytes(), False
     key_path.parent.mkdir(parents=True, exist_ok=True)

@@ -83,9 +83,15 @@ _BARE_JOIN = re.compile(
 _CASTS = {"REAL": "double precision", "INTEGER": "bigint", "BLOB": "bytea"}
 _CAST = re.compile(r"\bAS\s+(REAL|INTEGER|BLOB)\s*\)", re.IGNORECASE)
 _GROUP_ARRAY = re.compile(r"\bjson_group_array\(([^()]*)\)", re.IGNORECASE)
+# json_extract(...) AS name in a select list: the value goes back to Python, typed as SQLite
+# types it (numbers as numbers), so PostgreSQL hands back the JSON value itself.
+_SELECTED_JSON = re.compile(
+    r"\bjson_extract\(([^()]*)\)(\s+AS\s+(?!(?:REAL|INTEGER|TEXT|BLOB|double|bigint|bytea)\b)\w+)",
+    re.IGNORECASE,
+)
 _UNARY_PLUS = re.compile(r"(?<=[\s(])\+(?=[a-z_])")
 _OFFSET_COLUMN = re.compile(r"\boffset\b")  # lower case: the column; OFFSET the keyword
-_ROWID = re.compile(r"\browid\b")
+_ROWID = re.compile(r"(?<!AS )\browid\b")
 _ROWID_SELECTED = re.compile(r"(\bSELECT\s+)rowid\b", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 _ARRAY_MARK = "\x02"
@@ -95,6 +101,37 @@ _UPSERT = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _DROP_TRIGGER = re.compile(r"^\s*DROP\s+TRIGGER\s+(IF\s+EXISTS\s+)?(\w+)\s*;?\s*$", re.I)
+
+
+_SUBQUERY_FROM = re.compile(r"\bFROM\s*\(\s*SELECT\b", re.IGNORECASE)
+_NEEDS_ALIAS = re.compile(
+    r"\s*(?:$|\)|,|WHERE\b|GROUP\b|ORDER\b|LIMIT\b|UNION\b|JOIN\b|LEFT\b|INNER\b|CROSS\b|"
+    r"HAVING\b|EXCEPT\b|INTERSECT\b)",
+    re.IGNORECASE,
+)
+
+
+def _alias_subqueries(text: str) -> str:
+    """SQLite lets a subquery in FROM go unnamed; PostgreSQL 15 wants a name."""
+    inserts = []
+    for match in _SUBQUERY_FROM.finditer(text):
+        i = text.index("(", match.start())
+        depth = 0
+        while i < len(text):
+            if text[i] == "(":
+                depth += 1
+            elif text[i] == ")":
+                depth -= 1
+                if depth == 0:
+                    break
+            elif text[i] == "'":
+                i = text.index("'", i + 1)
+            i += 1
+        if _NEEDS_ALIAS.match(text, i + 1):
+            inserts.append(i + 1)
+    for n, at in enumerate(reversed(inserts)):
+        text = f"{text[:at]} AS doorstep_sub{n}{text[at:]}"
+    return text
 
 
 def _scalar_min_max(text: str) -> str:
@@ -229,11 +266,13 @@ def translate(sql: str) -> Translated:
             i += 1
     text = "".join(out)
     text = _BARE_JOIN.sub(r"CROSS JOIN \1", text)
+    text = _SELECTED_JSON.sub(r"json_extract_value(\1)\2", text)
     text = _IS_VALUE.sub(lambda m: "IS DISTINCT FROM " if m[1] else "IS NOT DISTINCT FROM ", text)
     text = _CAST.sub(lambda m: f"AS {_CASTS[m[1].upper()]})", text)
     text = _GROUP_ARRAY.sub(r"coalesce(json_agg(\1)::text, '[]')", text)
     text = _UNARY_PLUS.sub("", text)
     text = _scalar_min_max(text)
+    text = _alias_subqueries(text)
     text = _qualify_upsert(text)
     text = _OFFSET_COLUMN.sub('"offset"', text)
     # SQLite's rowid: the row's physical address, which orders the append-only tables that
@@ -259,22 +298,25 @@ def translate(sql: str) -> Translated:
 
 
 def _bind(translated: Translated, params: Any) -> Any:
-    """The parameters with the JSON list parameters decoded for `= ANY(...)`."""
+    """The parameters with the JSON list parameters decoded for `= ANY(...)`, and NUL
+    characters (which PostgreSQL text cannot hold) as U+FFFD."""
     if params is None:
         return None
     if isinstance(params, Mapping):
-        if not translated.array_names:
-            return params
-        bound = dict(params)
+        bound = {k: _no_nul(v) for k, v in params.items()}
         for name in translated.array_names:
             bound[name] = _as_list(bound[name])
         return bound
-    if not translated.array_positions:
-        return params
-    bound_list = list(params)
+    bound_list = [_no_nul(v) for v in params]
     for position in translated.array_positions:
         bound_list[position] = _as_list(bound_list[position])
     return bound_list
+
+
+def _no_nul(value: Any) -> Any:
+    if value.__class__ is str and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -537,6 +579,8 @@ class PgTable:
         ).fetchall()
         return [_Column(name, kind) for name, kind in rows]
 
+    last_pk: Any = None
+
     def insert(self, row: Mapping[str, Any]) -> PgTable:
         return self.insert_all([row])
 
@@ -547,7 +591,7 @@ class PgTable:
                 f'INSERT INTO "{self.name}" ({", ".join(columns)}) '
                 f"VALUES ({', '.join('?' * len(columns))})"
             )
-            self.db.execute(sql, [row[c] for c in columns])
+            self.last_pk = self.db.execute(sql, [row[c] for c in columns]).lastrowid
         return self
 
 

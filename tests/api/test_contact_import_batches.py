@@ -70,6 +70,7 @@ def _import(app, lines):
         )
 
 
+@pytest.mark.sqlite_only  # compares two SQLite files copied with the backup API
 def test_an_import_stores_what_judging_every_row_against_the_whole_log_stores(
     make_app, app, client, auth, world, db, tmp_path, monkeypatch
 ):

@@ -30,6 +30,11 @@ CREATE FUNCTION json_extract(doc text, path text) RETURNS text LANGUAGE sql IMMU
     SELECT doorstep_json_value(doc::jsonb #> doorstep_json_path(path))
 $$;
 
+-- The same value as JSON, for a select list: the driver hands numbers back as numbers.
+CREATE FUNCTION json_extract_value(doc text, path text) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+    SELECT nullif(doc::jsonb #> doorstep_json_path(path), 'null'::jsonb)
+$$;
+
 CREATE FUNCTION json_valid(doc text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     PERFORM doc::jsonb;
