@@ -9,6 +9,8 @@ import random
 import sqlite3
 from datetime import timedelta
 
+import pytest
+
 from server.cli_context import cli_caller, open_database, runtime
 from server.services import contact_compliance, contact_import
 from tests.api.test_contacts import call, log
