@@ -88,6 +88,7 @@ def _on_both_engines(path: str) -> bool:
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: the test is about the SQLite store itself")
+    config.addinivalue_line("markers", "postgresql_only: the test is about several app servers")
     if os.environ.get("CI") == "true" and postgres.server_url() is None:
         raise pytest.UsageError(
             "CI=true and no PostgreSQL answers (DOORSTEP_TEST_POSTGRES_URL or 127.0.0.1:5432): "
@@ -98,7 +99,7 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     if "store_engine" not in metafunc.fixturenames:
         return
-    engines = ["sqlite"]
+    engines = [] if metafunc.definition.get_closest_marker("postgresql_only") else ["sqlite"]
     if (
         _on_both_engines(str(metafunc.definition.path))
         and metafunc.definition.get_closest_marker("sqlite_only") is None
