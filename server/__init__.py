@@ -48,7 +48,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     overrides = dict(test_config or {})
     clock = overrides.pop("CLOCK", None) or system_clock
-    settings = with_absolute_paths(load_settings(overrides=overrides))
+    settings = load_settings(overrides=overrides)
+    if settings["DATABASE_URL"]:  # PostgreSQL (docs/deployment.md) instead of the SQLite file
+        settings["DATABASE"] = settings["DATABASE_URL"]
+    settings = with_absolute_paths(settings)
     app = Flask(__name__, instance_relative_config=False)
     app.config.update(
         DATABASE=settings["DATABASE"],

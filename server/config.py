@@ -139,8 +139,6 @@ def with_absolute_paths(settings: dict[str, Any]) -> dict[str, Any]:
     depends on the working directory (which a library may change for a moment, as bagit
     does while it builds a bag)."""
     fixed = dict(settings)
-    if fixed.get("DATABASE_URL"):
-        fixed["DATABASE"] = fixed["DATABASE_URL"]
     for key in ("DATABASE", "CHECKPOINT_DIR", "STATE_DIR"):
         value = fixed.get(key)
         if isinstance(value, str) and value not in ("", ":memory:") and not is_url(value):
@@ -151,17 +149,6 @@ def with_absolute_paths(settings: dict[str, Any]) -> dict[str, Any]:
 def is_url(target: str) -> bool:
     """Whether a DATABASE value names a PostgreSQL server instead of a SQLite file."""
     return target.startswith(("postgresql://", "postgres://"))
-
-
-def state_dir(settings: Mapping[str, Any]) -> str | None:
-    """Where the store's local files go (development key, checkpoint files); None for an
-    in-memory SQLite store."""
-    if settings.get("STATE_DIR"):
-        return str(settings["STATE_DIR"])
-    database = str(settings["DATABASE"])
-    if is_url(database):
-        return os.path.abspath("instance")
-    return None if database == ":memory:" else os.path.dirname(database)
 
 
 def env_names(key: str) -> tuple[str, ...]:

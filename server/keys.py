@@ -14,7 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from server.config import is_url, state_dir
+from server.config import is_url
 from sync.signing import key_id, load_private_key, public_key_pem
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,17 @@ def derive_key(keys: SigningKeys, purpose: bytes) -> bytes:
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     return hmac.new(raw, purpose, hashlib.sha256).digest()
+
+
+def state_dir(settings: Mapping[str, Any]) -> str | None:
+    """Where the store's local files go (development key, checkpoint files); None for an
+    in-memory SQLite store."""
+    if settings["STATE_DIR"]:
+        return str(settings["STATE_DIR"])
+    database = str(settings["DATABASE"])
+    if is_url(database):
+        return os.path.abspath("instance")
+    return None if database == ":memory:" else os.path.dirname(database)
 
 
 def development_key_path(settings: Mapping[str, Any]) -> Path:

@@ -10,9 +10,9 @@ from typing import Any
 import sqlite_utils
 
 from server.clock import parse_iso, to_iso
-from server.config import state_dir
 from server.domain.ledger import Checkpoint, sign_checkpoint
 from server.errors import NotFound
+from server.keys import state_dir
 from server.runtime import Caller, Runtime
 from server.services.staff_log import log_action
 from server.storage import ledger as ledger_rows
