@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from server import timing
 from server.auth.passwords import Passwords
 from server.clock import system_clock, to_iso
-from server.config import load_settings, with_absolute_paths
+from server.config import is_url, load_settings, with_absolute_paths
 from server.domain.disclosure import load_policy
 from server.errors import SigningKeyUnknown
 from server.keys import derive_key, load_signing_keys
@@ -48,7 +49,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     overrides = dict(test_config or {})
     clock = overrides.pop("CLOCK", None) or system_clock
-    settings = with_absolute_paths(load_settings(overrides=overrides))
+    settings = load_settings(overrides=overrides)
+    if settings["DATABASE_URL"]:  # PostgreSQL (docs/deployment.md) instead of the SQLite file
+        settings["DATABASE"] = settings["DATABASE_URL"]
+    settings = with_absolute_paths(settings)
     app = Flask(__name__, instance_relative_config=False)
     app.json = FastJSONProvider(app)
     app.config.update(
@@ -99,13 +103,24 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from server.api.context import assign_request_id, close_db, enforce_rate_limits
     from server.api.day_close import close_ended_days
     from server.api.ledger_guard import install as install_ledger_guard
-    from server.api.limits import RateLimiter
+    from server.api.limits import RateLimiter, SharedRateLimiter
     from server.cli import register_cli
     from server.console import register_console
 
+    # Several app servers share a PostgreSQL store: their buckets are shared too.
+    limiter = (
+        functools.partial(SharedRateLimiter, "address")
+        if is_url(settings["DATABASE"])
+        else RateLimiter
+    )
+    principal_limiter = (
+        functools.partial(SharedRateLimiter, "principal")
+        if is_url(settings["DATABASE"])
+        else RateLimiter
+    )
     app.extensions["doorstep_limits"] = {
-        "address": RateLimiter(settings["RATE_PER_ADDRESS_PER_MIN"], settings["RATE_BURST"] * 5),
-        "principal": RateLimiter(settings["RATE_PER_DEVICE_PER_MIN"], settings["RATE_BURST"]),
+        "address": limiter(settings["RATE_PER_ADDRESS_PER_MIN"], settings["RATE_BURST"] * 5),
+        "principal": principal_limiter(settings["RATE_PER_DEVICE_PER_MIN"], settings["RATE_BURST"]),
     }
     app.before_request(assign_request_id)
     app.before_request(enforce_rate_limits)

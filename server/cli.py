@@ -23,6 +23,7 @@ from server.domain.roles import ROLES
 from server.errors import BackupError, DoorstepError
 from server.services import accounts, checkpoints, imports, payments, retention, visit_outcomes
 from server.services import backups as backup_service
+from server.storage.engine import is_postgres, job_lock
 from server.storage.migrations import migrate
 from sync.receipts import verify_receipt
 
@@ -167,9 +168,12 @@ def import_payments(path: Path, fmt: str | None, quiet: bool) -> None:
 def close_day_command(day) -> None:
     """Mark missed the visits still planned whose day has ended in the borrower's time zone
     (safe to run again; requests after a day's end do the same)."""
-    report = visit_outcomes.close_days(
-        open_database(), cli_caller("close-day"), day.date() if day else None
-    )
+    db = open_database()
+    with job_lock(db, "close-day") as mine:
+        if not mine:
+            click.echo("close-day: another app server is running it; skipped")
+            return
+        report = visit_outcomes.close_days(db, cli_caller("close-day"), day.date() if day else None)
     scope = f"day {report['day']}" if report["day"] else "every day that has ended"
     click.echo(f"{scope}: {report['missed']} visit(s) marked missed")
 
@@ -218,14 +222,18 @@ def verify_receipt_command(receipt_file, public_key_file) -> None:
 def checkpoint_command(reason: str, if_due: bool, export_file) -> None:
     """Sign the exposure ledger's head (schedulable, e.g. hourly from cron)."""
     rt, db = runtime(), open_database()
-    if if_due:
-        row = checkpoints.maybe_checkpoint(db, rt, rt.clock())
-        if row is None:
-            click.echo("no checkpoint due")
+    with job_lock(db, "checkpoint") as mine:
+        if not mine:
+            click.echo("checkpoint: another app server is taking one; skipped")
             return
-        document = checkpoints.checkpoint_document(rt, row)
-    else:
-        document = checkpoints.take_checkpoint(db, rt, cli_caller("checkpoint"), reason)
+        if if_due:
+            row = checkpoints.maybe_checkpoint(db, rt, rt.clock())
+            if row is None:
+                click.echo("no checkpoint due")
+                return
+            document = checkpoints.checkpoint_document(rt, row)
+        else:
+            document = checkpoints.take_checkpoint(db, rt, cli_caller("checkpoint"), reason)
     if export_file:
         json.dump(document, export_file, indent=2)
         export_file.write("\n")
@@ -252,7 +260,12 @@ def purge_command(dry_run: bool, now_text: str | None) -> None:
     # Evidence must be kept its full term: a real purge may not run ahead of the clock.
     if now and not dry_run and now > runtime().clock():
         raise click.BadParameter("a future instant needs --dry-run", param_hint="--now")
-    report = retention.purge(open_database(), runtime(), cli_caller("purge", now), dry_run=dry_run)
+    db = open_database()
+    with job_lock(db, "purge") as mine:
+        if not mine:
+            click.echo("purge: another app server is running it; skipped")
+            return
+        report = retention.purge(db, runtime(), cli_caller("purge", now), dry_run=dry_run)
     _echo_purge(report)
     if any("skipped" in kind["details"] for kind in report["kinds"]):
         raise SystemExit(1)
@@ -294,6 +307,7 @@ def _echo_purge(report: dict) -> None:
 )
 def backup_command(dest: Path, verify: bool) -> None:
     """Copy the live database to DEST while the server runs (schedulable from cron)."""
+    _refuse_on_postgresql("backup")
     db = open_database()
     try:
         summary = backup_service.take_backup(db, runtime(), dest, check=verify)
@@ -310,6 +324,7 @@ def backup_command(dest: Path, verify: bool) -> None:
 @click.option("--force", is_flag=True, help="replace a database that already holds data")
 def restore_command(src: Path, force: bool) -> None:
     """Restore a backup into DOORSTEP_DATABASE; stop the server first."""
+    _refuse_on_postgresql("restore")
     rt = runtime()
     target = Path(database_path())
     try:
@@ -320,6 +335,16 @@ def restore_command(src: Path, force: bool) -> None:
     applied = summary.migrations_applied
     click.echo(f"  migrations applied: {applied}" if applied else "  schema up to date")
     click.echo(f"start (or restart) the server on {target}")
+
+
+def _refuse_on_postgresql(command: str) -> None:
+    """`flask backup` and `restore` copy a SQLite file; on PostgreSQL they would pretend."""
+    if is_postgres(database_path()):
+        raise click.ClickException(
+            f"{command}: the store is PostgreSQL; back it up with pg_dump or the server's "
+            "own base backups and WAL archiving, restore with pg_restore "
+            "(docs/deployment.md, Backups)"
+        )
 
 
 def _echo_backup(label: str, summary: backup_service.BackupSummary) -> None:

@@ -18,6 +18,11 @@ MIB = 1024 * 1024
 DEFAULTS: dict[str, Any] = {
     "DOORSTEP_ENV": "development",  # "production" refuses to start without a signing key
     "DATABASE": "instance/doorstep.db",
+    # postgresql://user@host/db selects PostgreSQL (docs/deployment.md); wins over DATABASE
+    "DATABASE_URL": "",
+    # Local files of the store (development signing key, checkpoint files); unset: beside
+    # the SQLite file, or instance/ for PostgreSQL
+    "STATE_DIR": "",
     "SIGNING_KEY": None,  # PEM text of an Ed25519 private key
     "SIGNING_KEY_FILE": None,  # path to such a PEM file
     "ISSUER": "https://doorstep.local/api/v1",
@@ -141,10 +146,16 @@ def with_absolute_paths(settings: dict[str, Any]) -> dict[str, Any]:
     depends on the working directory (which a library may change for a moment, as bagit
     does while it builds a bag)."""
     fixed = dict(settings)
-    for key in ("DATABASE", "CHECKPOINT_DIR"):
-        if isinstance(fixed.get(key), str) and fixed[key] not in ("", ":memory:"):
-            fixed[key] = os.path.abspath(fixed[key])
+    for key in ("DATABASE", "CHECKPOINT_DIR", "STATE_DIR"):
+        value = fixed.get(key)
+        if isinstance(value, str) and value not in ("", ":memory:") and not is_url(value):
+            fixed[key] = os.path.abspath(value)
     return fixed
+
+
+def is_url(target: str) -> bool:
+    """Whether a DATABASE value names a PostgreSQL server instead of a SQLite file."""
+    return target.startswith(("postgresql://", "postgres://"))
 
 
 def env_names(key: str) -> tuple[str, ...]:

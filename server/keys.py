@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from server.config import is_url
 from sync.signing import key_id, load_private_key, public_key_pem
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def load_signing_keys(settings: Mapping[str, Any]) -> SigningKeys:
             "DOORSTEP_SIGNING_KEY or DOORSTEP_SIGNING_KEY_FILE must be set in production"
         )
     else:
-        data, generated = _development_key(settings["DATABASE"])
+        data, generated = _development_key(settings)
     try:
         private_key = load_private_key(data)
     except ValueError as error:
@@ -67,11 +68,31 @@ def derive_key(keys: SigningKeys, purpose: bytes) -> bytes:
     return hmac.new(raw, purpose, hashlib.sha256).digest()
 
 
-def _development_key(database: str) -> tuple[bytes, bool]:
+def state_dir(settings: Mapping[str, Any]) -> str | None:
+    """Where the store's local files go (development key, checkpoint files); None for an
+    in-memory SQLite store."""
+    if settings["STATE_DIR"]:
+        return str(settings["STATE_DIR"])
+    database = str(settings["DATABASE"])
+    if is_url(database):
+        return os.path.abspath("instance")
+    return None if database == ":memory:" else os.path.dirname(database)
+
+
+def development_key_path(settings: Mapping[str, Any]) -> Path:
+    """Where development keeps its generated key: beside the SQLite file, or in the state
+    directory for PostgreSQL."""
+    database = settings["DATABASE"]
+    if is_url(database):
+        return Path(state_dir(settings) or "instance") / "postgresql.signing-key.pem"
+    return Path(database).with_suffix(".signing-key.pem")
+
+
+def _development_key(settings: Mapping[str, Any]) -> tuple[bytes, bool]:
     """A key kept next to the database, so restarts keep tokens and receipts valid."""
-    if database == ":memory:":
+    if settings["DATABASE"] == ":memory:":
         return _new_pem(), True
-    key_path = Path(database).with_suffix(".signing-key.pem")
+    key_path = development_key_path(settings)
     if key_path.exists():
         return key_path.read_bytes(), False
     key_path.parent.mkdir(parents=True, exist_ok=True)

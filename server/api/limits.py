@@ -4,7 +4,11 @@ Two families (server/api/context.py): per authenticated phone or staff user, tak
 token verified; per client address, for everything that brings no valid token. Buckets live
 in memory, so with N gunicorn workers a client can at most reach N times the configured
 rate; the limits are set with that in mind (docs/reliability.md). Login has its own, shared
-throttling in the store (server/domain/login_throttle.py)."""
+throttling in the store (server/domain/login_throttle.py).
+
+On PostgreSQL, where several app servers share one store, the buckets are rows of the store
+instead (SharedRateLimiter, server/services/rate_limits.py): a client gets the configured
+rate whatever node or worker answers it."""
 
 from __future__ import annotations
 
@@ -49,3 +53,20 @@ class RateLimiter:
                 wait = math.ceil((1.0 - bucket.tokens) / self.rate)
                 raise RateLimited("too many requests; slow down", retry_after=max(1, wait))
             bucket.tokens -= 1.0
+
+
+class SharedRateLimiter:
+    """The same buckets kept in the shared store: one family ("address" or "principal")."""
+
+    def __init__(self, family: str, per_minute: int, burst: int) -> None:
+        self.family = family
+        self.rate = per_minute / 60.0
+        self.burst = burst
+
+    def take(self, key: str, now: datetime) -> None:
+        if self.rate <= 0:
+            return
+        from server.api.context import get_db
+        from server.services import rate_limits
+
+        rate_limits.take(get_db(), f"{self.family}:{key}", self.rate, self.burst, now)

@@ -214,6 +214,10 @@ COVERAGE: dict[str, TableRetention] = {
     "retention_gate": TableRetention(None, _NO_BORROWER, kept=("table_name", "certificate_id")),
     "schema_migrations": TableRetention(None, _NO_BORROWER, kept=("version", "name", "applied_at")),
     "day_close": TableRetention(None, _NO_BORROWER, kept=("id", "closed_through")),
+    # Keys are client addresses and device or user ids, refilled within a minute.
+    "rate_buckets": TableRetention(
+        None, _NO_BORROWER, kept=("key", "tokens", "updated_at", "allowed")
+    ),
     "users": TableRetention(
         None,
         _STAFF,

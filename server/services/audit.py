@@ -313,6 +313,11 @@ _FOLLOWERS = (
 )
 
 
+def _raises(sql: str) -> bool:
+    """Whether a trigger's text refuses the change (SQLite's RAISE, PL/pgSQL's)."""
+    return "RAISE(ABORT" in sql or "RAISE EXCEPTION" in sql
+
+
 def _guard_findings(db: sqlite_utils.Database, keys: dict[str, Ed25519PublicKey]) -> list[str]:
     """Dropped or weakened append-only triggers, and rows left in the retention gate (it
     is empty outside a purge's own transaction)."""
@@ -323,7 +328,7 @@ def _guard_findings(db: sqlite_utils.Database, keys: dict[str, Ed25519PublicKey]
         sql = present.get(name)
         if sql is None:
             findings.append(f"the append-only trigger {name} was dropped")
-        elif "RAISE(ABORT" not in sql or (gated and "doorstep_certified(" not in sql):
+        elif not _raises(sql) or (gated and "doorstep_certified(" not in sql):
             findings.append(f"the append-only trigger {name} was altered")
     for gate in retention_rows.gate_rows(db):
         certificate = (

@@ -12,6 +12,7 @@ import sqlite_utils
 from server.clock import parse_iso, to_iso
 from server.domain.ledger import Checkpoint, sign_checkpoint
 from server.errors import NotFound
+from server.keys import state_dir
 from server.runtime import Caller, Runtime
 from server.services.staff_log import log_action
 from server.storage import ledger as ledger_rows
@@ -116,8 +117,8 @@ def checkpoint_dir(rt: Runtime) -> Path | None:
     configured = rt.settings["CHECKPOINT_DIR"]
     if configured:
         return Path(configured)
-    database = rt.settings["DATABASE"]
-    return None if database == ":memory:" else Path(database).parent / "checkpoints"
+    directory = state_dir(rt.settings)
+    return None if directory is None else Path(directory) / "checkpoints"
 
 
 def publish_checkpoints(db: sqlite_utils.Database, rt: Runtime) -> int:

@@ -97,7 +97,8 @@ def borrower_recipients(
         "SELECT e.user_id, u.username, e.role, count(*) AS entries, "
         "min(e.occurred_at) AS first_at, max(e.occurred_at) AS last_at "
         "FROM exposure_ledger e LEFT JOIN users u ON u.id = e.user_id "
-        f"WHERE {_BORROWER_RANGE} GROUP BY e.user_id, e.role ORDER BY first_at LIMIT :limit",
+        f"WHERE {_BORROWER_RANGE} GROUP BY e.user_id, e.role, u.username "
+        "ORDER BY first_at LIMIT :limit",
         {"borrower_id": borrower_id, "since": since, "until": until, "limit": limit},
     )
 
@@ -187,7 +188,7 @@ def entries_in_windows(db: sqlite_utils.Database, windows: list[tuple[int, str, 
     """Entries of each user inside that user's [from, to) windows, one indexed probe each."""
     return _rows(
         db,
-        "WITH w(user_id, lo, hi) AS (SELECT json_extract(value, '$[0]'), "
+        "WITH w(user_id, lo, hi) AS (SELECT CAST(json_extract(value, '$[0]') AS INTEGER), "
         "json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(:windows)) "
         "SELECT e.seq, e.occurred_at, e.user_id, e.device_id, e.borrower_id "
         "FROM w JOIN exposure_ledger e ON e.user_id = w.user_id "
@@ -203,7 +204,7 @@ def daily_borrower_counts(
     as an SQLite date modifier ('+480 minutes')."""
     return _rows(
         db,
-        "WITH z(user_id, shift) AS (SELECT json_extract(value, '$[0]'), "
+        "WITH z(user_id, shift) AS (SELECT CAST(json_extract(value, '$[0]') AS INTEGER), "
         "json_extract(value, '$[1]') FROM json_each(:shifts)) "
         "SELECT e.user_id, date(e.occurred_at, z.shift) AS day, "
         "count(DISTINCT e.borrower_id) AS borrowers "
@@ -275,7 +276,8 @@ def served_and_reported(
         "WHERE r.visit_id = s.visit_id AND r.kind = 'visit_report' AND r.agent_id = s.user_id) "
         "THEN s.visit_id END) AS reported_visits "
         "FROM exposure_ledger s WHERE s.occurred_at >= :since AND s.occurred_at < :until "
-        "AND s.role = 'agent' GROUP BY s.user_id HAVING borrowers >= :min_borrowers "
+        "AND s.role = 'agent' GROUP BY s.user_id "
+        "HAVING count(DISTINCT s.borrower_id) >= :min_borrowers "
         "ORDER BY s.user_id",
         {"since": since, "until": until, "min_borrowers": min_borrowers},
     )

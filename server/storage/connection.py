@@ -10,6 +10,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from server.storage import engine
+
 BUSY_TIMEOUT_MS = 10_000
 # The retention gate's triggers call this to check a purge certificate's signature (see
 # migration 0007). Every Doorstep connection defines it refusing all; a retention purge
@@ -29,7 +31,10 @@ CERTIFICATE_COLUMNS = (
 
 
 def open_db(path: str) -> sqlite_utils.Database:
-    """A connection with the settings every Doorstep connection must have."""
+    """A connection with the settings every Doorstep connection must have: the SQLite file
+    at `path`, or the PostgreSQL server when `path` is a postgresql:// URL (engine.py)."""
+    if engine.is_postgres(path):
+        return engine.open_pg(path)  # type: ignore[return-value]
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     # isolation_level=None: we open every write transaction ourselves with BEGIN IMMEDIATE,
@@ -77,6 +82,8 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
 
 def connection_settings(db: sqlite_utils.Database) -> dict[str, object]:
     """The pragmas in force, for health checks and tests."""
+    if engine.dialect(db) == "postgresql":
+        return engine.settings(db)  # type: ignore[arg-type]
     return {
         "journal_mode": db.execute("PRAGMA journal_mode").fetchone()[0],
         "synchronous": db.execute("PRAGMA synchronous").fetchone()[0],

@@ -10,7 +10,8 @@ from typing import Any
 
 import sqlite_utils
 
-from server.domain.ledger import GENESIS_HASH, HASHED_COLUMNS, chain
+from server.domain.ledger import GENESIS_HASH, HASHED_COLUMNS, canonical_json, chain
+from server.storage.engine import dialect
 from server.storage.retention import retention_gate
 
 _INSERT = (
@@ -103,7 +104,30 @@ def iter_rendered(
     db: sqlite_utils.Database, after_seq: int = 0, upto_seq: int | None = None
 ) -> Iterator[tuple[int, bytes, str, str]]:
     """(seq, canonical JSON bytes of the hashed columns, prev_hash, hash) in seq order."""
+    if dialect(db) == "postgresql":
+        return _rendered_here(db, after_seq, _NO_END if upto_seq is None else upto_seq)
     return db.conn.execute(_RENDERED, [after_seq, _NO_END if upto_seq is None else upto_seq])
+
+
+_COLUMNS = (
+    f"SELECT {', '.join(HASHED_COLUMNS)}, hash FROM exposure_ledger "
+    "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+)
+_PAGE = 5000
+
+
+def _rendered_here(
+    db: sqlite_utils.Database, after_seq: int, upto_seq: int
+) -> Iterator[tuple[int, bytes, str, str]]:
+    """iter_rendered where the store has no json_array with SQLite's spelling: the columns
+    read a page at a time and rendered by the domain's own encoder."""
+    while True:
+        rows = db.execute(_COLUMNS, [after_seq, upto_seq, _PAGE]).fetchall()
+        for row in rows:
+            yield row[0], canonical_json(row[:-1]).encode(), row[-2], row[-1]
+        if len(rows) < _PAGE:
+            return
+        after_seq = rows[-1][0]
 
 
 def hash_at(db: sqlite_utils.Database, seq: int) -> str | None:
@@ -293,8 +317,19 @@ def signer_key_ids(db: sqlite_utils.Database) -> set[str]:
 
 
 def triggers(db: sqlite_utils.Database) -> dict[str, str]:
-    """The schema's triggers: name → SQL."""
+    """The schema's triggers: name → SQL (on PostgreSQL: its definition and the source of
+    the function it runs; a disabled trigger is absent)."""
+    if dialect(db) == "postgresql":
+        return dict(db.execute(_PG_TRIGGERS))
     return dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"))
+
+
+_PG_TRIGGERS = (
+    "SELECT t.tgname, pg_get_triggerdef(t.oid) || chr(10) || p.prosrc FROM pg_trigger t "
+    "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_proc p ON p.oid = t.tgfoid "
+    "WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' "
+    "AND c.relnamespace = current_schema()::regnamespace"
+)
 
 
 def first_entry_before(db: sqlite_utils.Database, after_seq: int, before: str) -> int | None:

@@ -14,6 +14,7 @@ from server.storage.connection import (
     CERTIFIED_FUNCTION,
     certified_by_nobody,
 )
+from server.storage.engine import dialect
 from sync.cases import CLOSED_STATUSES
 
 # The last collection activity of a case: its own update, its visits', its records'.
@@ -54,8 +55,30 @@ def retention_gate(db: sqlite_utils.Database, table: str, certificate_id: int) -
         "INSERT INTO retention_gate (table_name, certificate_id) VALUES (?, ?)",
         [table, certificate_id],
     )
+    if dialect(db) == "postgresql":
+        _vouch_on_postgresql(db, certificate_id)
     yield
     db.execute("DELETE FROM retention_gate WHERE table_name = ?", [table])
+
+
+def _vouch_on_postgresql(db: sqlite_utils.Database, certificate_id: int) -> None:
+    """PostgreSQL's doorstep_certified() honours the signatures this transaction named in
+    the setting doorstep.certified: name the certificate's if the purge's check vouches
+    for it (the check runs here, in the server, with the keyring)."""
+    is_signed = getattr(db.conn, "certifier", None)
+    if is_signed is None:
+        return
+    columns = ", ".join(CERTIFICATE_COLUMNS)
+    rows = list(
+        db.query(f"SELECT {columns} FROM purge_certificates WHERE id = ?", [certificate_id])
+    )
+    if not rows or not is_signed(*(rows[0][c] for c in CERTIFICATE_COLUMNS)):
+        return
+    db.execute(
+        "SELECT set_config('doorstep.certified', "
+        "coalesce(current_setting('doorstep.certified', true), '') || ' ' || ?, true)",
+        [rows[0]["signature"]],
+    )
 
 
 @contextmanager
@@ -78,6 +101,15 @@ def certificates_honoured(
                 checked[columns] = int(is_signed(fields))
         return checked[columns]
 
+    if dialect(db) == "postgresql":
+        db.conn.certifier = certified  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            db.conn.certifier = None  # type: ignore[attr-defined]
+            if db.conn.in_transaction:
+                db.execute("SELECT set_config('doorstep.certified', '', true)")
+        return
     arity = len(CERTIFICATE_COLUMNS)
     db.conn.create_function(CERTIFIED_FUNCTION, arity, certified, deterministic=True)
     try:
@@ -231,7 +263,7 @@ def ledger_certificates_for_anchor(
     rows = list(
         db.query(
             "SELECT * FROM purge_certificates WHERE kind = 'exposure_ledger' "
-            "AND json_extract(details, '$.anchor_checkpoint_id') = ? ORDER BY id",
+            "AND CAST(json_extract(details, '$.anchor_checkpoint_id') AS INTEGER) = ? ORDER BY id",
             [checkpoint_id],
         )
     )

@@ -282,8 +282,8 @@ def latest_report_fix(db: sqlite_utils.Database, agent_id: int) -> Row | None:
     """The GPS fix of the agent's most recently recorded visit report that has one."""
     rows = list(
         db.query(
-            "SELECT visit_id, recorded_at, json_extract(body, '$.location.lat') AS lat, "
-            "json_extract(body, '$.location.lon') AS lon FROM sync_records "
+            "SELECT visit_id, recorded_at, CAST(json_extract(body, '$.location.lat') AS REAL) "
+            "AS lat, CAST(json_extract(body, '$.location.lon') AS REAL) AS lon FROM sync_records "
             "WHERE agent_id = ? AND kind = 'visit_report' "
             "AND json_extract(body, '$.location.lat') IS NOT NULL "
             "ORDER BY recorded_at DESC, seq DESC LIMIT 1",

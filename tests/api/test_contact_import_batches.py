@@ -9,6 +9,8 @@ import random
 import sqlite3
 from datetime import timedelta
 
+import pytest
+
 from server.cli_context import cli_caller, open_database, runtime
 from server.services import contact_compliance, contact_import
 from tests.api.test_contacts import call, log
@@ -70,6 +72,7 @@ def _import(app, lines):
         )
 
 
+@pytest.mark.sqlite_only  # compares two SQLite files copied with the backup API
 def test_an_import_stores_what_judging_every_row_against_the_whole_log_stores(
     make_app, app, client, auth, world, db, tmp_path, monkeypatch
 ):

@@ -11,6 +11,7 @@ import pytest
 
 from server.clock import to_iso
 from server.domain.retention import certificate_is_signed
+from server.storage.engine import dialect
 from tests.api.test_attachments import put_blob, send_chunk, sha, start_upload
 from tests.conftest import case_row
 
@@ -321,10 +322,19 @@ def test_weakened_guards_of_records_and_blobs_are_reported(world, client, auth, 
     db.execute("DROP TRIGGER blobs_no_delete")
     db.execute("DROP TRIGGER sync_records_reference_attachments")
     db.execute("DROP TRIGGER sync_records_no_update")
-    db.execute(
-        "CREATE TRIGGER sync_records_no_update BEFORE UPDATE ON sync_records "
-        "WHEN NEW.id != OLD.id BEGIN SELECT RAISE(ABORT, 'append-only'); END"
-    )
+    if dialect(db) == "postgresql":  # the same weakening in PL/pgSQL
+        db.execute(
+            "CREATE FUNCTION weak() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$"
+        )
+        db.execute(
+            "CREATE TRIGGER sync_records_no_update BEFORE UPDATE ON sync_records "
+            "FOR EACH ROW EXECUTE FUNCTION weak()"
+        )
+    else:
+        db.execute(
+            "CREATE TRIGGER sync_records_no_update BEFORE UPDATE ON sync_records "
+            "WHEN NEW.id != OLD.id BEGIN SELECT RAISE(ABORT, 'append-only'); END"
+        )
     report = client.get(f"{API}/audit/verify", headers=auth.headers("privacy")).json
     assert report["intact"] is False
     assert "the append-only trigger blobs_no_delete was dropped" in report["findings"]

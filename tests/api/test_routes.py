@@ -160,6 +160,7 @@ def test_start_places(world, client, auth, app):
     with_depot = create_app(
         {
             "DATABASE": app.config["DATABASE"],
+            "STATE_DIR": app.extensions["doorstep"].settings["STATE_DIR"],
             "CLOCK": world.clock,
             "RATE_PER_DEVICE_PER_MIN": 0,
             "RATE_PER_ADDRESS_PER_MIN": 0,

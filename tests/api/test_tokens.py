@@ -628,6 +628,7 @@ def _last_seen(client, auth, device_id: str) -> str | None:
     return next(d["last_seen_at"] for d in devices if d["id"] == device_id)
 
 
+@pytest.mark.sqlite_only  # reads SQLite's data_version to show the store was not written
 def test_an_agents_requests_keep_its_device_last_seen_at_to_the_minute(
     world, client, auth, db, clock
 ):

@@ -109,6 +109,7 @@ class _FlaskTransport:
         return TransportResponse(response.status_code, response.headers, body)
 
 
+@pytest.mark.sqlite_only  # SQLite pragmas of each connection
 def test_every_connection_a_request_opens_is_durable(world, auth, tmp_path, monkeypatch):
     """Login, pull, blob upload, push (with an agreement), day view, ledger verification:
     every connection they open is WAL, synchronous=FULL, foreign keys, busy timeout."""

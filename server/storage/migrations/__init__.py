@@ -6,6 +6,10 @@ the file's SQL in the same transaction; a version may also be Python alone. A re
 never edited: a change is a new file. schema_migrations records each version with the name
 spelled by its file ("0004_raw_record_digests.sql" is "raw record digests"), so databases
 created before the files existed upgrade cleanly. Running migrate twice is a no-op.
+
+PostgreSQL has its own files, `postgresql/NNNN_name.sql`, with the same versions and names
+(a test holds the two sets in step): each is the same schema step in PostgreSQL's dialect,
+its triggers in PL/pgSQL, and needs no Python hook.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from pathlib import Path
 
 import sqlite_utils
 
+from server.storage import engine
 from server.storage.connection import transaction
 
 SQLITE_DIR = Path(__file__).parent / "sqlite"
+POSTGRESQL_DIR = Path(__file__).parent / "postgresql"
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sql|py)$")
 
 Hook = Callable[[sqlite_utils.Database, str], None]
@@ -41,7 +47,7 @@ class Migration:
     hook: Hook | None = None
 
 
-def discover(directory: Path) -> list[Migration]:
+def discover(directory: Path, postgresql: bool = False) -> list[Migration]:
     """The migrations in directory, in version order; refuses gaps and mismatched names."""
     files: dict[int, dict[str, Path]] = {}
     names: dict[int, str] = {}
@@ -59,7 +65,9 @@ def discover(directory: Path) -> list[Migration]:
         Migration(
             version=version,
             name=names[version].replace("_", " "),
-            statements=_read_statements(found["sql"]) if "sql" in found else (),
+            statements=(_read_pg_statements if postgresql else _read_statements)(found["sql"])
+            if "sql" in found
+            else (),
             hook=_load_hook(found["py"]) if "py" in found else None,
         )
         for version, found in sorted(files.items())
@@ -68,20 +76,25 @@ def discover(directory: Path) -> list[Migration]:
 
 def migrate(db: sqlite_utils.Database, now_iso: str) -> list[int]:
     """Apply every migration not yet applied; returns the versions applied now."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-    )
+    with transaction(db):  # on PostgreSQL, under the write lock: nodes may start together
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
     applied: list[int] = []
-    for migration in MIGRATIONS:
+    postgresql = engine.dialect(db) == "postgresql"
+    for migration in POSTGRESQL_MIGRATIONS if postgresql else MIGRATIONS:
         with transaction(db):
             done = db.execute(
                 "SELECT 1 FROM schema_migrations WHERE version = ?", [migration.version]
             ).fetchone()
             if done:
                 continue
-            for statement in migration.statements:
-                db.execute(statement)
+            if postgresql:
+                engine.run_script(db, migration.statements)  # type: ignore[arg-type]
+            else:
+                for statement in migration.statements:
+                    db.execute(statement)
             if migration.hook is not None:
                 migration.hook(db, now_iso)
             db.execute(
@@ -120,5 +133,14 @@ def _read_statements(path: Path) -> tuple[str, ...]:
     return tuple(statements)
 
 
+def _read_pg_statements(path: Path) -> tuple[str, ...]:
+    """The statements of a PostgreSQL migration file ($$-quoted bodies kept whole)."""
+    try:
+        return tuple(engine.split_statements(path.read_text()))
+    except ValueError as error:
+        raise BadMigrationFiles(f"{path.name}: {error}") from None
+
+
 # Append only: a released migration is never edited (see the module docstring).
 MIGRATIONS: list[Migration] = discover(SQLITE_DIR)
+POSTGRESQL_MIGRATIONS: list[Migration] = discover(POSTGRESQL_DIR, postgresql=True)
