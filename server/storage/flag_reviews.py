@@ -44,7 +44,7 @@ _CONTACT_ITEMS = f"""
 SELECT {CONTACT_POSITIONS} + k.id * {POSITION_STRIDE} + f.key AS position,
     '{CONTACT_PREFIX}' || k.id AS record_id, {_CODE} AS code,
     'contact' AS kind, k.agent_id, k.visit_id, k.case_id, k.occurred_at AS recorded_at,
-    k.logged_at AS received_at, json_object('flags', json(k.flags)) AS outcome,
+    k.logged_at AS received_at, '{{"flags": ' || k.flags || '}}' AS outcome,
     coalesce(v.visit_date, substr(k.occurred_at, 1, 10)) AS day, a.region AS team,
     coalesce(fr.status, 'open') AS status, fr.assignee_id, fr.disposition, fr.comment,
     fr.resolved_by, fr.resolved_at, coalesce(fr.version, 0) AS version,

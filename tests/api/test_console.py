@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
+from server.keys import development_key_path
 from tests.api.console_steps import csrf_of, post_form, sign_in
 from tests.api.lifecycle_steps import pull, push, report
 from tests.api.test_contact_compliance import seven_calls
@@ -47,12 +47,15 @@ def privacy(app, world):
 # -- signing in --------------------------------------------------------------------------------
 
 
-def test_session_cookie_is_httponly_strict_and_secure_outside_development(make_app, world):
+def test_session_cookie_is_httponly_strict_and_secure_outside_development(
+    make_app, world, tmp_path
+):
     client = world.app.test_client()
     cookie = sign_in(client, "dispatcher").headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
     assert "Secure" not in cookie  # development: plain http on the loopback
-    key = Path(world.app.config["DATABASE"]).with_name("doorstep.signing-key.pem")
+    # The same key as the first app (make_app's STATE_DIR is tmp_path), on either engine.
+    key = development_key_path({"DATABASE": world.app.config["DATABASE"], "STATE_DIR": tmp_path})
     production = make_app(DOORSTEP_ENV="production", SIGNING_KEY_FILE=str(key)).test_client()
     page = production.get("/console/sign-in", base_url="https://console.bank.example")
     token = csrf_of(page.get_data(as_text=True))
