@@ -34,6 +34,7 @@ class ReassignForm(FlaskForm):
     agent_id = IntegerField(_l("Agent"), validators=[InputRequired()])
     version = IntegerField(validators=[InputRequired(), NumberRange(min=0)])
     day = HiddenField()
+    open = HiddenField()  # the board's opened agent, to come back to
 
 
 class AssignFlagForm(FlaskForm):

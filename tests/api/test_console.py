@@ -6,6 +6,7 @@ ledger pages; and what each page writes to the exposure ledger."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -168,8 +169,30 @@ def test_the_browser_language_is_the_default(app, world):
 # -- the dispatcher ----------------------------------------------------------------------------
 
 
-def test_the_board_shows_each_agent_with_visits_and_phone_health(dispatcher, world, db):
+def test_the_board_counts_every_agent_and_ledgers_only_the_agent_opened(dispatcher, world, db):
     html = _page(dispatcher, f"/console/board?day={TODAY}")
+    assert 'id="visit-' not in html and "Borrower 1" not in html  # counts only
+    assert "phone-agent1: never synced" in html and "Open visits" in html
+    assert _ledger_rows(db, "GET /console/board") == []  # a count is not a borrower fact
+    agent1 = world.users["agent1"]
+    html = _page(dispatcher, f"/console/board?day={TODAY}&agent={agent1}")
+    shown = {int(i) for i in re.findall(r'<tr id="visit-(\d+)"', html)}
+    mine = {world.visits[k] for k in ("v1", "v2")}
+    assert shown == mine
+    rows = _ledger_rows(db, "GET /console/board")
+    assert {row["visit_id"] for row in rows} == mine  # only the cards shown are ledgered
+    assert {row["purpose"] for row in rows} == {"dispatch_planning"}
+    assert f'name="open" value="{agent1}"' in html  # a reassign comes back to this agent
+
+
+def test_the_board_refuses_an_unreadable_agent(dispatcher):
+    response = dispatcher.get("/console/board?agent=everyone")
+    assert response.status_code == 422
+    assert "agent" in response.get_data(as_text=True)
+
+
+def test_the_board_shows_each_agent_with_visits_and_phone_health(dispatcher, world, db):
+    html = _page(dispatcher, f"/console/board?day={TODAY}&agent=all")
     for key in ("v1", "v2", "v3", "v4"):
         assert f'id="visit-{world.visits[key]}"' in html
     assert "phone-agent1: never synced" in html
@@ -300,7 +323,7 @@ def test_the_register_page_and_its_csv(dispatcher, world, db):
 
 
 def test_ledger_status_verify_and_checkpoint(privacy, dispatcher, world, db):
-    _page(dispatcher, "/console/board")  # something in the ledger to sign
+    _page(dispatcher, "/console/board?agent=all")  # something in the ledger to sign
     html = _page(privacy, "/console/ledger")
     assert 'id="last-checkpoint"' in html
     report_html = _page(privacy, "/console/ledger/verify")

@@ -152,7 +152,7 @@ def test_reassign_by_form_and_the_phone_purges_the_card(base, context):
     first = phone.pull()
     page = context.new_page()
     sign_in(page, base, "dispatcher01")
-    page.goto(f"{base}/console/board")
+    page.goto(f"{base}/console/board?agent={phone.user_id}")
     visit = _board_visit(page, phone.user_id)
     assert visit in [v["id"] for v in first["upserts"]]
     _shot(page, "day-board")
@@ -178,8 +178,8 @@ def test_a_stale_edit_shows_the_conflict(base, context):
     mine = context.new_page()
     theirs = context.new_page()
     sign_in(mine, base, "dispatcher01")
-    mine.goto(f"{base}/console/board")
-    theirs.goto(f"{base}/console/board")  # the same session in another tab, same versions
+    mine.goto(f"{base}/console/board?agent={phone.user_id}")
+    theirs.goto(f"{base}/console/board?agent={phone.user_id}")  # another tab, same versions
     visit = _board_visit(mine, phone.user_id)
     other = _other_agent(mine, phone.user_id)
     theirs.get_by_label(f"Reassign visit {visit} to agent id").fill(other)
