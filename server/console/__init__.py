@@ -23,7 +23,7 @@ csrf = CSRFProtect()
 def register_console(app: Flask) -> None:
     """Mount /console: signed session cookie, CSRF on its forms, translations."""
     # Importing the page modules adds their views to the blueprint.
-    from server.console import auth, dispatch, privacy, supervise  # noqa: F401
+    from server.console import auth, dispatch, planning, privacy, supervise  # noqa: F401
     from server.console.blueprint import bp
     from server.console.language import chosen_locale
 

@@ -25,7 +25,7 @@ from sync.visits import CHANGEABLE_STATUSES
 REPLAN_PAGE = 200  # visits to plan again shown at once (the last 7 days, by default)
 
 
-def _day(text: str | None) -> date:
+def business_day(text: str | None) -> date:
     if not text:
         return console_pages.business_today(runtime(), caller().now)
     try:
@@ -72,14 +72,14 @@ def _board(day: date, opened: day_board.Opened, *, problem: dict | None = None, 
 @bp.get("/board")
 @console_requires(DISPATCHER)
 def board():
-    return _board(_day(request.args.get("day")), _opened(request.args.get("agent")))
+    return _board(business_day(request.args.get("day")), _opened(request.args.get("agent")))
 
 
 @bp.post("/visits/<int:visit_id>/reassign")
 @console_requires(DISPATCHER)
 def reassign(visit_id: int):
     form = ReassignForm()
-    day, opened = _day(form.day.data), _opened(form.open.data)
+    day, opened = business_day(form.day.data), _opened(form.open.data)
     if not form.validate():
         problem = {"visit_id": visit_id, "kind": "invalid", "message": _("Choose an agent.")}
         return _board(day, opened, problem=problem, status=422)
@@ -131,14 +131,21 @@ def case(case_id: int):
 @bp.get("/agents/<int:agent_id>/days/<string:day>/map")
 @console_requires(DISPATCHER)
 def route_map(agent_id: int, day: str):
-    rt, when = runtime(), _day(day)
+    rt, when = runtime(), business_day(day)
     body = ledgered_body(
         RouteMapSchema(),
         DISPATCH_PLANNING,
         lambda: console_pages.route_map(get_db(), rt, caller(), agent_id, when),
     )
     visits = {v["id"]: v for v in body["visits"]}
-    return render_template("console/route_map.html", page=body, map=drawing(body), visits=visits)
+    return render_template(
+        "console/route_map.html",
+        page=body,
+        map=drawing(body),
+        visits=visits,
+        proposed=False,
+        problem=None,
+    )
 
 
 @bp.get("/replan")

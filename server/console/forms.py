@@ -52,3 +52,8 @@ class ResolveFlagForm(FlaskForm):
 class ReopenFlagForm(FlaskForm):
     comment = TextAreaField(_l("Comment"), validators=[DataRequired(), Length(max=2000)])
     version = IntegerField(validators=[InputRequired(), NumberRange(min=0)])
+
+
+class EvidencePackForm(FlaskForm):
+    case_id = IntegerField(_l("Case id"), validators=[InputRequired(), NumberRange(min=1)])
+    reason = StringField(_l("Legal matter"), validators=[DataRequired(), Length(max=500)])

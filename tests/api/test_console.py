@@ -69,10 +69,28 @@ def test_session_cookie_is_httponly_strict_and_secure_outside_development(make_a
     [
         (
             "dispatcher",
-            ["console.board", "console.replan", "console.flags", "console.register"],
+            [
+                "console.board",
+                "console.replan",
+                "console.assignment_proposal",
+                "console.promises",
+                "console.flags",
+                "console.register",
+            ],
             "console.ledger",
         ),
-        ("privacy", ["console.ledger", "console.disclosures"], "console.board"),
+        (
+            "privacy",
+            [
+                "console.ledger",
+                "console.disclosures",
+                "console.anomalies",
+                "console.history",
+                "console.retention_status",
+                "console.evidence",
+            ],
+            "console.board",
+        ),
         ("admin", ["console.ledger"], "console.disclosures"),
     ],
 )
@@ -276,6 +294,83 @@ def test_the_replan_list_shows_missed_visits_and_ledgers_them(dispatcher, world,
     assert rows and {r["purpose"] for r in rows} == {"dispatch_planning"}
 
 
+def test_reorder_a_day_by_form_with_the_version_check(dispatcher, world, db):
+    agent1, (v1, v2) = world.users["agent1"], (world.visits["v1"], world.visits["v2"])
+    day_map = f"/console/agents/{agent1}/days/{TODAY}/map"
+    html = _page(dispatcher, day_map)
+    assert 'id="reorder"' in html and f'value="{v1}:1"' in html
+    order = f"/console/agents/{agent1}/days/{TODAY}/order"
+    form = {"visit": [f"{v1}:1", f"{v2}:1"], f"position-{v1}": 2, f"position-{v2}": 1}
+    response = post_form(dispatcher, day_map, order, form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    rows = dict(db.execute("SELECT id, route_order FROM visits WHERE id IN (?, ?)", [v1, v2]))
+    assert rows[v2] < rows[v1]  # v2 comes first now
+    stale = post_form(dispatcher, day_map, order, form)  # the versions moved on
+    assert stale.status_code == 409
+    assert 'id="order-problem"' in stale.get_data(as_text=True)
+    unreadable = post_form(dispatcher, day_map, order, {**form, f"position-{v1}": "first"})
+    assert unreadable.status_code == 422
+    assert "position-" in unreadable.get_data(as_text=True)
+
+
+def test_a_proposed_route_is_shown_ledgered_and_not_applied(dispatcher, world, db):
+    agent1 = world.users["agent1"]
+    before = list(db.execute("SELECT id, version, route_order FROM visits ORDER BY id"))
+    html = _page(dispatcher, f"/console/agents/{agent1}/days/{TODAY}/proposal")
+    assert 'id="proposal-note"' in html and 'id="reorder"' in html
+    assert list(db.execute("SELECT id, version, route_order FROM visits ORDER BY id")) == before
+    rows = _ledger_rows(db, "GET /console/agents/<int:agent_id>/days/<string:day>/proposal")
+    assert {r["visit_id"] for r in rows} == {world.visits["v1"], world.visits["v2"]}
+    assert {r["purpose"] for r in rows} == {"dispatch_planning"}
+    assert "3101011990010" not in html and "13812340001" not in html
+
+
+def test_the_assignment_proposal_for_the_open_visits_and_accepting_it(dispatcher, world, db):
+    v4 = world.visits["v4"]
+    db.execute("UPDATE visits SET agent_id = NULL WHERE id = ?", [v4])  # nobody holds it
+    db.conn.commit()
+    html = _page(dispatcher, f"/console/assignment-proposal?day={TODAY}")
+    assert 'id="assignment"' in html
+    proposed = re.findall(r'name="visit" value="([0-9:]+)"', html)
+    taker = {int(v.split(":")[0]): int(v.split(":")[2]) for v in proposed}
+    assert v4 in taker and taker[v4] in (world.users["agent1"], world.users["agent2"])
+    rows = _ledger_rows(db, "GET /console/assignment-proposal")
+    assert rows and {r["purpose"] for r in rows} == {"dispatch_planning"}
+    response = post_form(
+        dispatcher,
+        f"/console/assignment-proposal?day={TODAY}",
+        "/console/assignment",
+        {"day": TODAY, "visit": proposed},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    agent = db.execute("SELECT agent_id FROM visits WHERE id = ?", [v4]).fetchone()[0]
+    assert agent == taker[v4]
+    stale = post_form(
+        dispatcher,
+        f"/console/assignment-proposal?day={TODAY}",
+        "/console/assignment",
+        {"day": TODAY, "visit": proposed},  # the versions moved on
+    )
+    assert stale.status_code == 409
+
+
+def test_the_broken_promises_worklist_is_ledgered_with_the_next_step(dispatcher, world, db):
+    db.execute(
+        "INSERT INTO promises (source, source_id, case_id, agent_id, amount, due_date, made_at) "
+        "VALUES ('phone_call', 'call-1', ?, ?, '90.00', '2026-11-20', '2026-11-18T02:00:00Z')",
+        [world.cases["C-0002"], world.users["agent1"]],
+    )
+    db.conn.commit()
+    html = _page(dispatcher, f"/console/promises?day={TODAY}")
+    assert 'id="promises"' in html and "C-0002" in html and "90.00" in html
+    rows = _ledger_rows(db, "GET /console/promises")
+    assert [r["case_id"] for r in rows] == [world.cases["C-0002"]]
+    assert rows[0]["purpose"] == "dispatch_planning"
+    assert "promise_to_pay" in json.loads(rows[0]["fields"])
+    assert "13812340002" not in html  # no phone number on a worklist
+    assert _page(dispatcher, "/console/promises?day=soon", 422)
+
+
 # -- the supervisor ----------------------------------------------------------------------------
 
 
@@ -320,6 +415,58 @@ def test_the_register_page_and_its_csv(dispatcher, world, db):
 
 
 # -- the privacy officer -----------------------------------------------------------------------
+
+
+def test_anomalies_page_lists_ids_and_writes_no_ledger_entry(privacy, world, db, client, auth):
+    client.get("/api/v1/visits", headers=auth.headers("dispatcher"))  # entries to look at
+    before = db.execute("SELECT count(*) FROM exposure_ledger").fetchone()[0]
+    html = _page(privacy, "/console/anomalies?kind=no_assignment&kind=unusual_volume")
+    assert 'id="anomalies"' in html and 'id="anomaly-total"' in html
+    assert "Borrower 1" not in html  # ids and field names only
+    assert db.execute("SELECT count(*) FROM exposure_ledger").fetchone()[0] == before
+    assert _page(privacy, "/console/anomalies?kind=bad_luck", 422)
+
+
+def test_agent_and_device_histories(privacy, world, db, client, auth):
+    client.get(f"/api/v1/me/day?date={TODAY}", headers=auth.headers("agent1"))
+    agent1 = world.users["agent1"]
+    html = _page(privacy, f"/console/history?user_id={agent1}")
+    assert 'id="history"' in html and "display_name" in html  # the field's name
+    assert "Borrower 1" not in html  # never its value
+    device = db.execute("SELECT id FROM devices LIMIT 1").fetchone()[0]
+    assert 'id="history"' in _page(privacy, f"/console/history?device_id={device}")
+    assert 'id="history"' not in _page(privacy, "/console/history")  # the form only
+    assert _page(privacy, f"/console/history?user_id={agent1}&device_id={device}", 422)
+    assert _page(privacy, "/console/history?user_id=me", 422)
+    assert _ledger_rows(db, "GET /console/history") == []
+
+
+def test_retention_rules_and_purge_certificates(privacy, world, app):
+    html = _page(privacy, "/console/retention")
+    assert 'id="retention-rules"' in html and "No purge has run yet." in html
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    html = _page(privacy, "/console/retention")
+    assert "No purge has run yet." not in html and 'id="purge-certificates"' in html
+
+
+def test_build_an_evidence_pack_and_see_it_listed(privacy, world, db):
+    case_id = world.cases["C-0001"]
+    page = _page(privacy, "/console/evidence")
+    assert "No pack built yet." in page
+    response = post_form(
+        privacy, "/console/evidence", "/console/evidence", {"case_id": case_id, "reason": "Court"}
+    )
+    assert response.status_code == 200 and response.mimetype == "application/x-tar"
+    pack_id = response.headers["X-Evidence-Pack-Id"]
+    rows = _ledger_rows(db, "POST /console/evidence")
+    assert [r["case_id"] for r in rows] == [case_id]
+    assert rows[0]["purpose"] == "legal_escalation"
+    held = db.execute("SELECT legal_hold FROM cases WHERE id = ?", [case_id]).fetchone()[0]
+    assert held == 1
+    assert pack_id in _page(privacy, "/console/evidence")
+    missing = post_form(privacy, "/console/evidence", "/console/evidence", {"case_id": case_id})
+    assert missing.status_code == 422
 
 
 def test_ledger_status_verify_and_checkpoint(privacy, dispatcher, world, db):
