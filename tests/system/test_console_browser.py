@@ -104,6 +104,11 @@ def _shot(page, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
 
 
+def _open(page, endpoint: str) -> None:
+    """Follow the menu item of this page."""
+    page.locator(f'#menu a[data-menu="{endpoint}"]').click()
+
+
 def _menu(page) -> list[str]:
     return page.eval_on_selector_all("#menu a", "links => links.map(a => a.dataset.menu)")
 
@@ -111,8 +116,28 @@ def _menu(page) -> list[str]:
 @pytest.mark.parametrize(
     ("username", "menu"),
     [
-        ("dispatcher01", ["console.board", "console.replan", "console.flags", "console.register"]),
-        ("privacy01", ["console.ledger", "console.disclosures"]),
+        (
+            "dispatcher01",
+            [
+                "console.board",
+                "console.replan",
+                "console.assignment_proposal",
+                "console.promises",
+                "console.flags",
+                "console.register",
+            ],
+        ),
+        (
+            "privacy01",
+            [
+                "console.ledger",
+                "console.disclosures",
+                "console.anomalies",
+                "console.history",
+                "console.retention_status",
+                "console.evidence",
+            ],
+        ),
         ("admin01", ["console.ledger"]),
     ],
 )
@@ -193,6 +218,72 @@ def test_a_stale_edit_shows_the_conflict(base, context):
     assert "was changed by someone else" in problem.inner_text()
     assert mine.locator(f"#visit-{visit}.problem").count() == 1  # the row is marked
     _shot(mine, "conflict")
+
+
+def test_the_board_opens_one_agent_at_a_time(base, context):
+    page = context.new_page()
+    sign_in(page, base, "dispatcher01")
+    page.goto(f"{base}/console/board")
+    assert page.locator('tr[id^="visit-"]').count() == 0  # counts only
+    _shot(page, "day-board-counts")
+    page.locator("a.open-agent").first.click()
+    assert page.locator('tr[id^="visit-"]').count() > 0
+
+
+def test_propose_a_route_and_save_the_order(base, context):
+    page = context.new_page()
+    sign_in(page, base, "dispatcher01")
+    page.goto(f"{base}/console/board")
+    page.get_by_role("link", name="Route map").nth(1).click()
+    page.locator("#propose-route").click()
+    assert page.locator("#proposal-note").is_visible()
+    _shot(page, "route-proposal")
+    page.locator("#save-order").click()
+    assert "The new order of the day is saved." in page.locator(".notice.success").inner_text()
+    assert page.locator("#reorder").is_visible()
+
+
+def test_the_assignment_proposal_and_the_promises_worklist(base, context):
+    page = context.new_page()
+    sign_in(page, base, "dispatcher01")
+    _open(page, "console.assignment_proposal")
+    assert page.locator("#assignment").is_visible()
+    _shot(page, "assignment")
+    _open(page, "console.promises")
+    assert page.locator("#promises").is_visible()
+    _shot(page, "promises")
+
+
+def test_the_privacy_officers_audit_pages(base, context):
+    phone = Phone(base, "agent02")
+    phone.pull()  # cards served: something in the agent's history
+    page = context.new_page()
+    sign_in(page, base, "privacy01")
+    _open(page, "console.anomalies")
+    assert page.locator("#anomalies").is_visible()
+    _shot(page, "anomalies")
+    _open(page, "console.history")
+    page.get_by_label("User id").fill(str(phone.user_id))
+    page.get_by_role("button", name="Open the history").click()
+    assert "GET /api/v1/sync/pull" in page.locator("#history").inner_text()
+    _shot(page, "history")
+    _open(page, "console.retention_status")
+    assert page.locator("#retention-rules tbody tr").count() >= 1
+    _shot(page, "retention")
+
+
+def test_build_an_evidence_pack(base, context):
+    page = context.new_page()
+    sign_in(page, base, "privacy01")
+    _open(page, "console.evidence")
+    page.get_by_label("Case id").fill("1")
+    page.get_by_label("Legal matter").fill("Court file 2026/114")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Build and download").click()
+    assert download.value.suggested_filename.startswith("evidence-case-1-")
+    page.goto(f"{base}/console/evidence")
+    assert "evidence-case-1-" in page.locator("#evidence-packs").inner_text()
+    _shot(page, "evidence")
 
 
 def test_resolve_a_flag(base, context):
