@@ -27,9 +27,13 @@ def register_console(app: Flask) -> None:
     from server.console.blueprint import bp
     from server.console.language import chosen_locale
 
+    from server.console.map_tiles import check_tile_url
+
     rt = app.extensions["doorstep"]
     settings = rt.settings
     app.config.update(
+        # The one origin route maps may load images from, besides the app (None: none).
+        CONSOLE_TILE_ORIGIN=check_tile_url(settings["CONSOLE_MAP_TILE_URL"]),
         # Signs the session cookie; derived from the server key, so every worker agrees.
         SECRET_KEY=derive_key(rt.keys, b"doorstep-console-session-v1"),
         SESSION_COOKIE_NAME="doorstep_console",

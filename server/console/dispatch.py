@@ -141,7 +141,7 @@ def route_map(agent_id: int, day: str):
     return render_template(
         "console/route_map.html",
         page=body,
-        map=drawing(body),
+        map=drawing(body, runtime().settings["CONSOLE_MAP_TILE_URL"]),
         visits=visits,
         proposed=False,
         problem=None,

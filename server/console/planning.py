@@ -44,7 +44,7 @@ def _route_page(
     page = render_template(
         "console/route_map.html",
         page=body,
-        map=drawing(body),
+        map=drawing(body, runtime().settings["CONSOLE_MAP_TILE_URL"]),
         visits=visits,
         proposed=proposed,
         problem=problem,

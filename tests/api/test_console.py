@@ -280,6 +280,31 @@ def test_the_route_map_draws_each_stop_and_ledgers_the_homes(dispatcher, world, 
     assert _page(dispatcher, f"/console/agents/{world.users['dispatcher']}/days/{TODAY}/map", 404)
 
 
+def test_a_tile_server_lays_tiles_under_the_map_and_is_the_one_other_image_origin(
+    make_app, world, dispatcher
+):
+    day_map = f"/console/agents/{world.users['agent1']}/days/{TODAY}/map"
+    plain = dispatcher.get(day_map)
+    assert "<image" not in plain.get_data(as_text=True)
+    assert "img-src 'self' data:;" in plain.headers["Content-Security-Policy"]
+    key = Path(world.app.config["DATABASE"]).with_name("doorstep.signing-key.pem")
+    tiled = make_app(
+        CONSOLE_MAP_TILE_URL="https://tiles.bank.example/{z}/{x}/{y}.png",
+        SIGNING_KEY_FILE=str(key),
+    ).test_client()
+    assert sign_in(tiled, "dispatcher").status_code == 302
+    response = tiled.get(day_map)
+    assert response.status_code == 200
+    assert '<image class="tile" href="https://tiles.bank.example/' in response.get_data(
+        as_text=True
+    )
+    policy = response.headers["Content-Security-Policy"]
+    assert "img-src 'self' data: https://tiles.bank.example;" in policy
+    assert "script-src" not in policy  # still no script
+    with pytest.raises(ValueError, match="DOORSTEP_CONSOLE_MAP_TILE_URL"):
+        make_app(CONSOLE_MAP_TILE_URL="tiles.bank.example", SIGNING_KEY_FILE=str(key))
+
+
 def test_an_unknown_case_is_a_404_page(dispatcher):
     html = _page(dispatcher, "/console/cases/999", 404)
     assert "not_found" in html
