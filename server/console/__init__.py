@@ -26,7 +26,6 @@ def register_console(app: Flask) -> None:
     from server.console import auth, dispatch, planning, privacy, supervise  # noqa: F401
     from server.console.blueprint import bp
     from server.console.language import chosen_locale
-
     from server.console.map_tiles import check_tile_url
 
     rt = app.extensions["doorstep"]
