@@ -300,7 +300,7 @@ def test_a_tile_server_lays_tiles_under_the_map_and_is_the_one_other_image_origi
     )
     policy = response.headers["Content-Security-Policy"]
     assert "img-src 'self' data: https://tiles.bank.example;" in policy
-    assert "script-src" not in policy  # still no script
+    assert "script-src 'self';" in policy and "unsafe" not in policy  # the app's own only
     with pytest.raises(ValueError, match="DOORSTEP_CONSOLE_MAP_TILE_URL"):
         make_app(CONSOLE_MAP_TILE_URL="tiles.bank.example", SIGNING_KEY_FILE=str(key))
 

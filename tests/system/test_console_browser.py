@@ -230,6 +230,23 @@ def test_the_board_opens_one_agent_at_a_time(base, context):
     assert page.locator('tr[id^="visit-"]').count() > 0
 
 
+def test_reassign_by_dragging_a_visit_onto_another_agent(base, context):
+    phone = Phone(base, "agent03")
+    phone.pull()
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    sign_in(page, base, "dispatcher01")
+    page.goto(f"{base}/console/board?agent={phone.user_id}")
+    visit = _board_visit(page, phone.user_id)
+    target = _other_agent(page, phone.user_id)
+    page.drag_and_drop(f"#visit-{visit}", f'section[data-agent="{target}"] h2')
+    assert f"Visit {visit} reassigned." in page.locator(".notice.success").inner_text()
+    assert errors == []  # the script ran under the page's CSP
+    after = phone.pull()
+    assert [(p["visit_id"], p["reason"]) for p in after["purges"]] == [(visit, "reassigned")]
+
+
 def test_propose_a_route_and_save_the_order(base, context):
     page = context.new_page()
     sign_in(page, base, "dispatcher01")
