@@ -19,7 +19,6 @@ from server.api.context import caller, get_db, runtime
 from server.api.errors import status_of
 from server.console.blueprint import bp, console_requires
 from server.console.dispatch import business_day
-from server.console.forms import PlainForm
 from server.console.ledgered_page import ledgered_body
 from server.console.route_map import drawing
 from server.console.vocabulary import translated_words
@@ -48,7 +47,6 @@ def _route_page(
         visits=visits,
         proposed=proposed,
         problem=problem,
-        form=PlainForm(),
     )
     return page, status
 
@@ -128,7 +126,6 @@ def _assignment_page(day: date, problem: str | None = None, status: int = 200):
         region=region or "",
         agents=",".join(str(a) for a in agent_ids or ()),
         problem=problem,
-        form=PlainForm(),
         words=translated_words(),
     )
     return page, status

@@ -203,6 +203,19 @@ def test_the_board_counts_every_agent_and_ledgers_only_the_agent_opened(dispatch
     assert f'name="open" value="{agent1}"' in html  # a reassign comes back to this agent
 
 
+def test_visits_of_agents_not_on_the_board_are_counted_and_open_together(dispatcher, world, db):
+    db.execute("UPDATE users SET active = 0 WHERE id = ?", [world.users["agent2"]])
+    db.execute("UPDATE visits SET agent_id = NULL WHERE id = ?", [world.visits["v4"]])
+    db.conn.commit()
+    html = _page(dispatcher, f"/console/board?day={TODAY}")
+    assert 'id="agent-others"' in html and 'id="visit-' not in html
+    html = _page(dispatcher, f"/console/board?day={TODAY}&agent=others")
+    shown = {int(i) for i in re.findall(r'<tr id="visit-(\d+)"', html)}
+    assert shown == {world.visits["v3"], world.visits["v4"]}  # an inactive agent's, nobody's
+    rows = _ledger_rows(db, "GET /console/board")
+    assert {row["visit_id"] for row in rows} == shown
+
+
 def test_the_board_refuses_an_unreadable_agent(dispatcher):
     response = dispatcher.get("/console/board?agent=everyone")
     assert response.status_code == 422
