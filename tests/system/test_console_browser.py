@@ -56,8 +56,9 @@ class Phone:
         self.cursor = answer.body["cursor"]
         return answer.body
 
-    def push_report(self, visit_id: int) -> dict:
-        """A report that met the borrower with no badge shown first: flagged for review."""
+    def push_report(self, visit_id: int, **body: str) -> dict:
+        """A report that met the borrower with no badge shown first: flagged for review
+        (`body` adds to or changes the report's fields)."""
         now = datetime.now(UTC)
         record = {
             "id": str(uuid.uuid4()),
@@ -70,6 +71,7 @@ class Phone:
                 "departed_at": _iso(now - timedelta(minutes=5)),
                 "outcome": "met_borrower",
                 "location": {"lat": 31.2, "lon": 121.4, "accuracy_m": 10},
+                **body,
             },
         }
         body = {"device_time": _iso(now), "records": [record]}
@@ -261,6 +263,15 @@ def test_propose_a_route_and_save_the_order(base, context):
 
 
 def test_the_assignment_proposal_and_the_promises_worklist(base, context):
+    phone = Phone(base, "agent02")
+    visit = phone.pull()["upserts"][0]
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
+    phone.push_report(
+        visit["id"],
+        outcome="promise_to_pay",
+        promise_amount="500.00",
+        promise_date=tomorrow.isoformat(),
+    )
     page = context.new_page()
     sign_in(page, base, "dispatcher01")
     _open(page, "console.assignment_proposal")
@@ -268,6 +279,10 @@ def test_the_assignment_proposal_and_the_promises_worklist(base, context):
     _shot(page, "assignment")
     _open(page, "console.promises")
     assert page.locator("#promises").is_visible()
+    later = tomorrow + timedelta(days=10)  # judged ten days on, the promise is broken
+    page.get_by_label("Day").fill(later.isoformat())
+    page.get_by_role("button", name="Filter").click()
+    assert visit["case_external_id"] in page.locator("#promises").inner_text()
     _shot(page, "promises")
 
 
