@@ -41,19 +41,27 @@ def signed_in(site: str, username: str) -> requests.Session:
     return session
 
 
-def render_times(site: str, count: int) -> tuple[list[float], list[float], int, int]:
-    """Client-observed and server-measured (Server-Timing total) times of the board."""
+def render_times(
+    site: str, count: int, query: str = ""
+) -> tuple[list[float], list[float], int, int]:
+    """Client-observed times of the board and its ledger time (Server-Timing)."""
     session = signed_in(site, "dispatcher01")
-    first = session.get(f"{site}/console/board", timeout=60)
+    first = session.get(f"{site}/console/board{query}", timeout=60)
     rows = first.text.count('<tr id="visit-')
     observed, ledger = [], []
     for _ in range(count):
         started = time.perf_counter()
-        answer = session.get(f"{site}/console/board", timeout=60)
+        answer = session.get(f"{site}/console/board{query}", timeout=60)
         observed.append((time.perf_counter() - started) * 1000)
         assert answer.status_code == 200
         ledger.append(parse_timing(answer.headers.get("Server-Timing", "")).get("ledger", 0.0))
     return observed, ledger, rows, len(first.content)
+
+
+def first_agent(site: str) -> str:
+    """The id of the first agent on the board (the one a dispatcher opens first)."""
+    page = signed_in(site, "dispatcher01").get(f"{site}/console/board", timeout=60).text
+    return re.search(r'id="agent-(\d+)"', page).group(1)
 
 
 def first_paints(site: str, count: int) -> list[float]:
@@ -97,15 +105,24 @@ def main() -> None:
         )
         with server(env, workers=1) as base:
             site = base.removesuffix("/api/v1")
-            observed, ledger, rows, size = render_times(site, args.requests)
-            print(
-                f"day board: {args.agents} agents, {rows} visit rows, {size / 1024:.0f} KiB of HTML"
+            # The board as it opens (every agent counted), with one agent's visits open, and
+            # with every agent's visits open (1,250 cards built and ledgered), in one run.
+            boards = (
+                ("counts only", ""),
+                ("one agent open", f"?agent={first_agent(site)}"),
+                ("every agent open", "?agent=all"),
             )
-            print(
-                f"server render (GET /console/board, {args.requests} sequential): "
-                f"{summary(observed)}"
-            )
-            print(f"  of which ledger writes: {statistics.fmean(ledger):.2f} ms per page")
+            for name, query in boards:
+                observed, ledger, rows, size = render_times(site, args.requests, query)
+                print(
+                    f"day board, {name}: {args.agents} agents, {rows} visit rows, "
+                    f"{size / 1024:.0f} KiB of HTML"
+                )
+                print(
+                    f"  server render (GET /console/board{query}, {args.requests} sequential): "
+                    f"{summary(observed)}"
+                )
+                print(f"  of which ledger writes: {statistics.fmean(ledger):.2f} ms per page")
             if chromium_available():
                 paints = first_paints(site, args.paints)
                 if paints:

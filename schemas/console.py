@@ -49,13 +49,24 @@ class BoardAgentSchema(StrictSchema):
     home_lat = fields.Float(allow_none=True)
     home_lon = fields.Float(allow_none=True)
     devices = fields.List(fields.Nested(DeviceHealthSchema))
+    # How many visits the agent has, by status: counts, not borrower facts.
+    counts = fields.Dict(keys=fields.Str(), values=fields.Int())
+    opened = fields.Bool()
+    visits = fields.List(fields.Nested(BoardVisitSchema))
+
+
+class BoardOthersSchema(StrictSchema):
+    """Visits of nobody on the board (no agent, or an agent no longer active)."""
+
+    counts = fields.Dict(keys=fields.Str(), values=fields.Int())
     visits = fields.List(fields.Nested(BoardVisitSchema))
 
 
 class DayBoardSchema(StrictSchema):
     date = fields.Str()
+    opened = fields.Str(allow_none=True)
     agents = fields.List(fields.Nested(BoardAgentSchema))
-    unassigned = fields.List(fields.Nested(BoardVisitSchema))
+    others = fields.Nested(BoardOthersSchema)
 
 
 class CasePageSchema(StrictSchema):

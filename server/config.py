@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURE_WINDOW_S": 60 * 60,  # what the caps count; a pair this quiet starts over
     "TEMPORARY_PASSWORD_TTL_S": 72 * 3600,  # a handed-over password (one-time code, reset)
     "CONSOLE_IDLE_TIMEOUT_S": 15 * 60,  # a web-console session this quiet is signed out
+    # The bank's own map tiles under the console's route map, e.g.
+    # https://tiles.bank.internal/{z}/{x}/{y}.png; empty: the plain SVG drawing, no tiles.
+    "CONSOLE_MAP_TILE_URL": "",
     # "auto": a login without an id enrols a minted one; "admin": pre-registered only;
     # "claim": also the first login naming an unknown id registers it (legacy clients, benches)
     "DEVICE_ENROLMENT": "auto",

@@ -19,7 +19,8 @@ blp = Blueprint(
 )
 
 
-def _tar(built: evidence_pack.BuiltPack, archive: Path) -> Response:
+def pack_response(built: evidence_pack.BuiltPack, archive: Path) -> Response:
+    """The built pack as a tar download (also the console's)."""
     # The open handle outlives the deleted work directory (POSIX), so nothing stays on disk.
     response = send_file(
         archive.open("rb"),
@@ -50,6 +51,6 @@ class EvidencePackViews(MethodView):
             built = evidence_pack.build_pack(
                 get_db(), runtime(), caller(), case_id, body["reason"], work
             )
-            return _tar(built, evidence_pack.archive_pack(built))
+            return pack_response(built, evidence_pack.archive_pack(built))
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -23,13 +23,16 @@ csrf = CSRFProtect()
 def register_console(app: Flask) -> None:
     """Mount /console: signed session cookie, CSRF on its forms, translations."""
     # Importing the page modules adds their views to the blueprint.
-    from server.console import auth, dispatch, privacy, supervise  # noqa: F401
+    from server.console import auth, dispatch, planning, privacy, supervise  # noqa: F401
     from server.console.blueprint import bp
     from server.console.language import chosen_locale
+    from server.console.map_tiles import check_tile_url
 
     rt = app.extensions["doorstep"]
     settings = rt.settings
     app.config.update(
+        # The one origin route maps may load images from, besides the app (None: none).
+        CONSOLE_TILE_ORIGIN=check_tile_url(settings["CONSOLE_MAP_TILE_URL"]),
         # Signs the session cookie; derived from the server key, so every worker agrees.
         SECRET_KEY=derive_key(rt.keys, b"doorstep-console-session-v1"),
         SESSION_COOKIE_NAME="doorstep_console",

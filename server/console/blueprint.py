@@ -6,7 +6,17 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
@@ -33,10 +43,15 @@ def _check_csrf() -> None:
 
 @bp.after_request
 def _page_headers(response):
-    # Pages load only their own stylesheet; forms post only here; no framing.
+    # Pages load only their own stylesheet and script (the board's drag-and-drop, no
+    # inline script); forms post only here; no framing.
+    # A bank's own tile server (CONSOLE_MAP_TILE_URL) is the one other image origin.
+    tiles = current_app.config.get("CONSOLE_TILE_ORIGIN")
+    images = f"'self' data: {tiles}" if tiles else "'self' data:"
     response.headers.setdefault(
         "Content-Security-Policy",
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        f"default-src 'none'; script-src 'self'; style-src 'self'; img-src {images}; "
+        "form-action 'self'; "
         "base-uri 'none'; frame-ancestors 'none'",
     )
     response.headers["X-Frame-Options"] = "DENY"

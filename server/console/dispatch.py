@@ -25,7 +25,7 @@ from sync.visits import CHANGEABLE_STATUSES
 REPLAN_PAGE = 200  # visits to plan again shown at once (the last 7 days, by default)
 
 
-def _day(text: str | None) -> date:
+def business_day(text: str | None) -> date:
     if not text:
         return console_pages.business_today(runtime(), caller().now)
     try:
@@ -34,18 +34,30 @@ def _day(text: str | None) -> date:
         raise InvalidInput(_("A day is written YYYY-MM-DD."), field="day") from None
 
 
-def _board(day: date, *, problem: dict | None = None, status: int = 200):
+def _opened(text: str | None) -> day_board.Opened:
+    """Which visits the board opens: an agent id, `all`, `others`, or none (counts only)."""
+    if not text:
+        return None
+    if text in (day_board.OPEN_ALL, day_board.OPEN_OTHERS):
+        return text
+    if text.isascii() and text.isdigit() and len(text) < 12:
+        return int(text)
+    raise InvalidInput(_("Open an agent by id, or all, or others."), field="agent")
+
+
+def _board(day: date, opened: day_board.Opened, *, problem: dict | None = None, status: int = 200):
     rt = runtime()
     body = ledgered_body(
         DayBoardSchema(),
         DISPATCH_PLANNING,
-        lambda: day_board.day_board(get_db(), rt, caller(), day),
+        lambda: day_board.day_board(get_db(), rt, caller(), day, opened),
     )
     agents = [(a["agent_id"], a["display_name"] or a["username"]) for a in body["agents"]]
     page = render_template(
         "console/board.html",
         board=body,
         day=day.isoformat(),
+        opened=body["opened"] or "",
         agents=agents,
         problem=problem,
         changeable=CHANGEABLE_STATUSES,
@@ -60,17 +72,17 @@ def _board(day: date, *, problem: dict | None = None, status: int = 200):
 @bp.get("/board")
 @console_requires(DISPATCHER)
 def board():
-    return _board(_day(request.args.get("day")))
+    return _board(business_day(request.args.get("day")), _opened(request.args.get("agent")))
 
 
 @bp.post("/visits/<int:visit_id>/reassign")
 @console_requires(DISPATCHER)
 def reassign(visit_id: int):
     form = ReassignForm()
-    day = _day(form.day.data)
+    day, opened = business_day(form.day.data), _opened(form.open.data)
     if not form.validate():
         problem = {"visit_id": visit_id, "kind": "invalid", "message": _("Choose an agent.")}
-        return _board(day, problem=problem, status=422)
+        return _board(day, opened, problem=problem, status=422)
     try:
         dispatch.update_visit(
             get_db(),
@@ -94,12 +106,14 @@ def reassign(visit_id: int):
                 now=exc.details.get("current_version"),
             ),
         }
-        return _board(day, problem=problem, status=409)
+        if opened != day_board.OPEN_ALL:
+            opened = day_board.agent_of(get_db(), visit_id)
+        return _board(day, opened, problem=problem, status=409)
     except DoorstepError as exc:
         problem = {"visit_id": visit_id, "kind": exc.code, "message": exc.message}
-        return _board(day, problem=problem, status=status_of(exc))
+        return _board(day, opened, problem=problem, status=status_of(exc))
     flash(_("Visit %(visit)s reassigned.", visit=visit_id), "success")
-    return redirect(url_for("console.board", day=day.isoformat()))
+    return redirect(url_for("console.board", day=day.isoformat(), agent=form.open.data or None))
 
 
 @bp.get("/cases/<int:case_id>")
@@ -117,14 +131,21 @@ def case(case_id: int):
 @bp.get("/agents/<int:agent_id>/days/<string:day>/map")
 @console_requires(DISPATCHER)
 def route_map(agent_id: int, day: str):
-    rt, when = runtime(), _day(day)
+    rt, when = runtime(), business_day(day)
     body = ledgered_body(
         RouteMapSchema(),
         DISPATCH_PLANNING,
         lambda: console_pages.route_map(get_db(), rt, caller(), agent_id, when),
     )
     visits = {v["id"]: v for v in body["visits"]}
-    return render_template("console/route_map.html", page=body, map=drawing(body), visits=visits)
+    return render_template(
+        "console/route_map.html",
+        page=body,
+        map=drawing(body, runtime().settings["CONSOLE_MAP_TILE_URL"]),
+        visits=visits,
+        proposed=False,
+        problem=None,
+    )
 
 
 @bp.get("/replan")

@@ -34,6 +34,7 @@ class ReassignForm(FlaskForm):
     agent_id = IntegerField(_l("Agent"), validators=[InputRequired()])
     version = IntegerField(validators=[InputRequired(), NumberRange(min=0)])
     day = HiddenField()
+    open = HiddenField()  # the board's opened agent, to come back to
 
 
 class AssignFlagForm(FlaskForm):
@@ -51,3 +52,8 @@ class ResolveFlagForm(FlaskForm):
 class ReopenFlagForm(FlaskForm):
     comment = TextAreaField(_l("Comment"), validators=[DataRequired(), Length(max=2000)])
     version = IntegerField(validators=[InputRequired(), NumberRange(min=0)])
+
+
+class EvidencePackForm(FlaskForm):
+    case_id = IntegerField(_l("Case id"), validators=[InputRequired(), NumberRange(min=1)])
+    reason = StringField(_l("Legal matter"), validators=[DataRequired(), Length(max=500)])

@@ -11,12 +11,18 @@ MENUS = {
     DISPATCHER: (
         ("console.board", _l("Day board")),
         ("console.replan", _l("Re-plan")),
+        ("console.assignment_proposal", _l("Assign open visits")),
+        ("console.promises", _l("Broken promises")),
         ("console.flags", _l("Flag review")),
         ("console.register", _l("Visit register")),
     ),
     PRIVACY_OFFICER: (
         ("console.ledger", _l("Ledger status")),
         ("console.disclosures", _l("Disclosure report")),
+        ("console.anomalies", _l("Anomalies")),
+        ("console.history", _l("Agent and device history")),
+        ("console.retention_status", _l("Retention")),
+        ("console.evidence", _l("Evidence packs")),
     ),
     ADMIN: (("console.ledger", _l("Ledger checkpoints")),),
 }

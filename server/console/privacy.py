@@ -1,22 +1,42 @@
-"""The privacy officer's pages: ledger status (verify, checkpoints) and a borrower's
-disclosure report. Ids and field names only, never a borrower's values."""
+"""The privacy officer's pages: ledger status (verify, checkpoints), a borrower's
+disclosure report, anomalies, an agent's or a device's history, retention (the rules in
+force and the signed purge certificates) and evidence packs (built, and the list of those
+built). Ids and field names only, never a borrower's values: none of these pages declares a
+borrower fact, so none writes a ledger entry, as in the API; building an evidence pack is a
+disclosure, and the service ledgers it (legal_escalation) as POST .../evidence-pack does."""
 
 from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
-from schemas.audit import ChainReportSchema
-from schemas.audit_reports import DisclosureQueryArgsSchema, DisclosureReportSchema
-from schemas.checkpoints import CheckpointSchema
+from schemas.audit import ChainReportSchema, StaffActionPageSchema
+from schemas.audit_reports import (
+    AnomalyPageSchema,
+    AnomalyQueryArgsSchema,
+    DisclosureQueryArgsSchema,
+    DisclosureReportSchema,
+    HistoryQueryArgsSchema,
+    HistorySchema,
+    RetentionRuleSchema,
+)
+from schemas.checkpoints import CheckpointSchema, PurgeCertificatePageSchema
 from server.api.context import caller, get_db, runtime
+from server.api.evidence import pack_response
 from server.console.blueprint import bp, console_requires
-from server.console.forms import CheckpointForm
+from server.console.forms import CheckpointForm, EvidencePackForm
 from server.console.ledgered_page import ledgered_body
+from server.domain.anomaly_rules import ANOMALY_KINDS
 from server.domain.roles import ADMIN, PRIVACY_OFFICER
 from server.errors import InvalidInput
-from server.services import audit, audit_reports, checkpoints
+from server.services import anomalies as anomaly_service
+from server.services import audit, audit_reports, checkpoints, evidence_pack, retention
 
 
 def _ledger_page(report: dict | None = None):
@@ -83,3 +103,107 @@ def disclosures():
         lambda: audit_reports.borrower_disclosures(get_db(), rt, int(borrower), args),
     )
     return render_template("console/disclosures.html", report=report, borrower_id=borrower)
+
+
+def _query(schema: Any, names: tuple[str, ...], many: tuple[str, ...] = ()) -> dict:
+    """The page's filters read by the API's own query schema (blank fields left out)."""
+    given: dict[str, Any] = {k: v for k, v in request.args.items() if v and k in names}
+    for name in many:
+        values = [v for v in request.args.getlist(name) if v]
+        if values:
+            given[name] = values
+    try:
+        return schema.load(given)
+    except ValidationError as exc:
+        field = next(iter(exc.messages), None)
+        raise InvalidInput(_("Check the filter: %(field)s", field=field), field=field) from None
+
+
+def _filters() -> dict[str, str]:
+    return {k: v for k, v in request.args.items() if v}
+
+
+@bp.get("/anomalies")
+@console_requires(PRIVACY_OFFICER)
+def anomalies():
+    args = _query(AnomalyQueryArgsSchema(), ("since", "until", "after"), ("kind",))
+    rt = runtime()
+    page = ledgered_body(
+        AnomalyPageSchema(), None, lambda: anomaly_service.anomalies_page(get_db(), rt, args)
+    )
+    chosen = set(request.args.getlist("kind"))
+    return render_template(
+        "console/anomalies.html", page=page, kinds=ANOMALY_KINDS, chosen=chosen, filters=_filters()
+    )
+
+
+@bp.get("/history")
+@console_requires(PRIVACY_OFFICER)
+def history():
+    user = request.args.get("user_id", "").strip()
+    device = request.args.get("device_id", "").strip()
+    if not user and not device:
+        return render_template("console/history.html", page=None, filters={})
+    if user and device:
+        raise InvalidInput(_("Give an agent or a device, not both."), field="device_id")
+    if user and not (user.isascii() and user.isdigit() and len(user) < 12):
+        raise InvalidInput(_("A user id is a number."), field="user_id")
+    if len(device) > 200:
+        raise InvalidInput(_("A device id is at most 200 characters."), field="device_id")
+    args = _query(HistoryQueryArgsSchema(), ("since", "until", "after"))
+    rt = runtime()
+    if user:
+        read = lambda: audit_reports.agent_history(get_db(), rt, int(user), args)  # noqa: E731
+    else:
+        read = lambda: audit_reports.device_history(get_db(), rt, device, args)  # noqa: E731
+    page = ledgered_body(HistorySchema(), None, read)
+    return render_template("console/history.html", page=page, filters=_filters())
+
+
+@bp.get("/retention")
+@console_requires(PRIVACY_OFFICER)
+def retention_status():
+    after = request.args.get("after", "0")
+    if not (after.isascii() and after.isdigit() and len(after) < 12):
+        raise InvalidInput(_("Give whole numbers only."), field="after")
+    db, rt = get_db(), runtime()
+    certificates = ledgered_body(
+        PurgeCertificatePageSchema(),
+        None,
+        lambda: retention.list_certificates(db, int(after), 100, None),
+    )
+    rules = RetentionRuleSchema(many=True).dump(
+        audit_reports.records_of_processing(db, rt)["retention"]
+    )
+    return render_template("console/retention.html", page=certificates, rules=rules)
+
+
+def _evidence_page(form: EvidencePackForm, status: int = 200):
+    args = {"action": "evidence_pack_sealed", "target_type": "case", "after": 0, "limit": 100}
+    built = ledgered_body(
+        StaffActionPageSchema(), None, lambda: audit_reports.staff_actions(get_db(), args)
+    )
+    return render_template("console/evidence.html", built=built, form=form), status
+
+
+@bp.get("/evidence")
+@console_requires(PRIVACY_OFFICER)
+def evidence():
+    return _evidence_page(EvidencePackForm(formdata=None))
+
+
+@bp.post("/evidence")
+@console_requires(PRIVACY_OFFICER)
+def build_evidence():
+    form = EvidencePackForm()
+    if not form.validate():
+        field = next(iter(form.errors), "case_id")
+        raise InvalidInput(_("Give the case id and the legal matter."), field=field)
+    work = Path(tempfile.mkdtemp(prefix="doorstep-evidence-"))
+    try:
+        built = evidence_pack.build_pack(
+            get_db(), runtime(), caller(), form.case_id.data, form.reason.data, work
+        )
+        return pack_response(built, evidence_pack.archive_pack(built))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

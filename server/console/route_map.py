@@ -36,9 +36,10 @@ def project(points: Sequence[tuple[float, float]]) -> list[Placed]:
     ]
 
 
-def drawing(page: dict) -> dict:
+def drawing(page: dict, tile_url: str = "") -> dict:
     """The map of a route-map page body: the start, each stop in route order with its
-    number, visits not on the route, and the path joining start and stops."""
+    number, visits not on the route, and the path joining start and stops; with a tile URL
+    template, placed in Web Mercator over the tiles that cover it (map_tiles.py)."""
     located = {
         v["id"]: (v["borrower"]["home_geo"]["lat"], v["borrower"]["home_geo"]["lon"])
         for v in page["visits"]
@@ -48,7 +49,13 @@ def drawing(page: dict) -> dict:
     others = [i for i in located if i not in order]
     home = page.get("home")
     points = ([(home["lat"], home["lon"])] if home else []) + [located[i] for i in order + others]
-    placed = project(points)
+    tiles: list[dict] = []
+    if tile_url:
+        from server.console.map_tiles import tiled
+
+        placed, tiles = tiled(points, tile_url)
+    else:
+        placed = project(points)
     start = placed.pop(0) if home else None
     stops = [{"visit_id": i, "n": n + 1, "at": placed[n]} for n, i in enumerate(order)]
     rest = [{"visit_id": i, "at": placed[len(order) + n]} for n, i in enumerate(others)]
@@ -60,4 +67,5 @@ def drawing(page: dict) -> dict:
         "stops": stops,
         "others": rest,
         "path": " ".join(f"{p.x},{p.y}" for p in path),
+        "tiles": tiles,
     }

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
-from server.errors import NotFound
+from server.errors import InvalidInput, NotFound
 from server.runtime import Caller, Runtime
 from server.services import contact_timeline, routes, views
 from server.storage import accounts as account_rows
@@ -30,14 +30,23 @@ def case_page(db: sqlite_utils.Database, rt: Runtime, caller: Caller, case_id: i
 
 
 def route_map(
-    db: sqlite_utils.Database, rt: Runtime, caller: Caller, agent_id: int, day: date
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    agent_id: int,
+    day: date,
+    *,
+    proposed: bool = False,
 ) -> dict:
     """An agent's day as a map draws it: the home base, the current route (times and legs, as
-    GET .../route answers) and each visit with its dispatch card (the borrower's home)."""
+    GET .../route answers) or, when `proposed`, a lawful order proposed and not applied (as
+    POST .../route-proposal answers), and each visit with its dispatch card (the borrower's
+    home)."""
     agent = account_rows.get_user(db, agent_id)
     if agent is None or agent["role"] != "agent":
         raise NotFound("no such agent")
-    route = routes.current_route(db, rt, caller, agent_id, day, {})
+    plan = routes.propose_route if proposed else routes.current_route
+    route = plan(db, rt, caller, agent_id, day, {})
     filters = {"agent_id": agent_id, "visit_date": day.isoformat()}
     visits = views.list_visits(db, rt, caller, filters, 0, 500)["items"]
     home = None
@@ -52,3 +61,26 @@ def route_map(
         "route": route,
         "visits": visits,
     }
+
+
+def assignment_proposal(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    day: date,
+    region: str | None,
+    agent_ids: list[int] | None,
+) -> dict:
+    """Who takes the day's open visits (routes.propose_assignment), for a region, some
+    agents, or when neither is named every active agent."""
+    body: dict = {}
+    if region:
+        body["region"] = region
+    elif agent_ids:
+        body["agent_ids"] = agent_ids
+    else:
+        active = [a["id"] for a in account_rows.list_users(db, role="agent") if a["active"]]
+        if not active:
+            raise InvalidInput("no active agent to propose for", field="agent_ids")
+        body["agent_ids"] = active[:200]
+    return routes.propose_assignment(db, rt, caller, day, body)

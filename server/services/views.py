@@ -104,10 +104,17 @@ _DAY_PAGE = 500
 
 
 def day_visits(
-    db: sqlite_utils.Database, rt: Runtime, caller: Caller, day: date
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    day: date,
+    agent_id: int | None = None,
+    *,
+    no_agent: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every visit of a day, each with its dispatch card, by id (the console's day board)."""
-    filters = {"visit_date": day.isoformat()}
+    """Every visit of a day, or of one agent's day, or the day's visits of no agent, each
+    with its dispatch card, by id (the console's day board)."""
+    filters = {"visit_date": day.isoformat(), "agent_id": agent_id, "no_agent": no_agent}
     rows: list[Parts] = []
     with transaction(db):
         while True:

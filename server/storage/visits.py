@@ -146,6 +146,8 @@ def list_joined(db: sqlite_utils.Database, filters: Row, after: int, limit: int)
         if filters.get(key) is not None:
             clauses.append(f"v.{key} = :{key}")
             params[key] = filters[key]
+    if filters.get("no_agent"):
+        clauses.append("v.agent_id IS NULL")
     return [
         _split(r)
         for r in db.query(
@@ -352,4 +354,15 @@ def set_day_close_marker(db: sqlite_utils.Database, boundary: str) -> None:
         "INSERT INTO day_close (id, closed_through) VALUES (1, ?) "
         "ON CONFLICT (id) DO UPDATE SET closed_through = excluded.closed_through",
         [boundary],
+    )
+
+
+def day_counts(db: sqlite_utils.Database, day: str) -> list[Row]:
+    """How many visits each agent (or nobody) has on a day, by status: counts, no visit."""
+    return list(
+        db.query(
+            "SELECT agent_id, status, COUNT(*) AS n FROM visits WHERE visit_date = ? "
+            "GROUP BY agent_id, status",
+            [day],
+        )
     )

@@ -6,7 +6,9 @@ ledger pages; and what each page writes to the exposure ledger."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -74,10 +76,28 @@ def test_session_cookie_is_httponly_strict_and_secure_outside_development(
     [
         (
             "dispatcher",
-            ["console.board", "console.replan", "console.flags", "console.register"],
+            [
+                "console.board",
+                "console.replan",
+                "console.assignment_proposal",
+                "console.promises",
+                "console.flags",
+                "console.register",
+            ],
             "console.ledger",
         ),
-        ("privacy", ["console.ledger", "console.disclosures"], "console.board"),
+        (
+            "privacy",
+            [
+                "console.ledger",
+                "console.disclosures",
+                "console.anomalies",
+                "console.history",
+                "console.retention_status",
+                "console.evidence",
+            ],
+            "console.board",
+        ),
         ("admin", ["console.ledger"], "console.disclosures"),
     ],
 )
@@ -174,8 +194,43 @@ def test_the_browser_language_is_the_default(app, world):
 # -- the dispatcher ----------------------------------------------------------------------------
 
 
-def test_the_board_shows_each_agent_with_visits_and_phone_health(dispatcher, world, db):
+def test_the_board_counts_every_agent_and_ledgers_only_the_agent_opened(dispatcher, world, db):
     html = _page(dispatcher, f"/console/board?day={TODAY}")
+    assert 'id="visit-' not in html and "Borrower 1" not in html  # counts only
+    assert "phone-agent1: never synced" in html and "Open visits" in html
+    assert _ledger_rows(db, "GET /console/board") == []  # a count is not a borrower fact
+    agent1 = world.users["agent1"]
+    html = _page(dispatcher, f"/console/board?day={TODAY}&agent={agent1}")
+    shown = {int(i) for i in re.findall(r'<tr id="visit-(\d+)"', html)}
+    mine = {world.visits[k] for k in ("v1", "v2")}
+    assert shown == mine
+    rows = _ledger_rows(db, "GET /console/board")
+    assert {row["visit_id"] for row in rows} == mine  # only the cards shown are ledgered
+    assert {row["purpose"] for row in rows} == {"dispatch_planning"}
+    assert f'name="open" value="{agent1}"' in html  # a reassign comes back to this agent
+
+
+def test_visits_of_agents_not_on_the_board_are_counted_and_open_together(dispatcher, world, db):
+    db.execute("UPDATE users SET active = 0 WHERE id = ?", [world.users["agent2"]])
+    db.execute("UPDATE visits SET agent_id = NULL WHERE id = ?", [world.visits["v4"]])
+    db.conn.commit()
+    html = _page(dispatcher, f"/console/board?day={TODAY}")
+    assert 'id="agent-others"' in html and 'id="visit-' not in html
+    html = _page(dispatcher, f"/console/board?day={TODAY}&agent=others")
+    shown = {int(i) for i in re.findall(r'<tr id="visit-(\d+)"', html)}
+    assert shown == {world.visits["v3"], world.visits["v4"]}  # an inactive agent's, nobody's
+    rows = _ledger_rows(db, "GET /console/board")
+    assert {row["visit_id"] for row in rows} == shown
+
+
+def test_the_board_refuses_an_unreadable_agent(dispatcher):
+    response = dispatcher.get("/console/board?agent=everyone")
+    assert response.status_code == 422
+    assert "agent" in response.get_data(as_text=True)
+
+
+def test_the_board_shows_each_agent_with_visits_and_phone_health(dispatcher, world, db):
+    html = _page(dispatcher, f"/console/board?day={TODAY}&agent=all")
     for key in ("v1", "v2", "v3", "v4"):
         assert f'id="visit-{world.visits[key]}"' in html
     assert "phone-agent1: never synced" in html
@@ -245,6 +300,31 @@ def test_the_route_map_draws_each_stop_and_ledgers_the_homes(dispatcher, world, 
     assert _page(dispatcher, f"/console/agents/{world.users['dispatcher']}/days/{TODAY}/map", 404)
 
 
+def test_a_tile_server_lays_tiles_under_the_map_and_is_the_one_other_image_origin(
+    make_app, world, dispatcher
+):
+    day_map = f"/console/agents/{world.users['agent1']}/days/{TODAY}/map"
+    plain = dispatcher.get(day_map)
+    assert "<image" not in plain.get_data(as_text=True)
+    assert "img-src 'self' data:;" in plain.headers["Content-Security-Policy"]
+    key = Path(world.app.config["DATABASE"]).with_name("doorstep.signing-key.pem")
+    tiled = make_app(
+        CONSOLE_MAP_TILE_URL="https://tiles.bank.example/{z}/{x}/{y}.png",
+        SIGNING_KEY_FILE=str(key),
+    ).test_client()
+    assert sign_in(tiled, "dispatcher").status_code == 302
+    response = tiled.get(day_map)
+    assert response.status_code == 200
+    assert '<image class="tile" href="https://tiles.bank.example/' in response.get_data(
+        as_text=True
+    )
+    policy = response.headers["Content-Security-Policy"]
+    assert "img-src 'self' data: https://tiles.bank.example;" in policy
+    assert "script-src 'self';" in policy and "unsafe" not in policy  # the app's own only
+    with pytest.raises(ValueError, match="DOORSTEP_CONSOLE_MAP_TILE_URL"):
+        make_app(CONSOLE_MAP_TILE_URL="tiles.bank.example", SIGNING_KEY_FILE=str(key))
+
+
 def test_an_unknown_case_is_a_404_page(dispatcher):
     html = _page(dispatcher, "/console/cases/999", 404)
     assert "not_found" in html
@@ -257,6 +337,83 @@ def test_the_replan_list_shows_missed_visits_and_ledgers_them(dispatcher, world,
     assert 'id="replan"' in html and "C-0001" in html and "missed" in html
     rows = _ledger_rows(db, "GET /console/replan")
     assert rows and {r["purpose"] for r in rows} == {"dispatch_planning"}
+
+
+def test_reorder_a_day_by_form_with_the_version_check(dispatcher, world, db):
+    agent1, (v1, v2) = world.users["agent1"], (world.visits["v1"], world.visits["v2"])
+    day_map = f"/console/agents/{agent1}/days/{TODAY}/map"
+    html = _page(dispatcher, day_map)
+    assert 'id="reorder"' in html and f'value="{v1}:1"' in html
+    order = f"/console/agents/{agent1}/days/{TODAY}/order"
+    form = {"visit": [f"{v1}:1", f"{v2}:1"], f"position-{v1}": 2, f"position-{v2}": 1}
+    response = post_form(dispatcher, day_map, order, form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    rows = dict(db.execute("SELECT id, route_order FROM visits WHERE id IN (?, ?)", [v1, v2]))
+    assert rows[v2] < rows[v1]  # v2 comes first now
+    stale = post_form(dispatcher, day_map, order, form)  # the versions moved on
+    assert stale.status_code == 409
+    assert 'id="order-problem"' in stale.get_data(as_text=True)
+    unreadable = post_form(dispatcher, day_map, order, {**form, f"position-{v1}": "first"})
+    assert unreadable.status_code == 422
+    assert "position-" in unreadable.get_data(as_text=True)
+
+
+def test_a_proposed_route_is_shown_ledgered_and_not_applied(dispatcher, world, db):
+    agent1 = world.users["agent1"]
+    before = list(db.execute("SELECT id, version, route_order FROM visits ORDER BY id"))
+    html = _page(dispatcher, f"/console/agents/{agent1}/days/{TODAY}/proposal")
+    assert 'id="proposal-note"' in html and 'id="reorder"' in html
+    assert list(db.execute("SELECT id, version, route_order FROM visits ORDER BY id")) == before
+    rows = _ledger_rows(db, "GET /console/agents/<int:agent_id>/days/<string:day>/proposal")
+    assert {r["visit_id"] for r in rows} == {world.visits["v1"], world.visits["v2"]}
+    assert {r["purpose"] for r in rows} == {"dispatch_planning"}
+    assert "3101011990010" not in html and "13812340001" not in html
+
+
+def test_the_assignment_proposal_for_the_open_visits_and_accepting_it(dispatcher, world, db):
+    v4 = world.visits["v4"]
+    db.execute("UPDATE visits SET agent_id = NULL WHERE id = ?", [v4])  # nobody holds it
+    db.conn.commit()
+    html = _page(dispatcher, f"/console/assignment-proposal?day={TODAY}")
+    assert 'id="assignment"' in html
+    proposed = re.findall(r'name="visit" value="([0-9:]+)"', html)
+    taker = {int(v.split(":")[0]): int(v.split(":")[2]) for v in proposed}
+    assert v4 in taker and taker[v4] in (world.users["agent1"], world.users["agent2"])
+    rows = _ledger_rows(db, "GET /console/assignment-proposal")
+    assert rows and {r["purpose"] for r in rows} == {"dispatch_planning"}
+    response = post_form(
+        dispatcher,
+        f"/console/assignment-proposal?day={TODAY}",
+        "/console/assignment",
+        {"day": TODAY, "visit": proposed},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    agent = db.execute("SELECT agent_id FROM visits WHERE id = ?", [v4]).fetchone()[0]
+    assert agent == taker[v4]
+    stale = post_form(
+        dispatcher,
+        f"/console/assignment-proposal?day={TODAY}",
+        "/console/assignment",
+        {"day": TODAY, "visit": proposed},  # the versions moved on
+    )
+    assert stale.status_code == 409
+
+
+def test_the_broken_promises_worklist_is_ledgered_with_the_next_step(dispatcher, world, db):
+    db.execute(
+        "INSERT INTO promises (source, source_id, case_id, agent_id, amount, due_date, made_at) "
+        "VALUES ('phone_call', 'call-1', ?, ?, '90.00', '2026-11-20', '2026-11-18T02:00:00Z')",
+        [world.cases["C-0002"], world.users["agent1"]],
+    )
+    db.conn.commit()
+    html = _page(dispatcher, f"/console/promises?day={TODAY}")
+    assert 'id="promises"' in html and "C-0002" in html and "90.00" in html
+    rows = _ledger_rows(db, "GET /console/promises")
+    assert [r["case_id"] for r in rows] == [world.cases["C-0002"]]
+    assert rows[0]["purpose"] == "dispatch_planning"
+    assert "promise_to_pay" in json.loads(rows[0]["fields"])
+    assert "13812340002" not in html  # no phone number on a worklist
+    assert _page(dispatcher, "/console/promises?day=soon", 422)
 
 
 # -- the supervisor ----------------------------------------------------------------------------
@@ -305,8 +462,60 @@ def test_the_register_page_and_its_csv(dispatcher, world, db):
 # -- the privacy officer -----------------------------------------------------------------------
 
 
+def test_anomalies_page_lists_ids_and_writes_no_ledger_entry(privacy, world, db, client, auth):
+    client.get("/api/v1/visits", headers=auth.headers("dispatcher"))  # entries to look at
+    before = db.execute("SELECT count(*) FROM exposure_ledger").fetchone()[0]
+    html = _page(privacy, "/console/anomalies?kind=no_assignment&kind=unusual_volume")
+    assert 'id="anomalies"' in html and 'id="anomaly-total"' in html
+    assert "Borrower 1" not in html  # ids and field names only
+    assert db.execute("SELECT count(*) FROM exposure_ledger").fetchone()[0] == before
+    assert _page(privacy, "/console/anomalies?kind=bad_luck", 422)
+
+
+def test_agent_and_device_histories(privacy, world, db, client, auth):
+    client.get(f"/api/v1/me/day?date={TODAY}", headers=auth.headers("agent1"))
+    agent1 = world.users["agent1"]
+    html = _page(privacy, f"/console/history?user_id={agent1}")
+    assert 'id="history"' in html and "display_name" in html  # the field's name
+    assert "Borrower 1" not in html  # never its value
+    device = db.execute("SELECT id FROM devices LIMIT 1").fetchone()[0]
+    assert 'id="history"' in _page(privacy, f"/console/history?device_id={device}")
+    assert 'id="history"' not in _page(privacy, "/console/history")  # the form only
+    assert _page(privacy, f"/console/history?user_id={agent1}&device_id={device}", 422)
+    assert _page(privacy, "/console/history?user_id=me", 422)
+    assert _ledger_rows(db, "GET /console/history") == []
+
+
+def test_retention_rules_and_purge_certificates(privacy, world, app):
+    html = _page(privacy, "/console/retention")
+    assert 'id="retention-rules"' in html and "No purge has run yet." in html
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    html = _page(privacy, "/console/retention")
+    assert "No purge has run yet." not in html and 'id="purge-certificates"' in html
+
+
+def test_build_an_evidence_pack_and_see_it_listed(privacy, world, db):
+    case_id = world.cases["C-0001"]
+    page = _page(privacy, "/console/evidence")
+    assert "No pack built yet." in page
+    response = post_form(
+        privacy, "/console/evidence", "/console/evidence", {"case_id": case_id, "reason": "Court"}
+    )
+    assert response.status_code == 200 and response.mimetype == "application/x-tar"
+    pack_id = response.headers["X-Evidence-Pack-Id"]
+    rows = _ledger_rows(db, "POST /console/evidence")
+    assert [r["case_id"] for r in rows] == [case_id]
+    assert rows[0]["purpose"] == "legal_escalation"
+    held = db.execute("SELECT legal_hold FROM cases WHERE id = ?", [case_id]).fetchone()[0]
+    assert held == 1
+    assert pack_id in _page(privacy, "/console/evidence")
+    missing = post_form(privacy, "/console/evidence", "/console/evidence", {"case_id": case_id})
+    assert missing.status_code == 422
+
+
 def test_ledger_status_verify_and_checkpoint(privacy, dispatcher, world, db):
-    _page(dispatcher, "/console/board")  # something in the ledger to sign
+    _page(dispatcher, "/console/board?agent=all")  # something in the ledger to sign
     html = _page(privacy, "/console/ledger")
     assert 'id="last-checkpoint"' in html
     report_html = _page(privacy, "/console/ledger/verify")

@@ -25,6 +25,11 @@ KNOWN = {
     ("GET", "console.case"): D,
     ("GET", "console.route_map"): D,
     ("GET", "console.replan"): D,
+    ("GET", "console.route_proposal"): D,
+    ("POST", "console.reorder"): D,
+    ("GET", "console.assignment_proposal"): D,
+    ("POST", "console.accept_assignment"): D,
+    ("GET", "console.promises"): D,
     ("GET", "console.compliance"): D,
     ("GET", "console.flags"): D,
     ("GET", "console.flag"): D,
@@ -35,6 +40,11 @@ KNOWN = {
     ("POST", "console.take_checkpoint"): P | A,
     ("GET", "console.verify_ledger"): P,
     ("GET", "console.disclosures"): P,
+    ("GET", "console.anomalies"): P,
+    ("GET", "console.history"): P,
+    ("GET", "console.retention_status"): P,
+    ("GET", "console.evidence"): P,
+    ("POST", "console.build_evidence"): P,
 }
 
 

@@ -56,8 +56,9 @@ class Phone:
         self.cursor = answer.body["cursor"]
         return answer.body
 
-    def push_report(self, visit_id: int) -> dict:
-        """A report that met the borrower with no badge shown first: flagged for review."""
+    def push_report(self, visit_id: int, **body: str) -> dict:
+        """A report that met the borrower with no badge shown first: flagged for review
+        (`body` adds to or changes the report's fields)."""
         now = datetime.now(UTC)
         record = {
             "id": str(uuid.uuid4()),
@@ -70,6 +71,7 @@ class Phone:
                 "departed_at": _iso(now - timedelta(minutes=5)),
                 "outcome": "met_borrower",
                 "location": {"lat": 31.2, "lon": 121.4, "accuracy_m": 10},
+                **body,
             },
         }
         body = {"device_time": _iso(now), "records": [record]}
@@ -104,6 +106,11 @@ def _shot(page, name: str) -> None:
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
 
 
+def _open(page, endpoint: str) -> None:
+    """Follow the menu item of this page."""
+    page.locator(f'#menu a[data-menu="{endpoint}"]').click()
+
+
 def _menu(page) -> list[str]:
     return page.eval_on_selector_all("#menu a", "links => links.map(a => a.dataset.menu)")
 
@@ -111,8 +118,28 @@ def _menu(page) -> list[str]:
 @pytest.mark.parametrize(
     ("username", "menu"),
     [
-        ("dispatcher01", ["console.board", "console.replan", "console.flags", "console.register"]),
-        ("privacy01", ["console.ledger", "console.disclosures"]),
+        (
+            "dispatcher01",
+            [
+                "console.board",
+                "console.replan",
+                "console.assignment_proposal",
+                "console.promises",
+                "console.flags",
+                "console.register",
+            ],
+        ),
+        (
+            "privacy01",
+            [
+                "console.ledger",
+                "console.disclosures",
+                "console.anomalies",
+                "console.history",
+                "console.retention_status",
+                "console.evidence",
+            ],
+        ),
         ("admin01", ["console.ledger"]),
     ],
 )
@@ -152,7 +179,7 @@ def test_reassign_by_form_and_the_phone_purges_the_card(base, context):
     first = phone.pull()
     page = context.new_page()
     sign_in(page, base, "dispatcher01")
-    page.goto(f"{base}/console/board")
+    page.goto(f"{base}/console/board?agent={phone.user_id}")
     visit = _board_visit(page, phone.user_id)
     assert visit in [v["id"] for v in first["upserts"]]
     _shot(page, "day-board")
@@ -178,8 +205,8 @@ def test_a_stale_edit_shows_the_conflict(base, context):
     mine = context.new_page()
     theirs = context.new_page()
     sign_in(mine, base, "dispatcher01")
-    mine.goto(f"{base}/console/board")
-    theirs.goto(f"{base}/console/board")  # the same session in another tab, same versions
+    mine.goto(f"{base}/console/board?agent={phone.user_id}")
+    theirs.goto(f"{base}/console/board?agent={phone.user_id}")  # another tab, same versions
     visit = _board_visit(mine, phone.user_id)
     other = _other_agent(mine, phone.user_id)
     theirs.get_by_label(f"Reassign visit {visit} to agent id").fill(other)
@@ -193,6 +220,102 @@ def test_a_stale_edit_shows_the_conflict(base, context):
     assert "was changed by someone else" in problem.inner_text()
     assert mine.locator(f"#visit-{visit}.problem").count() == 1  # the row is marked
     _shot(mine, "conflict")
+
+
+def test_the_board_opens_one_agent_at_a_time(base, context):
+    page = context.new_page()
+    sign_in(page, base, "dispatcher01")
+    page.goto(f"{base}/console/board")
+    assert page.locator('tr[id^="visit-"]').count() == 0  # counts only
+    _shot(page, "day-board-counts")
+    page.locator("a.open-agent").first.click()
+    assert page.locator('tr[id^="visit-"]').count() > 0
+
+
+def test_reassign_by_dragging_a_visit_onto_another_agent(base, context):
+    phone = Phone(base, "agent03")
+    phone.pull()
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    sign_in(page, base, "dispatcher01")
+    page.goto(f"{base}/console/board?agent={phone.user_id}")
+    visit = _board_visit(page, phone.user_id)
+    target = _other_agent(page, phone.user_id)
+    page.drag_and_drop(f"#visit-{visit}", f'section[data-agent="{target}"] h2')
+    assert f"Visit {visit} reassigned." in page.locator(".notice.success").inner_text()
+    assert errors == []  # the script ran under the page's CSP
+    after = phone.pull()
+    assert [(p["visit_id"], p["reason"]) for p in after["purges"]] == [(visit, "reassigned")]
+
+
+def test_propose_a_route_and_save_the_order(base, context):
+    page = context.new_page()
+    sign_in(page, base, "dispatcher01")
+    page.goto(f"{base}/console/board")
+    page.get_by_role("link", name="Route map").nth(1).click()
+    page.locator("#propose-route").click()
+    assert page.locator("#proposal-note").is_visible()
+    _shot(page, "route-proposal")
+    page.locator("#save-order").click()
+    assert "The new order of the day is saved." in page.locator(".notice.success").inner_text()
+    assert page.locator("#reorder").is_visible()
+
+
+def test_the_assignment_proposal_and_the_promises_worklist(base, context):
+    phone = Phone(base, "agent02")
+    visit = phone.pull()["upserts"][0]
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
+    phone.push_report(
+        visit["id"],
+        outcome="promise_to_pay",
+        promise_amount="500.00",
+        promise_date=tomorrow.isoformat(),
+    )
+    page = context.new_page()
+    sign_in(page, base, "dispatcher01")
+    _open(page, "console.assignment_proposal")
+    assert page.locator("#assignment").is_visible()
+    _shot(page, "assignment")
+    _open(page, "console.promises")
+    assert page.locator("#promises").is_visible()
+    later = tomorrow + timedelta(days=10)  # judged ten days on, the promise is broken
+    page.get_by_label("Day").fill(later.isoformat())
+    page.get_by_role("button", name="Filter").click()
+    assert visit["case_external_id"] in page.locator("#promises").inner_text()
+    _shot(page, "promises")
+
+
+def test_the_privacy_officers_audit_pages(base, context):
+    phone = Phone(base, "agent02")
+    phone.pull()  # cards served: something in the agent's history
+    page = context.new_page()
+    sign_in(page, base, "privacy01")
+    _open(page, "console.anomalies")
+    assert page.locator("#anomalies").is_visible()
+    _shot(page, "anomalies")
+    _open(page, "console.history")
+    page.get_by_label("User id").fill(str(phone.user_id))
+    page.get_by_role("button", name="Open the history").click()
+    assert "GET /api/v1/sync/pull" in page.locator("#history").inner_text()
+    _shot(page, "history")
+    _open(page, "console.retention_status")
+    assert page.locator("#retention-rules tbody tr").count() >= 1
+    _shot(page, "retention")
+
+
+def test_build_an_evidence_pack(base, context):
+    page = context.new_page()
+    sign_in(page, base, "privacy01")
+    _open(page, "console.evidence")
+    page.get_by_label("Case id").fill("1")
+    page.get_by_label("Legal matter").fill("Court file 2026/114")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Build and download").click()
+    assert download.value.suggested_filename.startswith("evidence-case-1-")
+    page.goto(f"{base}/console/evidence")
+    assert "evidence-case-1-" in page.locator("#evidence-packs").inner_text()
+    _shot(page, "evidence")
 
 
 def test_resolve_a_flag(base, context):

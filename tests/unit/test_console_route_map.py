@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from server.console.map_tiles import check_tile_url, tiled
 from server.console.route_map import HEIGHT, MARGIN, WIDTH, drawing, project
 
 
@@ -41,3 +42,26 @@ def test_the_path_runs_from_the_start_through_the_stops_in_route_order():
     assert [o["visit_id"] for o in drawn["others"]] == [3]
     assert drawn["path"].split()[0] == f"{drawn['start'].x},{drawn['start'].y}"
     assert len(drawn["path"].split()) == 3
+
+
+def test_a_tile_url_must_be_http_with_z_x_and_y():
+    assert check_tile_url("") is None
+    assert check_tile_url("https://tiles.bank.internal/osm/{z}/{x}/{y}.png") == (
+        "https://tiles.bank.internal"
+    )
+    for bad in ("ftp://t/{z}/{x}/{y}", "https://t/{z}/{x}.png", "javascript:{z}{x}{y}"):
+        with pytest.raises(ValueError, match="DOORSTEP_CONSOLE_MAP_TILE_URL"):
+            check_tile_url(bad)
+
+
+def test_tiles_cover_the_drawing_and_the_points_fall_inside_it():
+    points = [(31.20, 121.40), (31.23, 121.47), (31.25, 121.44)]
+    placed, tiles = tiled(points, "https://t/{z}/{x}/{y}.png")
+    assert all(MARGIN <= p.x <= WIDTH - MARGIN and MARGIN <= p.y <= HEIGHT - MARGIN for p in placed)
+    assert placed[0].y > placed[2].y  # north up: the southern point is lower
+    assert tiles and all(t["href"].startswith("https://t/") for t in tiles)
+    # every pixel of the drawing lies under some tile
+    for x, y in ((0, 0), (WIDTH - 1, 0), (0, HEIGHT - 1), (WIDTH - 1, HEIGHT - 1)):
+        assert any(t["x"] <= x < t["x"] + 256 and t["y"] <= y < t["y"] + 256 for t in tiles)
+    zoom = {t["href"].split("/")[3] for t in tiles}
+    assert len(zoom) == 1 and 10 <= int(zoom.pop()) <= 18  # a city's zoom, one level
