@@ -296,12 +296,8 @@ def push(
         records = [native_record(RECORD_TABLES[table], row) for table, row in todo]
         batch = rt.settings["MAX_PUSH_RECORDS"]
         for start in range(0, len(records), batch):
-            answer = sync_push.push(
-                db,
-                rt,
-                caller,
-                {"device_time": device_time, "records": records[start : start + batch]},
-            )
+            part = {"device_time": device_time, "records": records[start : start + batch]}
+            answer = sync_push.push(db, rt, caller, sync_push.prepare(db, rt, caller, part))
             for (table, row), outcome in zip(
                 todo[start : start + batch], answer["outcomes"], strict=True
             ):
