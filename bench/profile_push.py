@@ -30,12 +30,14 @@ def notes(rng: random.Random) -> str:
     return "".join(rng.choice(string.ascii_lowercase + "    ") for _ in range(300))
 
 
-def batch_body(visits: list[dict], now: datetime, rng: random.Random, size: int = 100) -> bytes:
+def batch_body(
+    visits: list[dict], now: datetime, rng: random.Random, size: int = 100, weeks_back: int = 0
+) -> bytes:
     records = []
     for j in range(size):
         visit = visits[j % len(visits)]
         home = visit["borrower"]["home_geo"]
-        arrived = now - timedelta(hours=3) + timedelta(minutes=j)
+        arrived = now - timedelta(hours=3, weeks=weeks_back) + timedelta(minutes=j)
         records.append(
             {
                 "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -74,6 +76,14 @@ def main() -> None:
     parser.add_argument("--html", default=None)
     parser.add_argument("--cprofile", action="store_true", help="cProfile, by cumulative time")
     parser.add_argument("--pulls", type=int, default=100)
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="first push this many rounds of a batch per agent, each a week further back "
+        "(an older store: every case gains 4 home visits per round), CPU per batch printed "
+        "for the first and last rounds",
+    )
     args = parser.parse_args()
     rng = random.Random(12)
     with scratch_dir() as workdir:
@@ -106,6 +116,15 @@ def main() -> None:
             day = client.get("/api/v1/sync/pull?limit=200", headers=headers).get_json()
             agents.append((headers, day["upserts"]))
         now = datetime.now(UTC)
+        for week in range(args.history, 0, -1):
+            cpu = time.process_time()
+            for headers, visits in agents:
+                body = batch_body(visits, now, rng, weeks_back=week)
+                answer = client.post("/api/v1/sync/push", data=body, headers=headers)
+                assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+            if week in (args.history, 1):
+                cpu = (time.process_time() - cpu) * 1000 / len(agents)
+                print(f"history round {args.history - week + 1}: cpu {cpu:.2f} ms/batch")
         bodies = [(h, batch_body(v, now, rng)) for h, v in agents]
 
         def run(label: str, expect: set[str]) -> None:

@@ -139,6 +139,7 @@ def serve_cards(
     *,
     purpose: str | None = None,
     computed: dict[int, dict[str, Any]] | None = None,
+    built: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Build one card per item and ledger one entry per borrower served.
 
@@ -146,7 +147,8 @@ def serve_cards(
     write transaction, so what is served and what is logged agree.
     `purpose` overrides the ledger purpose (dispatchers plan; agents visit); `computed`:
     computed_card_facts of these items (or more), when the caller read them already in
-    this transaction."""
+    this transaction; `built`: the agent cards of these items as build_card made them for an
+    agent with `computed` (copied here, not changed), when the caller built them already."""
     principal = caller.principal
     assert principal is not None
     if items and principal.role == "agent" and principal.device_id:
@@ -155,11 +157,16 @@ def serve_cards(
     by_borrower: dict[int, dict[str, Any]] = {}
     if computed is None:
         computed = computed_card_facts(db, rt, caller, items)
-    for parts in items:
+    if principal.role != "agent":
+        built = None  # built for an agent's fields
+    for index, parts in enumerate(items):
         visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
         fields = rt.disclosure.allowed_fields(principal.role, visit.get("purpose"))
-        case = {**case, **computed.get(case["id"], {})}
-        card = build_card(fields, borrower, case, visit)
+        if built is not None:
+            card = dict(built[index])
+        else:
+            case = {**case, **computed.get(case["id"], {})}
+            card = build_card(fields, borrower, case, visit)
         card.update(borrower_id=borrower["id"], case_id=case["id"])
         if principal.role == "agent":
             card["expires_at"] = window_for(rt, parts).expires_at.astimezone(UTC)

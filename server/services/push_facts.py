@@ -19,6 +19,7 @@ from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.sync import stored_json
+from sync.canonical import CanonicalFormError, parse_aware_datetime
 from sync.compliance import ID_CHECK_LIMIT_REACHED, ID_NOT_COMPARED, OutOfHoursConsent
 from sync.contact_rules import DoNotContact
 from sync.contacts import LoggedContact
@@ -90,9 +91,8 @@ def server_facts(
     visit_ids = sorted({r.visit_id for r in incoming})
     history = sync_rows.visit_history_agents(db, visit_ids)
     case_ids = sorted({p["case"]["id"] for p in joined})
-    prior = sync_rows.records_for_cases(
-        db, case_ids, ("visit_report", "agreement", "id_confirmation")
-    )
+    since = reports_reach(incoming, timedelta(days=rt.compliance.home_visit_period_days))
+    prior = sync_rows.records_for_cases(db, case_ids, since)
     # The borrowers' recorded out-of-hours consents (services/borrower_requests.py).
     borrower_ids = [p["borrower"]["id"] for p in joined]
     consents = consents_by_borrower(db, borrower_ids)
@@ -133,6 +133,34 @@ def server_facts(
         complete_blobs=usable_blobs(db, principal.user_id, blobs),
         device_sent_at=device_time,
     )
+
+
+# Stored arrival texts are compared as text; this margin keeps the comparison on the safe
+# side for any ISO 8601 text whatever its UTC offset (always under a day).
+_TEXT_MARGIN = timedelta(days=2)
+
+
+def reports_reach(incoming: list[IncomingRecord], period: timedelta) -> str | None:
+    """How far back the batch's frequency rules can look: a stored home visit counts
+    against an arrival only within `period` of it either way (sync.compliance.
+    check_visit_frequency), so no report that arrived before the batch's earliest arrival
+    minus the period can change an outcome; the margin is for comparing stored texts.
+    The bound as stored text ("" near the year 1: all); None when the batch has no visit
+    report with an arrival (nothing to read)."""
+    arrivals = []
+    for record in incoming:
+        if record.kind != "visit_report":
+            continue
+        try:
+            arrivals.append(parse_aware_datetime("arrived_at", record.body.get("arrived_at")))
+        except CanonicalFormError:
+            continue  # malformed: reconciliation refuses it before any rule
+    if not arrivals:
+        return None
+    try:
+        return to_iso(min(arrivals) - period - _TEXT_MARGIN)
+    except OverflowError:
+        return ""
 
 
 def _visit_facts(

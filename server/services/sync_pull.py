@@ -41,12 +41,17 @@ from sync.records import RecordOutcome
 AGENT_VISIT_FIELDS = frozenset(AgentVisitSchema().fields)
 
 
-def _card_digest(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> str:
-    """A digest of what the device would be sent, to know when it changed (a computed
-    field such as the repayment status included)."""
+def _agent_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> dict[str, Any]:
+    """The agent's card of a visit (a computed field such as the repayment status
+    included), built once: for its digest, and for serve_cards if it is sent."""
     fields = rt.disclosure.allowed_fields("agent", parts["visit"].get("purpose"))
     case = {**parts["case"], **computed}
-    view = visit_view(parts, build_card(fields, parts["borrower"], case, parts["visit"]))
+    return build_card(fields, parts["borrower"], case, parts["visit"])
+
+
+def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
+    """A digest of what the device would be sent, to know when it changed."""
+    view = visit_view(parts, card)
     sent = {name: value for name, value in view.items() if name in AGENT_VISIT_FIELDS}
     return hashlib.sha256(json.dumps(sent, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -87,9 +92,12 @@ def pull(
             for parts in visit_rows.joined_by_ids(db, gone)
         }
         computed = computed_card_facts(db, rt, caller, list(desired.values()))
-        digests = {
-            visit_id: _card_digest(rt, parts, computed.get(parts["case"]["id"], {}))
+        built = {
+            visit_id: _agent_card(rt, parts, computed.get(parts["case"]["id"], {}))
             for visit_id, parts in desired.items()
+        }
+        digests = {
+            visit_id: _card_digest(parts, built[visit_id]) for visit_id, parts in desired.items()
         }
         outcome_rows = sync_rows.outcomes_after(db, device, state.outcome_seq, limit + 1)
         more_outcomes = len(outcome_rows) > limit
@@ -104,7 +112,9 @@ def pull(
         # Write: purge orders, the ledger (with the cards), the deliveries, the pull.
         sync_rows.order_purges(db, device, dict(plan.new_purges), to_iso(now))
         pull_seq = sync_rows.device_sync_state(db, device)["pull_count"] + 1
-        cards = serve_cards(db, rt, caller, page, computed=computed)
+        cards = serve_cards(
+            db, rt, caller, page, computed=computed, built=[built[v] for v in plan.send]
+        )
         sync_rows.deliver_cards(
             db,
             [

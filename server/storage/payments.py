@@ -64,12 +64,16 @@ def payments_for_cases(db: sqlite_utils.Database, case_ids: list[int]) -> list[R
 
 
 def promises_for_cases(db: sqlite_utils.Database, case_ids: list[int]) -> list[Row]:
-    """Every promise to pay of these cases, from visit reports and every other source."""
+    """Every promise to pay of these cases, from visit reports and every other source.
+
+    The ids are written as parameters, not as one JSON list: SQLite pushes a plain IN list
+    into each branch of the all_promises view (the cases' index), where `IN (SELECT value
+    FROM json_each(?))` made it read every visit report in the store first."""
+    ids = sorted(set(case_ids))
+    if not ids:
+        return []
     return list(
-        db.query(
-            "SELECT * FROM all_promises WHERE case_id IN (SELECT value FROM json_each(?))",
-            [_ids(case_ids)],
-        )
+        db.query(f"SELECT * FROM all_promises WHERE case_id IN ({','.join('?' * len(ids))})", ids)
     )
 
 

@@ -52,24 +52,34 @@ def visit_history_agents(db: sqlite_utils.Database, visit_ids: list[int]) -> dic
 
 
 def records_for_cases(
-    db: sqlite_utils.Database, case_ids: list[int], kinds: tuple[str, ...]
+    db: sqlite_utils.Database, case_ids: list[int], reports_since: str | None
 ) -> list[Row]:
-    """The cases' stored records of these kinds; a visit report's body and outcome are not
-    read (NULL), only its `arrived_at`, which is all the frequency rules ask of it."""
+    """The cases' stored agreements and ID confirmations, and their visit reports whose
+    `arrived_at` text sorts at or after `reports_since` (none when it is None). A visit
+    report's body and outcome are not read (NULL), only its `arrived_at`, which is all the
+    frequency rules ask of it; the partial index sync_records_case_arrival (0016) finds
+    them without reading the case's older reports."""
     if not case_ids:
         return []
-    return list(
+    columns = "SELECT r.id, r.kind, r.agent_id, r.case_id, r.visit_id, r.recorded_at, v.purpose, "
+    cases = _marks(case_ids)
+    rows = list(
         db.query(
-            "SELECT r.id, r.kind, r.agent_id, r.case_id, r.visit_id, r.recorded_at, "
-            "CASE WHEN r.kind = 'visit_report' THEN NULL ELSE r.body END AS body, "
-            "CASE WHEN r.kind = 'visit_report' THEN NULL ELSE r.outcome END AS outcome, "
-            "CASE WHEN r.kind = 'visit_report' THEN json_extract(r.body, '$.arrived_at') "
-            "END AS arrived_at, v.purpose FROM sync_records r JOIN visits v ON v.id = r.visit_id "
-            f"WHERE r.case_id IN ({_marks(case_ids)}) "
-            f"AND r.kind IN ({_marks(list(kinds))})",
-            [*case_ids, *kinds],
+            f"{columns}r.body, r.outcome, NULL AS arrived_at FROM sync_records r "
+            f"JOIN visits v ON v.id = r.visit_id WHERE r.case_id IN ({cases}) "
+            "AND r.kind IN ('agreement', 'id_confirmation')",
+            case_ids,
         )
     )
+    if reports_since is not None:
+        rows += db.query(
+            f"{columns}NULL AS body, NULL AS outcome, "
+            "json_extract(r.body, '$.arrived_at') AS arrived_at FROM sync_records r "
+            f"JOIN visits v ON v.id = r.visit_id WHERE r.case_id IN ({cases}) "
+            "AND r.kind = 'visit_report' AND json_extract(r.body, '$.arrived_at') >= ?",
+            [*case_ids, reports_since],
+        )
+    return rows
 
 
 def id_checks_for_borrowers(
