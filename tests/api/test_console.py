@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -301,13 +300,13 @@ def test_the_route_map_draws_each_stop_and_ledgers_the_homes(dispatcher, world, 
 
 
 def test_a_tile_server_lays_tiles_under_the_map_and_is_the_one_other_image_origin(
-    make_app, world, dispatcher
+    make_app, world, dispatcher, tmp_path
 ):
     day_map = f"/console/agents/{world.users['agent1']}/days/{TODAY}/map"
     plain = dispatcher.get(day_map)
     assert "<image" not in plain.get_data(as_text=True)
     assert "img-src 'self' data:;" in plain.headers["Content-Security-Policy"]
-    key = Path(world.app.config["DATABASE"]).with_name("doorstep.signing-key.pem")
+    key = development_key_path({"DATABASE": world.app.config["DATABASE"], "STATE_DIR": tmp_path})
     tiled = make_app(
         CONSOLE_MAP_TILE_URL="https://tiles.bank.example/{z}/{x}/{y}.png",
         SIGNING_KEY_FILE=str(key),
