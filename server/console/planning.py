@@ -10,7 +10,6 @@ from datetime import date
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
 from schemas.console import RouteMapSchema
 from schemas.payments import PromiseWorklistArgsSchema, PromiseWorklistSchema
@@ -19,6 +18,7 @@ from server.api.context import caller, get_db, runtime
 from server.api.errors import status_of
 from server.console.blueprint import bp, console_requires
 from server.console.dispatch import business_day
+from server.console.forms import read_filters
 from server.console.ledgered_page import ledgered_body
 from server.console.route_map import drawing
 from server.console.vocabulary import translated_words
@@ -168,12 +168,9 @@ def accept_assignment():
 @bp.get("/promises")
 @console_requires(DISPATCHER)
 def promises():
-    given = {k: v for k, v in request.args.items() if v and k in ("day", "agent_id", "after")}
-    try:
-        args = PromiseWorklistArgsSchema().load(given)
-    except ValidationError as exc:
-        field = next(iter(exc.messages), None)
-        raise InvalidInput(_("Check the filter: %(field)s", field=field), field=field) from None
+    names = ("day", "agent_id", "after")
+    given = {k: v for k, v in request.args.items() if v and k in names}
+    args = read_filters(PromiseWorklistArgsSchema(), names)
     rt = runtime()
     page = ledgered_body(
         PromiseWorklistSchema(),

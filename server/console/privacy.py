@@ -10,11 +10,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
 from schemas.audit import ChainReportSchema, StaffActionPageSchema
 from schemas.audit_reports import (
@@ -30,7 +28,7 @@ from schemas.checkpoints import CheckpointSchema, PurgeCertificatePageSchema
 from server.api.context import caller, get_db, runtime
 from server.api.evidence import pack_response
 from server.console.blueprint import bp, console_requires
-from server.console.forms import CheckpointForm, EvidencePackForm
+from server.console.forms import CheckpointForm, EvidencePackForm, read_filters
 from server.console.ledgered_page import ledgered_body
 from server.domain.anomaly_rules import ANOMALY_KINDS
 from server.domain.roles import ADMIN, PRIVACY_OFFICER
@@ -90,12 +88,7 @@ def disclosures():
         return render_template("console/disclosures.html", report=None, borrower_id="")
     if not borrower.isdigit():
         raise InvalidInput(_("A borrower id is a number."), field="borrower_id")
-    given = {k: v for k, v in request.args.items() if v and k in ("since", "until")}
-    try:
-        args = DisclosureQueryArgsSchema().load(given)
-    except ValidationError as exc:
-        field = next(iter(exc.messages), None)
-        raise InvalidInput(_("Check the period: %(field)s", field=field), field=field) from None
+    args = read_filters(DisclosureQueryArgsSchema(), ("since", "until"))
     rt = runtime()
     report = ledgered_body(
         DisclosureReportSchema(),
@@ -105,20 +98,6 @@ def disclosures():
     return render_template("console/disclosures.html", report=report, borrower_id=borrower)
 
 
-def _query(schema: Any, names: tuple[str, ...], many: tuple[str, ...] = ()) -> dict:
-    """The page's filters read by the API's own query schema (blank fields left out)."""
-    given: dict[str, Any] = {k: v for k, v in request.args.items() if v and k in names}
-    for name in many:
-        values = [v for v in request.args.getlist(name) if v]
-        if values:
-            given[name] = values
-    try:
-        return schema.load(given)
-    except ValidationError as exc:
-        field = next(iter(exc.messages), None)
-        raise InvalidInput(_("Check the filter: %(field)s", field=field), field=field) from None
-
-
 def _filters() -> dict[str, str]:
     return {k: v for k, v in request.args.items() if v}
 
@@ -126,7 +105,7 @@ def _filters() -> dict[str, str]:
 @bp.get("/anomalies")
 @console_requires(PRIVACY_OFFICER)
 def anomalies():
-    args = _query(AnomalyQueryArgsSchema(), ("since", "until", "after"), ("kind",))
+    args = read_filters(AnomalyQueryArgsSchema(), ("since", "until", "after"), many=("kind",))
     rt = runtime()
     page = ledgered_body(
         AnomalyPageSchema(), None, lambda: anomaly_service.anomalies_page(get_db(), rt, args)
@@ -150,7 +129,7 @@ def history():
         raise InvalidInput(_("A user id is a number."), field="user_id")
     if len(device) > 200:
         raise InvalidInput(_("A device id is at most 200 characters."), field="device_id")
-    args = _query(HistoryQueryArgsSchema(), ("since", "until", "after"))
+    args = read_filters(HistoryQueryArgsSchema(), ("since", "until", "after"))
     rt = runtime()
     if user:
         read = lambda: audit_reports.agent_history(get_db(), rt, int(user), args)  # noqa: E731

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from marshmallow import ValidationError
 
 from schemas.flag_reviews import (
     ComplianceSummaryArgsSchema,
@@ -20,7 +17,7 @@ from server.api.context import caller, get_db, runtime
 from server.api.errors import status_of
 from server.api.responses import csv_file
 from server.console.blueprint import bp, console_requires
-from server.console.forms import AssignFlagForm, ReopenFlagForm, ResolveFlagForm
+from server.console.forms import AssignFlagForm, ReopenFlagForm, ResolveFlagForm, read_filters
 from server.console.ledgered_page import ledgered_body
 from server.domain.csv_cells import csv_lines
 from server.domain.disclosure import COMPLIANCE_EVIDENCE, VISIT_REGISTER
@@ -30,16 +27,6 @@ from server.services import flag_reviews, visit_register
 
 _FLAG = "/flags/<string:record_id>/<string:code>"
 _ACTIONS = {"assign": AssignFlagForm, "resolve": ResolveFlagForm, "reopen": ReopenFlagForm}
-
-
-def _query(schema: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The page's filters, read by the API's own query schema (empty fields left out)."""
-    given = {k: v for k, v in request.args.items() if v != "" and k not in drop}
-    try:
-        return schema.load(given)
-    except ValidationError as exc:
-        field = next(iter(exc.messages), None)
-        raise InvalidInput(_("Check the filter: %(field)s", field=field), field=field) from None
 
 
 def _flag_page(record_id: str, code: str, *, problem: str | None = None, status: int = 200):
@@ -62,7 +49,7 @@ def _flag_page(record_id: str, code: str, *, problem: str | None = None, status:
 @bp.get("/flags")
 @console_requires(DISPATCHER)
 def flags():
-    args = _query(FlagReviewQueryArgsSchema())
+    args = read_filters(FlagReviewQueryArgsSchema())
     after, limit = args.pop("after"), args.pop("limit")
     page = ledgered_body(
         FlagReviewPageSchema(),
@@ -122,7 +109,7 @@ def flag_action(record_id: str, code: str, action: str):
 def register_page():
     if not request.args:
         return render_template("console/register.html", page=None, filters={})
-    args = _query(RegisterQueryArgsSchema(), drop=("format",))
+    args = read_filters(RegisterQueryArgsSchema(), drop=("format",))
     rt = runtime()
     page = ledgered_body(
         RegisterPageSchema(),
@@ -135,7 +122,7 @@ def register_page():
 @bp.get("/register.csv")
 @console_requires(DISPATCHER)
 def register_csv():
-    args = _query(RegisterQueryArgsSchema(), drop=("format",))
+    args = read_filters(RegisterQueryArgsSchema(), drop=("format",))
     rt = runtime()
     page = ledgered_body(
         RegisterPageSchema(),
@@ -150,7 +137,7 @@ def register_csv():
 @bp.get("/agents/<int:agent_id>/compliance")
 @console_requires(DISPATCHER)
 def compliance(agent_id: int):
-    args = _query(ComplianceSummaryArgsSchema())
+    args = read_filters(ComplianceSummaryArgsSchema())
     summary = ledgered_body(
         ComplianceSummarySchema(),
         None,
