@@ -12,6 +12,7 @@ import sqlite_utils
 
 from server.domain.ledger import GENESIS_HASH, HASHED_COLUMNS, canonical_json, chain
 from server.storage.engine import dialect
+from server.storage.flag_reviews import contact_entry_id
 from server.storage.retention import retention_gate
 
 _INSERT = (
@@ -57,7 +58,6 @@ _SUBJECTS = {
     "contact": "SELECT k.id, c.borrower_id, k.case_id, k.visit_id FROM contacts k "
     "JOIN cases c ON c.id = k.case_id WHERE k.id IN ({marks})",
 }
-CONTACT_RECORD_PREFIX = "contact-"
 _SUBJECT_BATCH = 500
 
 
@@ -69,17 +69,14 @@ def subjects(
     unique = list(dict.fromkeys(ids))
     if kind == "record":  # record ids of flag review items may name contact-log entries
         entries = {
-            int(i[len(CONTACT_RECORD_PREFIX) :]): i
+            entry: i
             for i in unique
-            if isinstance(i, str)
-            and i.startswith(CONTACT_RECORD_PREFIX)
-            and i[len(CONTACT_RECORD_PREFIX) :].isascii()
-            and i[len(CONTACT_RECORD_PREFIX) :].isdigit()
-            and len(i) < 30
+            if isinstance(i, str) and (entry := contact_entry_id(i)) is not None
         }
         for entry, owner in subjects(db, "contact", list(entries)).items():
             found[entries[entry]] = owner
-        unique = [i for i in unique if i not in entries.values()]
+        named = set(entries.values())
+        unique = [i for i in unique if i not in named]
     for start in range(0, len(unique), _SUBJECT_BATCH):
         batch = unique[start : start + _SUBJECT_BATCH]
         sql = _SUBJECTS[kind].format(marks=", ".join("?" * len(batch)))
