@@ -33,6 +33,15 @@ def test_every_console_message_is_translated():
     assert untranslated == []
 
 
+def test_the_catalogue_holds_no_message_the_console_no_longer_shows():
+    # A stale message is a translation nobody reviews; `pybabel update` keeps it as obsolete.
+    with (CATALOGUE / "messages.po").open("rb") as po:
+        catalogue = read_po(po)
+    stale = sorted(m.id for m in catalogue if m.id and m.id not in _extracted())
+    assert stale == []
+    assert list(catalogue.obsolete) == []
+
+
 def test_the_compiled_catalogue_matches_the_source():
     with (CATALOGUE / "messages.po").open("rb") as po, (CATALOGUE / "messages.mo").open("rb") as mo:
         source = {m.id: m.string for m in read_po(po) if m.id}
