@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 
@@ -560,3 +561,84 @@ def test_a_contact_review_item_shows_without_agent_or_visit(client, auth, world)
     opened = client.get(f"/console/flags/{item['record_id']}/call_frequency_exceeded")
     assert opened.status_code == 200
     assert "#None" not in opened.get_data(as_text=True)
+
+
+# -- words, not code words ---------------------------------------------------------------------
+
+_HIDDEN = re.compile(r"<(script|style|code)\b[^>]*>.*?</\1>|<[^>]+>", re.S)
+_CODE_WORD = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+
+
+def _code_words_shown(html: str) -> set[str]:
+    """Code words (met_borrower, outside_visit_hours, …) a reader sees: tags, scripts and
+    <code> elements (where a code is shown on purpose, beside its words) left out."""
+    return set(_CODE_WORD.findall(unescape(_HIDDEN.sub(" ", html))))
+
+
+@pytest.mark.parametrize("language", ["en", "zh_Hans"])
+def test_no_console_page_shows_a_code_word(app, world, client, auth, language):
+    # Every page the console serves, found from the URL map (a new page is swept too), for
+    # both staff roles, with a flag, a logged call and a visit outcome in the data.
+    outcomes = push(client, auth, "agent1", [report(world.visits["v1"], "met_borrower")])
+    record, code = outcomes[0]["record_id"], outcomes[0]["flags"][0]["code"]
+    seven_calls(client, auth, world.cases["C-0001"])
+    values = {
+        "case_id": world.cases["C-0001"],
+        "agent_id": world.users["agent1"],
+        "day": TODAY,
+        "record_id": record,
+        "code": code,
+        "filename": "console.css",
+    }
+    shown, pages = {}, 0
+    for user in ("dispatcher", "privacy"):
+        browser = app.test_client()
+        browser.set_cookie("doorstep_lang", language, path="/console")
+        assert sign_in(browser, user).status_code == 302
+        for rule in app.url_map.iter_rules():
+            if not rule.rule.startswith("/console") or "GET" not in rule.methods:
+                continue
+            if rule.rule.endswith(".csv"):
+                continue  # data for a spreadsheet, not a page
+            url = rule.rule
+            for name in rule.arguments:
+                url = re.sub(rf"<(?:[^:>]+:)?{name}>", str(values[name]), url)
+            response = browser.get(url)
+            if response.status_code == 403 or response.mimetype != "text/html":
+                continue  # the other role's page, a stylesheet, a CSV
+            assert response.status_code == 200, (user, url)
+            pages += 1
+            if words := _code_words_shown(response.get_data(as_text=True)):
+                shown[url] = sorted(words)
+    assert pages >= 20
+    assert shown == {}
+
+
+def test_every_code_the_data_can_hold_has_words():
+    # Flags, channels, outcomes, kinds: a code added to the domain must be added to the
+    # console's vocabulary (and its catalogues), or pages would show it raw.
+    from server.console.vocabulary import WORDS
+    from server.domain.anomaly_rules import ANOMALY_KINDS
+    from server.domain.retention import KINDS as RETENTION_KINDS
+    from sync import compliance, contact_rules, contacts, records
+    from sync.cases import CONTACT_CHANNELS
+
+    flag_codes = {
+        value
+        for module in (compliance, contact_rules)
+        for name, value in vars(module).items()
+        if name.isupper() and isinstance(value, str) and re.fullmatch(r"[a-z_]+", value)
+    }
+    assert {"credential_not_shown_first", "call_frequency_exceeded"} <= flag_codes
+    codes = (
+        flag_codes
+        | set(contacts.CHANNELS)
+        | set(contacts.DIRECTIONS)
+        | {o for outcomes in contacts.OUTCOMES.values() for o in outcomes}
+        | set(records.RECORD_KINDS)
+        | set(records.CONFIRMATION_KINDS)
+        | set(CONTACT_CHANNELS)
+        | set(ANOMALY_KINDS)
+        | set(RETENTION_KINDS)
+    )
+    assert sorted(codes - set(WORDS)) == []
