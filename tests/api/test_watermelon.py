@@ -8,8 +8,14 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import click
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from server.keys import development_key_path
+from server.services import watermelon as watermelon_service
 from sync.watermelon import TABLES, app_schema_js
-from tests.conftest import T0
+from tests.conftest import T0, Auth
 
 PULL = "/api/v1/sync/watermelon/pull"
 PUSH = "/api/v1/sync/watermelon/push"
@@ -322,3 +328,53 @@ def test_the_documented_app_schema_is_the_one_served():
         assert f"### `{table.name}`" in doc
         for column in table.columns:
             assert f"| `{column.name}` | {column.type} |" in doc, (table.name, column.name)
+
+
+def test_a_day_larger_than_one_answer_comes_in_pages_without_repeats(
+    world, auth, make_app, monkeypatch
+):
+    # One native page of one visit, one page per answer: the phone follows `has_more`.
+    monkeypatch.setattr(watermelon_service, "PAGE", 1)
+    client = make_app(WATERMELON_MAX_PULL_PAGES=1).test_client()
+    headers = auth.headers("agent1")
+    first = pull(client, headers)
+    assert first["has_more"] is True
+    assert len(first["changes"]["visits"]["created"]) == 1
+    second = pull(client, headers, first["timestamp"])
+    assert second["has_more"] is False
+    assert len(second["changes"]["visits"]["created"]) == 1
+    ids = [row["id"] for body in (first, second) for row in body["changes"]["visits"]["created"]]
+    assert sorted(ids) == sorted(str(world.visits[v]) for v in ("v1", "v2"))
+    # Nothing left: the next pull is empty.
+    third = pull(client, headers, second["timestamp"])
+    assert third["has_more"] is False
+    assert third["changes"]["visits"] == {"created": [], "updated": [], "deleted": []}
+
+
+def test_after_a_key_rotation_the_phone_is_sent_its_day_again(
+    world, app, make_app, client, auth, tmp_path
+):
+    # The stored cursor is signed with a key derived from the signing key: after a rotation
+    # it no longer verifies, and the phone's last_pulled_at counts as a first sync (its rows
+    # come again, nothing is refused), not as an error it cannot get out of.
+    stamp = pull(client, auth.headers("agent1"))["timestamp"]
+    old_key_file = development_key_path(app.extensions["doorstep"].settings)
+    new_key_file = tmp_path / "new-key.pem"
+    new_key_file.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with click.Context(click.Command("keys")):
+        pending = make_app(SIGNING_KEY_FILE=str(new_key_file))
+    rotated = pending.test_cli_runner().invoke(
+        args=["keys", "rotate", "--previous-key-file", str(old_key_file)]
+    )
+    assert rotated.exit_code == 0, rotated.output
+    new_client = make_app(SIGNING_KEY_FILE=str(new_key_file)).test_client()
+    again = pull(new_client, Auth(new_client).headers("agent1"), stamp)
+    created = sorted(row["id"] for row in again["changes"]["visits"]["created"])
+    assert created == sorted(str(world.visits[v]) for v in ("v1", "v2"))
+    assert again["timestamp"] > stamp
