@@ -1,0 +1,231 @@
+"""A pull of a 25-visit day from a fresh cursor, through a real server, and where it goes.
+
+For each tree measured (this one, and with `--ref REF` also that git ref, checked out in a
+temporary worktree, measured first in the same run): a demo world (`flask demo`), one
+gunicorn worker on 127.0.0.1, one agent's phone pulling its day again and again without a
+cursor (every pull serves all 25 cards and ledgers them). Prints, per tree:
+
+- wall time per pull as the client sees it (p50/p95/p99, one keep-alive connection);
+- server CPU per pull (the worker's user + system time; far less disturbed by the machine's
+  other load than wall time) and the Server-Timing phases;
+- exposure-ledger rows written per pull (read from the store after the pulls);
+- a pyinstrument summary of the costliest frames over a few pulls in process.
+
+Then, with `--ref`, the ratios ref/this. Figures only; nothing here fails on time, and every
+loop is bounded by `--pulls` and `--max-seconds`.
+
+    .venv/bin/python -m bench.sync_pull [--pulls 300] [--ref main] [--no-profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from bench.common import ROOT, VENV_BIN, bench_env, free_port, login, percentile
+
+# Run in the measured tree's own interpreter process (cwd = that tree), so a ref's code is
+# profiled, not this one's: a few pulls through the Flask test client under pyinstrument.
+PROFILE_SCRIPT = """
+import sys
+from pyinstrument import Profiler
+from server import create_app
+token, device, pulls = sys.argv[1], sys.argv[2], int(sys.argv[3])
+app = create_app()
+client = app.test_client()
+headers = {"Authorization": "Bearer " + token, "X-Device-Id": device}
+for _ in range(3):  # warm: first-use caches, compiled plans
+    client.get("/api/v1/sync/pull?limit=200", headers=headers)
+profiler = Profiler(interval=0.0002)
+profiler.start()
+for _ in range(pulls):
+    answer = client.get("/api/v1/sync/pull?limit=200", headers=headers)
+    assert answer.status_code == 200, answer.status_code
+profiler.stop()
+print(profiler.output_text(unicode=False, color=False, show_all=False, short_mode=False))
+"""
+
+
+@dataclass
+class Figures:
+    label: str
+    wall_ms: list[float] = field(default_factory=list)
+    cpu_ms: float = 0.0
+    cards: int = 0
+    ledger_rows: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    profile: str = ""
+
+
+def worker_cpu_ms(master: int) -> float:
+    """User + system CPU time of the master's workers so far, in ms."""
+    ticks = 0
+    for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def tree_at(ref: str | None) -> Iterator[Path]:
+    """This tree, or `ref` checked out (detached) in a temporary worktree, removed after."""
+    if ref is None:
+        yield ROOT
+        return
+    with tempfile.TemporaryDirectory(prefix="doorstep-ref-") as parent:
+        path = Path(parent) / "tree"
+        git = ["git", "-C", str(ROOT)]
+        subprocess.run([*git, "worktree", "add", "--detach", str(path), ref], check=True)
+        try:
+            yield path
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=True)
+
+
+@contextmanager
+def gunicorn(root: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """One worker on 127.0.0.1 serving `root`'s app; (base URL, master PID); stopped by PID."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(VENV_BIN / "gunicorn"),
+            "-w",
+            "1",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=root,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{base}/health", timeout=1).ok:
+                    break
+            except requests.RequestException:  # still starting
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("server did not start")
+        yield base, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def ledger_count(database: Path) -> int:
+    with sqlite3.connect(database) as conn:
+        return conn.execute("SELECT count(*) FROM exposure_ledger").fetchone()[0]
+
+
+def measure(label: str, root: Path, args: argparse.Namespace, deadline: float) -> Figures:
+    figures = Figures(label)
+    with tempfile.TemporaryDirectory(prefix="doorstep-bench-") as workdir:
+        env = bench_env(Path(workdir))
+        database = Path(env["DOORSTEP_DATABASE"])
+        subprocess.run(
+            [str(VENV_BIN / "flask"), "--app", "wsgi", "demo", "--borrowers",
+             str(args.borrowers), "--agents", str(args.agents), "--visits-per-agent", "25"],
+            cwd=root, env=env, check=True, capture_output=True, timeout=900,
+        )  # fmt: skip
+        with gunicorn(root, env) as (base, master):
+            headers = login(base, "agent01")
+            http = requests.Session()
+
+            def pull() -> dict:
+                answer = http.get(
+                    f"{base}/sync/pull", params={"limit": 200}, headers=headers, timeout=60
+                )
+                answer.raise_for_status()
+                for part in filter(None, answer.headers.get("Server-Timing", "").split(", ")):
+                    name, duration = part.split(";dur=")
+                    figures.phases[name] = figures.phases.get(name, 0.0) + float(duration)
+                return answer.json()
+
+            for _ in range(5):  # warm the worker
+                figures.cards = len(pull()["upserts"])
+            figures.phases.clear()
+            rows0, cpu0 = ledger_count(database), worker_cpu_ms(master)
+            for _ in range(args.pulls):
+                started = time.perf_counter()
+                pull()
+                figures.wall_ms.append((time.perf_counter() - started) * 1000)
+                if time.monotonic() > deadline:
+                    break
+            done = len(figures.wall_ms)
+            figures.cpu_ms = (worker_cpu_ms(master) - cpu0) / done
+            figures.ledger_rows = (ledger_count(database) - rows0) / done
+            figures.phases = {k: v / done for k, v in figures.phases.items()}
+        if args.profile:
+            token = headers["Authorization"].split(" ", 1)[1]
+            result = subprocess.run(
+                [str(VENV_BIN / "python"), "-c", PROFILE_SCRIPT, token,
+                 headers["X-Device-Id"], str(args.profile_pulls)],
+                cwd=root, env=env, check=True, capture_output=True, text=True, timeout=600,
+            )  # fmt: skip
+            figures.profile = result.stdout
+    return figures
+
+
+def report(figures: Figures, args: argparse.Namespace) -> None:
+    wall = figures.wall_ms
+    phases = ", ".join(f"{name} {ms:.2f}" for name, ms in figures.phases.items())
+    print(f"== {figures.label}")
+    print(
+        f"pull of a {figures.cards}-card day from a fresh cursor, {len(wall)} pulls: "
+        f"wall p50 {percentile(wall, 50):.2f} ms, p95 {percentile(wall, 95):.2f} ms, "
+        f"p99 {percentile(wall, 99):.2f} ms; server CPU {figures.cpu_ms:.2f} ms per pull; "
+        f"ledger rows {figures.ledger_rows:.1f} per pull"
+    )
+    print(f"server phases, ms per pull: {phases or 'none reported'}")
+    if figures.profile:
+        lines = figures.profile.splitlines()
+        print(f"pyinstrument, {args.profile_pulls} pulls in process (first {args.profile_lines}):")
+        print("\n".join(lines[: args.profile_lines]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pulls", type=int, default=300)
+    parser.add_argument("--borrowers", type=int, default=2000)
+    parser.add_argument("--agents", type=int, default=10)
+    parser.add_argument("--ref", help="also measure this git ref (first), in a worktree")
+    parser.add_argument("--no-profile", dest="profile", action="store_false")
+    parser.add_argument("--profile-pulls", type=int, default=50)
+    parser.add_argument("--profile-lines", type=int, default=70)
+    parser.add_argument("--max-seconds", type=float, default=600)
+    args = parser.parse_args()
+    deadline = time.monotonic() + args.max_seconds
+    measured = []
+    if args.ref:
+        with tree_at(args.ref) as root:
+            measured.append(measure(f"ref {args.ref}", root, args, deadline))
+            report(measured[-1], args)
+    measured.append(measure("this tree", ROOT, args, deadline))
+    report(measured[-1], args)
+    if len(measured) == 2:
+        ref, this = measured
+        print(
+            f"ref/this: wall p50 "
+            f"{percentile(ref.wall_ms, 50) / percentile(this.wall_ms, 50):.2f}x, "
+            f"p95 {percentile(ref.wall_ms, 95) / percentile(this.wall_ms, 95):.2f}x, "
+            f"server CPU {ref.cpu_ms / this.cpu_ms:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
