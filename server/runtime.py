@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from server.auth.passwords import Passwords
@@ -26,9 +27,10 @@ class Runtime:
     compliance: CompliancePolicy
     cursor_key: bytes
 
-    @property
+    @cached_property
     def cards(self) -> CardPolicy:
-        """How long cards live on phones and how long a purge may go unconfirmed."""
+        """How long cards live on phones and how long a purge may go unconfirmed (built once:
+        the settings do not change in a process, and card_window caches by this value)."""
         return CardPolicy(
             lead=timedelta(seconds=self.settings["CARD_LEAD_TIME_S"]),
             grace=timedelta(seconds=self.settings["CARD_GRACE_S"]),

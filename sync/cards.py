@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from .cases import CLOSED_STATUSES, DECEASED, DISPUTE, DO_NOT_VISIT, LEGAL_HOLD
@@ -114,6 +115,9 @@ def case_stops_visits(
     return tuple(reasons)
 
 
+# A pull asks for the windows of the same few days in the same few zones over and over;
+# a window is a pure function of its three (hashable) arguments, so each is computed once.
+@lru_cache(maxsize=4096)
 def card_window(visit_date: date, time_zone: str, policy: CardPolicy) -> CardWindow:
     """From the start of the visit's day (less the lead) to its end plus the grace period,
     in the borrower's time zone."""

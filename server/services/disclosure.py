@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -49,9 +49,13 @@ def card_visit(rt: Runtime, parts: Parts) -> CardVisit:
 
 
 def window_for(rt: Runtime, parts: Parts) -> CardWindow:
-    """When an agent may hold this visit's card."""
-    visit = card_visit(rt, parts)
-    return card_window(visit.visit_date, visit.time_zone, rt.cards)
+    """When an agent may hold this visit's card (its day and time zone as card_visit
+    reads them; card_window keeps the windows it computed)."""
+    return card_window(
+        date.fromisoformat(parts["visit"]["visit_date"]),
+        parts["borrower"]["time_zone"] or rt.settings["DEFAULT_TIME_ZONE"],
+        rt.cards,
+    )
 
 
 def agent_may_see(rt: Runtime, parts: Parts, agent_id: int, now: datetime) -> CardWindow | None:
@@ -104,9 +108,15 @@ def held_cards(db: sqlite_utils.Database, device_id: str) -> dict[int, HeldCard]
 
 
 def _refuse_if_purge_overdue(
-    db: sqlite_utils.Database, rt: Runtime, caller: Caller, device_id: str
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    device_id: str,
+    held: Mapping[int, HeldCard] | None,
 ) -> None:
-    overdue = overdue_purges(held_cards(db, device_id).values(), caller.now, rt.cards)
+    if held is None:
+        held = held_cards(db, device_id)
+    overdue = overdue_purges(held.values(), caller.now, rt.cards)
     if overdue:
         raise PurgeOverdue(
             "confirm the purges this device was ordered to carry out (POST /sync/purge-acks)",
@@ -140,6 +150,7 @@ def serve_cards(
     purpose: str | None = None,
     computed: dict[int, dict[str, Any]] | None = None,
     built: list[dict[str, Any]] | None = None,
+    held: Mapping[int, HeldCard] | None = None,
 ) -> list[dict[str, Any]]:
     """Build one card per item and ledger one entry per borrower served.
 
@@ -148,17 +159,19 @@ def serve_cards(
     `purpose` overrides the ledger purpose (dispatchers plan; agents visit); `computed`:
     computed_card_facts of these items (or more), when the caller read them already in
     this transaction; `built`: the agent cards of these items as build_card made them for an
-    agent with `computed` (copied here, not changed), when the caller built them already."""
+    agent with `computed` (copied here, not changed), when the caller built them already;
+    `held`: the calling device's held cards (held_cards), when read in this transaction."""
     principal = caller.principal
     assert principal is not None
     if items and principal.role == "agent" and principal.device_id:
-        _refuse_if_purge_overdue(db, rt, caller, principal.device_id)
+        _refuse_if_purge_overdue(db, rt, caller, principal.device_id, held)
     cards: list[dict[str, Any]] = []
     by_borrower: dict[int, dict[str, Any]] = {}
     if computed is None:
         computed = computed_card_facts(db, rt, caller, items)
     if principal.role != "agent":
         built = None  # built for an agent's fields
+    occurred_at = to_iso(caller.now)
     for index, parts in enumerate(items):
         visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
         fields = rt.disclosure.allowed_fields(principal.role, visit.get("purpose"))
@@ -176,7 +189,7 @@ def serve_cards(
         entry = by_borrower.setdefault(
             borrower["id"],
             {
-                "occurred_at": to_iso(caller.now),
+                "occurred_at": occurred_at,
                 "user_id": principal.user_id,
                 "role": principal.role,
                 "device_id": principal.device_id,

@@ -26,7 +26,6 @@ from server.services.disclosure import (
     computed_card_facts,
     held_cards,
     serve_cards,
-    window_for,
 )
 from server.services.sync_push import outcome_out
 from server.services.views import visit_view
@@ -34,7 +33,7 @@ from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
 from server.storage.sync import stored_json
-from sync.cards import plan_pull
+from sync.cards import CardWindow, plan_pull
 from sync.cursor import CursorState, InvalidCursor, decode_cursor, encode_cursor
 from sync.records import RecordOutcome
 
@@ -49,11 +48,17 @@ def _agent_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> dict[str
     return build_card(fields, parts["borrower"], case, parts["visit"])
 
 
+# json.dumps(sent, sort_keys=True, default=str), with the encoder built once.
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
 def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
-    """A digest of what the device would be sent, to know when it changed."""
-    view = visit_view(parts, card)
-    sent = {name: value for name, value in view.items() if name in AGENT_VISIT_FIELDS}
-    return hashlib.sha256(json.dumps(sent, sort_keys=True, default=str).encode()).hexdigest()
+    """A digest of what the device would be sent (the agent's fields of visit_view), to
+    know when it changed."""
+    sent = {name: value for name, value in parts["visit"].items() if name in AGENT_VISIT_FIELDS}
+    sent["case_external_id"] = parts["case"]["external_id"]
+    sent["borrower"] = card
+    return hashlib.sha256(_DIGEST_JSON(sent).encode()).hexdigest()
 
 
 def _decode(rt: Runtime, device: str, cursor: str | None) -> CursorState:
@@ -84,7 +89,13 @@ def pull(
             (today - timedelta(days=2)).isoformat(),
             (today + timedelta(days=3 + rt.cards.lead.days)).isoformat(),
         )
-        desired = {p["visit"]["id"]: p for p in candidates if agent_may_see(rt, p, agent, now)}
+        desired: dict[int, Parts] = {}
+        windows: dict[int, CardWindow] = {}
+        for parts in candidates:
+            window = agent_may_see(rt, parts, agent, now)
+            if window is not None:
+                desired[parts["visit"]["id"]] = parts
+                windows[parts["visit"]["id"]] = window
         held = held_cards(db, device)
         gone = [v for v in held if v not in desired]
         current = {
@@ -113,8 +124,16 @@ def pull(
         sync_rows.order_purges(db, device, dict(plan.new_purges), to_iso(now))
         pull_seq = sync_rows.device_sync_state(db, device)["pull_count"] + 1
         cards = serve_cards(
-            db, rt, caller, page, computed=computed, built=[built[v] for v in plan.send]
+            db,
+            rt,
+            caller,
+            page,
+            computed=computed,
+            built=[built[v] for v in plan.send],
+            held=held,
         )
+        delivered_at = to_iso(now)
+        expiries = {w: to_iso(w.expires_at) for w in {windows[v] for v in plan.send}}
         sync_rows.deliver_cards(
             db,
             [
@@ -125,13 +144,13 @@ def pull(
                     "case_id": parts["case"]["id"],
                     "card_digest": digests[parts["visit"]["id"]],
                     "delivered_pull": pull_seq,
-                    "delivered_at": to_iso(now),
-                    "expires_at": to_iso(window_for(rt, parts).expires_at),
+                    "delivered_at": delivered_at,
+                    "expires_at": expiries[windows[parts["visit"]["id"]]],
                 }
                 for parts in page
             ],
         )
-        sync_rows.record_pull(db, device, pull_seq, to_iso(now))
+        sync_rows.record_pull(db, device, pull_seq, delivered_at)
         receipts = sync_rows.receipts(
             db, [r["id"] for r in outcome_rows if r["kind"] == "agreement"]
         )
