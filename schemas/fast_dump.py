@@ -39,6 +39,18 @@ def _kind(field: fields.Field) -> int:
     return _OTHER
 
 
+# The types a value writer returns unchanged, by kind (None: the writer's own null).
+_NONE = type(None)
+_COPIED: dict[int, tuple[type, ...]] = {
+    _STR: (str, _NONE),
+    _INT: (int, _NONE),
+    _DICT: (_NONE,),
+    _NESTED: (_NONE,),
+    _LIST: (_NONE,),
+    _OTHER: (),
+}
+
+
 def _value_writer(field: fields.Field) -> Callable[[Any, str, Any], Any]:
     """value, attr, obj -> what field._serialize(value, attr, obj) returns."""
     kind = _kind(field)
@@ -84,6 +96,11 @@ def _compiled(schema: Schema) -> Dumper:
     """One object (never many) as Schema.dump(schema, obj, many=False) writes it."""
     if not _plain(schema):
         return lambda obj: Schema.dump(schema, obj, many=False)
+    # (attr, key, copied, write, field, default): a value whose type is in `copied` (text
+    # in a string field, an int in an integer field, None where the writer returns None) is
+    # copied without a call; `field` is set only for a field read through marshmallow's
+    # own accessor (then attr is the field's name).
+    plan: list[tuple[str, str, tuple[type, ...], Callable[[Any, str, Any], Any] | None, Any, Any]]
     plan = []
     for name, field in schema.dump_fields.items():
         key = field.data_key if field.data_key is not None else name
@@ -95,28 +112,32 @@ def _compiled(schema: Schema) -> Dumper:
             and not hasattr(dict, attr)  # a missing key would read dict's attribute
         )
         if own_access:
-            plan.append((_STR, attr, key, field, _value_writer(field)))
+            writer = _value_writer(field)
+            plan.append((attr, key, _COPIED[_kind(field)], writer, None, field.dump_default))
         else:
-            plan.append((_FIELD, name, key, field, None))
+            plan.append((name, key, (), None, field, missing))
     accessor = schema.get_attribute
 
     def dump(obj: Any) -> Any:
         if type(obj) is not dict:
             return Schema._serialize(schema, obj, many=False)
         out = {}
-        for how, attr, key, field, write in plan:
-            if how == _FIELD:
+        get = obj.get
+        for attr, key, copied, write, field, default in plan:
+            if field is not None:
                 value = field.serialize(attr, obj, accessor=accessor)
                 if value is not missing:
                     out[key] = value
                 continue
-            value = obj.get(attr, missing)
+            value = get(attr, missing)
+            if type(value) in copied:
+                out[key] = value
+                continue
             if value is missing:
-                default = field.dump_default
                 value = default() if callable(default) else default
                 if value is missing:
                     continue
-            out[key] = write(value, attr, obj)
+            out[key] = write(value, attr, obj)  # type: ignore[misc]
         return out
 
     return dump
