@@ -1,9 +1,9 @@
 """A pull of a 25-visit day from a fresh cursor, through a real server, and where it goes.
 
 For each tree measured (this one, and with `--ref REF` also that git ref, checked out in a
-temporary worktree, measured first in the same run): a demo world (`flask demo`), one
-gunicorn worker on 127.0.0.1, one agent's phone pulling its day again and again without a
-cursor (every pull serves all 25 cards and ledgers them). Prints, per tree:
+temporary worktree, in the same run): a demo world (`flask demo`), one gunicorn worker
+on 127.0.0.1, one agent's phone pulling its day again and again without a cursor (every
+pull serves all 25 cards and ledgers them). Prints, per tree:
 
 - wall time per pull as the client sees it (p50/p95/p99, one keep-alive connection);
 - server CPU per pull (the worker's user + system time; far less disturbed by the machine's
@@ -11,8 +11,10 @@ cursor (every pull serves all 25 cards and ledgers them). Prints, per tree:
 - exposure-ledger rows written per pull (read from the store after the pulls);
 - a pyinstrument summary of the costliest frames over a few pulls in process.
 
-Then, with `--ref`, the ratios ref/this. Figures only; nothing here fails on time, and every
-loop is bounded by `--pulls` and `--max-seconds`.
+With `--ref`, both servers run at once and the phone pulls from each in turn, so the
+machine's other load falls on both alike; then the ratios ref/this are printed. Figures
+only; nothing here fails on time, and every loop is bounded by `--pulls` and
+`--max-seconds`.
 
     .venv/bin/python -m bench.sync_pull [--pulls 300] [--ref main] [--no-profile]
 """
@@ -26,7 +28,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,53 +134,76 @@ def ledger_count(database: Path) -> int:
         return conn.execute("SELECT count(*) FROM exposure_ledger").fetchone()[0]
 
 
-def measure(label: str, root: Path, args: argparse.Namespace, deadline: float) -> Figures:
-    figures = Figures(label)
+class Target:
+    """One tree's world and server, and one agent's phone pulling from it."""
+
+    def __init__(self, label: str, root: Path, database: Path, base: str, master: int) -> None:
+        self.figures = Figures(label)
+        self.root, self.database, self.base, self.master = root, database, base, master
+        self.headers = login(base, "agent01")
+        self.http = requests.Session()
+
+    def pull(self) -> dict:
+        answer = self.http.get(
+            f"{self.base}/sync/pull", params={"limit": 200}, headers=self.headers, timeout=60
+        )
+        answer.raise_for_status()
+        phases = self.figures.phases
+        for part in filter(None, answer.headers.get("Server-Timing", "").split(", ")):
+            name, duration = part.split(";dur=")
+            phases[name] = phases.get(name, 0.0) + float(duration)
+        return answer.json()
+
+    def timed_pull(self) -> None:
+        started = time.perf_counter()
+        self.pull()
+        self.figures.wall_ms.append((time.perf_counter() - started) * 1000)
+
+
+@contextmanager
+def target(label: str, root: Path, args: argparse.Namespace) -> Iterator[Target]:
+    """A demo world built by `root`'s own code, served by `root`'s app."""
     with tempfile.TemporaryDirectory(prefix="doorstep-bench-") as workdir:
         env = bench_env(Path(workdir))
-        database = Path(env["DOORSTEP_DATABASE"])
         subprocess.run(
             [str(VENV_BIN / "flask"), "--app", "wsgi", "demo", "--borrowers",
              str(args.borrowers), "--agents", str(args.agents), "--visits-per-agent", "25"],
             cwd=root, env=env, check=True, capture_output=True, timeout=900,
         )  # fmt: skip
         with gunicorn(root, env) as (base, master):
-            headers = login(base, "agent01")
-            http = requests.Session()
+            yield Target(label, root, Path(env["DOORSTEP_DATABASE"]), base, master)
 
-            def pull() -> dict:
-                answer = http.get(
-                    f"{base}/sync/pull", params={"limit": 200}, headers=headers, timeout=60
-                )
-                answer.raise_for_status()
-                for part in filter(None, answer.headers.get("Server-Timing", "").split(", ")):
-                    name, duration = part.split(";dur=")
-                    figures.phases[name] = figures.phases.get(name, 0.0) + float(duration)
-                return answer.json()
 
-            for _ in range(5):  # warm the worker
-                figures.cards = len(pull()["upserts"])
-            figures.phases.clear()
-            rows0, cpu0 = ledger_count(database), worker_cpu_ms(master)
-            for _ in range(args.pulls):
-                started = time.perf_counter()
-                pull()
-                figures.wall_ms.append((time.perf_counter() - started) * 1000)
-                if time.monotonic() > deadline:
-                    break
-            done = len(figures.wall_ms)
-            figures.cpu_ms = (worker_cpu_ms(master) - cpu0) / done
-            figures.ledger_rows = (ledger_count(database) - rows0) / done
-            figures.phases = {k: v / done for k, v in figures.phases.items()}
-        if args.profile:
-            token = headers["Authorization"].split(" ", 1)[1]
-            result = subprocess.run(
-                [str(VENV_BIN / "python"), "-c", PROFILE_SCRIPT, token,
-                 headers["X-Device-Id"], str(args.profile_pulls)],
-                cwd=root, env=env, check=True, capture_output=True, text=True, timeout=600,
-            )  # fmt: skip
-            figures.profile = result.stdout
-    return figures
+def measure(targets: list[Target], args: argparse.Namespace, deadline: float) -> None:
+    """Warm every server, then pull from each in turn (so the machine's other load falls on
+    every tree alike), and fill in each one's figures."""
+    for each in targets:
+        for _ in range(5):
+            each.figures.cards = len(each.pull()["upserts"])
+        each.figures.phases.clear()
+    start = [(ledger_count(t.database), worker_cpu_ms(t.master)) for t in targets]
+    for _ in range(args.pulls):
+        for each in targets:
+            each.timed_pull()
+        if time.monotonic() > deadline:
+            break
+    for each, (rows0, cpu0) in zip(targets, start, strict=True):
+        figures, done = each.figures, len(each.figures.wall_ms)
+        figures.cpu_ms = (worker_cpu_ms(each.master) - cpu0) / done
+        figures.ledger_rows = (ledger_count(each.database) - rows0) / done
+        figures.phases = {k: v / done for k, v in figures.phases.items()}
+
+
+def profile(each: Target, args: argparse.Namespace) -> None:
+    """pyinstrument over a few pulls through the tree's app in process (same store)."""
+    env = bench_env(each.database.parent)
+    token = each.headers["Authorization"].split(" ", 1)[1]
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", PROFILE_SCRIPT, token,
+         each.headers["X-Device-Id"], str(args.profile_pulls)],
+        cwd=each.root, env=env, check=True, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    each.figures.profile = result.stdout
 
 
 def report(figures: Figures, args: argparse.Namespace) -> None:
@@ -210,15 +235,19 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=600)
     args = parser.parse_args()
     deadline = time.monotonic() + args.max_seconds
-    measured = []
-    if args.ref:
-        with tree_at(args.ref) as root:
-            measured.append(measure(f"ref {args.ref}", root, args, deadline))
-            report(measured[-1], args)
-    measured.append(measure("this tree", ROOT, args, deadline))
-    report(measured[-1], args)
-    if len(measured) == 2:
-        ref, this = measured
+    with ExitStack() as stack:
+        targets = []
+        if args.ref:
+            ref_root = stack.enter_context(tree_at(args.ref))
+            targets.append(stack.enter_context(target(f"ref {args.ref}", ref_root, args)))
+        targets.append(stack.enter_context(target("this tree", ROOT, args)))
+        measure(targets, args, deadline)
+        for each in targets:
+            if args.profile:
+                profile(each, args)
+            report(each.figures, args)
+    if len(targets) == 2:
+        ref, this = (t.figures for t in targets)
         print(
             f"ref/this: wall p50 "
             f"{percentile(ref.wall_ms, 50) / percentile(this.wall_ms, 50):.2f}x, "
