@@ -130,12 +130,18 @@ def _walk(plan: Plan, data: Any, subject: tuple[str, Any], found: list[Found]) -
         return
     if not isinstance(data, dict):
         return
+    get = data.get
     if plan.subject is not None:
         key, kind = plan.subject
-        subject = (kind, data.get(key))
-    places = [(key, fact, set_by) for key, fact, set_by in plan.facts if carries(data.get(key))]
+        subject = (kind, get(key))
+    # carries(), inline: a pull's body holds hundreds of facts.
+    places = [
+        (key, fact, set_by)
+        for key, fact, set_by in plan.facts
+        if (value := get(key)) is not None and value != "" and value != [] and value != {}
+    ]
     for key, default, by_key in plan.keyed:
-        value = data.get(key)
+        value = get(key)
         if isinstance(value, dict):
             inner = [
                 (k, by_key.get(k, default), None) for k, each in value.items() if carries(each)
@@ -148,4 +154,4 @@ def _walk(plan: Plan, data: Any, subject: tuple[str, Any], found: list[Found]) -
     if places:
         found.append(Found(subject[0], subject[1], data, places))
     for key, child in plan.nested:
-        _walk(child, data.get(key), subject, found)
+        _walk(child, get(key), subject, found)

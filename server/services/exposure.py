@@ -62,11 +62,16 @@ _active: ContextVar[Recorder | None] = ContextVar("doorstep_exposure", default=N
 
 
 def _append(db: sqlite_utils.Database, entries: Iterable[Entry]) -> None:
-    rows = [
-        {**entry, "fields": json.dumps(sorted(entry["fields"]))}
-        for entry in entries
-        if entry["fields"]
-    ]
+    spelled: dict[frozenset[str], str] = {}  # the cards of one response share field lists
+    rows = []
+    for entry in entries:
+        if not entry["fields"]:
+            continue
+        fields = frozenset(entry["fields"])
+        text = spelled.get(fields)
+        if text is None:
+            text = spelled[fields] = json.dumps(sorted(fields))
+        rows.append({**entry, "fields": text})
     with phase("ledger"):
         ledger_rows.append(db, rows)
 

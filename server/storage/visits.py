@@ -86,10 +86,21 @@ def _split(row: Row) -> Row:
     return parts
 
 
+_CASE_AT = len(_VISIT)
+_BORROWER_AT = _CASE_AT + len(_CASE)
+
+
 def _joined(db: sqlite_utils.Database, where: str, params: Any, order: str = "v.id") -> list[Row]:
+    # Values split by their place in _SELECT: no dict of prefixed names to take apart (a
+    # pull reads its agent's days through here).
+    cursor = db.execute(f"SELECT {_SELECT} {_FROM} WHERE {where} ORDER BY {order}", params)
     return [
-        _split(r)
-        for r in db.query(f"SELECT {_SELECT} {_FROM} WHERE {where} ORDER BY {order}", params)
+        {
+            "visit": dict(zip(_VISIT, values[:_CASE_AT], strict=True)),
+            "case": dict(zip(_CASE, values[_CASE_AT:_BORROWER_AT], strict=True)),
+            "borrower": dict(zip(_BORROWER, values[_BORROWER_AT:], strict=True)),
+        }
+        for values in cursor
     ]
 
 
