@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import json.encoder as json_encoder
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -50,19 +48,8 @@ def _agent_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> dict[str
     return build_card(fields, parts["borrower"], case, parts["visit"])
 
 
-def _digest_encoder() -> Callable[[Any], str]:
-    """json.dumps(value, sort_keys=True, default=str), the same text, the encoder built once
-    (json.dumps builds one per call)."""
-    make = getattr(json_encoder, "c_make_encoder", None)
-    if make is None:  # pure-Python json: same text, slower
-        return json.JSONEncoder(sort_keys=True, default=str).encode
-    encode = make(
-        None, str, json_encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True
-    )
-    return lambda value: "".join(encode(value, 0))
-
-
-_DIGEST_JSON = _digest_encoder()
+# json.dumps(sent, sort_keys=True, default=str), the encoder built once.
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
 def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
