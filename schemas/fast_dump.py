@@ -20,7 +20,7 @@ from marshmallow.decorators import POST_DUMP, PRE_DUMP
 
 Dumper = Callable[[Any], Any]
 
-_STR, _INT, _DICT, _NESTED, _LIST, _OTHER, _FIELD = range(7)
+_STR, _INT, _FLOAT, _RAW, _DICT, _NESTED, _LIST, _OTHER = range(8)
 
 
 def _kind(field: fields.Field) -> int:
@@ -30,6 +30,11 @@ def _kind(field: fields.Field) -> int:
         return _STR
     if cls is fields.Integer and not field.as_string:
         return _INT
+    if cls is fields.Float and not field.as_string:
+        return _FLOAT
+    if cls._serialize is fields.Field._serialize and cls.serialize is fields.Field.serialize:
+        return _RAW  # Boolean, Raw: the value as it is
+        return _RAW
     if cls is fields.Dict and field.key_field is None and field.value_field is None:
         return _DICT
     if isinstance(field, fields.Nested) and type(field)._serialize is fields.Nested._serialize:
@@ -44,6 +49,8 @@ _NONE = type(None)
 _COPIED: dict[int, tuple[type, ...]] = {
     _STR: (str, _NONE),
     _INT: (int, _NONE),
+    _FLOAT: (float, _NONE),
+    _RAW: (str, int, float, bool, _NONE),
     _DICT: (_NONE,),
     _NESTED: (_NONE,),
     _LIST: (_NONE,),
@@ -59,6 +66,10 @@ def _value_writer(field: fields.Field) -> Callable[[Any, str, Any], Any]:
         return lambda v, a, o: v if v is None or type(v) is str else serialize(v, a, o)
     if kind == _INT:
         return lambda v, a, o: v if v is None or type(v) is int else serialize(v, a, o)
+    if kind == _FLOAT:
+        return lambda v, a, o: v if v is None or type(v) is float else serialize(v, a, o)
+    if kind == _RAW:
+        return lambda v, a, o: v
     if kind == _DICT:
         return lambda v, a, o: None if v is None else dict(v)
     if kind == _NESTED:

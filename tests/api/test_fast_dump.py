@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
-from marshmallow import Schema
+from marshmallow import Schema, fields
 
 from schemas.fast_dump import FastDump
 from schemas.sync import PullResultSchema, PushResultSchema
@@ -106,6 +107,32 @@ def test_pull_answers_dump_as_marshmallow_does():
     fast, slow = both(PullResultSchema(), obj)
     assert repr(fast) == repr(slow)
     assert "extra" not in fast["upserts"][0] and "secret" not in fast["outcomes"][0]
+
+
+class Measures(FastDump, Schema):
+    """Booleans, floats and raw values: fields whose values the compiled dump copies."""
+
+    flag = fields.Bool()
+    picky_flag = fields.Bool(truthy={"y"}, falsy={"n"})
+    ratio = fields.Float()
+    price = fields.Float(as_string=True)
+    anything = fields.Raw()
+
+
+@pytest.mark.parametrize(
+    "value", [True, False, None, 0, 1, 2.5, -0.0, Decimal("1.10"), "2.5", "y", [1], {"a": 1}]
+)
+def test_booleans_floats_and_raw_values_dump_as_marshmallow_does(value):
+    try:
+        float(value)
+        names = list(Measures._declared_fields)
+    except (TypeError, ValueError):  # both dumps refuse it in a float field
+        names = ["flag", "picky_flag", "anything"]
+    obj = dict.fromkeys(names, value)
+    fast, slow = both(Measures(), obj)
+    assert repr(fast) == repr(slow)
+    fast, slow = both(Measures(), {})
+    assert fast == slow == {}
 
 
 def test_many_and_objects_that_are_not_dicts():
