@@ -56,8 +56,9 @@ def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
     """A digest of what the device would be sent (the agent's fields of visit_view), to
     know when it changed."""
     sent = {name: value for name, value in parts["visit"].items() if name in AGENT_VISIT_FIELDS}
-    sent["case_external_id"] = parts["case"]["external_id"]
-    sent["borrower"] = card
+    for name, value in (("case_external_id", parts["case"]["external_id"]), ("borrower", card)):
+        if name in AGENT_VISIT_FIELDS:  # as visit_view sets them
+            sent[name] = value
     return hashlib.sha256(_DIGEST_JSON(sent).encode()).hexdigest()
 
 
