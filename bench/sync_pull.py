@@ -3,7 +3,8 @@
 For each tree measured (this one, and with `--ref REF` also that git ref, checked out in a
 temporary worktree, in the same run): a demo world (`flask demo`), one gunicorn worker
 on 127.0.0.1, one agent's phone pulling its day again and again without a cursor (every
-pull serves all 25 cards and ledgers them). Prints, per tree:
+pull serves all 25 cards and ledgers them; with `--outcomes` the phone first pushes a visit
+report per card, so every pull also carries 25 record outcomes). Prints, per tree:
 
 - wall time per pull as the client sees it (p50/p95/p99, one keep-alive connection);
 - server CPU per pull (the worker's user + system time; far less disturbed by the machine's
@@ -16,7 +17,7 @@ machine's other load falls on both alike; then the ratios ref/this are printed. 
 only; nothing here fails on time, and every loop is bounded by `--pulls` and
 `--max-seconds`.
 
-    .venv/bin/python -m bench.sync_pull [--pulls 300] [--ref main] [--no-profile]
+    .venv/bin/python -m bench.sync_pull [--pulls 300] [--ref main] [--outcomes] [--no-profile]
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -64,9 +67,14 @@ class Figures:
     wall_ms: list[float] = field(default_factory=list)
     cpu_ms: float = 0.0
     cards: int = 0
+    outcomes: int = 0
     ledger_rows: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)
     profile: str = ""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def worker_cpu_ms(master: int) -> float:
@@ -154,6 +162,37 @@ class Target:
             phases[name] = phases.get(name, 0.0) + float(duration)
         return answer.json()
 
+    def report_day(self) -> None:
+        """One visit report per card of the day, pushed once: every later pull from a fresh
+        cursor carries their 25 outcomes besides the cards."""
+        now = datetime.now(UTC)
+        records = []
+        for n, visit in enumerate(self.pull()["upserts"]):
+            home = (visit["borrower"] or {}).get("home_geo") or {"lat": 31.2, "lon": 121.5}
+            arrived = now - timedelta(hours=2) + timedelta(minutes=n)
+            records.append(
+                {
+                    "id": str(uuid.UUID(int=visit["id"] * 7919 + n, version=4)),
+                    "kind": "visit_report",
+                    "visit_id": visit["id"],
+                    "device_seq": n + 1,
+                    "recorded_at": _iso(arrived + timedelta(minutes=5)),
+                    "body": {
+                        "arrived_at": _iso(arrived),
+                        "departed_at": _iso(arrived + timedelta(minutes=4)),
+                        "outcome": "not_home",
+                        "location": {"lat": home["lat"], "lon": home["lon"], "accuracy_m": 12},
+                    },
+                }
+            )
+        answer = self.http.post(
+            f"{self.base}/sync/push",
+            json={"device_time": _iso(now), "records": records},
+            headers=self.headers,
+            timeout=60,
+        )
+        answer.raise_for_status()
+
     def timed_pull(self) -> None:
         started = time.perf_counter()
         self.pull()
@@ -178,8 +217,11 @@ def measure(targets: list[Target], args: argparse.Namespace, deadline: float) ->
     """Warm every server, then pull from each in turn (so the machine's other load falls on
     every tree alike), and fill in each one's figures."""
     for each in targets:
+        if args.outcomes:
+            each.report_day()
         for _ in range(5):
-            each.figures.cards = len(each.pull()["upserts"])
+            page = each.pull()
+            each.figures.cards, each.figures.outcomes = len(page["upserts"]), len(page["outcomes"])
         each.figures.phases.clear()
     start = [(ledger_count(t.database), worker_cpu_ms(t.master)) for t in targets]
     for _ in range(args.pulls):
@@ -211,7 +253,8 @@ def report(figures: Figures, args: argparse.Namespace) -> None:
     phases = ", ".join(f"{name} {ms:.2f}" for name, ms in figures.phases.items())
     print(f"== {figures.label}")
     print(
-        f"pull of a {figures.cards}-card day from a fresh cursor, {len(wall)} pulls: "
+        f"pull of a {figures.cards}-card day ({figures.outcomes} outcomes) from a fresh "
+        f"cursor, {len(wall)} pulls: "
         f"wall p50 {percentile(wall, 50):.2f} ms, p95 {percentile(wall, 95):.2f} ms, "
         f"p99 {percentile(wall, 99):.2f} ms; server CPU {figures.cpu_ms:.2f} ms per pull; "
         f"ledger rows {figures.ledger_rows:.1f} per pull"
@@ -229,6 +272,11 @@ def main() -> None:
     parser.add_argument("--borrowers", type=int, default=2000)
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--ref", help="also measure this git ref (first), in a worktree")
+    parser.add_argument(
+        "--outcomes",
+        action="store_true",
+        help="push a report per visit first: pulls carry outcomes",
+    )
     parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument("--profile-pulls", type=int, default=50)
     parser.add_argument("--profile-lines", type=int, default=70)
