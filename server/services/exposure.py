@@ -143,6 +143,7 @@ def account(
         return [set() for _ in sightings]
     owners = _owners(db, sightings)
     allowed = frozenset(rt.disclosure.allowed_fields(principal.role, purpose))
+    occurred_at = to_iso(recorder.caller.now)  # one text for every entry of the response
     sendable = []
     for sighting in sightings:
         key = _subject_key(sighting.subject_kind, sighting.subject_id)
@@ -157,19 +158,23 @@ def account(
             continue
         granted = new & allowed
         if granted:
-            recorder.add(_entry(recorder.caller, owner, granted, purpose))
+            recorder.add(_entry(recorder.caller, owner, granted, purpose, occurred_at))
         sendable.append((sighting.facts & covered) | granted)
     return sendable
 
 
 def _entry(
-    caller: Caller, owner: tuple[int, int | None, int | None], fields: set[str], purpose: str | None
+    caller: Caller,
+    owner: tuple[int, int | None, int | None],
+    fields: set[str],
+    purpose: str | None,
+    occurred_at: str,
 ) -> Entry:
     principal = caller.principal
     assert principal is not None
     borrower_id, case_id, visit_id = owner
     return {
-        "occurred_at": to_iso(caller.now),
+        "occurred_at": occurred_at,
         "user_id": principal.user_id,
         "role": principal.role,
         "device_id": principal.device_id,
