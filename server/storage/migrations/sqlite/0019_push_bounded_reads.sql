@@ -8,6 +8,10 @@ CREATE INDEX sync_records_visit_arrival
     ON sync_records(visit_id, json_extract(body, '$.arrived_at'))
     WHERE kind = 'visit_report';
 
+-- How many reports a visit has, counted from the index alone (it was visit_id only).
+DROP INDEX sync_records_visit;
+CREATE INDEX sync_records_visit ON sync_records(visit_id, kind);
+
 -- Whether any of a visit's reports completed it, found without reading the others.
 CREATE INDEX sync_records_visit_outcome
     ON sync_records(visit_id, json_extract(body, '$.outcome'))
