@@ -66,9 +66,15 @@ def status_after_reports(status: str, outcomes: Iterable[str]) -> str:
     completed outcome completes it, any other report makes it attempted (also a visit whose
     day was closed as missed); a cancelled visit stays cancelled (its report is flagged)."""
     found = set(outcomes)
-    if status == CANCELLED or not found:
+    return status_after_summary(status, bool(found), bool(found & COMPLETED_OUTCOMES))
+
+
+def status_after_summary(status: str, reported: bool, completed: bool) -> str:
+    """status_after_reports from what it reads of the reports: whether there is any, and
+    whether any has a completed outcome (so a push need not read them all)."""
+    if status == CANCELLED or not reported:
         return status
-    return COMPLETED if found & COMPLETED_OUTCOMES else ATTEMPTED
+    return COMPLETED if completed else ATTEMPTED
 
 
 def day_ends_at(visit_date: date, time_zone: str) -> datetime:

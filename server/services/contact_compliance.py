@@ -21,7 +21,13 @@ from server.storage.connection import transaction
 from sync.cards import case_stops_visits
 from sync.cases import flags_set
 from sync.compliance import NO_PRIOR_NOTICE, CompliancePolicy, Flag
-from sync.contact_rules import ContactFacts, DoNotContact, check_contact, notice_times
+from sync.contact_rules import (
+    NOTICE_CHANNELS,
+    ContactFacts,
+    DoNotContact,
+    check_contact,
+    notice_times,
+)
 from sync.contacts import HOME_VISIT, PHONE_CALL, LoggedContact
 
 if TYPE_CHECKING:  # services.contacts imports this module
@@ -38,6 +44,29 @@ def logs_of_cases(
             LoggedContact(
                 row["channel"], row["direction"], parse_iso(row["occurred_at"]), row["outcome"]
             )
+        )
+    return {case_id: tuple(log) for case_id, log in found.items()}
+
+
+def rule_logs_of_cases(
+    db: sqlite_utils.Database, case_ids: list[int], calls: tuple[str, str] | None
+) -> dict[int, tuple[LoggedContact, ...]]:
+    """The part of each case's contact log a push's rules can read (sync.contact_rules):
+    its phone calls with `calls` = (since, until) as stored text (none when None), and its
+    written notices (notice_times). As far as those rules go it is the whole log: they
+    look back at calls only within their periods and at notices whenever sent."""
+    found: dict[int, list[LoggedContact]] = {}
+    rows = contact_rows.notices_of_cases(db, case_ids, sorted(NOTICE_CHANNELS))
+    if calls is not None:
+        rows += [
+            (case_id, PHONE_CALL, direction, occurred_at, outcome)
+            for case_id, direction, occurred_at, outcome in contact_rows.calls_of_cases(
+                db, case_ids, PHONE_CALL, calls[0], calls[1]
+            )
+        ]
+    for case_id, channel, direction, occurred_at, outcome in rows:
+        found.setdefault(case_id, []).append(
+            LoggedContact(channel, direction, parse_iso(occurred_at), outcome)
         )
     return {case_id: tuple(log) for case_id, log in found.items()}
 

@@ -12,7 +12,7 @@ from server.clock import parse_iso, to_iso
 from server.runtime import Caller, Runtime
 from server.services.attachments import usable_blobs
 from server.services.borrower_requests import consents_by_borrower
-from server.services.contact_compliance import do_not_contact_by_borrower, logs_of_cases
+from server.services.contact_compliance import do_not_contact_by_borrower, rule_logs_of_cases
 from server.services.disclosure import agent_may_see
 from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
@@ -20,9 +20,14 @@ from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.sync import stored_json
 from sync.canonical import CanonicalFormError, parse_aware_datetime
-from sync.compliance import ID_CHECK_LIMIT_REACHED, ID_NOT_COMPARED, OutOfHoursConsent
+from sync.compliance import (
+    ID_CHECK_LIMIT_REACHED,
+    ID_NOT_COMPARED,
+    CompliancePolicy,
+    OutOfHoursConsent,
+)
 from sync.contact_rules import DoNotContact
-from sync.contacts import LoggedContact
+from sync.contacts import CONTACT, LoggedContact
 from sync.identity import credential_counts, plan_id_checks, typed_id_matches
 from sync.reconcile import is_same_delivery, replay_outcome
 from sync.records import (
@@ -91,13 +96,15 @@ def server_facts(
     visit_ids = sorted({r.visit_id for r in incoming})
     history = sync_rows.visit_history_agents(db, visit_ids)
     case_ids = sorted({p["case"]["id"] for p in joined})
-    since = reports_reach(incoming, timedelta(days=rt.compliance.home_visit_period_days))
-    prior = sync_rows.records_for_cases(db, case_ids, since)
+    period = timedelta(days=rt.compliance.home_visit_period_days)
+    since = reports_reach(incoming, period)
+    prior = sync_rows.records_for_cases(db, case_ids, since, reports_end(incoming, period))
     # The borrowers' recorded out-of-hours consents (services/borrower_requests.py).
     borrower_ids = [p["borrower"]["id"] for p in joined]
     consents = consents_by_borrower(db, borrower_ids)
-    # The contact log and do-not-contact requests the channel rules read (contact_rules).
-    contacts = (logs_of_cases(db, case_ids), do_not_contact_by_borrower(db, borrower_ids))
+    # The part of the contact log and the do-not-contact requests the channel rules read.
+    logs = rule_logs_of_cases(db, case_ids, calls_reach(incoming, rt.compliance))
+    contacts = (logs, do_not_contact_by_borrower(db, borrower_ids))
     prior_of: dict[int, list[dict]] = {}
     for row in prior:
         prior_of.setdefault(row["case_id"], []).append(row)
@@ -161,6 +168,59 @@ def reports_reach(incoming: list[IncomingRecord], period: timedelta) -> str | No
         return to_iso(min(arrivals) - period - _TEXT_MARGIN)
     except OverflowError:
         return ""
+
+
+def reports_end(incoming: list[IncomingRecord], period: timedelta) -> str | None:
+    """The other end of reports_reach: no report that arrived later than the batch's
+    latest arrival plus the period can change an outcome. None: no upper bound."""
+    arrivals, unread = _moments(incoming, "visit_report", "arrived_at")
+    if not arrivals or unread:
+        return None
+    try:
+        return to_iso(max(arrivals) + period + _TEXT_MARGIN)
+    except OverflowError:
+        return None
+
+
+def calls_reach(incoming: list[IncomingRecord], policy: CompliancePolicy) -> tuple[str, str] | None:
+    """The stretch of the contact log's calls the batch's contact records can be judged
+    against (sync.contact_rules: call frequency and the pause after a conversation look
+    back within their periods, at calls before the contact), as stored text with the
+    margin; None when the batch has no contact record with a time."""
+    times, unread = _moments(incoming, CONTACT, "occurred_at")
+    if unread:
+        return "", _END_OF_TIME  # a time this cannot read: the rules' own parser decides
+    if not times:
+        return None
+    back = timedelta(
+        days=max(policy.call_attempt_period_days, policy.call_pause_after_conversation_days or 0)
+    )
+    try:
+        since = to_iso(min(times) - back - _TEXT_MARGIN)
+    except OverflowError:
+        since = ""
+    try:
+        until = to_iso(max(times) + _TEXT_MARGIN)
+    except OverflowError:
+        until = _END_OF_TIME
+    return since, until
+
+
+_END_OF_TIME = "9999-12-31T23:59:59Z"
+
+
+def _moments(incoming: list[IncomingRecord], kind: str, name: str) -> tuple[list[datetime], bool]:
+    """The `name` times of the batch's records of one kind, and whether any could not be
+    read (then the bound it would set is not taken: all is read)."""
+    found, unread = [], False
+    for record in incoming:
+        if record.kind != kind:
+            continue
+        try:
+            found.append(parse_aware_datetime(name, record.body.get(name)))
+        except CanonicalFormError:
+            unread = True
+    return found, unread
 
 
 def _visit_facts(

@@ -3,6 +3,7 @@ visits on (the rules are sync.visits.status_after_reports and status_at_day_clos
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,13 @@ from server.services.staff_log import log_action
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
-from sync.visits import MISSED, PLANNED, status_after_reports, status_at_day_close
+from sync.visits import (
+    COMPLETED_OUTCOMES,
+    MISSED,
+    PLANNED,
+    status_after_summary,
+    status_at_day_close,
+)
 
 # Every local midnight falls on a quarter hour of UTC (offsets are whole quarter hours), so
 # a close that runs once per quarter-hour boundary misses no day's end.
@@ -26,22 +33,29 @@ _REPORT_COLUMNS = ("status", "last_outcome", "attempts", "last_attempt_at")
 def apply_reports(db: sqlite_utils.Database, caller: Caller, visit_ids: list[int]) -> None:
     """Bring each visit in line with its stored reports: status, the last outcome (the
     latest at the door, whatever order they synced in) and the number of attempts. The
-    caller holds the push's transaction."""
+    caller holds the push's transaction.
+
+    Reads are bounded by the batch, not by the visits' histories: per visit the count and
+    whether any report completed it come from indexes, and only the reports that arrived
+    near the latest arrival text are read to find the last one (REPORT_TEXT_MARGIN)."""
     now = to_iso(caller.now)
     by = caller.principal.user_id if caller.principal else None
     ids = sorted(set(visit_ids))
-    reports = sync_rows.visit_reports(db, ids)
+    summaries = sync_rows.visit_report_summaries(db, ids, sorted(COMPLETED_OUTCOMES))
+    near = sync_rows.latest_reports(
+        db, {visit_id: near_text(s["latest"]) for visit_id, s in summaries.items()}
+    )
     visits = visit_rows.visits_by_ids(db, ids)
     updates = []
-    for visit_id, rows in reports.items():
-        visit = visits.get(visit_id)
+    for visit_id, summary in summaries.items():
+        visit, rows = visits.get(visit_id), near[visit_id]
         if visit is None or not rows:
             continue
         last = max(rows, key=lambda r: (parse_iso(r["arrived_at"]), r["seq"]))
         changes = {
-            "status": status_after_reports(visit["status"], [r["outcome"] for r in rows]),
+            "status": status_after_summary(visit["status"], True, summary["completed"]),
             "last_outcome": last["outcome"],
-            "attempts": len(rows),
+            "attempts": summary["reports"],
             "last_attempt_at": last["arrived_at"],
         }
         if all(visit[column] == value for column, value in changes.items()):
@@ -51,6 +65,27 @@ def apply_reports(db: sqlite_utils.Database, caller: Caller, visit_ids: list[int
         )
     visit_rows.update_visits(db, [*_REPORT_COLUMNS, "updated_at", "updated_by"], updates)
     visit_rows.record_history_of(db, [visit_id for visit_id, _, _ in updates], now, by)
+
+
+# An ISO 8601 text read as if it were UTC is off from its moment by its offset, always
+# under a day, so the latest moment's text is within two days of the greatest text; three
+# keep the comparison on the safe side.
+REPORT_TEXT_MARGIN = timedelta(days=3)
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+
+
+def near_text(latest: str) -> str:
+    """The lowest `arrived_at` text a report can have and still be the latest at the door,
+    given the greatest stored text `latest`: its moment is at most a day's offset from its
+    text, and so is the latest text's ("" when that cannot be told: read them all)."""
+    stamp = _STAMP.match(latest or "")
+    if stamp is None:
+        return ""
+    try:
+        bound = datetime.fromisoformat(stamp[0]) - REPORT_TEXT_MARGIN
+    except (ValueError, OverflowError):
+        return ""
+    return bound.isoformat(timespec="seconds")
 
 
 def quarter_hour_of(moment: datetime) -> datetime:

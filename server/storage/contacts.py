@@ -217,6 +217,23 @@ def calls_of_cases(
     return found
 
 
+def notices_of_cases(
+    db: sqlite_utils.Database, case_ids: list[int], channels: list[str]
+) -> list[tuple[int, str, str, str, str | None]]:
+    """(case_id, channel, direction, occurred_at, outcome) of the outbound entries of these
+    cases on these (written notice) channels, not returned, in no set order; index
+    contacts_case_channel (0019) reads only those entries, not the cases' calls."""
+    found: list[tuple[int, str, str, str, str | None]] = []
+    for chunk in _chunks(sorted(set(case_ids))):
+        found += db.execute(
+            "SELECT case_id, channel, direction, occurred_at, outcome FROM contacts "
+            f"WHERE case_id IN ({_marks(chunk)}) AND channel IN ({_marks(channels)}) "
+            "AND direction = 'outbound' AND coalesce(outcome, '') <> 'returned'",
+            [*chunk, *channels],
+        ).fetchall()
+    return found
+
+
 def last_contact_id(db: sqlite_utils.Database) -> int:
     """The id of the latest entry (0 on an empty log)."""
     return db.execute("SELECT coalesce(max(id), 0) FROM contacts").fetchone()[0]

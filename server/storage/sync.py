@@ -52,10 +52,14 @@ def visit_history_agents(db: sqlite_utils.Database, visit_ids: list[int]) -> dic
 
 
 def records_for_cases(
-    db: sqlite_utils.Database, case_ids: list[int], reports_since: str | None
+    db: sqlite_utils.Database,
+    case_ids: list[int],
+    reports_since: str | None,
+    reports_until: str | None = None,
 ) -> list[Row]:
     """The cases' stored agreements and ID confirmations, and their visit reports whose
-    `arrived_at` text sorts at or after `reports_since` (none when it is None). A visit
+    `arrived_at` text sorts at or after `reports_since` (none when it is None) and, given
+    `reports_until`, at or before it. A visit
     report's body and outcome are not read (NULL), only its `arrived_at`, which is all the
     frequency rules ask of it; the partial index sync_records_case_arrival (0016) finds
     them without reading the case's older reports."""
@@ -76,8 +80,9 @@ def records_for_cases(
             f"{columns}NULL AS body, NULL AS outcome, "
             "json_extract(r.body, '$.arrived_at') AS arrived_at FROM sync_records r "
             f"JOIN visits v ON v.id = r.visit_id WHERE r.case_id IN ({cases}) "
-            "AND r.kind = 'visit_report' AND json_extract(r.body, '$.arrived_at') >= ?",
-            [*case_ids, reports_since],
+            "AND r.kind = 'visit_report' AND json_extract(r.body, '$.arrived_at') >= ?"
+            + ("" if reports_until is None else " AND json_extract(r.body, '$.arrived_at') <= ?"),
+            [*case_ids, reports_since, *([] if reports_until is None else [reports_until])],
         )
     return rows
 
@@ -303,17 +308,46 @@ def latest_report_fix(db: sqlite_utils.Database, agent_id: int) -> Row | None:
     return rows[0] if rows else None
 
 
-def visit_reports(db: sqlite_utils.Database, visit_ids: list[int]) -> dict[int, list[Row]]:
-    """The stored visit reports of these visits: seq, outcome and arrived_at, by visit id."""
-    found: dict[int, list[Row]] = {v: [] for v in visit_ids}
-    if visit_ids:
-        for row in db.query(
-            "SELECT visit_id, seq, json_extract(body, '$.outcome') AS outcome, "
-            "json_extract(body, '$.arrived_at') AS arrived_at FROM sync_records "
-            f"WHERE kind = 'visit_report' AND visit_id IN ({_marks(visit_ids)}) ORDER BY seq",
-            visit_ids,
-        ):
-            found[row["visit_id"]].append(row)
+def visit_report_summaries(
+    db: sqlite_utils.Database, visit_ids: list[int], completing: list[str]
+) -> dict[int, Row]:
+    """By visit id, for those of these visits with a stored visit report: how many
+    (`reports`), the greatest `arrived_at` text (`latest`), and whether any has one of the
+    `completing` outcomes (`completed`). Served by the indexes of migration 0019: the count
+    from the index alone, the other two by one seek each."""
+    if not visit_ids:
+        return {}
+    reports = "FROM sync_records r WHERE r.kind = 'visit_report' AND r.visit_id = v.id"
+    rows = db.execute(
+        f"SELECT v.id, (SELECT count(*) {reports}), "
+        f"(SELECT max(json_extract(r.body, '$.arrived_at')) {reports}), "
+        f"EXISTS (SELECT 1 {reports} AND json_extract(r.body, '$.outcome') "
+        f"IN ({_marks(completing)})) FROM visits v WHERE v.id IN ({_marks(visit_ids)})",
+        [*completing, *visit_ids],
+    )
+    return {
+        visit_id: {"reports": count, "latest": latest, "completed": bool(completed)}
+        for visit_id, count, latest, completed in rows
+        if count
+    }
+
+
+def latest_reports(db: sqlite_utils.Database, since: dict[int, str]) -> dict[int, list[Row]]:
+    """By visit id: seq, outcome and arrived_at of the visit's reports whose `arrived_at`
+    text sorts at or after `since[visit]` (index sync_records_visit_arrival, 0019)."""
+    found: dict[int, list[Row]] = {v: [] for v in since}
+    if not since:
+        return found
+    ranges = " OR ".join(
+        "(visit_id = ? AND json_extract(body, '$.arrived_at') >= ?)" for _ in since
+    )
+    for row in db.query(
+        "SELECT visit_id, seq, json_extract(body, '$.outcome') AS outcome, "
+        "json_extract(body, '$.arrived_at') AS arrived_at FROM sync_records "
+        f"WHERE kind = 'visit_report' AND ({ranges}) ORDER BY seq",
+        [value for pair in since.items() for value in pair],
+    ):
+        found[row["visit_id"]].append(row)
     return found
 
 
