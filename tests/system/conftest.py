@@ -9,6 +9,9 @@ DOORSTEP_DATABASE_URL. `postgres_url` is such a schema for the PostgreSQL-only t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from tests import postgres
@@ -19,6 +22,18 @@ def _skip_without_server() -> str:
     if server is None:
         pytest.skip("PostgreSQL half skipped: no server (see the end of the run)")
     return server
+
+
+@contextmanager
+def fresh_postgres_store() -> Iterator[str]:
+    """The URL of a fresh PostgreSQL schema, dropped on leaving (for a test that needs
+    several stores, such as one per compliance profile)."""
+    server = _skip_without_server()
+    schema, url = postgres.create_schema(server)
+    try:
+        yield url
+    finally:
+        postgres.drop_schema(server, schema)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -32,10 +47,8 @@ def server_engine(request) -> str:
 @pytest.fixture
 def postgres_url():
     """A fresh PostgreSQL schema (its URL), dropped after the test."""
-    server = _skip_without_server()
-    schema, url = postgres.create_schema(server)
-    yield url
-    postgres.drop_schema(server, schema)
+    with fresh_postgres_store() as url:
+        yield url
 
 
 @pytest.fixture
@@ -44,7 +57,5 @@ def server_database(server_engine):
     if server_engine == "sqlite":
         yield None
         return
-    server = postgres.server_url()
-    schema, url = postgres.create_schema(server)
-    yield url
-    postgres.drop_schema(server, schema)
+    with fresh_postgres_store() as url:
+        yield url
