@@ -3,11 +3,17 @@
 - push: visit reports in batches of 4 x visits (one batch per agent), pushed by `--clients`
   devices at once, records/s and the p50/p99 of one push, on SQLite with 1 app server and
   on PostgreSQL with 1 and with 3 app servers (each request to the next server);
+- contention: `--contention` agents (200) each pushing and pulling from its own thread at
+  once for `--contention-seconds` (30) against one app server, on each engine: the p50/p99
+  of one push, records/s acknowledged, and that no 5xx or lock error reached a phone
+  (loadtest/trials.contention_trial, the trial tests/system/test_contention.py runs small);
 - ledger: entries/s appended (one entry per write transaction, as a card served is) by 3
   writer processes at once, on each engine.
 
     .venv/bin/python -m bench.postgres [--agents 60] [--clients 20] [--workers 2]
-        [--ledger-appends 300]
+        [--ledger-appends 300] [--contention 200] [--contention-seconds 30]
+
+`--contention 0` leaves the contention trial out.
 
 Needs PostgreSQL at DOORSTEP_TEST_POSTGRES_URL or 127.0.0.1:5432 (database `test`); each
 PostgreSQL run uses a schema of its own, dropped at the end.
@@ -88,6 +94,33 @@ def push_run(label: str, url: str | None, servers: int, args: argparse.Namespace
         return rate
 
 
+def contention_run(label: str, url: str | None, args: argparse.Namespace) -> tuple[float, float]:
+    """p50 and p99 of one push with `--contention` agents at once on one app server."""
+    from loadtest.figures import percentile as pct
+    from loadtest.trials import contention_trial
+
+    with scratch_dir() as workdir:
+        report = contention_trial(
+            workdir,
+            agents=args.contention,
+            seconds=args.contention_seconds,
+            workers=args.contention_workers,
+            database_url=url,
+        )
+    meter = report.meter
+    p50, p99 = pct(meter.push_ms, 50), pct(meter.push_ms, 99)
+    print(
+        f"contention {label}: {report.agents} agents, {report.workers} workers, "
+        f"{report.seconds:.0f} s: push p50 {p50:.0f} ms, p99 {p99:.0f} ms; "
+        f"{len(meter.acknowledged) / report.seconds:,.1f} records/s acknowledged, "
+        f"{meter.requests / report.seconds:,.1f} requests/s; {len(meter.server_errors)} 5xx, "
+        f"{meter.locked} lock errors, {len(report.store.missing)} acknowledged missing, "
+        f"{len(report.store.duplicated)} duplicated",
+        flush=True,
+    )
+    return p50, p99
+
+
 def _append(target: str, appends: int, writer: int, started_at: float) -> None:
     from server.storage import ledger as ledger_rows
     from server.storage.connection import open_db, transaction
@@ -151,6 +184,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     parser.add_argument("--ledger-appends", type=int, default=300, help="per writer")
+    parser.add_argument(
+        "--contention", type=int, default=200, help="agents at once in the contention trial"
+    )
+    parser.add_argument("--contention-seconds", type=float, default=30.0)
+    parser.add_argument("--contention-workers", type=int, default=4)
     args = parser.parse_args()
     server_url = postgres.server_url()
     if server_url is None:
@@ -170,6 +208,13 @@ def main() -> None:
             f"push ratios: PostgreSQL 1 server / SQLite {pg_one / sqlite_rate:.2f}; "
             f"PostgreSQL 3 servers / 1 server {pg_three / pg_one:.2f}"
         )
+        if args.contention:
+            sqlite_p50, sqlite_p99 = contention_run("SQLite", None, args)
+            pg_p50, pg_p99 = contention_run("PostgreSQL", fresh(), args)
+            print(
+                f"contention ratios: PostgreSQL / SQLite p50 {pg_p50 / sqlite_p50:.2f}, "
+                f"p99 {pg_p99 / sqlite_p99:.2f}"
+            )
         ledger_sqlite = ledger_run("SQLite", None, args)
         ledger_pg = ledger_run("PostgreSQL", fresh(), args)
         print(f"ledger ratio: PostgreSQL / SQLite {ledger_pg / ledger_sqlite:.2f}")

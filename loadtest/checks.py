@@ -1,7 +1,8 @@
-"""What must hold after a load test: in the SQLite file, and as the server's API tells it.
+"""What must hold after a load test: in the store, and as the server's API tells it.
 
-- `check_store`: `integrity_check`, and every acknowledged record (and agreement receipt)
-  in the file exactly once.
+- `check_store`: the store's integrity check (SQLite's integrity_check; amcheck over every
+  index on PostgreSQL), and every acknowledged record (and agreement receipt) stored
+  exactly once.
 - `check_phone`: every record a phone holds as acknowledged is stored exactly once, and the
   phone holds no card it must not (expired on its clock, cancelled, moved to someone else).
 - `verify_ledger`, `ready_store`: the exposure ledger and the store settings, over HTTP.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.storage.connection import connection_settings, open_db
+from server.storage.connection import connection_settings, integrity_check, open_db
 from sync.cards import is_expired
 from sync.client import HttpTransport
 
@@ -24,7 +25,7 @@ from .staff import StaffSession
 
 @dataclass(frozen=True)
 class StoreCheck:
-    """What the SQLite file holds, against what the phones were told."""
+    """What the store holds, against what the phones were told."""
 
     integrity: list[str]
     settings: dict[str, object]
@@ -34,11 +35,12 @@ class StoreCheck:
     receipts_missing: list[str]
 
 
-def check_store(db_path: Path, acknowledged: set[str], agreements: set[str]) -> StoreCheck:
-    """integrity_check, and every acknowledged record (and agreement receipt) exactly once."""
-    db = open_db(str(db_path))
+def check_store(target: Path | str, acknowledged: set[str], agreements: set[str]) -> StoreCheck:
+    """The integrity check, and every acknowledged record (and agreement receipt) exactly
+    once, in the SQLite file at `target` or the PostgreSQL store at that URL."""
+    db = open_db(str(target))
     try:
-        integrity = [row[0] for row in db.execute("PRAGMA integrity_check")]
+        integrity = integrity_check(db)
         counts = Counter(row[0] for row in db.execute("SELECT id FROM sync_records"))
         receipts = Counter(
             row[0] for row in db.execute("SELECT agreement_id FROM agreement_receipts")

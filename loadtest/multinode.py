@@ -14,15 +14,12 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from sync.client.transport import HttpTransport
 
 from .checks import StoreCheck, check_store, verify_ledger
 from .fleet import client_acknowledged, drain, drive, in_parallel, make_phones, phone_errors
 from .logins import demo_logins
-from .server_process import PASSWORD, Gunicorn, load_demo, server_env
+from .server_process import PASSWORD, Gunicorn, load_demo, store_env
 from .transport import Meter
 
 
@@ -79,20 +76,7 @@ def multi_node_trial(
 ) -> MultiNodeReport:
     """Phones push and pull through `nodes` gunicorn servers sharing `database_url` while
     a random node is SIGKILLed (master and workers) and restarted, `kills` times."""
-    key_file = folder / "signing-key.pem"  # one key shared by every node
-    key_file.write_bytes(
-        Ed25519PrivateKey.generate().private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    env = server_env(
-        folder,
-        DOORSTEP_DATABASE_URL=database_url,
-        DOORSTEP_SIGNING_KEY_FILE=str(key_file),
-        DOORSTEP_STATE_DIR=str(folder),
-    )
+    env = store_env(folder, database_url)  # one signing key shared by every node
     load_demo(env, agents=agents)
     rng = random.Random(seed)
     servers = [Gunicorn(env, folder / f"node{n}.log", workers=workers) for n in range(nodes)]
@@ -147,7 +131,7 @@ def multi_node_trial(
         kills=done,
         seconds=time.monotonic() - started,
         acknowledged=len(acknowledged),
-        store=check_store(database_url, acknowledged, meter.agreements),  # type: ignore[arg-type]
+        store=check_store(database_url, acknowledged, meter.agreements),
         ledger=ledger,
         meter=meter,
         still_queued=still_queued,

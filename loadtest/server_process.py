@@ -19,6 +19,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from sync.client import HttpTransport, TransportError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +46,29 @@ def server_env(folder: Path, **overrides: str) -> dict[str, str]:
         "DOORSTEP_LOGIN_MAX_FAILURES_PER_ADDRESS": "100000",
         **overrides,
     }
+
+
+def store_env(folder: Path, database_url: str | None = None, **overrides: str) -> dict[str, str]:
+    """server_env on the SQLite file in `folder`, or on the PostgreSQL store at
+    `database_url`; then every server process (and node) shares one signing key file."""
+    if database_url is None:
+        return server_env(folder, **overrides)
+    key_file = folder / "signing-key.pem"
+    if not key_file.exists():
+        key_file.write_bytes(
+            Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return server_env(
+        folder,
+        DOORSTEP_DATABASE_URL=database_url,
+        DOORSTEP_SIGNING_KEY_FILE=str(key_file),
+        DOORSTEP_STATE_DIR=str(folder),
+        **overrides,
+    )
 
 
 def load_demo(

@@ -1,7 +1,7 @@
 """The crash-safety and contention trials: the tests run them small, `bench.soak` large.
 
 - Crash safety: phones push and pull while gunicorn workers and the master are SIGKILLed
-  at random moments; then every acknowledged record must be in the file exactly once.
+  at random moments; then every acknowledged record must be in the store exactly once.
 - Contention: every agent pushes and pulls from its own thread at once; no 5xx and no
   "database is locked" may reach a phone or the log.
 """
@@ -21,7 +21,7 @@ from .figures import percentile, statuses_text
 from .fleet import client_acknowledged, drain, drive, in_parallel, make_phones, phone_errors
 from .logins import demo_logins
 from .phone import Phone
-from .server_process import PASSWORD, Gunicorn, load_demo, log_mentions, server_env
+from .server_process import PASSWORD, Gunicorn, load_demo, log_mentions, store_env
 from .transport import LOCKED, Meter
 
 
@@ -77,14 +77,16 @@ def crash_trial(
     agreement_share: float = 0.15,
     seed: int = 11,
     max_seconds: float = 600.0,
+    database_url: str | None = None,
 ) -> CrashReport:
     """Phones push and pull while workers and the master are SIGKILLed at random moments.
 
     A master kill is followed by SIGKILL of its orphaned workers (a supervisor stopping the
     service's control group) and a fresh gunicorn on the same database and port. At the end
-    the whole group is SIGKILLed once more, and the file is checked as that crash left it.
+    the whole group is SIGKILLed once more, and the store is checked as that crash left it:
+    the SQLite file in `folder`, or the PostgreSQL store at `database_url`.
     """
-    env = server_env(folder)
+    env = store_env(folder, database_url)
     load_demo(env, agents=agents)
     rng = random.Random(seed)
     plan = ["master" if rng.random() < master_share else "worker" for _ in range(kills)]
@@ -144,7 +146,7 @@ def crash_trial(
         recorded=sum(len(phone.recorded) for phone in phones),
         acknowledged=len(acknowledged),
         client_acknowledged_not_metered=sorted(held - meter.acknowledged),
-        store=check_store(folder / "doorstep.db", acknowledged, meter.agreements),
+        store=check_store(database_url or folder / "doorstep.db", acknowledged, meter.agreements),
         ledger=ledger,
         ready=[*server.ready_answers, ready],
         meter=meter,
@@ -201,9 +203,11 @@ def contention_trial(
     threads: int = 1,
     agreement_share: float = 0.1,
     seed: int = 12,
+    database_url: str | None = None,
 ) -> ContentionReport:
-    """Every agent pushes and pulls from its own thread at once, for `seconds`."""
-    env = server_env(folder)
+    """Every agent pushes and pulls from its own thread at once, for `seconds`, on the SQLite
+    file in `folder` or the PostgreSQL store at `database_url`."""
+    env = store_env(folder, database_url)
     load_demo(env, agents=agents)
     log = folder / "server.log"
     server = Gunicorn(env, log, workers=workers, worker_class=worker_class, threads=threads)
@@ -227,7 +231,7 @@ def contention_trial(
     acknowledged = meter.acknowledged | warmup.acknowledged | client_acknowledged(phones)
     for phone in phones:
         phone.client.close()
-    store = check_store(folder / "doorstep.db", acknowledged, set())
+    store = check_store(database_url or folder / "doorstep.db", acknowledged, set())
     return ContentionReport(
         agents=agents,
         workers=workers,

@@ -92,6 +92,14 @@ def connection_settings(db: sqlite_utils.Database) -> dict[str, object]:
     }
 
 
+def integrity_check(db: sqlite_utils.Database) -> list[str]:
+    """["ok"] when the store's tables and indexes are sound, else what is wrong: SQLite's
+    integrity_check, or amcheck over every index on PostgreSQL (engine.integrity_check)."""
+    if engine.dialect(db) == "postgresql":
+        return engine.integrity_check(db)  # type: ignore[arg-type]
+    return [row[0] for row in db.execute("PRAGMA integrity_check")]
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction, taken with BEGIN IMMEDIATE; nested use joins the outer one."""

@@ -25,8 +25,9 @@ or float, as SQLite gives them.
 
 Transactions mirror SQLite's: the connection is in autocommit; `BEGIN IMMEDIATE` (every
 write transaction, server/storage/connection.transaction) is `BEGIN` plus a transaction
-advisory lock every writer takes, so write transactions run one at a time across every app
-server exactly as they do on one SQLite file, and every read-then-write rule keeps its
+advisory lock every writer of the store takes (keyed by database and schema, see
+advisory_key), so write transactions run one at a time across every app server exactly as
+they do on one SQLite file, and every read-then-write rule keeps its
 meaning; a plain `BEGIN` (a read snapshot) is REPEATABLE READ. Errors surface as the
 sqlite3 exceptions the code already handles (IntegrityError for constraints and the
 append-only triggers, OperationalError for the rest).
@@ -34,7 +35,9 @@ append-only triggers, OperationalError for the rest).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
 import re
 import sqlite3
@@ -44,10 +47,18 @@ from dataclasses import dataclass
 from typing import Any
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-# pg_advisory_xact_lock key of the store's write lock ("door" in ASCII).
-WRITE_LOCK_KEY = 0x646F6F72
-# Keys of the maintenance jobs' session locks (see try_job_lock).
-JOB_LOCK_BASE = 0x646F6F73_00000000
+# The lock named by advisory_key for write transactions (job locks use the job's name).
+WRITE_LOCK = "write"
+
+
+def advisory_key(database: str, schema: str, lock: str) -> int:
+    """The advisory-lock key of one of a store's locks (WRITE_LOCK, or a maintenance job's
+    name). PostgreSQL's advisory locks are per database, and a store is one schema of one
+    database: the key is a hash of all three, so two stores in different schemas of one
+    database never wait for each other, while every connection of every app server to the
+    same store computes the same key. A signed 64-bit integer, as pg_advisory_lock takes."""
+    digest = hashlib.blake2b(f"{database}\0{schema}\0{lock}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def is_postgres(target: str | None) -> bool:
@@ -404,9 +415,17 @@ class PgConnection:
     def __init__(self, raw: Any) -> None:
         self.raw = raw
         self._identity_keys: dict[str, str | None] = {}
+        database, schema = raw.execute("SELECT current_database(), current_schema()").fetchone()
+        # Where this connection's store lives: its advisory locks are keyed by it.
+        self.store_name = (database, schema or "")
+        self.write_lock_key = self.lock_key(WRITE_LOCK)
         # Set by a retention purge (storage/retention.certificates_honoured): the check of a
         # purge certificate's signature, run in the server before the gate opens.
         self.certifier: Any = None
+
+    def lock_key(self, lock: str) -> int:
+        """The advisory-lock key of one of this store's locks (see advisory_key)."""
+        return advisory_key(*self.store_name, lock)
 
     @property
     def in_transaction(self) -> bool:
@@ -462,7 +481,7 @@ class PgConnection:
         if "IMMEDIATE" in head or "EXCLUSIVE" in head:
             cursor.execute("BEGIN")
             try:
-                cursor.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+                cursor.execute(f"SELECT pg_advisory_xact_lock({self.write_lock_key})")
             except Exception as error:
                 self.raw.execute("ROLLBACK")
                 if _is_psycopg_error(error):
@@ -700,6 +719,75 @@ def settings(db: PgDatabase) -> dict[str, object]:
     }
 
 
+def integrity_check(db: PgDatabase) -> list[str]:
+    """What PRAGMA integrity_check is on SQLite: ["ok"], or one line per problem found.
+
+    Every valid B-tree index of the store's schema is checked with amcheck's
+    bt_index_check, heap included (each table row is in the index), when the extension is
+    installed or can be created (in `public`, once per database). Without amcheck, every
+    unique index over plain columns is checked for duplicates by reading the tables
+    themselves (no index scans), and the result says amcheck was missing."""
+    import psycopg
+
+    raw = db.conn.raw
+    schema = _amcheck_schema(raw)
+    problems: list[str] = []
+    if schema is None:
+        for table, columns in _unique_columns(raw):
+            raw.execute("BEGIN")
+            try:
+                for setting in ("enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan"):
+                    raw.execute(f"SET LOCAL {setting} = off")
+                listed = ", ".join(f'"{c}"' for c in columns)
+                found = raw.execute(
+                    f'SELECT count(*) FROM (SELECT 1 FROM "{table}" WHERE ({listed}) IS NOT NULL '
+                    f"GROUP BY {listed} HAVING count(*) > 1) AS twice"
+                ).fetchone()[0]
+            finally:
+                raw.execute("ROLLBACK")
+            if found:
+                problems.append(f"{table}({listed}): {found} duplicated values")
+        return problems or ["ok (amcheck not available: unique values checked)"]
+    indexes = raw.execute(
+        "SELECT c.oid, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_am a ON a.oid = c.relam WHERE c.relnamespace = current_schema()::regnamespace "
+        "AND a.amname = 'btree' AND i.indisvalid ORDER BY c.relname"
+    ).fetchall()
+    for oid, name in indexes:
+        try:
+            raw.execute(f'SELECT "{schema}".bt_index_check(%s::oid, true)', [oid])
+        except psycopg.Error as error:
+            problems.append(f"{name}: {error}".strip())
+    return problems or ["ok"]
+
+
+def _amcheck_schema(raw: Any) -> str | None:
+    """The schema amcheck is installed in, installing it in `public` if it can."""
+    import psycopg
+
+    query = "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'amcheck'"
+    found = raw.execute(query).fetchone()
+    if found is None:
+        # Not available, no right to create it, or another session just did: read again.
+        with contextlib.suppress(psycopg.Error):
+            raw.execute("CREATE EXTENSION IF NOT EXISTS amcheck SCHEMA public")
+        found = raw.execute(query).fetchone()
+    return found[0] if found else None
+
+
+def _unique_columns(raw: Any) -> list[tuple[str, list[str]]]:
+    """(table, columns) of every unique index over plain columns in the store's schema."""
+    rows = raw.execute(
+        "SELECT t.relname, array_agg(a.attname ORDER BY k.ord) "
+        "FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+        "CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+        "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
+        "WHERE t.relnamespace = current_schema()::regnamespace AND i.indisunique "
+        "AND i.indexprs IS NULL AND i.indpred IS NULL GROUP BY i.indexrelid, t.relname"
+    ).fetchall()
+    return [(table, list(columns)) for table, columns in rows]
+
+
 @contextmanager
 def job_lock(db: Any, job: str) -> Iterator[bool]:
     """Run a maintenance job (checkpoint, close-day, retention purge) on one node at a time:
@@ -719,19 +807,15 @@ def try_job_lock(db: Any, job: str) -> bool:
     On SQLite (one node) always True."""
     if dialect(db) != "postgresql":
         return True
-    row = db.conn.raw.execute("SELECT pg_try_advisory_lock(%s)", [_job_key(job)]).fetchone()
+    key = db.conn.lock_key(f"job:{job}")
+    row = db.conn.raw.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()
     return bool(row[0])
 
 
 def release_job_lock(db: Any, job: str) -> None:
+    """Release the lock try_job_lock took (PostgreSQL; nothing to do on SQLite)."""
     if dialect(db) == "postgresql":
-        db.conn.raw.execute("SELECT pg_advisory_unlock(%s)", [_job_key(job)])
-
-
-def _job_key(job: str) -> int:
-    import zlib
-
-    return JOB_LOCK_BASE + zlib.crc32(job.encode())
+        db.conn.raw.execute("SELECT pg_advisory_unlock(%s)", [db.conn.lock_key(f"job:{job}")])
 
 
 def split_statements(text: str) -> list[str]:

@@ -118,10 +118,16 @@ def insert_records(db: sqlite_utils.Database, records: list[Row]) -> None:
 
 
 def insert_rejections(db: sqlite_utils.Database, rejections: list[Row]) -> None:
+    """Note each refusal once per (record id, content); a replayed refusal adds nothing.
+
+    The unique constraint keeps a refusal once; the NOT EXISTS keeps a replay from even
+    trying, so on PostgreSQL it draws no id from the identity sequence (which a conflicting
+    insert would, leaving a gap): ids run 1, 2, 3... on both engines."""
     db.conn.executemany(
         "INSERT OR IGNORE INTO sync_rejections (record_id, digest, agent_id, device_id, reason, "
-        "message, received_at) VALUES (:record_id, :digest, :agent_id, :device_id, :reason, "
-        ":message, :received_at)",
+        "message, received_at) SELECT :record_id, :digest, :agent_id, :device_id, :reason, "
+        ":message, :received_at WHERE NOT EXISTS (SELECT 1 FROM sync_rejections "
+        "WHERE record_id = :record_id AND digest = :digest)",
         rejections,
     )
 

@@ -13,16 +13,21 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loadtest.logins import demo_logins
-from loadtest.server_process import PASSWORD, ROOT, Gunicorn, load_demo, server_env
+from loadtest.server_process import PASSWORD, ROOT, Gunicorn, load_demo, store_env
 from sync.client import CHUNK_BYTES, FieldClient, HttpTransport
+from tests import postgres
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory) -> str:
+def base_url(tmp_path_factory, server_engine) -> str:
+    """A server for the module, on SQLite and (a second module run) on PostgreSQL."""
     folder = tmp_path_factory.mktemp("server")
+    database = None
+    if server_engine == "postgresql":
+        schema, database = postgres.create_schema(postgres.server_url())
     # Tokens that expire during the run (1 s + the server's 5 s leeway): phones offline
     # longer than that must refresh and lose nothing.
-    env = server_env(folder, DOORSTEP_ACCESS_TOKEN_TTL_S="1")
+    env = store_env(folder, database, DOORSTEP_ACCESS_TOKEN_TTL_S="1")
     load_demo(env, agents=4, visits_per_agent=5, borrowers=200)
     server = Gunicorn(env, folder / "server.log", workers=2)
     try:
@@ -30,6 +35,8 @@ def base_url(tmp_path_factory) -> str:
         yield server.base_url
     finally:
         server.stop()
+        if database is not None:
+            postgres.drop_schema(postgres.server_url(), schema)
 
 
 def _write_logins(path, base_url: str) -> None:

@@ -4,20 +4,7 @@ Run with `-s` to see the figures."""
 
 from __future__ import annotations
 
-import pytest
-
 from loadtest.multinode import multi_node_trial
-from tests import postgres
-
-
-@pytest.fixture
-def postgres_url():
-    server = postgres.server_url()
-    if server is None:
-        pytest.skip("PostgreSQL half skipped: no server (see the end of the run)")
-    schema, url = postgres.create_schema(server)
-    yield url
-    postgres.drop_schema(server, schema)
 
 
 def test_three_nodes_one_killed_mid_push_lose_and_double_nothing(tmp_path, postgres_url):
@@ -27,6 +14,7 @@ def test_three_nodes_one_killed_mid_push_lose_and_double_nothing(tmp_path, postg
     assert report.kills == 3
     assert report.acknowledged > 0 and report.meter.lost > 0  # the kills did cut requests
     assert report.store.missing == [] and report.store.duplicated == []
+    assert report.store.integrity == ["ok"]  # amcheck over every index after the last kill
     assert report.meter.agreements and report.store.receipts_missing == []
     assert (report.ledger["intact"], report.ledger["problem"]) == (True, None)
     assert report.ledger["entries_checked"] > 0

@@ -4,7 +4,8 @@ The corpus (tests/golden/push/) pushes a few thousand records of every kind thro
 API under every compliance profile: every outcome, rejection reason and flag, replays,
 reused ids, malformed and forged records, typed ID checks and agreements with receipts.
 This test pushes it again and compares every line with tests/golden/push/golden.jsonl.gz.
-A difference is a change of behaviour: if it is intended, regenerate with
+It runs on both engines (tests/system/conftest.py): the PostgreSQL store must give the same
+bytes. A difference is a change of behaviour: if it is intended, regenerate with
 `python -m tests.golden.push.make` and say why in the commit (docs/sync.md, "Golden corpus").
 """
 
@@ -18,13 +19,18 @@ import pytest
 
 from tests.golden.push import coverage
 from tests.golden.push.driver import GOLDEN, golden_lines, read_golden
+from tests.system.conftest import fresh_postgres_store
 
 MAX_SHOWN = 12  # differing lines described in a failure
 
 
 @pytest.fixture(scope="module")
-def lines() -> list[str]:
-    return golden_lines()
+def lines(server_engine) -> list[str]:
+    """The corpus's lines on SQLite files, and (a second run) on PostgreSQL schemas: both
+    engines must give the recorded bytes."""
+    if server_engine == "sqlite":
+        return golden_lines()
+    return golden_lines(store=fresh_postgres_store)
 
 
 def test_every_push_answer_and_stored_row_is_as_recorded(lines):

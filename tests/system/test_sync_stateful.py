@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -50,6 +51,7 @@ from sync.client import (
     TransportError,
     TransportResponse,
 )
+from tests import postgres
 from tests.conftest import PASSWORD, T0, TODAY, FixedClock, case_row
 
 AGENTS = ("agent1", "agent2")
@@ -203,23 +205,41 @@ class Phone:
 
 
 class SyncMachine(RuleBasedStateMachine):
+    """The machine on a SQLite file (PostgresSyncMachine: on a PostgreSQL schema)."""
+
+    engine = "sqlite"
+
     def __init__(self) -> None:
         super().__init__()
         # On tmpfs when there is one: every commit is fsynced, and the disk is not under test.
         shm = Path("/dev/shm")  # noqa: S108 - mkdtemp below makes a private, unique dir
         where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
         self.tmp = tempfile.mkdtemp(prefix="doorstep-stateful-", dir=where)
+        self.schema: str | None = None
         try:
             self._set_up()
         except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            self._drop_store()
             raise
+
+    def _store(self) -> str:
+        if self.engine == "sqlite":
+            return str(Path(self.tmp) / "doorstep.db")
+        self.schema, url = postgres.create_schema(postgres.server_url())
+        return url
+
+    def _drop_store(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.schema is not None:
+            postgres.drop_schema(postgres.server_url(), self.schema)
+            self.schema = None
 
     def _set_up(self) -> None:
         self.clock = FixedClock(T0)
         self.app = create_app(
             {
-                "DATABASE": str(Path(self.tmp) / "doorstep.db"),
+                "DATABASE": self._store(),
+                "STATE_DIR": self.tmp,
                 "CLOCK": self.clock,
                 "PASSWORD_TIME_COST": 1,
                 "PASSWORD_MEMORY_COST_KIB": 1024,
@@ -313,7 +333,10 @@ class SyncMachine(RuleBasedStateMachine):
         for phone in [*self.phones.values(), *self.retired]:
             phone.client.close()
         self.db.conn.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        kept = getattr(self.app.extensions.get("doorstep_connections"), "db", None)
+        if kept is not None:  # the requests' connection, kept by this thread
+            kept.conn.close()
+        self._drop_store()
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -589,8 +612,20 @@ SyncMachine.TestCase.settings = settings(
 test_sync_state_machine = SyncMachine.TestCase
 
 
-def test_a_purge_ack_answered_twice_does_not_hide_a_later_reassignment():
-    machine = SyncMachine()
+class PostgresSyncMachine(SyncMachine):
+    """The same machine, each run on a fresh PostgreSQL schema."""
+
+    engine = "postgresql"
+
+
+PostgresSyncMachine.TestCase.settings = SyncMachine.TestCase.settings
+test_sync_state_machine_on_postgresql = pytest.mark.skipif(
+    postgres.server_url() is None, reason="PostgreSQL half skipped: no server"
+)(PostgresSyncMachine.TestCase)
+
+
+def test_a_purge_ack_answered_twice_does_not_hide_a_later_reassignment(server_engine):
+    machine = PostgresSyncMachine() if server_engine == "postgresql" else SyncMachine()
     try:
         machine.start_of_day()
         machine.reassign("v1")  # to agent2

@@ -50,12 +50,13 @@ from .world import (
 )
 
 
-def build_world(tmp: Path, profile: str) -> World:
-    """An app on a fresh database under `tmp` with this compliance profile, and the world."""
+def build_world(tmp: Path, profile: str, database: str | None = None) -> World:
+    """An app with this compliance profile on a fresh store, and the world: a SQLite file
+    under `tmp`, or `database` (an empty PostgreSQL schema's URL) when given."""
     clock = FixedClock(SETUP_AT)
     app = create_app(
         {
-            "DATABASE": str(tmp / f"golden-{profile}.db"),
+            "DATABASE": database or str(tmp / f"golden-{profile}.db"),
             "CLOCK": clock,
             "SIGNING_KEY": signing_key_pem(),
             "COMPLIANCE_PROFILE": profile,
@@ -66,6 +67,8 @@ def build_world(tmp: Path, profile: str) -> World:
             "RATE_PER_ADDRESS_PER_MIN": 0,
             # The clock runs through an afternoon: tokens outlive it, no re-login needed.
             "ACCESS_TOKEN_TTL_S": 7 * 24 * 3600,
+            # PostgreSQL keeps the store's local files (blobs, checkpoints) in tmp too.
+            **({"STATE_DIR": str(tmp / profile)} if database else {}),
         }
     )
     world = World(app=app, clock=clock, profile=profile, client=app.test_client())

@@ -28,7 +28,8 @@ from __future__ import annotations
 import gzip
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,10 @@ def line(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
-def run_profile(tmp: Path, profile: str) -> Iterator[str]:
-    """Every line the corpus gives under one compliance profile."""
-    world = build_world(tmp, profile)
+def run_profile(tmp: Path, profile: str, database: str | None = None) -> Iterator[str]:
+    """Every line the corpus gives under one compliance profile (on a SQLite file under
+    `tmp`, or on the empty PostgreSQL schema at `database`)."""
+    world = build_world(tmp, profile, database)
     yield line(
         {"profile": profile, "world": {"visits": len(world.visits), "cases": len(world.cases)}}
     )
@@ -141,23 +143,26 @@ STORE_QUERIES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
 
 def store_lines(world: World) -> Iterator[str]:
     """The rows the pushes left in the store, table by table."""
-    import sqlite3
+    from server.storage.connection import open_db
 
-    conn = sqlite3.connect(world.app.config["DATABASE"])
-    conn.row_factory = sqlite3.Row
+    db = open_db(world.app.config["DATABASE"])
     try:
         for table, columns, json_columns, tail in STORE_QUERIES:
-            for row in conn.execute(f"SELECT {columns} FROM {table} {tail}"):  # noqa: S608
-                data = dict(row)
+            for data in db.query(f"SELECT {columns} FROM {table} {tail}"):  # noqa: S608
                 for name in json_columns:
                     data[name] = json.loads(data[name])
                 yield line({"profile": world.profile, "table": table, "row": data})
     finally:
-        conn.close()
+        db.conn.close()
 
 
-def golden_lines(profiles: tuple[str, ...] | None = None) -> list[str]:
-    """The whole golden output: every profile of sync.compliance, in name order."""
+def golden_lines(
+    profiles: tuple[str, ...] | None = None,
+    store: Callable[[], AbstractContextManager[str]] | None = None,
+) -> list[str]:
+    """The whole golden output: every profile of sync.compliance, in name order. Each
+    profile runs on a SQLite file, or on the PostgreSQL schema `store()` gives (the same
+    lines are expected from both engines)."""
     names = profiles or tuple(sorted(PROFILES))
     out: list[str] = []
     # In memory where the machine offers it: the store's fsyncs are most of the run's time.
@@ -166,7 +171,11 @@ def golden_lines(profiles: tuple[str, ...] | None = None) -> list[str]:
     base = str(shared_memory) if shared_memory.is_dir() else None
     with tempfile.TemporaryDirectory(prefix="doorstep-golden-", dir=base) as tmp:
         for name in names:
-            out.extend(run_profile(Path(tmp), name))
+            if store is None:
+                out.extend(run_profile(Path(tmp), name))
+                continue
+            with store() as database:
+                out.extend(run_profile(Path(tmp), name, database))
     return out
 
 

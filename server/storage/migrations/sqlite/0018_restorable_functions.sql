@@ -1,0 +1,3 @@
+-- Nothing to do on SQLite: this step (see postgresql/0018) makes PostgreSQL's JSON functions
+-- name their schema so that pg_restore can rebuild the index of 0017. SQLite's JSON
+-- functions are built in. The file keeps the two engines' numbered steps in step.
