@@ -5,7 +5,8 @@ spends in `migrate` (17 migrations on a fresh store, a check of 17 versions on a
 
 - SQLite: a new file migrated, against `shutil.copyfile` of a template file;
 - PostgreSQL: `CREATE SCHEMA` and the migrations, against `CREATE DATABASE … TEMPLATE`;
-  the drop afterwards is timed apart (the tests drop copies on a background thread).
+  the drop afterwards is timed apart, one at a time and as the tests drop copies (several
+  at once on background threads).
 
     .venv/bin/python -m bench.store_setup [--rounds 20] [--max-seconds 60]
 
@@ -54,7 +55,7 @@ def _timed(rounds: int, max_seconds: float, step: Callable[[int], None]) -> list
 def _line(label: str, times: list[float], baseline: list[float] | None = None) -> str:
     median = statistics.median(times)
     ratio = f"  {statistics.median(baseline) / median:6.1f}x faster" if baseline else ""
-    return f"  {label:<44} {median * 1000:9.1f} ms  (median of {len(times)}){ratio}"
+    return f"  {label:<48} {median * 1000:9.1f} ms  (median of {len(times)}){ratio}"
 
 
 def sqlite_figures(folder: Path, rounds: int, max_seconds: float) -> list[str]:
@@ -108,15 +109,23 @@ def postgres_figures(server: str, rounds: int, max_seconds: float) -> list[str]:
         drop_schema = _timed(
             len(schemas), max_seconds, lambda i: postgres.drop_schema(server, schemas[i])
         )
+        half = len(databases) // 2
         drop_database = _timed(
-            len(databases), max_seconds, lambda i: postgres.drop_database(server, databases[i])
+            half, max_seconds, lambda i: postgres.drop_database(server, databases[i])
         )
+        start = time.perf_counter()
+        dropper = postgres.Dropper(server)  # as the tests drop: DROP_THREADS at once
+        for name in databases[half:]:
+            dropper.drop(name)
+        dropper.close()
+        drop_together = [(time.perf_counter() - start) / max(1, len(databases) - half)]
         return [
             "PostgreSQL",
             _line("old: CREATE SCHEMA + 17 migrations", old),
             _line("template: CREATE DATABASE … TEMPLATE + check", new, old),
             _line("old teardown: DROP SCHEMA … CASCADE", drop_schema),
-            _line("template teardown: DROP DATABASE (background)", drop_database),
+            _line("template teardown: DROP DATABASE, one at a time", drop_database),
+            _line(f"  … {postgres.DROP_THREADS} at once (per database, background)", drop_together),
         ]
     finally:
         for schema in schemas:

@@ -136,26 +136,29 @@ def _is_long(item: pytest.Item) -> bool:
     return "tests/" in path and path[path.index("tests/") :].startswith(LONG_SUITES)
 
 
-def _engine_weight(item: pytest.Item) -> int:
-    """PostgreSQL variants of a long test take longest: they go first among the long."""
-    return 0 if "[postgresql" in item.name else 1
-
-
 def pytest_collection_modifyitems(config, items):
     """Put the long tests first in every worker's share of the run.
 
     pytest-xdist's worksteal scheduler hands each worker a contiguous slice of the
-    collection (the first half to one, the rest to the other on -n 2); the long tests are
-    dealt round-robin to the front of each slice, in their collection order otherwise.
+    collection (the first half to one, the rest to the other on -n 2). The long modules are
+    dealt whole (a module's server and browser start once per worker that runs it) and in
+    turn to the fronts of the slices (their test counts say little of their times: one
+    test of a trial outlasts ninety of a fuzzer); the other tests fill the slices in their
+    collection order.
     """
-    long = sorted((i for i in items if _is_long(i)), key=_engine_weight)
-    short = [i for i in items if not _is_long(i)]
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        if _is_long(item):
+            modules.setdefault(str(item.path), []).append(item)
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    for index, module in enumerate(modules.values()):
+        shares[index % workers].extend(module)
+    short = [item for item in items if not _is_long(item)]
     ordered: list[pytest.Item] = []
     remaining = len(items)
-    for worker in range(workers):
+    for worker, share in enumerate(shares):
         size = remaining // (workers - worker)  # the slice worksteal sends this worker
-        share = long[worker::workers]
         take = max(0, size - len(share))
         ordered += share + short[:take]
         short = short[take:]
