@@ -1,17 +1,31 @@
-"""Fixtures: an app on a fresh store (a SQLite file, and a PostgreSQL schema for the suites
-that run on both engines), a fixed clock, a small world, tokens per role."""
+"""Fixtures: an app on a fresh store (a SQLite file, and a PostgreSQL database for the suites
+that run on both engines), a fixed clock, a small world, tokens per role.
+
+A fresh store is a copy of a template migrated once per test process: a file copy on
+SQLite, `CREATE DATABASE … TEMPLATE` on PostgreSQL (tests/postgres.py). The template holds
+the migrations only; what an app adds on its first start (the signing key in the ledger
+keyring, the key file beside the store) stays per test. The slow suites are scheduled
+first, and idle workers steal queued tests (`--dist worksteal`), so a run does not end on
+one long test.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from server import create_app
+from server.clock import to_iso
 from server.storage.connection import open_db
+from server.storage.migrations import migrate
 from tests import postgres
 
 PASSWORD = "correct-horse-battery"
@@ -87,6 +101,10 @@ def _on_both_engines(path: str) -> bool:
 
 
 def pytest_configure(config):
+    # Idle workers take queued tests from busy ones, unless the command line chose a mode.
+    chosen = any(str(arg).startswith("--dist") for arg in config.invocation_params.args)
+    if getattr(config.option, "dist", None) == "load" and not chosen:
+        config.option.dist = "worksteal"
     config.addinivalue_line("markers", "sqlite_only: the test is about the SQLite store itself")
     config.addinivalue_line("markers", "postgresql_only: the test is about several app servers")
     if os.environ.get("CI") == "true" and postgres.server_url() is None:
@@ -108,6 +126,46 @@ def pytest_generate_tests(metafunc):
     metafunc.parametrize("store_engine", engines, indirect=True)
 
 
+# Suites whose tests take seconds each (servers in subprocesses, browsers, Node): they start
+# first, so the run does not end with one worker on a long test while the other is idle.
+LONG_SUITES = ("tests/system/", "tests/watermelon/")
+
+
+def _is_long(item: pytest.Item) -> bool:
+    path = str(item.path)
+    return "tests/" in path and path[path.index("tests/") :].startswith(LONG_SUITES)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put the long tests first in every worker's share of the run.
+
+    pytest-xdist's worksteal scheduler hands each worker a contiguous slice of the
+    collection (the first half to one, the rest to the other on -n 2). The long modules are
+    dealt whole (a module's server and browser start once per worker that runs it) and in
+    turn to the fronts of the slices (their test counts say little of their times: one
+    test of a trial outlasts ninety of a fuzzer); the other tests fill the slices in their
+    collection order.
+    """
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        if _is_long(item):
+            modules.setdefault(str(item.path), []).append(item)
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    shares: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    for index, module in enumerate(modules.values()):
+        shares[index % workers].extend(module)
+    short = [item for item in items if not _is_long(item)]
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for worker, share in enumerate(shares):
+        size = remaining // (workers - worker)  # the slice worksteal sends this worker
+        take = max(0, size - len(share))
+        ordered += share + short[:take]
+        short = short[take:]
+        remaining -= size
+    items[:] = ordered + short
+
+
 def pytest_terminal_summary(terminalreporter):
     if postgres.server_url() is None:
         terminalreporter.write_sep("!", "POSTGRESQL HALF SKIPPED", red=True, bold=True)
@@ -126,16 +184,73 @@ def store_engine(request):
     return request.param
 
 
-@pytest.fixture
-def store_target(store_engine, tmp_path):
-    """The DATABASE setting of this test's store: a fresh SQLite file or PostgreSQL schema."""
-    if store_engine == "sqlite":
-        yield str(tmp_path / "doorstep.db")
-        return
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite store migrated to the latest version, built once per test process."""
+    path = tmp_path_factory.mktemp("template") / "doorstep.db"
+    db = open_db(str(path))
+    try:
+        migrate(db, to_iso(T0))
+    finally:
+        db.conn.close()  # the last connection closing folds the WAL into the file
+    return path
+
+
+class PostgresStores:
+    """Fresh PostgreSQL stores for one test process: copies of a migrated template
+    database, or empty schemas where the role may not create databases."""
+
+    def __init__(self, server: str, template: str | None) -> None:
+        self.server = server
+        self.template = template
+        self.dropper = postgres.Dropper(server) if template else None
+
+    @contextmanager
+    def fresh(self) -> Iterator[str]:
+        """The URL of a new store, dropped afterwards (in the background when a copy)."""
+        if self.template is None or self.dropper is None:
+            schema, url = postgres.create_schema(self.server)
+            try:
+                yield url
+            finally:
+                postgres.drop_schema(self.server, schema)
+            return
+        name, url = postgres.clone_database(self.server, self.template)
+        try:
+            yield url
+        finally:
+            self.dropper.drop(name)
+
+    def close(self) -> None:
+        if self.dropper is not None:
+            self.dropper.close()
+        if self.template is not None:
+            postgres.drop_database(self.server, self.template)
+
+
+@pytest.fixture(scope="session")
+def postgres_stores() -> Iterator[PostgresStores]:
+    """This test process's source of PostgreSQL stores; clears what killed runs left."""
     server = postgres.server_url()
-    schema, url = postgres.create_schema(server)
-    yield url
-    postgres.drop_schema(server, schema)
+    assert server is not None
+    postgres.remove_leftovers(server)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    stores = PostgresStores(server, postgres.create_template(server, worker, to_iso(T0)))
+    yield stores
+    stores.close()
+
+
+@pytest.fixture
+def store_target(request, store_engine, tmp_path):
+    """The DATABASE setting of this test's store: a fresh SQLite file or PostgreSQL
+    database, already migrated (a copy of the template)."""
+    if store_engine == "sqlite":
+        target = tmp_path / "doorstep.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        yield str(target)
+        return
+    with request.getfixturevalue("postgres_stores").fresh() as url:
+        yield url
 
 
 @pytest.fixture

@@ -282,6 +282,9 @@ def test_the_assignment_proposal_and_the_promises_worklist(base, context):
     later = tomorrow + timedelta(days=10)  # judged ten days on, the promise is broken
     page.get_by_label("Day").fill(later.isoformat())
     page.get_by_role("button", name="Filter").click()
+    # The table is on the page before the filter too: wait for the filtered page, not the
+    # table, or under load the old page's table is read.
+    page.wait_for_url(lambda url: f"day={later.isoformat()}" in url)
     assert visit["case_external_id"] in page.locator("#promises").inner_text()
     _shot(page, "promises")
 
