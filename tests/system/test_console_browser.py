@@ -339,6 +339,9 @@ def test_resolve_a_flag(base, context):
     assert page.locator("#flag-status").inner_text() == "resolved"
     assert "Badge shown; the app was offline" in page.inner_text("main")
     page.locator('main a[href^="/console/cases/"]').first.click()  # the flagged case
+    # The click waits only for the navigation to commit; count() does not wait at all.
+    page.wait_for_load_state()
+    page.locator("#timeline").wait_for(state="attached")
     assert page.locator("#timeline").count() == 1
     _shot(page, "case")
 
