@@ -34,6 +34,12 @@ class StoreCheck:
     duplicated: list[str]
     receipts_missing: list[str]
 
+    @property
+    def intact(self) -> bool:
+        """The integrity check found nothing: one line, "ok" (on PostgreSQL without amcheck
+        it says the unique values were checked instead)."""
+        return len(self.integrity) == 1 and self.integrity[0].startswith("ok")
+
 
 def check_store(target: Path | str, acknowledged: set[str], agreements: set[str]) -> StoreCheck:
     """The integrity check, and every acknowledged record (and agreement receipt) exactly

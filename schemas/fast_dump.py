@@ -34,7 +34,6 @@ def _kind(field: fields.Field) -> int:
         return _FLOAT
     if cls._serialize is fields.Field._serialize and cls.serialize is fields.Field.serialize:
         return _RAW  # Boolean, Raw: the value as it is
-        return _RAW
     if cls is fields.Dict and field.key_field is None and field.value_field is None:
         return _DICT
     if isinstance(field, fields.Nested) and type(field)._serialize is fields.Nested._serialize:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -224,6 +225,8 @@ class PostgresStores:
     def close(self) -> None:
         if self.dropper is not None:
             self.dropper.close()
+            for failure in self.dropper.failures:  # the next run's clean-up drops them
+                warnings.warn(f"test database not dropped: {failure}", stacklevel=1)
         if self.template is not None:
             postgres.drop_database(self.server, self.template)
 

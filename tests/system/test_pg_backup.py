@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import uuid
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -53,7 +52,7 @@ def _rows(db, table: str) -> list[tuple]:
 def restored_database(store_engine):
     """A fresh empty database, dropped afterwards; yields its URL."""
     server = postgres.server_url()
-    name = "doorstep_restore_" + uuid.uuid4().hex[:12]
+    name = postgres._stamped("t", "restore")  # a killed run's copy is cleared as a leftover
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     yield _in_database(server, name)

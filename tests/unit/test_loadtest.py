@@ -9,6 +9,7 @@ import random
 import pytest
 
 from loadtest import simulator
+from loadtest.checks import StoreCheck
 from loadtest.logins import LoginsError, demo_logins, read_logins
 from loadtest.transport import FAULTS, FaultyTransport, Meter
 from sync.client import TransportError, TransportResponse
@@ -143,3 +144,14 @@ def test_a_disabled_transport_passes_everything_through():
 
     assert answer.status == 200 and server.received == ["/sync/push"]
     assert transport.injected == {} and meter.acknowledged == {"r1"}
+
+
+def test_a_store_is_intact_with_or_without_amcheck_and_not_with_a_problem():
+    def check(integrity):
+        return StoreCheck(integrity, {}, 0, [], [], [])
+
+    assert check(["ok"]).intact
+    assert check(["ok (amcheck not available: unique values checked)"]).intact
+    assert not check(["sync_records(id): 1 duplicated values"]).intact
+    assert not check(["ok", "visits_pkey: index is corrupt"]).intact
+    assert not check([]).intact

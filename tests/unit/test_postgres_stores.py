@@ -4,6 +4,7 @@ clean-up of killed runs drops only stale names of ours that nobody uses."""
 from __future__ import annotations
 
 import time
+import uuid
 
 import psycopg
 import pytest
@@ -49,9 +50,10 @@ def test_a_copy_of_the_template_is_migrated_and_holds_no_rows(server):
 
 def test_leftovers_older_than_an_hour_go_and_younger_ones_stay(server):
     hour_and_a_bit = postgres.STALE_AFTER_S + 60
-    old = f"t_{int(time.time()) - hour_and_a_bit:08x}_unit_left_behind"
-    young = f"t_{int(time.time()):08x}_unit_in_progress"
-    other = "t_someone_elses_database"
+    tail = uuid.uuid4().hex[:12]  # runs of other checkouts share the server
+    old = f"t_{int(time.time()) - hour_and_a_bit:08x}_unit_left_behind_{tail}"
+    young = f"t_{int(time.time()):08x}_unit_in_progress_{tail}"
+    other = f"t_someone_elses_database_{tail}"
     with psycopg.connect(server, autocommit=True) as conn:
         for name in (old, young, other):
             conn.execute(f"DROP DATABASE IF EXISTS {name}")
@@ -71,7 +73,8 @@ def test_leftovers_older_than_an_hour_go_and_younger_ones_stay(server):
 
 
 def test_a_stale_database_someone_is_connected_to_stays(server):
-    old = f"t_{int(time.time()) - postgres.STALE_AFTER_S - 60:08x}_unit_still_used"
+    tail = uuid.uuid4().hex[:12]
+    old = f"t_{int(time.time()) - postgres.STALE_AFTER_S - 60:08x}_unit_still_used_{tail}"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {old}")
         conn.execute(f"CREATE DATABASE {old}")
