@@ -33,10 +33,11 @@ def bench_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def flask(env: dict[str, str], *args: str, timeout: float = 1800) -> str:
+def flask(env: dict[str, str], *args: str, timeout: float = 1800, root: Path = ROOT) -> str:
+    """`flask --app wsgi ARGS` of the tree at `root` on the bench's store; its output."""
     result = subprocess.run(
         [str(VENV_BIN / "flask"), "--app", "wsgi", *args],
-        cwd=ROOT,
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
@@ -44,6 +45,23 @@ def flask(env: dict[str, str], *args: str, timeout: float = 1800) -> str:
         check=True,
     )
     return result.stdout
+
+
+def demo(
+    env: dict[str, str], borrowers: int, agents: int, visits_per_agent: int = 25, root: Path = ROOT
+) -> None:
+    """The demo world (`flask demo`) in the bench's store, built by the tree at `root`."""
+    flask(
+        env,
+        "demo",
+        "--borrowers",
+        str(borrowers),
+        "--agents",
+        str(agents),
+        "--visits-per-agent",
+        str(visits_per_agent),
+        root=root,
+    )
 
 
 def free_port() -> int:
@@ -60,8 +78,9 @@ def server(env: dict[str, str], workers: int = 2):
 
 
 @contextmanager
-def server_process(env: dict[str, str], workers: int = 2):
-    """As server(), yielding (base URL, the gunicorn master's PID)."""
+def server_process(env: dict[str, str], workers: int = 2, root: Path = ROOT):
+    """As server(), yielding (base URL, the gunicorn master's PID); `root` is the tree whose
+    app it serves."""
     port = free_port()
     process = subprocess.Popen(
         [
@@ -74,7 +93,7 @@ def server_process(env: dict[str, str], workers: int = 2):
             "warning",
             "wsgi:app",
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
     )
     base = f"http://127.0.0.1:{port}/api/v1"
@@ -123,3 +142,14 @@ def login(base: str, username: str, device_id: str | None = None) -> dict[str, s
     if answer["device_id"]:
         headers["X-Device-Id"] = answer["device_id"]
     return headers
+
+
+def agent_days(base: str, agents: int) -> list[tuple[dict[str, str], list[dict]]]:
+    """Each demo agent's headers (logged in on its phone) and the cards of its day."""
+    http = requests.Session()
+    days = []
+    for n in range(1, agents + 1):
+        headers = login(base, f"agent{n:02d}")
+        day = http.get(f"{base}/sync/pull", params={"limit": 200}, headers=headers, timeout=60)
+        days.append((headers, day.json()["upserts"]))
+    return days

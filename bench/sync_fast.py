@@ -32,7 +32,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import bench_env, flask, login, percentile, scratch_dir, server_process
+from bench.common import agent_days, bench_env, demo, percentile, scratch_dir, server_process
 from bench.sync_throughput import sqlite_ceiling
 
 
@@ -138,25 +138,10 @@ def main() -> None:
     deadline = time.monotonic() + args.max_seconds
     with scratch_dir() as workdir:
         env = bench_env(workdir)
-        flask(
-            env,
-            "demo",
-            "--borrowers",
-            "20000",
-            "--agents",
-            str(args.agents),
-            "--visits-per-agent",
-            "25",
-        )
+        demo(env, 20_000, args.agents)
         with server_process(env, workers=2) as (base, master):
             http = requests.Session()
-            agents = []
-            for n in range(1, args.agents + 1):
-                headers = login(base, f"agent{n:02d}")
-                day = http.get(
-                    f"{base}/sync/pull", params={"limit": 200}, headers=headers, timeout=60
-                ).json()
-                agents.append((headers, day["upserts"]))
+            agents = agent_days(base, args.agents)
             now = datetime.now(UTC)
             # First deliveries: one device, then two at once (each half of fresh batches).
             first = [(h, batch(v, now, rng, 0)) for h, v in agents]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import bench_env, flask, login, scratch_dir, server_process
+from bench.common import agent_days, bench_env, demo, scratch_dir, server_process
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -127,25 +127,9 @@ def main() -> None:
     with scratch_dir() as workdir:
         env = bench_env(workdir)
         database = Path(env["DOORSTEP_DATABASE"])
-        flask(
-            env,
-            "demo",
-            "--borrowers",
-            str(args.borrowers),
-            "--agents",
-            str(args.agents),
-            "--visits-per-agent",
-            "25",
-        )
+        demo(env, args.borrowers, args.agents)
         with server_process(env, workers=args.workers) as (base, master):
-            http = requests.Session()
-            agents = []
-            for n in range(1, args.agents + 1):
-                headers = login(base, f"agent{n:02d}")
-                day = http.get(
-                    f"{base}/sync/pull", params={"limit": 200}, headers=headers, timeout=60
-                ).json()
-                agents.append((headers, day["upserts"]))
+            agents = agent_days(base, args.agents)
             workers = worker_pids(master)
             rounds = -(-args.records // (100 * len(agents)))
             # Round r is r days after the first; the last round is yesterday morning.

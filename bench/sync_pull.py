@@ -37,7 +37,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import ROOT, VENV_BIN, bench_env, free_port, login, percentile
+from bench.common import ROOT, VENV_BIN, bench_env, demo, login, percentile, server_process
 
 # Run in the measured tree's own interpreter process (cwd = that tree), so a ref's code is
 # profiled, not this one's: a few pulls through the Flask test client under pyinstrument.
@@ -100,41 +100,6 @@ def tree_at(ref: str | None) -> Iterator[Path]:
             yield path
         finally:
             subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=True)
-
-
-@contextmanager
-def gunicorn(root: Path, env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """One worker on 127.0.0.1 serving `root`'s app; (base URL, master PID); stopped by PID."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(VENV_BIN / "gunicorn"),
-            "-w",
-            "1",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "wsgi:app",
-        ],
-        cwd=root,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/health", timeout=1).ok:
-                    break
-            except requests.RequestException:  # still starting
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("server did not start")
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def ledger_count(database: Path) -> int:
@@ -204,12 +169,8 @@ def target(label: str, root: Path, args: argparse.Namespace) -> Iterator[Target]
     """A demo world built by `root`'s own code, served by `root`'s app."""
     with tempfile.TemporaryDirectory(prefix="doorstep-bench-") as workdir:
         env = bench_env(Path(workdir))
-        subprocess.run(
-            [str(VENV_BIN / "flask"), "--app", "wsgi", "demo", "--borrowers",
-             str(args.borrowers), "--agents", str(args.agents), "--visits-per-agent", "25"],
-            cwd=root, env=env, check=True, capture_output=True, timeout=900,
-        )  # fmt: skip
-        with gunicorn(root, env) as (base, master):
+        demo(env, args.borrowers, args.agents, root=root)
+        with server_process(env, workers=1, root=root) as (base, master):
             yield Target(label, root, Path(env["DOORSTEP_DATABASE"]), base, master)
 
 
