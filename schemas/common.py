@@ -124,6 +124,14 @@ class TaggedUnion(DeferredObject):
         self.tag = tag
         self.variants = dict(variants)
 
+    def deserialize(
+        self, value: Any, attr: str | None = None, data: Any = None, **kwargs: Any
+    ) -> Any:
+        """Any JSON value, as sent: an item that is not an object at all (text, a number,
+        null) is still one item, answered `malformed` on its own by the service that reads
+        it, so the items beside it are not refused with it."""
+        return value
+
 
 # The first matching type wins (a DateTime is a Date, a UUID a String).
 _CHECKS: tuple[tuple[type, Any], ...] = (

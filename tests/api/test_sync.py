@@ -149,6 +149,21 @@ def test_one_malformed_record_does_not_cost_the_others(world, client, auth, db):
     assert db.execute("SELECT count(*) FROM sync_records").fetchone()[0] == 1
 
 
+@pytest.mark.parametrize("odd", ["just text", None, 42, [1, 2], True])
+def test_a_record_that_is_not_an_object_is_rejected_on_its_own(world, client, auth, db, odd):
+    good = report(world.visits["v2"], 1)
+    outcomes = push(client, auth, [odd, good, odd])["outcomes"]
+    assert len(outcomes) == 3
+    assert outcomes[1]["status"] in ("accepted", "flagged")
+    for outcome in (outcomes[0], outcomes[2]):
+        assert (outcome["status"], outcome["reason"]) == ("rejected", "malformed")
+        assert outcome["message"].startswith("_record:"), outcome["message"]
+    stored = db.execute("SELECT id FROM sync_records").fetchall()
+    assert [row[0] for row in stored] == [good["id"]]
+    # Logged once as a refusal (the same value twice in one batch is one refusal).
+    assert db.execute("SELECT count(*) FROM sync_rejections").fetchone()[0] == 1
+
+
 def test_other_agents_visit_is_not_yours(world, client, auth, db):
     outcome = push(client, auth, [report(world.visits["v3"], 1)])["outcomes"][0]
     assert (outcome["status"], outcome["reason"]) == ("rejected", "not_yours")

@@ -22,7 +22,7 @@ from . import records as rec
 from .anomalies import ANOMALIES
 from .phone import Midway, Phone, Push
 from .plans import AGENTS, CANCELLED_MIDWAY, PUSH_FROM, REASSIGNED_MIDWAY, VisitPlan
-from .scripted import BATCH_ERRORS, LATER, SCRIPTED
+from .scripted import BATCH_ERRORS, LATER, NOT_OBJECTS, SCRIPTED
 from .world import World
 
 SEED = 20261124
@@ -60,6 +60,10 @@ class Corpus:
             if index in BATCH_ERRORS:
                 phone = self.phones[index % len(self.phones)]
                 yield Push(index, at, phone.device, BATCH_ERRORS[index](now), "refused batch")
+                continue
+            if index in NOT_OBJECTS:
+                phone = self.phones[index % len(self.phones)]
+                yield Push(index, at, phone.device, NOT_OBJECTS[index](now), "not objects")
                 continue
             if index in SCRIPTED:
                 yield SCRIPTED[index](self, index, at)

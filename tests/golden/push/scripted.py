@@ -22,10 +22,14 @@ if TYPE_CHECKING:
 BATCH_ERRORS: dict[int, Callable[[str], dict[str, Any]]] = {
     7: lambda now: {"device_time": now, "records": [{}] * 101},
     33: lambda now: {"records": []},
-    # A record that is not an object at all refuses the whole batch today.
-    45: lambda now: {"device_time": now, "records": ["just text", None, [1, 2]]},
     61: lambda now: {"device_time": now, "records": "none today"},
     81: lambda now: {"device_time": "not a time", "records": []},
+}
+
+# Records that are not objects at all: each is answered `malformed` on its own (until
+# 2026-12 such a record refused its whole batch).
+NOT_OBJECTS: dict[int, Callable[[str], dict[str, Any]]] = {
+    45: lambda now: {"device_time": now, "records": ["just text", None, [1, 2]]},
     99: lambda now: {"device_time": now, "records": [None]},
 }
 
