@@ -45,6 +45,8 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 # Control characters are refused so that the only JSON escapes are \" and \\, which every
 # JSON library writes the same way.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A UUID already in the form canonical_uuid gives: matched without building a uuid.UUID.
+_CANONICAL_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class CanonicalFormError(ValueError):
@@ -172,6 +174,8 @@ def canonical_uuid(field: str, value: object) -> str:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, str) and len(value) == 36:
+        if _CANONICAL_UUID_TEXT.fullmatch(value):
+            return value  # what str(uuid.UUID(value)) gives back, at a fraction of the cost
         try:
             return str(uuid.UUID(value))
         except ValueError:
@@ -291,6 +295,8 @@ def _digestible(value: object, path: str) -> object:
             result[key] = text
         elif item_kind is datetime and item.tzinfo is UTC:
             result[key] = item.isoformat().replace("+00:00", "Z")
+        elif item_kind is list and not item:
+            result[key] = []  # a body's empty attachments, in nearly every record
         else:
             result[key] = _digestible(item, path and f"{path}.{key}")
     return result

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
+import msgspec
 import sqlite_utils
 
 from server.clock import to_iso
@@ -228,7 +229,7 @@ def _store(
                     "received_at": now,
                     "digest": record.digest,
                     "status": outcome.status,
-                    "outcome": json.dumps(outcome.to_dict()),
+                    "outcome": _outcome_json(outcome),
                     "body": _body_json(record),
                     "raw_digest": digests[index],
                 }
@@ -264,14 +265,43 @@ def _store(
 
 
 def _body_json(record: IncomingRecord) -> str:
-    def plain(value: Any) -> Any:
-        if isinstance(value, datetime):
-            return to_iso(value)
-        if isinstance(value, date):
-            return value.isoformat()
-        return str(value)
+    """The body as stored: JSON with sorted keys, datetimes in the store's format
+    (server.clock.to_iso), dates as ISO text and any other non-JSON value as its text."""
+    plain = _plain(dict(record.body))
+    try:
+        return _SORTED_JSON(plain).decode("utf-8")
+    except (TypeError, UnicodeEncodeError, msgspec.MsgspecError):
+        # A lone surrogate or a NaN, which msgspec refuses: the standard library writes it.
+        return json.dumps(plain, sort_keys=True)
 
-    return json.dumps(dict(record.body), sort_keys=True, default=plain)
+
+def _outcome_json(outcome: RecordOutcome) -> str:
+    """The stored outcome: its to_dict, as JSON (flag details are plain JSON values)."""
+    data = outcome.to_dict()
+    try:
+        return _JSON(data).decode("utf-8")
+    except (TypeError, UnicodeEncodeError, msgspec.MsgspecError):
+        return json.dumps(data)
+
+
+_SORTED_JSON = msgspec.json.Encoder(order="sorted").encode
+_JSON = msgspec.json.Encoder().encode
+
+
+def _plain(value: Any) -> Any:
+    """`value` with only JSON's own types left (what msgspec writes as json.dumps reads)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {key: _plain(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(item) for item in value]
+    if isinstance(value, datetime):
+        return to_iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def outcome_out(
