@@ -16,10 +16,12 @@ reassigned visit is stored and flagged.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
+from functools import lru_cache
 
 from . import compliance as rules
 from .compliance import CompliancePolicy, Flag, parse_hhmm
@@ -35,6 +37,7 @@ from .records import (
     STORED_MESSAGE,
     TAMPERED,
     AgreementClaim,
+    CaseFacts,
     IdConfirmation,
     IncomingRecord,
     MalformedRecord,
@@ -66,6 +69,23 @@ class _Seen:
     )
     # The record last parsed and its parse, so that remembering it does not parse it again.
     last_parsed: tuple[IncomingRecord, Parsed] | None = None
+    # Each case's stored home-visit times (all, the agent's own), sorted once per batch.
+    case_home_times: dict[int, tuple[list[datetime], list[datetime]]] = field(default_factory=dict)
+
+    def home_times(self, case: CaseFacts) -> tuple[list[datetime], list[datetime]]:
+        """The case's stored home visits, all and the agent's own, in time order."""
+        times = self.case_home_times.get(case.id)
+        if times is None:
+            times = (sorted(case.home_visit_times), sorted(case.own_home_visit_times))
+            self.case_home_times[case.id] = times
+        return times
+
+
+def _within(times: list[datetime], moment: datetime, period: timedelta) -> list[datetime]:
+    """The sorted `times` less than `period` away from `moment`, either side (the window
+    check_visit_frequency counts in), found by bisection rather than by a scan."""
+    low = bisect_right(times, moment - period)
+    return times[low : bisect_left(times, moment + period, lo=low)]
 
 
 def reconcile_record(
@@ -278,10 +298,13 @@ def _visit_report_flags(
         policy,
     )
     if visit.home_visit:
-        # Everything stored earlier in the batch is the pushing agent's own.
+        # Everything stored earlier in the batch is the pushing agent's own. Of the stored
+        # visits, only those within the period can count: the rule is handed just those.
         batch = seen.home_visits[case.id]
-        others = (*case.home_visit_times, *batch)
-        own = (*case.own_home_visit_times, *batch)
+        stored_others, stored_own = seen.home_times(case)
+        period = timedelta(days=policy.home_visit_period_days)
+        others = (*_within(stored_others, report.arrived_at, period), *batch)
+        own = (*_within(stored_own, report.arrived_at, period), *batch)
         found += rules.check_visit_frequency(report.arrived_at, others, policy, own)
         found += rules.check_location(report.fix, case.home_lat, case.home_lon, policy)
         # A notice on the contact log before the arrival is a prior notice too.
@@ -322,6 +345,7 @@ def _rejected(record: IncomingRecord, reason: str, message: str) -> RecordOutcom
     return RecordOutcome(str(record.id), "rejected", reason, message)
 
 
+@lru_cache(maxsize=256)
 def _window(value: str | None) -> time | None:
     return parse_hhmm(value) if value is not None else None
 

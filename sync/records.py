@@ -24,7 +24,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
@@ -401,6 +401,8 @@ def _is_int(value: object) -> bool:
 
 
 def _moment(value: object, name: str) -> datetime:
+    if type(value) is datetime and value.tzinfo is UTC:
+        return value  # as validation gives it: aware, nothing to check
     try:
         return parse_aware_datetime(name, value)
     except CanonicalFormError as error:
@@ -436,6 +438,8 @@ def _fix(value: object) -> GeoFix | None:
 
 
 def _number(value: object) -> float:
+    if type(value) is float:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         raise ValueError(f"expected a number, got {value!r}")
     return float(value)

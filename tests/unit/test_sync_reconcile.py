@@ -6,10 +6,12 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sync.canonical import agreement_content_hash
 from sync.compliance import OutOfHoursConsent, profile
-from sync.reconcile import reconcile_batch, reconcile_record
+from sync.reconcile import _within, reconcile_batch, reconcile_record
 from sync.records import (
     AgentFacts,
     CaseFacts,
@@ -662,3 +664,16 @@ def test_utc_clock_and_local_times_mix():
         report(), facts(device_sent_at=NOW.astimezone(UTC)), POLICY, NOW.astimezone(UTC)
     )
     assert outcome.status == "accepted"
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=400), max_size=40),
+    st.integers(min_value=0, max_value=400),
+    st.integers(min_value=1, max_value=60),
+)
+def test_frequency_candidates_by_bisection_are_the_scan(hours, at, period_days):
+    """The stored visits handed to the frequency rule are exactly those it would count."""
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    times = sorted(base + timedelta(hours=h * 6) for h in hours)
+    moment, period = base + timedelta(hours=at * 6), timedelta(days=period_days)
+    assert _within(times, moment, period) == [t for t in times if abs(t - moment) < period]
