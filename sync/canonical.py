@@ -294,12 +294,27 @@ def _digestible(value: object, path: str) -> object:
         elif item_kind is float and (text := _plain_float_text(item)) is not None:
             result[key] = text
         elif item_kind is datetime and item.tzinfo is UTC:
-            result[key] = item.isoformat().replace("+00:00", "Z")
+            result[key] = _utc_text(item)
         elif item_kind is list and not item:
             result[key] = []  # a body's empty attachments, in nearly every record
         else:
             result[key] = _digestible(item, path and f"{path}.{key}")
     return result
+
+
+def _utc_text(moment: datetime) -> str:
+    """moment.isoformat() with 'Z' for '+00:00', for a UTC datetime: whole seconds (what
+    phones send) spelled directly, which is several times cheaper than isoformat."""
+    if moment.microsecond:
+        return moment.isoformat().replace("+00:00", "Z")
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 (measured faster than format)
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+    )
 
 
 def _plain_float_text(value: float) -> str | None:

@@ -73,6 +73,18 @@ def test_floats_near_the_exponent_boundaries():
         assert record_digest("k", body) == reference_digest("k", body)
 
 
+def test_whole_second_and_fractional_utc_times():
+    for moment in (
+        datetime(2026, 12, 1, 5, 0, tzinfo=UTC),
+        datetime(2026, 12, 1, 5, 0, 0, 1, tzinfo=UTC),
+        datetime(1900, 1, 1, tzinfo=UTC),
+        datetime(999, 3, 4, 1, 2, 3, tzinfo=UTC),
+        datetime(2100, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ):
+        body = {"arrived_at": moment, "nested": {"at": moment}}
+        assert record_digest("k", body) == reference_digest("k", body)
+
+
 def reference_raw_digest(raw):
     text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
