@@ -291,17 +291,22 @@ _JSON = msgspec.json.Encoder().encode
 def _plain(value: Any) -> Any:
     """`value` with only JSON's own types left (what msgspec writes as json.dumps reads)."""
     kind = type(value)
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
+    if kind in _JSON_LEAVES:
         return value
     if kind is dict:
-        return {key: _plain(item) for key, item in value.items()}
+        return {
+            key: item if type(item) in _JSON_LEAVES else _plain(item) for key, item in value.items()
+        }
     if kind is list or kind is tuple:
-        return [_plain(item) for item in value]
+        return [item if type(item) in _JSON_LEAVES else _plain(item) for item in value]
     if isinstance(value, datetime):
         return to_iso(value)
     if isinstance(value, date):
         return value.isoformat()
     return str(value)
+
+
+_JSON_LEAVES = frozenset((str, int, float, bool, type(None)))
 
 
 def outcome_out(

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -100,3 +101,15 @@ def test_canonical_uuid_fast_path_agrees_with_the_uuid_module(text):
     except CanonicalFormError:
         got = None
     assert got == expected
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)), ZoneInfo("UTC")]),
+    )
+)
+def test_store_time_text_is_isoformat_in_utc(moment):
+    expected = moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    assert to_iso(moment) == expected
