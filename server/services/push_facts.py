@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import msgspec
 import sqlite_utils
 
 from server.clock import parse_iso, to_iso
@@ -58,13 +59,27 @@ def known_replays(
     for index, (raw, digest) in enumerate(zip(raws, digests, strict=True)):
         row = stored.get(str(raw.get("id"))) if digest else None
         if row and is_same_delivery(row["agent_id"], row["raw_digest"], agent_id, digest):
-            original = RecordOutcome.from_dict(stored_json(row["outcome"]))
+            original = stored_outcome(row["outcome"])
             replays[index] = (
                 replay_outcome(row["id"], original),
                 (row["kind"], _answer_body(row)),
                 row["visit_id"],
             )
     return replays
+
+
+# A stored outcome read straight into its dataclasses: a quarter of what reading it to a
+# dict and rebuilding it costs, the bulk of answering a replayed record.
+_OUTCOME = msgspec.json.Decoder(RecordOutcome)
+
+
+def stored_outcome(text: str) -> RecordOutcome:
+    """RecordOutcome.from_dict(stored_json(text)): the same outcome, read in one step; any
+    text msgspec will not read as one (a value of an unexpected type) is read as before."""
+    try:
+        return _OUTCOME.decode(text)
+    except msgspec.MsgspecError:
+        return RecordOutcome.from_dict(stored_json(text))
 
 
 def _answer_body(row: dict) -> dict:
