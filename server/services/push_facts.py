@@ -19,6 +19,7 @@ from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
+from server.storage.replays import replay_rows
 from server.storage.sync import stored_json
 from sync.canonical import CanonicalFormError, parse_aware_datetime
 from sync.compliance import (
@@ -54,16 +55,15 @@ def known_replays(
     the store with no validation or reconciliation. Stored records never change, so no lock
     is needed."""
     ids = [str(raw.get("id")) for raw, digest in zip(raws, digests, strict=True) if digest]
-    stored = sync_rows.stored_records(db, ids)
+    stored = replay_rows(db, ids)
     replays = {}
     for index, (raw, digest) in enumerate(zip(raws, digests, strict=True)):
         row = stored.get(str(raw.get("id"))) if digest else None
-        if row and is_same_delivery(row["agent_id"], row["raw_digest"], agent_id, digest):
-            original = stored_outcome(row["outcome"])
+        if row and is_same_delivery(row.agent_id, row.raw_digest, agent_id, digest):
             replays[index] = (
-                replay_outcome(row["id"], original),
-                (row["kind"], _answer_body(row)),
-                row["visit_id"],
+                replay_outcome(row.id, stored_outcome(row.outcome)),
+                (row.kind, stored_json(row.body) if row.body is not None else {}),
+                row.visit_id,
             )
     return replays
 
@@ -80,12 +80,6 @@ def stored_outcome(text: str) -> RecordOutcome:
         return _OUTCOME.decode(text)
     except msgspec.MsgspecError:
         return RecordOutcome.from_dict(stored_json(text))
-
-
-def _answer_body(row: dict) -> dict:
-    """The stored body as far as an answer reads it: only an ID confirmation's body says
-    anything to an outcome (sync.identity.id_verification); others are not parsed."""
-    return stored_json(row["body"]) if row["kind"] == "id_confirmation" else {}
 
 
 def batch_visits(db: sqlite_utils.Database, incoming: list[IncomingRecord]) -> list[dict]:
