@@ -77,6 +77,13 @@ def main() -> None:
     parser.add_argument("--cprofile", action="store_true", help="cProfile, by cumulative time")
     parser.add_argument("--pulls", type=int, default=100)
     parser.add_argument(
+        "--replays",
+        type=int,
+        default=1,
+        help="replay the stored batches this many rounds (replays store nothing new, so "
+        "every round answers the same); the figures are the median round's",
+    )
+    parser.add_argument(
         "--history",
         type=int,
         default=0,
@@ -127,7 +134,7 @@ def main() -> None:
                 print(f"history round {args.history - week + 1}: cpu {cpu:.2f} ms/batch")
         bodies = [(h, batch_body(v, now, rng)) for h, v in agents]
 
-        def run(label: str, expect: set[str]) -> None:
+        def run(label: str, expect: set[str]) -> float:
             profiler = None
             if args.profile == label:
                 profiler = start_profiler()
@@ -152,6 +159,7 @@ def main() -> None:
                 f"{elapsed * 1000 / len(bodies):.2f} ms/batch, "
                 f"cpu {cpu * 1000 / len(bodies):.2f} ms/batch; phases ms/batch {per}"
             )
+            return elapsed
 
         def start_profiler():
             if args.cprofile:
@@ -171,15 +179,18 @@ def main() -> None:
             if args.cprofile:
                 import pstats
 
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+                pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(
+                    60
+                )
                 return
             if args.html:
                 with open(args.html, "w") as out:
                     out.write(profiler.output_html())
             print(profiler.output_text(unicode=False, color=False, short_mode=False))
 
-        run("push", {"accepted", "flagged"})
-        run("replay", {"duplicate"})
+        pushed = run("push", {"accepted", "flagged"})
+        rounds = sorted(run("replay", {"duplicate"}) for _ in range(max(1, args.replays)))
+        print(f"replay/push wall ratio (median round): {pushed / rounds[len(rounds) // 2]:.2f}x")
         headers = agents[0][0]
         profiler = None
         if args.profile == "pull":

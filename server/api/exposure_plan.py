@@ -124,34 +124,37 @@ def walk(plan: Plan, data: Any) -> list[Found]:
 
 
 def _walk(plan: Plan, data: Any, subject: tuple[str, Any], found: list[Found]) -> None:
-    if isinstance(data, list):
-        for item in data:
+    # A list's items are walked in this loop, not by a call each: an answer is lists of
+    # hundreds of small items (outcomes, their flags, cards).
+    for item in data if isinstance(data, list) else (data,):
+        if isinstance(item, list):
             _walk(plan, item, subject, found)
-        return
-    if not isinstance(data, dict):
-        return
-    get = data.get
-    if plan.subject is not None:
-        key, kind = plan.subject
-        subject = (kind, get(key))
-    # carries(), inline: a pull's body holds hundreds of facts.
-    places = [
-        (key, fact, set_by)
-        for key, fact, set_by in plan.facts
-        if (value := get(key)) is not None and value != "" and value != [] and value != {}
-    ]
-    for key, default, by_key in plan.keyed:
-        value = get(key)
-        if isinstance(value, dict):
-            inner = [
-                (k, by_key.get(k, default), None) for k, each in value.items() if carries(each)
-            ]
-            inner = [place for place in inner if place[1] is not None]
-            if inner:
-                found.append(Found(subject[0], subject[1], value, inner))
-        elif carries(value):
-            places.append((key, default, None))
-    if places:
-        found.append(Found(subject[0], subject[1], data, places))
-    for key, child in plan.nested:
-        _walk(child, get(key), subject, found)
+            continue
+        if not isinstance(item, dict):
+            continue
+        get = item.get
+        whose = subject
+        if plan.subject is not None:
+            key, kind = plan.subject
+            whose = (kind, get(key))
+        # carries(), inline: a pull's body holds hundreds of facts.
+        places = [
+            (key, fact, set_by)
+            for key, fact, set_by in plan.facts
+            if (value := get(key)) is not None and value != "" and value != [] and value != {}
+        ]
+        for key, default, by_key in plan.keyed:
+            value = get(key)
+            if isinstance(value, dict):
+                inner = [
+                    (k, by_key.get(k, default), None) for k, each in value.items() if carries(each)
+                ]
+                inner = [place for place in inner if place[1] is not None]
+                if inner:
+                    found.append(Found(whose[0], whose[1], value, inner))
+            elif carries(value):
+                places.append((key, default, None))
+        if places:
+            found.append(Found(whose[0], whose[1], item, places))
+        for key, child in plan.nested:
+            _walk(child, get(key), whose, found)

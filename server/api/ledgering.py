@@ -104,6 +104,8 @@ def ledgered(
             ]
             allowed = exposure.account(db, rt, recorder, sightings, _purpose_of(purpose, role))
             for item, sighting, sendable in zip(found, sightings, allowed, strict=True):
+                if sendable is sighting.facts:
+                    continue  # all of it may be sent (account hands back the same set)
                 for key, fact, _ in item.places:
                     if fact in sighting.facts and fact not in sendable:
                         item.container.pop(key, None)

@@ -17,12 +17,19 @@ from schemas.sync import (
     RecordPageSchema,
     RecordQueryArgsSchema,
 )
-from server.api.context import Blueprint, caller, get_db, requires, runtime
-from server.api.fast_json import fast_json
+from server.api.context import Blueprint, StrictParser, caller, get_db, requires, runtime
+from server.api.fast_json import FastJSONBody, fast_json
 from server.domain.disclosure import COMPLIANCE_EVIDENCE
 from server.services import sync_pull, sync_push, sync_status
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Offline sync")
+
+
+class _Parser(FastJSONBody, StrictParser):
+    """The house parser, with request bodies read by msgspec (a push's body is large)."""
+
+
+blp.ARGUMENTS_PARSER = _Parser()  # before the views below are decorated
 
 
 def before_write(step: Callable[..., Any]) -> Callable[[Callable], Callable]:

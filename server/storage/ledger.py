@@ -12,7 +12,7 @@ import sqlite_utils
 
 from server.domain.ledger import GENESIS_HASH, HASHED_COLUMNS, canonical_json, chain
 from server.storage.engine import dialect
-from server.storage.flag_reviews import contact_entry_id
+from server.storage.flag_reviews import CONTACT_PREFIX, contact_entry_id
 from server.storage.retention import retention_gate
 
 _INSERT = (
@@ -68,10 +68,13 @@ def subjects(
     found: dict[Any, tuple[int, int | None, int | None]] = {}
     unique = list(dict.fromkeys(ids))
     if kind == "record":  # record ids of flag review items may name contact-log entries
+        # (Only ids with the prefix are parsed: a push answer names a hundred record ids.)
         entries = {
             entry: i
             for i in unique
-            if isinstance(i, str) and (entry := contact_entry_id(i)) is not None
+            if isinstance(i, str)
+            and i.startswith(CONTACT_PREFIX)
+            and (entry := contact_entry_id(i)) is not None
         }
         for entry, owner in subjects(db, "contact", list(entries)).items():
             found[entries[entry]] = owner
