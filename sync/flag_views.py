@@ -183,19 +183,28 @@ def card_facts(card_fields: Iterable[str], may_hold_card: bool, assigned: bool) 
     return frozenset(facts)
 
 
-def agent_flag(flag: Flag, facts: frozenset[str]) -> Flag | None:
-    """The agent view of one flag, or None when the agent may not learn it was raised."""
-    view = AGENT_VIEWS.get(flag.code)
+def _agent_view(
+    code: str, details: Mapping[str, Any], facts: frozenset[str]
+) -> tuple[str, dict[str, Any]] | None:
+    """The agent's message and details of one flag, or None when the agent may not learn
+    it was raised: the rule agent_flag and agent_outcome_dict share."""
+    view = AGENT_VIEWS.get(code)
     if view is None or not view.needs <= facts:
         return None
-    details = {
-        key: flag.details[key]
+    shown = {
+        key: details[key]
         for key, derived_from in view.details.items()
-        if key in flag.details and derived_from <= facts
+        if key in details and derived_from <= facts
     }
-    if view.shown_when is not None and not view.shown_when(details):
+    if view.shown_when is not None and not view.shown_when(shown):
         return None
-    return Flag(flag.code, view.message, details)
+    return view.message, shown
+
+
+def agent_flag(flag: Flag, facts: frozenset[str]) -> Flag | None:
+    """The agent view of one flag, or None when the agent may not learn it was raised."""
+    seen = _agent_view(flag.code, flag.details, facts)
+    return None if seen is None else Flag(flag.code, *seen)
 
 
 def agent_outcome(outcome: RecordOutcome, facts: frozenset[str]) -> RecordOutcome:
@@ -209,6 +218,35 @@ def agent_outcome(outcome: RecordOutcome, facts: frozenset[str]) -> RecordOutcom
     if outcome.status == "duplicate" and outcome.original_status in ("accepted", "flagged"):
         return replace(outcome, flags=flags, original_status=verdict)
     return replace(outcome, flags=flags)
+
+
+def agent_outcome_dict(stored: Mapping[str, Any], facts: frozenset[str]) -> dict[str, Any]:
+    """agent_outcome(RecordOutcome.from_dict(stored), facts).to_dict(), read straight from
+    the stored form (RecordOutcome.to_dict): a pull answers up to hundreds of outcomes, and
+    building, replacing and writing out a RecordOutcome and its Flags cost more than the
+    rest of the outcome's way out together."""
+    flags = []
+    for flag in stored.get("flags", ()):
+        seen = _agent_view(flag["code"], flag.get("details", {}), facts)
+        if seen is not None:
+            flags.append({"code": flag["code"], "message": seen[0], "details": seen[1]})
+    status, message = stored["status"], stored.get("message", "")
+    original_status = stored.get("original_status")
+    if status in ("accepted", "flagged"):
+        status = "flagged" if flags else "accepted"
+        message = STORED_FLAGGED_MESSAGE if flags else STORED_MESSAGE
+    elif status == "duplicate" and original_status in ("accepted", "flagged"):
+        original_status = "flagged" if flags else "accepted"
+    return {
+        "record_id": stored["record_id"],
+        "status": status,
+        "reason": stored.get("reason"),
+        "message": message,
+        "flags": flags,
+        "content_hash": stored.get("content_hash"),
+        "missing_blobs": list(stored.get("missing_blobs", ())),
+        "original_status": original_status,
+    }
 
 
 def agent_may_learn_id_result(facts: frozenset[str]) -> bool:

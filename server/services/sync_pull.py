@@ -27,7 +27,6 @@ from server.services.disclosure import (
     held_cards,
     serve_cards,
 )
-from server.services.sync_push import outcome_out
 from server.services.views import visit_view
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
@@ -35,7 +34,8 @@ from server.storage.connection import transaction
 from server.storage.sync import stored_json
 from sync.cards import CardWindow, plan_pull
 from sync.cursor import CursorState, InvalidCursor, decode_cursor, encode_cursor
-from sync.records import RecordOutcome
+from sync.flag_views import agent_may_learn_id_result, agent_outcome_dict, card_facts
+from sync.identity import id_verification
 
 AGENT_VISIT_FIELDS = frozenset(AgentVisitSchema().fields)
 
@@ -60,6 +60,38 @@ def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
         if name in AGENT_VISIT_FIELDS:  # as visit_view sets them
             sent[name] = value
     return hashlib.sha256(_DIGEST_JSON(sent).encode()).hexdigest()
+
+
+def _disclosed(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    visit_ids: list[int],
+    desired: dict[int, Parts],
+) -> dict[int, frozenset[str]]:
+    """By visit id: what the agent's current card discloses (agent_card_facts). A desired
+    visit is the agent's and its card may be held now, so its facts depend on its purpose
+    alone: computed once per purpose, not once per outcome; the other visits are read."""
+    principal = caller.principal
+    assert principal is not None
+    by_purpose: dict[str | None, frozenset[str]] = {}
+    facts: dict[int, frozenset[str]] = {}
+    others = []
+    for visit_id in set(visit_ids):
+        parts = desired.get(visit_id)
+        if parts is None:
+            others.append(visit_id)
+            continue
+        visit = parts["visit"]
+        purpose = visit.get("purpose")
+        if purpose not in by_purpose:
+            by_purpose[purpose] = card_facts(
+                rt.disclosure.allowed_fields("agent", purpose), True, True
+            )
+        facts[visit_id] = by_purpose[purpose]
+    if others:
+        facts.update(agent_card_facts(db, rt, caller, others))
+    return facts
 
 
 def _decode(rt: Runtime, device: str, cursor: str | None) -> CursorState:
@@ -155,17 +187,20 @@ def pull(
         receipts = sync_rows.receipts(
             db, [r["id"] for r in outcome_rows if r["kind"] == "agreement"]
         )
-        disclosed = agent_card_facts(
-            db, rt, caller, [r["visit_id"] for r in outcome_rows], known=desired.values()
-        )
+        disclosed = _disclosed(db, rt, caller, [r["visit_id"] for r in outcome_rows], desired)
 
     outcomes = []
     for row in outcome_rows:
-        record = RecordOutcome.from_dict(stored_json(row["outcome"]))
-        # Only an ID confirmation's body says anything to its outcome (id_verification).
-        body = stored_json(row["body"]) if row["kind"] == "id_confirmation" else {}
         seen = disclosed.get(row["visit_id"], frozenset())
-        outcomes.append(outcome_out(record, (row["kind"], body), receipts.get(row["id"]), seen))
+        data = agent_outcome_dict(stored_json(row["outcome"]), seen)
+        data["receipt"] = receipts.get(row["id"])
+        if agent_may_learn_id_result(seen):
+            # Only an ID confirmation's body says anything to its outcome.
+            body = stored_json(row["body"]) if row["kind"] == "id_confirmation" else {}
+            data["id_verification"] = id_verification(row["kind"], body, data)
+        else:
+            data["id_verification"] = None
+        outcomes.append(data)
     next_state = CursorState(
         device_id=device,
         pull_seq=pull_seq,
