@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -183,22 +184,35 @@ def card_facts(card_fields: Iterable[str], may_hold_card: bool, assigned: bool) 
     return frozenset(facts)
 
 
+# A code's view under one set of facts: the same few codes and card facts over and over (a
+# pull answers every outcome of a day under a handful of purposes), and a pure function of
+# its two hashable arguments, so each is worked out once.
+@lru_cache(maxsize=1024)
+def _view_under(
+    code: str, facts: frozenset[str]
+) -> tuple[str, tuple[str, ...], Callable[[Mapping[str, Any]], bool] | None] | None:
+    """The message, the detail keys the facts allow and the shown_when test of a code's
+    view, or None when these facts do not let the agent learn of such a flag at all."""
+    view = AGENT_VIEWS.get(code)
+    if view is None or not view.needs <= facts:
+        return None
+    keys = tuple(key for key, derived_from in view.details.items() if derived_from <= facts)
+    return view.message, keys, view.shown_when
+
+
 def _agent_view(
     code: str, details: Mapping[str, Any], facts: frozenset[str]
 ) -> tuple[str, dict[str, Any]] | None:
     """The agent's message and details of one flag, or None when the agent may not learn
     it was raised: the rule agent_flag and agent_outcome_dict share."""
-    view = AGENT_VIEWS.get(code)
-    if view is None or not view.needs <= facts:
+    view = _view_under(code, facts)
+    if view is None:
         return None
-    shown = {
-        key: details[key]
-        for key, derived_from in view.details.items()
-        if key in details and derived_from <= facts
-    }
-    if view.shown_when is not None and not view.shown_when(shown):
+    message, keys, shown_when = view
+    shown = {key: details[key] for key in keys if key in details}
+    if shown_when is not None and not shown_when(shown):
         return None
-    return view.message, shown
+    return message, shown
 
 
 def agent_flag(flag: Flag, facts: frozenset[str]) -> Flag | None:

@@ -38,6 +38,9 @@ from sync.flag_views import agent_may_learn_id_result, agent_outcome_dict, card_
 from sync.identity import id_verification
 
 AGENT_VISIT_FIELDS = frozenset(AgentVisitSchema().fields)
+# The agent's fields visit_view copies from the visit row (it sets the other two itself).
+_SET_BY_VIEW = ("case_external_id", "borrower")
+_FROM_VISIT_ROW = tuple(sorted(AGENT_VISIT_FIELDS.difference(_SET_BY_VIEW)))
 
 
 def _agent_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> dict[str, Any]:
@@ -55,8 +58,9 @@ _DIGEST_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
 def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
     """A digest of what the device would be sent (the agent's fields of visit_view), to
     know when it changed."""
-    sent = {name: value for name, value in parts["visit"].items() if name in AGENT_VISIT_FIELDS}
-    for name, value in (("case_external_id", parts["case"]["external_id"]), ("borrower", card)):
+    visit = parts["visit"]
+    sent = {name: visit[name] for name in _FROM_VISIT_ROW if name in visit}
+    for name, value in zip(_SET_BY_VIEW, (parts["case"]["external_id"], card), strict=True):
         if name in AGENT_VISIT_FIELDS:  # as visit_view sets them
             sent[name] = value
     return hashlib.sha256(_DIGEST_JSON(sent).encode()).hexdigest()
