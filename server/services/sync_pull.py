@@ -66,6 +66,67 @@ def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
     return hashlib.sha256(_DIGEST_JSON(sent).encode()).hexdigest()
 
 
+# Cards and digests already worked out, by everything they are computed from (below): a
+# device's pull rebuilds and digests every card it may hold to compare with what it holds,
+# and from one pull to the next these are nearly always the same rows. Bounded; the oldest
+# entry goes first. Nothing outside _built_card sees the stored cards (it hands out copies).
+_CARD_MEMO: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
+CARD_MEMO_SIZE = 4096
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for a value that tells apart what JSON writes differently
+    (1, 1.0 and True are equal keys in a dict, but not the same text)."""
+    if isinstance(value, dict):
+        return (dict, tuple((key, _frozen(each)) for key, each in value.items()))
+    if isinstance(value, list | tuple):
+        return (type(value), tuple(_frozen(each) for each in value))
+    return (type(value), value)
+
+
+def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A row's names, values and the values' types (the values are plain column values)."""
+    values = tuple(row.values())
+    return tuple(row), values, tuple(map(type, values))
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a card value's containers, so no caller shares one with the memo."""
+    if type(value) is dict:
+        return {key: _fresh(each) for key, each in value.items()}
+    if type(value) is list:
+        return [_fresh(each) for each in value]
+    return value
+
+
+def _built_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The agent's card of a visit (_agent_card) and its digest (_card_digest), computed
+    once per distinct content: the key holds the policy's fields for the visit's purpose,
+    the visit, case and borrower rows and the computed facts, so it is the same card and
+    digest whenever the key is the same."""
+    fields = rt.disclosure.allowed_fields("agent", parts["visit"].get("purpose"))
+    try:
+        key = (
+            fields,
+            _row_key(parts["visit"]),
+            _row_key(parts["case"]),
+            _row_key(parts["borrower"]),
+            _frozen(computed),
+        )
+        known = _CARD_MEMO.get(key)
+    except TypeError:  # a value that cannot be a key (none in today's rows): no memo
+        card = _agent_card(rt, parts, computed)
+        return card, _card_digest(parts, card)
+    if known is None:
+        card = _agent_card(rt, parts, computed)
+        known = (_fresh(card), _card_digest(parts, card))
+        while len(_CARD_MEMO) >= CARD_MEMO_SIZE:
+            _CARD_MEMO.pop(next(iter(_CARD_MEMO)), None)
+        _CARD_MEMO[key] = known
+        return card, known[1]
+    return {name: _fresh(value) for name, value in known[0].items()}, known[1]
+
+
 def _disclosed(
     db: sqlite_utils.Database,
     rt: Runtime,
@@ -140,13 +201,12 @@ def pull(
             for parts in visit_rows.joined_by_ids(db, gone)
         }
         computed = computed_card_facts(db, rt, caller, list(desired.values()))
-        built = {
-            visit_id: _agent_card(rt, parts, computed.get(parts["case"]["id"], {}))
-            for visit_id, parts in desired.items()
-        }
-        digests = {
-            visit_id: _card_digest(parts, built[visit_id]) for visit_id, parts in desired.items()
-        }
+        built: dict[int, dict[str, Any]] = {}
+        digests: dict[int, str] = {}
+        for visit_id, parts in desired.items():
+            built[visit_id], digests[visit_id] = _built_card(
+                rt, parts, computed.get(parts["case"]["id"], {})
+            )
         outcome_rows = sync_rows.outcomes_after(db, device, state.outcome_seq, limit + 1)
         more_outcomes = len(outcome_rows) > limit
         outcome_rows = outcome_rows[:limit]
