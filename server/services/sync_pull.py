@@ -68,10 +68,12 @@ def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
 
 # Cards and digests already worked out, by everything they are computed from (below): a
 # device's pull rebuilds and digests every card it may hold to compare with what it holds,
-# and from one pull to the next these are nearly always the same rows. Bounded; the oldest
-# entry goes first. Nothing outside _built_card sees the stored cards (it hands out copies).
+# and from one pull to the next these are nearly always the same rows. Bounded (an entry is
+# ~4 KB: 2,048 cards, ~80 agents' days, in ~8 MB per worker); the oldest entry goes first.
+# Nothing outside _built_card sees the stored cards (it hands out copies).
 _CARD_MEMO: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
-CARD_MEMO_SIZE = 4096
+CARD_MEMO_SIZE = 2048
+_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per row layout, shared
 
 
 def _frozen(value: Any) -> Any:
@@ -86,8 +88,9 @@ def _frozen(value: Any) -> Any:
 
 def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
     """A row's names, values and the values' types (the values are plain column values)."""
+    names = tuple(row)
     values = tuple(row.values())
-    return tuple(row), values, tuple(map(type, values))
+    return _NAMES.setdefault(names, names), values, tuple(map(type, values))
 
 
 def _fresh(value: Any) -> Any:
@@ -121,7 +124,10 @@ def _built_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> tuple[di
         card = _agent_card(rt, parts, computed)
         known = (_fresh(card), _card_digest(parts, card))
         while len(_CARD_MEMO) >= CARD_MEMO_SIZE:
-            _CARD_MEMO.pop(next(iter(_CARD_MEMO)), None)
+            try:
+                del _CARD_MEMO[next(iter(_CARD_MEMO))]
+            except (StopIteration, KeyError, RuntimeError):  # another thread took it
+                break
         _CARD_MEMO[key] = known
         return card, known[1]
     return {name: _fresh(value) for name, value in known[0].items()}, known[1]
