@@ -71,7 +71,7 @@ def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
 # and from one pull to the next these are nearly always the same rows. Bounded (an entry is
 # ~4 KB: 2,048 cards, ~80 agents' days, in ~8 MB per worker); the oldest entry goes first.
 # Nothing outside _built_card sees the stored cards (it hands out copies).
-_CARD_MEMO: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
+_CARD_MEMO: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[str, ...], str]] = {}
 CARD_MEMO_SIZE = 2048
 _NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per row layout, shared
 
@@ -86,11 +86,20 @@ def _frozen(value: Any) -> Any:
     return (type(value), value)
 
 
-def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    """A row's names, values and the values' types (the values are plain column values)."""
-    names = tuple(row)
-    values = tuple(row.values())
-    return _NAMES.setdefault(names, names), values, tuple(map(type, values))
+def _content_key(fields: tuple[str, ...], parts: Parts, computed: dict[str, Any]) -> tuple:
+    """What a card and its digest are computed from: the policy's fields, the names, values
+    and value types of the visit, case and borrower rows (plain column values), and the
+    computed facts."""
+    visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
+    names = (*visit, "|", *case, "|", *borrower)  # "|" is no column's name
+    values = (*visit.values(), *case.values(), *borrower.values())
+    return (
+        fields,
+        _NAMES.setdefault(names, names),
+        values,
+        tuple(map(type, values)),
+        _frozen(computed),
+    )
 
 
 def _fresh(value: Any) -> Any:
@@ -104,33 +113,32 @@ def _fresh(value: Any) -> Any:
 
 def _built_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """The agent's card of a visit (_agent_card) and its digest (_card_digest), computed
-    once per distinct content: the key holds the policy's fields for the visit's purpose,
-    the visit, case and borrower rows and the computed facts, so it is the same card and
-    digest whenever the key is the same."""
+    once per distinct content (_content_key), so it is the same card and digest whenever
+    the key is the same."""
     fields = rt.disclosure.allowed_fields("agent", parts["visit"].get("purpose"))
     try:
-        key = (
-            fields,
-            _row_key(parts["visit"]),
-            _row_key(parts["case"]),
-            _row_key(parts["borrower"]),
-            _frozen(computed),
-        )
+        key = _content_key(fields, parts, computed)
         known = _CARD_MEMO.get(key)
     except TypeError:  # a value that cannot be a key (none in today's rows): no memo
         card = _agent_card(rt, parts, computed)
         return card, _card_digest(parts, card)
     if known is None:
         card = _agent_card(rt, parts, computed)
-        known = (_fresh(card), _card_digest(parts, card))
+        kept = _fresh(card)
+        nested = tuple(name for name, value in kept.items() if type(value) in (dict, list))
+        known = (kept, nested, _card_digest(parts, card))
         while len(_CARD_MEMO) >= CARD_MEMO_SIZE:
             try:
                 del _CARD_MEMO[next(iter(_CARD_MEMO))]
             except (StopIteration, KeyError, RuntimeError):  # another thread took it
                 break
         _CARD_MEMO[key] = known
-        return card, known[1]
-    return {name: _fresh(value) for name, value in known[0].items()}, known[1]
+        return card, known[2]
+    kept, nested, digest = known
+    card = dict(kept)
+    for name in nested:  # the values that are containers, copied
+        card[name] = _fresh(kept[name])
+    return card, digest
 
 
 def _disclosed(
