@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -183,19 +184,41 @@ def card_facts(card_fields: Iterable[str], may_hold_card: bool, assigned: bool) 
     return frozenset(facts)
 
 
-def agent_flag(flag: Flag, facts: frozenset[str]) -> Flag | None:
-    """The agent view of one flag, or None when the agent may not learn it was raised."""
-    view = AGENT_VIEWS.get(flag.code)
+# A code's view under one set of facts: the same few codes and card facts over and over (a
+# pull answers every outcome of a day under a handful of purposes), and a pure function of
+# its two hashable arguments, so each is worked out once.
+@lru_cache(maxsize=1024)
+def _view_under(
+    code: str, facts: frozenset[str]
+) -> tuple[str, tuple[str, ...], Callable[[Mapping[str, Any]], bool] | None] | None:
+    """The message, the detail keys the facts allow and the shown_when test of a code's
+    view, or None when these facts do not let the agent learn of such a flag at all."""
+    view = AGENT_VIEWS.get(code)
     if view is None or not view.needs <= facts:
         return None
-    details = {
-        key: flag.details[key]
-        for key, derived_from in view.details.items()
-        if key in flag.details and derived_from <= facts
-    }
-    if view.shown_when is not None and not view.shown_when(details):
+    keys = tuple(key for key, derived_from in view.details.items() if derived_from <= facts)
+    return view.message, keys, view.shown_when
+
+
+def _agent_view(
+    code: str, details: Mapping[str, Any], facts: frozenset[str]
+) -> tuple[str, dict[str, Any]] | None:
+    """The agent's message and details of one flag, or None when the agent may not learn
+    it was raised: the rule agent_flag and agent_outcome_dict share."""
+    view = _view_under(code, facts)
+    if view is None:
         return None
-    return Flag(flag.code, view.message, details)
+    message, keys, shown_when = view
+    shown = {key: details[key] for key in keys if key in details}
+    if shown_when is not None and not shown_when(shown):
+        return None
+    return message, shown
+
+
+def agent_flag(flag: Flag, facts: frozenset[str]) -> Flag | None:
+    """The agent view of one flag, or None when the agent may not learn it was raised."""
+    seen = _agent_view(flag.code, flag.details, facts)
+    return None if seen is None else Flag(flag.code, *seen)
 
 
 def agent_outcome(outcome: RecordOutcome, facts: frozenset[str]) -> RecordOutcome:
@@ -209,6 +232,35 @@ def agent_outcome(outcome: RecordOutcome, facts: frozenset[str]) -> RecordOutcom
     if outcome.status == "duplicate" and outcome.original_status in ("accepted", "flagged"):
         return replace(outcome, flags=flags, original_status=verdict)
     return replace(outcome, flags=flags)
+
+
+def agent_outcome_dict(stored: Mapping[str, Any], facts: frozenset[str]) -> dict[str, Any]:
+    """agent_outcome(RecordOutcome.from_dict(stored), facts).to_dict(), read straight from
+    the stored form (RecordOutcome.to_dict): a pull answers up to hundreds of outcomes, and
+    building, replacing and writing out a RecordOutcome and its Flags cost more than the
+    rest of the outcome's way out together."""
+    flags = []
+    for flag in stored.get("flags", ()):
+        seen = _agent_view(flag["code"], flag.get("details", {}), facts)
+        if seen is not None:
+            flags.append({"code": flag["code"], "message": seen[0], "details": seen[1]})
+    status, message = stored["status"], stored.get("message", "")
+    original_status = stored.get("original_status")
+    if status in ("accepted", "flagged"):
+        status = "flagged" if flags else "accepted"
+        message = STORED_FLAGGED_MESSAGE if flags else STORED_MESSAGE
+    elif status == "duplicate" and original_status in ("accepted", "flagged"):
+        original_status = "flagged" if flags else "accepted"
+    return {
+        "record_id": stored["record_id"],
+        "status": status,
+        "reason": stored.get("reason"),
+        "message": message,
+        "flags": flags,
+        "content_hash": stored.get("content_hash"),
+        "missing_blobs": list(stored.get("missing_blobs", ())),
+        "original_status": original_status,
+    }
 
 
 def agent_may_learn_id_result(facts: frozenset[str]) -> bool:

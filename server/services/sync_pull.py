@@ -27,7 +27,6 @@ from server.services.disclosure import (
     held_cards,
     serve_cards,
 )
-from server.services.sync_push import outcome_out
 from server.services.views import visit_view
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
@@ -35,9 +34,13 @@ from server.storage.connection import transaction
 from server.storage.sync import stored_json
 from sync.cards import CardWindow, plan_pull
 from sync.cursor import CursorState, InvalidCursor, decode_cursor, encode_cursor
-from sync.records import RecordOutcome
+from sync.flag_views import agent_may_learn_id_result, agent_outcome_dict, card_facts
+from sync.identity import id_verification
 
 AGENT_VISIT_FIELDS = frozenset(AgentVisitSchema().fields)
+# The agent's fields visit_view copies from the visit row (it sets the other two itself).
+_SET_BY_VIEW = ("case_external_id", "borrower")
+_FROM_VISIT_ROW = tuple(sorted(AGENT_VISIT_FIELDS.difference(_SET_BY_VIEW)))
 
 
 def _agent_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> dict[str, Any]:
@@ -55,11 +58,119 @@ _DIGEST_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
 def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
     """A digest of what the device would be sent (the agent's fields of visit_view), to
     know when it changed."""
-    sent = {name: value for name, value in parts["visit"].items() if name in AGENT_VISIT_FIELDS}
-    for name, value in (("case_external_id", parts["case"]["external_id"]), ("borrower", card)):
+    visit = parts["visit"]
+    sent = {name: visit[name] for name in _FROM_VISIT_ROW if name in visit}
+    for name, value in zip(_SET_BY_VIEW, (parts["case"]["external_id"], card), strict=True):
         if name in AGENT_VISIT_FIELDS:  # as visit_view sets them
             sent[name] = value
     return hashlib.sha256(_DIGEST_JSON(sent).encode()).hexdigest()
+
+
+# Cards and digests already worked out, by everything they are computed from (below): a
+# device's pull rebuilds and digests every card it may hold to compare with what it holds,
+# and from one pull to the next these are nearly always the same rows. Bounded (an entry is
+# ~4 KB: 2,048 cards, ~80 agents' days, in ~8 MB per worker); the oldest entry goes first.
+# Nothing outside _built_card sees the stored cards (it hands out copies).
+_CARD_MEMO: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[str, ...], str]] = {}
+CARD_MEMO_SIZE = 2048
+_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per row layout, shared
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for a value that tells apart what JSON writes differently
+    (1, 1.0 and True are equal keys in a dict, but not the same text)."""
+    if isinstance(value, dict):
+        return (dict, tuple((key, _frozen(each)) for key, each in value.items()))
+    if isinstance(value, list | tuple):
+        return (type(value), tuple(_frozen(each) for each in value))
+    return (type(value), value)
+
+
+def _content_key(fields: tuple[str, ...], parts: Parts, computed: dict[str, Any]) -> tuple:
+    """What a card and its digest are computed from: the policy's fields, the names, values
+    and value types of the visit, case and borrower rows (plain column values), and the
+    computed facts."""
+    visit, case, borrower = parts["visit"], parts["case"], parts["borrower"]
+    names = (*visit, "|", *case, "|", *borrower)  # "|" is no column's name
+    values = (*visit.values(), *case.values(), *borrower.values())
+    return (
+        fields,
+        _NAMES.setdefault(names, names),
+        values,
+        tuple(map(type, values)),
+        _frozen(computed),
+    )
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a card value's containers, so no caller shares one with the memo."""
+    if type(value) is dict:
+        return {key: _fresh(each) for key, each in value.items()}
+    if type(value) is list:
+        return [_fresh(each) for each in value]
+    return value
+
+
+def _built_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The agent's card of a visit (_agent_card) and its digest (_card_digest), computed
+    once per distinct content (_content_key), so it is the same card and digest whenever
+    the key is the same."""
+    fields = rt.disclosure.allowed_fields("agent", parts["visit"].get("purpose"))
+    try:
+        key = _content_key(fields, parts, computed)
+        known = _CARD_MEMO.get(key)
+    except TypeError:  # a value that cannot be a key (none in today's rows): no memo
+        card = _agent_card(rt, parts, computed)
+        return card, _card_digest(parts, card)
+    if known is None:
+        card = _agent_card(rt, parts, computed)
+        kept = _fresh(card)
+        nested = tuple(name for name, value in kept.items() if type(value) in (dict, list))
+        known = (kept, nested, _card_digest(parts, card))
+        while len(_CARD_MEMO) >= CARD_MEMO_SIZE:
+            try:
+                del _CARD_MEMO[next(iter(_CARD_MEMO))]
+            except (StopIteration, KeyError, RuntimeError):  # another thread took it
+                break
+        _CARD_MEMO[key] = known
+        return card, known[2]
+    kept, nested, digest = known
+    card = dict(kept)
+    for name in nested:  # the values that are containers, copied
+        card[name] = _fresh(kept[name])
+    return card, digest
+
+
+def _disclosed(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    caller: Caller,
+    visit_ids: list[int],
+    desired: dict[int, Parts],
+) -> dict[int, frozenset[str]]:
+    """By visit id: what the agent's current card discloses (agent_card_facts). A desired
+    visit is the agent's and its card may be held now, so its facts depend on its purpose
+    alone: computed once per purpose, not once per outcome; the other visits are read."""
+    principal = caller.principal
+    assert principal is not None
+    by_purpose: dict[str | None, frozenset[str]] = {}
+    facts: dict[int, frozenset[str]] = {}
+    others = []
+    for visit_id in set(visit_ids):
+        parts = desired.get(visit_id)
+        if parts is None:
+            others.append(visit_id)
+            continue
+        visit = parts["visit"]
+        purpose = visit.get("purpose")
+        if purpose not in by_purpose:
+            by_purpose[purpose] = card_facts(
+                rt.disclosure.allowed_fields("agent", purpose), True, True
+            )
+        facts[visit_id] = by_purpose[purpose]
+    if others:
+        facts.update(agent_card_facts(db, rt, caller, others))
+    return facts
 
 
 def _decode(rt: Runtime, device: str, cursor: str | None) -> CursorState:
@@ -104,13 +215,12 @@ def pull(
             for parts in visit_rows.joined_by_ids(db, gone)
         }
         computed = computed_card_facts(db, rt, caller, list(desired.values()))
-        built = {
-            visit_id: _agent_card(rt, parts, computed.get(parts["case"]["id"], {}))
-            for visit_id, parts in desired.items()
-        }
-        digests = {
-            visit_id: _card_digest(parts, built[visit_id]) for visit_id, parts in desired.items()
-        }
+        built: dict[int, dict[str, Any]] = {}
+        digests: dict[int, str] = {}
+        for visit_id, parts in desired.items():
+            built[visit_id], digests[visit_id] = _built_card(
+                rt, parts, computed.get(parts["case"]["id"], {})
+            )
         outcome_rows = sync_rows.outcomes_after(db, device, state.outcome_seq, limit + 1)
         more_outcomes = len(outcome_rows) > limit
         outcome_rows = outcome_rows[:limit]
@@ -155,17 +265,20 @@ def pull(
         receipts = sync_rows.receipts(
             db, [r["id"] for r in outcome_rows if r["kind"] == "agreement"]
         )
-        disclosed = agent_card_facts(
-            db, rt, caller, [r["visit_id"] for r in outcome_rows], known=desired.values()
-        )
+        disclosed = _disclosed(db, rt, caller, [r["visit_id"] for r in outcome_rows], desired)
 
     outcomes = []
     for row in outcome_rows:
-        record = RecordOutcome.from_dict(stored_json(row["outcome"]))
-        # Only an ID confirmation's body says anything to its outcome (id_verification).
-        body = stored_json(row["body"]) if row["kind"] == "id_confirmation" else {}
         seen = disclosed.get(row["visit_id"], frozenset())
-        outcomes.append(outcome_out(record, (row["kind"], body), receipts.get(row["id"]), seen))
+        data = agent_outcome_dict(stored_json(row["outcome"]), seen)
+        data["receipt"] = receipts.get(row["id"])
+        if agent_may_learn_id_result(seen):
+            # Only an ID confirmation's body says anything to its outcome.
+            body = stored_json(row["body"]) if row["kind"] == "id_confirmation" else {}
+            data["id_verification"] = id_verification(row["kind"], body, data)
+        else:
+            data["id_verification"] = None
+        outcomes.append(data)
     next_state = CursorState(
         device_id=device,
         pull_seq=pull_seq,

@@ -153,13 +153,17 @@ def receipts(db: sqlite_utils.Database, agreement_ids: list[str]) -> dict[str, R
 def outcomes_after(
     db: sqlite_utils.Database, device_id: str, after_seq: int, limit: int
 ) -> list[Row]:
-    return list(
-        db.query(
-            "SELECT seq, id, kind, visit_id, recorded_at, outcome, body FROM sync_records "
-            "WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            [device_id, after_seq, limit],
-        )
+    """The device's records after `after_seq` in order, with their stored outcomes: what a
+    pull answers. `body` is read for ID confirmations only, the one kind whose outcome it
+    informs (a visit report's body, with its notes, is most of the row)."""
+    cursor = db.execute(
+        "SELECT seq, id, kind, visit_id, outcome, "
+        "CASE WHEN kind = 'id_confirmation' THEN body END AS body FROM sync_records "
+        "WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        [device_id, after_seq, limit],
     )
+    keys = [column[0] for column in cursor.description]
+    return [dict(zip(keys, values, strict=True)) for values in cursor]
 
 
 def list_records(db: sqlite_utils.Database, filters: Row, after: int, limit: int) -> list[Row]:
@@ -177,13 +181,14 @@ def list_records(db: sqlite_utils.Database, filters: Row, after: int, limit: int
 
 
 def device_cards(db: sqlite_utils.Database, device_id: str) -> list[Row]:
-    """Cards the device holds or was ordered to purge and has not confirmed."""
-    return list(
-        db.query(
-            "SELECT * FROM device_cards WHERE device_id = ? AND purge_confirmed_at IS NULL",
-            [device_id],
-        )
+    """Cards the device holds or was ordered to purge and has not confirmed (read on every
+    pull: a plain cursor, without the savepoint `db.query` wraps around a query)."""
+    cursor = db.execute(
+        "SELECT * FROM device_cards WHERE device_id = ? AND purge_confirmed_at IS NULL",
+        [device_id],
     )
+    keys = [column[0] for column in cursor.description]
+    return [dict(zip(keys, values, strict=True)) for values in cursor]
 
 
 def deliver_cards(db: sqlite_utils.Database, rows: Iterable[Row]) -> None:
@@ -231,8 +236,10 @@ def confirm_purges(
 
 
 def device_sync_state(db: sqlite_utils.Database, device_id: str) -> Row:
-    rows = list(db.query("SELECT * FROM device_sync WHERE device_id = ?", [device_id]))
-    return rows[0] if rows else {"device_id": device_id, "pull_count": 0}
+    cursor = db.execute("SELECT * FROM device_sync WHERE device_id = ?", [device_id])
+    keys = [column[0] for column in cursor.description]
+    row = cursor.fetchone()
+    return dict(zip(keys, row, strict=True)) if row else {"device_id": device_id, "pull_count": 0}
 
 
 def record_push(db: sqlite_utils.Database, state: Row) -> None:

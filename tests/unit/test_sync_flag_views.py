@@ -27,6 +27,7 @@ from sync.flag_views import (
     VISIT_PLAN,
     agent_flag,
     agent_outcome,
+    agent_outcome_dict,
     card_facts,
 )
 from sync.reconcile import reconcile_batch
@@ -190,6 +191,42 @@ def test_every_code_shows_an_agent_only_allowed_keys_and_the_fixed_message(
         assert seen_a.message == view.message
         assert set(seen_a.details) <= allowed
         assert all(seen_a.details[k] == details_a[k] for k in seen_a.details)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.sampled_from(["accepted", "flagged", "duplicate", "rejected", "retry"]),
+    original_status=st.sampled_from([None, "accepted", "flagged", "rejected"]),
+    codes=st.lists(st.sampled_from(sorted(ALL_CODES) + ["unknown_rule"]), max_size=4),
+    disclosed=st.frozensets(st.sampled_from(_facts_vocabulary())),
+    data=st.data(),
+)
+def test_the_stored_form_read_directly_is_answered_as_the_outcome_object(
+    status, original_status, codes, disclosed, data
+):
+    """agent_outcome_dict (the pull's way) equals agent_outcome(...).to_dict() (the push's)."""
+    flags = []
+    for code in codes:
+        view = AGENT_VIEWS.get(code)
+        keys = set(view.details if view else ()) | {"distance_m", "other_visits"}
+        keys = data.draw(st.sets(st.sampled_from(sorted(keys))))
+        flags.append(
+            Flag(code, data.draw(st.text(max_size=8)), {k: data.draw(_VALUES) for k in keys})
+        )
+    outcome = RecordOutcome(
+        REPORT_ID,
+        status,
+        data.draw(st.sampled_from([None, "malformed"])),
+        data.draw(st.text(max_size=8)),
+        tuple(flags),
+        data.draw(st.sampled_from([None, "ab" * 32])),
+        tuple(data.draw(st.lists(st.sampled_from(["cd" * 32, "ef" * 32]), max_size=2))),
+        original_status,
+    )
+    stored = outcome.to_dict()
+    expected = agent_outcome(RecordOutcome.from_dict(stored), disclosed).to_dict()
+    assert agent_outcome_dict(stored, disclosed) == expected
+    assert list(agent_outcome_dict(stored, disclosed)) == list(expected)
 
 
 # --- the property: an agent's push answer depends only on what its card discloses --------
