@@ -225,13 +225,63 @@ def agent_outcome(outcome: RecordOutcome, facts: frozenset[str]) -> RecordOutcom
     """An outcome as the agent may see it: flags through their agent views, and the status
     and message of a stored record following the flags that are left."""
     flags = tuple(view for f in outcome.flags if (view := agent_flag(f, facts)) is not None)
-    verdict = "flagged" if flags else "accepted"
-    if outcome.status in ("accepted", "flagged"):
-        message = STORED_FLAGGED_MESSAGE if flags else STORED_MESSAGE
-        return replace(outcome, status=verdict, message=message, flags=flags)
-    if outcome.status == "duplicate" and outcome.original_status in ("accepted", "flagged"):
-        return replace(outcome, flags=flags, original_status=verdict)
-    return replace(outcome, flags=flags)
+    status, message, original = _as_seen(
+        outcome.status, outcome.message, outcome.original_status, bool(flags)
+    )
+    return replace(outcome, status=status, message=message, flags=flags, original_status=original)
+
+
+def agent_outcome_wire(outcome: RecordOutcome, facts: frozenset[str]) -> dict[str, Any]:
+    """agent_outcome(outcome, facts).to_dict(), written without building the agent's
+    outcome: every outcome of every push answer passes here, and the dataclasses.replace
+    was the largest single cost of answering a replayed batch."""
+    flags = [view.to_dict() for f in outcome.flags if (view := agent_flag(f, facts)) is not None]
+    return _wire(
+        outcome.record_id,
+        _as_seen(outcome.status, outcome.message, outcome.original_status, bool(flags)),
+        outcome.reason,
+        flags,
+        outcome.content_hash,
+        outcome.missing_blobs,
+    )
+
+
+_STORED = ("accepted", "flagged")
+
+
+def _as_seen(
+    status: str, message: str, original_status: str | None, flagged: bool
+) -> tuple[str, str, str | None]:
+    """The status, message and original status the agent is told: a stored record's (and a
+    replayed one's original) follow whether any flag the agent may see is left."""
+    verdict = "flagged" if flagged else "accepted"
+    if status in _STORED:
+        return verdict, STORED_FLAGGED_MESSAGE if flagged else STORED_MESSAGE, original_status
+    if status == "duplicate" and original_status in _STORED:
+        return status, message, verdict
+    return status, message, original_status
+
+
+def _wire(
+    record_id: str,
+    seen: tuple[str, str, str | None],
+    reason: str | None,
+    flags: list[dict[str, Any]],
+    content_hash: str | None,
+    missing_blobs: Iterable[str],
+) -> dict[str, Any]:
+    """An outcome's wire form (RecordOutcome.to_dict's keys, in its order)."""
+    status, message, original_status = seen
+    return {
+        "record_id": record_id,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "flags": flags,
+        "content_hash": content_hash,
+        "missing_blobs": list(missing_blobs),
+        "original_status": original_status,
+    }
 
 
 def agent_outcome_dict(stored: Mapping[str, Any], facts: frozenset[str]) -> dict[str, Any]:
@@ -244,23 +294,16 @@ def agent_outcome_dict(stored: Mapping[str, Any], facts: frozenset[str]) -> dict
         seen = _agent_view(flag["code"], flag.get("details", {}), facts)
         if seen is not None:
             flags.append({"code": flag["code"], "message": seen[0], "details": seen[1]})
-    status, message = stored["status"], stored.get("message", "")
-    original_status = stored.get("original_status")
-    if status in ("accepted", "flagged"):
-        status = "flagged" if flags else "accepted"
-        message = STORED_FLAGGED_MESSAGE if flags else STORED_MESSAGE
-    elif status == "duplicate" and original_status in ("accepted", "flagged"):
-        original_status = "flagged" if flags else "accepted"
-    return {
-        "record_id": stored["record_id"],
-        "status": status,
-        "reason": stored.get("reason"),
-        "message": message,
-        "flags": flags,
-        "content_hash": stored.get("content_hash"),
-        "missing_blobs": list(stored.get("missing_blobs", ())),
-        "original_status": original_status,
-    }
+    return _wire(
+        stored["record_id"],
+        _as_seen(
+            stored["status"], stored.get("message", ""), stored.get("original_status"), bool(flags)
+        ),
+        stored.get("reason"),
+        flags,
+        stored.get("content_hash"),
+        stored.get("missing_blobs", ()),
+    )
 
 
 def agent_may_learn_id_result(facts: frozenset[str]) -> bool:

@@ -34,17 +34,11 @@ from server.storage import sync as sync_rows
 from server.storage.connection import transaction
 from server.timing import phase
 from sync.contacts import CONTACT
-from sync.flag_views import agent_flag, agent_may_learn_id_result
+from sync.flag_views import agent_may_learn_id_result, agent_outcome_wire
 from sync.identity import id_verification
 from sync.receipts import sign_receipt
 from sync.reconcile import reconcile_batch
-from sync.records import (
-    STORED_FLAGGED_MESSAGE,
-    STORED_MESSAGE,
-    IncomingRecord,
-    RecordOutcome,
-    referenced_blobs,
-)
+from sync.records import IncomingRecord, RecordOutcome, referenced_blobs
 
 
 @dataclass(frozen=True)
@@ -324,38 +318,10 @@ def outcome_out(
     """The wire form of an outcome as the agent may see it: flags through their agent views
     (sync.flag_views) given what the agent's current card `disclosed`, with its receipt and,
     while the card may be held, the ID-verification result. The store keeps the full one."""
-    data = agent_wire(outcome, disclosed)
+    data = agent_outcome_wire(outcome, disclosed)
     kind, body = kind_body or (None, None)
     data["receipt"] = receipt
     data["id_verification"] = (
         id_verification(kind, body, data) if agent_may_learn_id_result(disclosed) else None
     )
     return data
-
-
-def agent_wire(outcome: RecordOutcome, facts: frozenset[str]) -> dict[str, Any]:
-    """`agent_outcome(outcome, facts).to_dict()`, written without building the agent's
-    outcome: every outcome of every answer passes here, and the dataclasses.replace inside
-    agent_outcome was the largest single cost of answering a replayed batch. The flags go
-    through sync.flag_views.agent_flag as there; tests/unit/test_push_answer.py holds the
-    two to the same dict for every status, flag code and card."""
-    views = [view for flag in outcome.flags if (view := agent_flag(flag, facts)) is not None]
-    status, message, original = outcome.status, outcome.message, outcome.original_status
-    if status in _STORED:
-        status = "flagged" if views else "accepted"
-        message = STORED_FLAGGED_MESSAGE if views else STORED_MESSAGE
-    elif status == "duplicate" and original in _STORED:
-        original = "flagged" if views else "accepted"
-    return {
-        "record_id": outcome.record_id,
-        "status": status,
-        "reason": outcome.reason,
-        "message": message,
-        "flags": [view.to_dict() for view in views],
-        "content_hash": outcome.content_hash,
-        "missing_blobs": list(outcome.missing_blobs),
-        "original_status": original,
-    }
-
-
-_STORED = ("accepted", "flagged")

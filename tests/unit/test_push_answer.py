@@ -1,4 +1,4 @@
-"""The agent's wire form of an outcome, written directly (sync_push.agent_wire), is exactly
+"""The agent's wire form of an outcome, written directly (flag_views.agent_outcome_wire), is
 sync.flag_views.agent_outcome(...).to_dict(): for every status, original status, flag code
 (known or not), detail key and card; and a stored outcome read in one step
 (push_facts.stored_outcome) is the one RecordOutcome.from_dict rebuilds."""
@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from server.domain.disclosure import CATALOGUE
 from server.services.push_facts import stored_outcome
-from server.services.sync_push import agent_wire
 from sync.compliance import Flag
 from sync.flag_views import (
     AGENT_VIEWS,
     CARD_VISIT_FACTS,
     NEVER_DISCLOSED,
     agent_outcome,
+    agent_outcome_wire,
     card_facts,
 )
 from sync.records import RecordOutcome
@@ -75,7 +75,7 @@ def test_agent_wire_is_the_agent_outcome(
         original,
     )
     facts = frozenset(facts)
-    assert agent_wire(outcome, facts) == agent_outcome(outcome, facts).to_dict()
+    assert agent_outcome_wire(outcome, facts) == agent_outcome(outcome, facts).to_dict()
 
 
 def test_every_code_on_every_card_the_policy_can_grant():
@@ -90,7 +90,7 @@ def test_every_code_on_every_card_the_policy_can_grant():
     for facts, code, status in itertools.product(cards, CODES, STATUSES):
         flag = Flag(code, "full", _details(rng))
         outcome = RecordOutcome("r", status, flags=(flag,), original_status="flagged")
-        assert agent_wire(outcome, facts) == agent_outcome(outcome, facts).to_dict()
+        assert agent_outcome_wire(outcome, facts) == agent_outcome(outcome, facts).to_dict()
 
 
 @settings(max_examples=300, deadline=None)
