@@ -5,13 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 import sqlite_utils
+from sqlite_utils.utils import dedupe_keys
 
 Row = dict[str, Any]
 
 
 def _one(db: sqlite_utils.Database, sql: str, params: list[Any]) -> Row | None:
-    rows = list(db.query(sql, params))
-    return rows[0] if rows else None
+    """The first row of a read, as a dict; None when there is none. Every request's
+    authentication runs three of these (user, device, session), so they go straight to the
+    cursor rather than through `db.query`, whose savepoint pair guards writes these are not."""
+    cursor = db.execute(sql, params)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    names = [d[0] for d in cursor.description]
+    if len(set(names)) != len(names):  # a join's repeated name, numbered as db.query does
+        names = dedupe_keys(names)
+    return dict(zip(names, row, strict=True))
 
 
 def insert_user(db: sqlite_utils.Database, user: Row) -> int:
