@@ -121,15 +121,17 @@ def _subject_key(kind: str, subject_id: Any) -> Any:
 
 
 def _owners(
-    db: sqlite_utils.Database, sightings: Sequence[Sighting], known: Mapping[tuple[str, Any], Owner]
+    db: sqlite_utils.Database,
+    sightings: Sequence[Sighting],
+    keys: Sequence[Any],
+    known: Mapping[tuple[str, Any], Owner],
 ) -> dict[tuple[str, Any], Owner]:
-    """(kind, id) -> (borrower, case, visit) for every subject named, in one query per kind
-    for those not `known` (noted by the use case)."""
+    """(kind, id) -> (borrower, case, visit) for every subject named (`keys`: the sightings'
+    _subject_key), in one query per kind for those not `known` (noted by the use case)."""
     wanted: dict[str, set[Any]] = {}
     owners: dict[tuple[str, Any], Owner] = {}
-    for sighting in sightings:
+    for sighting, key in zip(sightings, keys, strict=True):
         kind = sighting.subject_kind
-        key = _subject_key(kind, sighting.subject_id)
         if key is None:
             continue
         owner = known.get((kind, key))
@@ -161,21 +163,24 @@ def account(
     principal = recorder.caller.principal
     if principal is None or not sightings:
         return [set() for _ in sightings]
-    owners = _owners(db, sightings, recorder.owners)
+    keys = [_subject_key(sighting.subject_kind, sighting.subject_id) for sighting in sightings]
+    owners = _owners(db, sightings, keys, recorder.owners)
     allowed = frozenset(rt.disclosure.allowed_fields(principal.role, purpose))
     occurred_at = to_iso(recorder.caller.now)  # one text for every entry of the response
     sendable = []
-    for sighting in sightings:
-        key = _subject_key(sighting.subject_kind, sighting.subject_id)
+    entries = recorder.entries
+    nothing: set[str] = set()
+    for sighting, key in zip(sightings, keys, strict=True):
         owner = owners.get((sighting.subject_kind, key))
         if owner is None:
             sendable.append(set())
             continue
-        covered = recorder.covered(owner[0])
-        new = sighting.facts - covered
-        if not new:
+        entry = entries.get(owner[0])  # recorder.covered, inline: hundreds of sightings
+        covered = entry["fields"] if entry is not None else nothing
+        if sighting.facts <= covered:  # nothing new: all of it was ledgered already
             sendable.append(sighting.facts)
             continue
+        new = sighting.facts - covered
         granted = new & allowed
         if granted:
             recorder.add(_entry(recorder.caller, owner, granted, purpose, occurred_at))
