@@ -127,6 +127,24 @@ def _walk(plan: Plan, data: Any, subject: tuple[str, Any], found: list[Found]) -
     # A list's items are walked in this loop, not by a call each: an answer is lists of
     # hundreds of small items (outcomes, their flags, cards); the plan's parts are read once.
     own_subject, facts, keyed, nested = plan.subject, plan.facts, plan.keyed, plan.nested
+    if own_subject is None and not keyed and not nested and isinstance(data, list):
+        # Leaves of the subject above them (an outcome's flags): their facts alone.
+        for item in data:
+            if isinstance(item, dict):
+                get = item.get
+                places = [
+                    place
+                    for place in facts
+                    if (value := get(place[0])) is not None
+                    and value != ""
+                    and value != []
+                    and value != {}
+                ]
+                if places:
+                    found.append(Found(subject[0], subject[1], item, places))
+            elif isinstance(item, list):
+                _walk(plan, item, subject, found)
+        return
     for item in data if isinstance(data, list) else (data,):
         if isinstance(item, list):
             _walk(plan, item, subject, found)
