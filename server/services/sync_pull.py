@@ -119,22 +119,13 @@ def _built_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> tuple[di
     """The agent's card of a visit (_agent_card) and its digest (_card_digest), computed
     once per distinct content (_content_key), so it is the same card and digest whenever
     the key is the same."""
-    card, digest, _ = _built(rt, parts, computed)
-    return card, digest
-
-
-def _built(
-    rt: Runtime, parts: Parts, computed: dict[str, Any]
-) -> tuple[dict[str, Any], str, tuple | None]:
-    """_built_card's card and digest, and the content key they were found under (None when
-    the content cannot be a key)."""
     fields = rt.disclosure.allowed_fields("agent", parts["visit"].get("purpose"))
     try:
         key = _content_key(fields, parts, computed)
         known = _CARD_MEMO.get(key)
     except TypeError:  # a value that cannot be a key (none in today's rows): no memo
         card = _agent_card(rt, parts, computed)
-        return card, _card_digest(parts, card), None
+        return card, _card_digest(parts, card)
     if known is None:
         card = _agent_card(rt, parts, computed)
         kept = _fresh(card)
@@ -146,50 +137,12 @@ def _built(
             except (StopIteration, KeyError, RuntimeError):  # another thread took it
                 break
         _CARD_MEMO[key] = known
-        return card, known[2], key
+        return card, known[2]
     kept, nested, digest = known
     card = dict(kept)
     for name in nested:  # the values that are containers, copied
         card[name] = _fresh(kept[name])
-    return card, digest, key
-
-
-# Upserts already dumped by AgentVisitSchema (fast_dump.dumped, which the answer's dump
-# hands on), by the card's content key (_content_key: the policy's fields, the visit, case
-# and borrower rows, the computed facts) and its expiry: serve_cards' card is the memoised
-# card with the borrower and case ids of these rows and this expiry, and the upsert is
-# visit_view of these rows and that card. At most UPSERT_MEMO_SIZE (about 3 KB each), the
-# oldest goes first; copies of the containers the ledger may remove a fact from (the
-# upsert and its card) are handed out.
-_UPSERT_MEMO: dict[tuple[Any, ...], dict[str, Any]] = {}
-UPSERT_MEMO_SIZE = 2048
-_WRITTEN_UPSERT = written_type(AgentVisitSchema)
-
-
-def _upsert(parts: Parts, card: dict[str, Any], key: tuple | None) -> dict[str, Any]:
-    """visit_view(parts, card), already dumped by AgentVisitSchema when the card's content
-    key is known (then written once per key and expiry)."""
-    if key is None:
-        return visit_view(parts, card)
-    expires = card.get("expires_at")
-    # Equal instants at other offsets are written differently: the offset is in the key.
-    memo_key = (key, type(expires), expires, getattr(expires, "utcoffset", lambda: None)())
-    known = _UPSERT_MEMO.get(memo_key)
-    if known is None:
-        known = dumped(AgentVisitSchema, visit_view(parts, card))
-        if type(known) is not _WRITTEN_UPSERT:  # not compiled: dumped with the answer
-            return known
-        while len(_UPSERT_MEMO) >= UPSERT_MEMO_SIZE:
-            try:
-                del _UPSERT_MEMO[next(iter(_UPSERT_MEMO))]
-            except (StopIteration, KeyError, RuntimeError):  # another thread took it
-                break
-        _UPSERT_MEMO[memo_key] = known
-    copy = _WRITTEN_UPSERT(known)
-    borrower = known.get("borrower")
-    if type(borrower) is dict:
-        copy["borrower"] = dict(borrower)
-    return copy
+    return card, digest
 
 
 def _disclosed(
@@ -322,9 +275,8 @@ def pull(
         computed = computed_card_facts(db, rt, caller, list(desired.values()))
         built: dict[int, dict[str, Any]] = {}
         digests: dict[int, str] = {}
-        keys: dict[int, tuple | None] = {}
         for visit_id, parts in desired.items():
-            built[visit_id], digests[visit_id], keys[visit_id] = _built(
+            built[visit_id], digests[visit_id] = _built_card(
                 rt, parts, computed.get(parts["case"]["id"], {})
             )
         outcome_rows = pull_reads.outcomes_after(db, device, state.outcome_seq, limit + 1)
@@ -395,10 +347,7 @@ def pull(
         "cursor": encode_cursor(next_state, key=rt.cursor_key),
         "has_more": plan.more_cards or more_outcomes,
         "server_time": now,
-        "upserts": [
-            _upsert(parts, card, keys[visit_id])
-            for parts, card, visit_id in zip(page, cards, plan.send, strict=True)
-        ],
+        "upserts": [visit_view(parts, card) for parts, card in zip(page, cards, strict=True)],
         "purges": [
             {"visit_id": p.visit_id, "reason": p.reason, "ordered_at": to_iso(p.ordered_at)}
             for p in plan.purges
