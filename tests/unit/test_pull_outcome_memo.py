@@ -84,6 +84,8 @@ def test_a_memoised_outcome_is_answered_as_one_built_and_dumped_afresh(row, seen
         handed = sync_pull._outcome(row, seen, None)
         assert type(handed) is written_type(OutcomeSchema)
         assert _text(handed) == expected
+        # Dumped again by marshmallow it is itself (test_fast_dump compares the two dumps).
+        assert json.dumps(Schema.dump(OutcomeSchema(), handed)) == json.dumps(handed)
         # The ledger may remove a fact from the outcome or a flag: never from the memo's.
         handed.pop("id_verification", None)
         for flag in handed["flags"]:
