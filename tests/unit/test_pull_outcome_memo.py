@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema
 
@@ -73,6 +73,11 @@ def _text(outcome: dict) -> bytes:
     return json.dumps(PullResultSchema().dump({"outcomes": [outcome]}), default=str).encode()
 
 
+# Generating a row draws many values: on a loaded machine it is slow, which is no fault.
+RELAXED = settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
+
+
+@RELAXED
 @given(row=rows(), seen=st.frozensets(st.sampled_from([*FACTS, ID_CHECK])), hits=st.integers(1, 3))
 def test_a_memoised_outcome_is_answered_as_one_built_and_dumped_afresh(row, seen, hits):
     sync_pull._OUTCOME_MEMO.clear()
@@ -93,6 +98,7 @@ def test_a_memoised_outcome_is_answered_as_one_built_and_dumped_afresh(row, seen
     assert _text(sync_pull._outcome(row, seen, None)) == expected
 
 
+@RELAXED
 @given(row=rows(), seen=st.frozensets(st.sampled_from(FACTS)))
 def test_an_outcome_with_a_receipt_is_built_afresh_and_dumped_with_the_answer(row, seen):
     receipt = {
