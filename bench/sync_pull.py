@@ -17,7 +17,8 @@ machine's other load falls on both alike; then the ratios ref/this are printed. 
 only; nothing here fails on time, and every loop is bounded by `--pulls` and
 `--max-seconds`.
 
-    .venv/bin/python -m bench.sync_pull [--pulls 300] [--ref main] [--outcomes] [--no-profile]
+    .venv/bin/python -m bench.sync_pull [--pulls 300] [--ref main] [--outcomes]
+        [--reports-per-visit 4] [--no-profile]
 """
 
 from __future__ import annotations
@@ -127,12 +128,15 @@ class Target:
             phases[name] = phases.get(name, 0.0) + float(duration)
         return answer.json()
 
-    def report_day(self) -> None:
-        """One visit report per card of the day, pushed once: every later pull from a fresh
-        cursor carries their 25 outcomes besides the cards."""
+    def report_day(self, per_visit: int = 1) -> None:
+        """`per_visit` visit reports per card of the day (a minute apart, the cards in turn,
+        as the peers workload pushes them), pushed once: every later pull from a fresh cursor
+        carries their outcomes (25 per report per visit) besides the cards."""
         now = datetime.now(UTC)
         records = []
-        for n, visit in enumerate(self.pull()["upserts"]):
+        visits = self.pull()["upserts"]
+        for n in range(len(visits) * per_visit):
+            visit = visits[n % len(visits)]
             home = (visit["borrower"] or {}).get("home_geo") or {"lat": 31.2, "lon": 121.5}
             arrived = now - timedelta(hours=2) + timedelta(minutes=n)
             records.append(
@@ -178,8 +182,8 @@ def measure(targets: list[Target], args: argparse.Namespace, deadline: float) ->
     """Warm every server, then pull from each in turn (so the machine's other load falls on
     every tree alike), and fill in each one's figures."""
     for each in targets:
-        if args.outcomes:
-            each.report_day()
+        if args.outcomes or args.reports_per_visit:
+            each.report_day(args.reports_per_visit or 1)
         for _ in range(5):
             page = each.pull()
             each.figures.cards, each.figures.outcomes = len(page["upserts"]), len(page["outcomes"])
@@ -237,6 +241,13 @@ def main() -> None:
         "--outcomes",
         action="store_true",
         help="push a report per visit first: pulls carry outcomes",
+    )
+    parser.add_argument(
+        "--reports-per-visit",
+        type=int,
+        default=0,
+        help="as --outcomes, with this many reports per visit (4: the peers workload, "
+        "100 outcomes per pull, most flagged)",
     )
     parser.add_argument("--no-profile", dest="profile", action="store_false")
     parser.add_argument("--profile-pulls", type=int, default=50)

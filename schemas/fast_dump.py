@@ -127,9 +127,13 @@ def _compiled(schema: Schema) -> Dumper:
         else:
             plan.append((name, key, (), None, field, missing))
     accessor = schema.get_attribute
+    # Objects already written by this schema's class in its own shape (dumped()): handed on.
+    done = written_type(type(schema)) if _whole(schema) else None
 
     def dump(obj: Any) -> Any:
         if type(obj) is not dict:
+            if type(obj) is done:
+                return obj
             return Schema._serialize(schema, obj, many=False)
         out = {}
         get = obj.get
@@ -151,6 +155,49 @@ def _compiled(schema: Schema) -> Dumper:
         return out
 
     return dump
+
+
+# A dict type per schema class, whose objects are that class's dump of something (made only
+# by dumped(), from the schema's own compiled plan): a plan of the class meets one inside a
+# larger answer and hands it on instead of writing it a second time. A pull answers the same
+# stored outcomes pull after pull; they are dumped once and kept in this form.
+_WRITTEN: dict[type, type[dict]] = {}
+
+
+def written_type(cls: type) -> type[dict]:
+    """The dict type of what `cls` already wrote (dumped())."""
+    kind = _WRITTEN.get(cls)
+    if kind is None:
+        kind = _WRITTEN[cls] = type(f"Written{cls.__name__}", (dict,), {"__slots__": ()})
+    return kind
+
+
+def _whole(schema: Schema) -> bool:
+    """The schema dumps the fields its class does (no only=, exclude=, load_only= of its
+    own), so what the class wrote is what it would write."""
+    try:
+        fresh = type(schema)()
+    except TypeError:  # a schema class that needs arguments: never taken for its class's
+        return False
+    return list(schema.dump_fields) == list(fresh.dump_fields)
+
+
+_PLANS: dict[type, Dumper | None] = {}
+
+
+def dumped(cls: type[Schema], obj: dict[str, Any]) -> dict[str, Any]:
+    """cls().dump(obj), as that schema's written type, which a compiled plan of `cls`
+    (nested in an answer) copies as it is; `obj` itself for a schema whose dump is not
+    compiled (hooks, accessors), which would dump it again. Nothing may change what this
+    returns afterwards but as the schema could have written it (the ledger removing a fact
+    is such a change: a value left out)."""
+    if cls not in _PLANS:
+        schema = cls()
+        _PLANS[cls] = _compiled(schema) if _plain(schema) else None
+    dump = _PLANS[cls]
+    if dump is None or type(obj) is not dict:
+        return obj
+    return written_type(cls)(dump(obj))
 
 
 class FastDump:

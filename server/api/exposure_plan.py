@@ -125,7 +125,26 @@ def walk(plan: Plan, data: Any) -> list[Found]:
 
 def _walk(plan: Plan, data: Any, subject: tuple[str, Any], found: list[Found]) -> None:
     # A list's items are walked in this loop, not by a call each: an answer is lists of
-    # hundreds of small items (outcomes, their flags, cards).
+    # hundreds of small items (outcomes, their flags, cards); the plan's parts are read once.
+    own_subject, facts, keyed, nested = plan.subject, plan.facts, plan.keyed, plan.nested
+    if own_subject is None and not keyed and not nested and isinstance(data, list):
+        # Leaves of the subject above them (an outcome's flags): their facts alone.
+        for item in data:
+            if isinstance(item, dict):
+                get = item.get
+                places = [
+                    place
+                    for place in facts
+                    if (value := get(place[0])) is not None
+                    and value != ""
+                    and value != []
+                    and value != {}
+                ]
+                if places:
+                    found.append(Found(subject[0], subject[1], item, places))
+            elif isinstance(item, list):
+                _walk(plan, item, subject, found)
+        return
     for item in data if isinstance(data, list) else (data,):
         if isinstance(item, list):
             _walk(plan, item, subject, found)
@@ -133,17 +152,14 @@ def _walk(plan: Plan, data: Any, subject: tuple[str, Any], found: list[Found]) -
         if not isinstance(item, dict):
             continue
         get = item.get
-        whose = subject
-        if plan.subject is not None:
-            key, kind = plan.subject
-            whose = (kind, get(key))
+        whose = subject if own_subject is None else (own_subject[1], get(own_subject[0]))
         # carries(), inline: a pull's body holds hundreds of facts.
         places = [
-            (key, fact, set_by)
-            for key, fact, set_by in plan.facts
-            if (value := get(key)) is not None and value != "" and value != [] and value != {}
+            place
+            for place in facts
+            if (value := get(place[0])) is not None and value != "" and value != [] and value != {}
         ]
-        for key, default, by_key in plan.keyed:
+        for key, default, by_key in keyed:
             value = get(key)
             if isinstance(value, dict):
                 inner = [
@@ -156,5 +172,14 @@ def _walk(plan: Plan, data: Any, subject: tuple[str, Any], found: list[Found]) -
                 places.append((key, default, None))
         if places:
             found.append(Found(whose[0], whose[1], item, places))
-        for key, child in plan.nested:
-            _walk(child, get(key), whose, found)
+        for key, child in nested:
+            value = get(key)
+            if value is not None:
+                _walk(child, value, whose, found)
+
+
+def echoes(plan: Plan) -> bool:
+    """Whether any fact the plan finds may echo a request field (a SET_BY declaration)."""
+    return any(set_by for _, _, set_by in plan.facts) or any(
+        echoes(child) for _, child in plan.nested
+    )

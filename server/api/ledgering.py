@@ -11,7 +11,7 @@ from typing import Any
 import sqlite_utils
 from flask import g, request
 
-from server.api.exposure_plan import DeclarationError, Found, Plan, plan_for, walk
+from server.api.exposure_plan import DeclarationError, Found, Plan, echoes, plan_for, walk
 from server.runtime import Caller, Runtime
 from server.services import exposure
 from server.timing import phase
@@ -78,6 +78,7 @@ def ledgered(
     removes from a dumped body every fact that may not be sent and ledgers the others (also
     reached as g.ledger_account, for Blueprint.response's dump)."""
     role = who.principal.role if who.principal else None
+    may_echo = echoes(plan)  # no fact of the plan is written by a request field: none can echo
     with exposure.recording(db, who) as recorder:
 
         def account(body: Any) -> Any:
@@ -90,7 +91,7 @@ def ledgered(
                 return body
             # The request's own values, read only when a fact may echo one (a push's body
             # is large, and none of its answer's facts is written by it).
-            echoing = any(by for item in found for _, _, by in item.places)
+            echoing = may_echo and any(by for item in found for _, _, by in item.places)
             written = _written(request.get_json(silent=True)) if echoing else {}
             sightings = [
                 exposure.Sighting(

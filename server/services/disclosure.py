@@ -137,7 +137,19 @@ def computed_card_facts(
     ]
     if not wanted:  # no card in `items` may show a computed field
         return {}
-    statuses = repayment.card_statuses(db, rt, wanted, caller.now)
+    # The items' case and borrower rows are read already (joined visit rows): case_facts'
+    # two columns of them; read again only for items that do not carry both.
+    known: dict[int, dict[str, Any]] | None = {
+        parts["case"]["id"]: {
+            "currency": parts["case"]["currency"],
+            "time_zone": parts["borrower"]["time_zone"],
+        }
+        for parts in items
+        if "currency" in parts["case"] and "time_zone" in parts["borrower"]
+    }
+    if len(known) != len({parts["case"]["id"] for parts in items}):
+        known = None
+    statuses = repayment.card_statuses(db, rt, wanted, caller.now, known)
     return {case_id: {"repayment_status": status} for case_id, status in statuses.items()}
 
 

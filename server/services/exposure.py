@@ -10,7 +10,7 @@ log leaves nothing sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -22,9 +22,11 @@ from server.clock import to_iso
 from server.runtime import Caller, Runtime
 from server.storage import ledger as ledger_rows
 from server.storage.connection import transaction
+from server.storage.flag_reviews import CONTACT_PREFIX
 from server.timing import phase
 
 Entry = dict[str, Any]
+Owner = tuple[int, int | None, int | None]  # (borrower_id, case_id, visit_id)
 
 
 @dataclass(slots=True)
@@ -43,6 +45,8 @@ class Recorder:
     def __init__(self, caller: Caller) -> None:
         self.caller = caller
         self.entries: dict[int, Entry] = {}
+        # (kind, id) -> (borrower, case, visit), noted by the use case (note_owners).
+        self.owners: dict[tuple[str, Any], Owner] = {}
 
     def add(self, entry: Entry) -> None:
         """Merge an entry: the first for a borrower keeps its visit and purpose."""
@@ -87,6 +91,15 @@ def record(db: sqlite_utils.Database, entries: Sequence[Entry]) -> None:
         recorder.add(entry)
 
 
+def note_owners(kind: str, owners: Mapping[Any, Owner]) -> None:
+    """Whose these subjects are (by id as ledger.subjects keys them), read by the use case
+    in the response's transaction exactly as ledger.subjects reads them: accounting its
+    body reads them no more. Nothing is noted when no response is being recorded."""
+    recorder = _active.get()
+    if recorder is not None:
+        recorder.owners.update({(kind, key): owner for key, owner in owners.items()})
+
+
 @contextmanager
 def recording(db: sqlite_utils.Database, caller: Caller) -> Iterator[Recorder]:
     """One response: the use case, the accounting of its body and the append of its entries
@@ -108,15 +121,24 @@ def _subject_key(kind: str, subject_id: Any) -> Any:
 
 
 def _owners(
-    db: sqlite_utils.Database, sightings: Sequence[Sighting]
-) -> dict[tuple[str, Any], tuple[int, int | None, int | None]]:
-    """(kind, id) -> (borrower, case, visit) for every subject named, in one query per kind."""
+    db: sqlite_utils.Database,
+    sightings: Sequence[Sighting],
+    keys: Sequence[Any],
+    known: Mapping[tuple[str, Any], Owner],
+) -> dict[tuple[str, Any], Owner]:
+    """(kind, id) -> (borrower, case, visit) for every subject named (`keys`: the sightings'
+    _subject_key), in one query per kind for those not `known` (noted by the use case)."""
     wanted: dict[str, set[Any]] = {}
-    for sighting in sightings:
-        key = _subject_key(sighting.subject_kind, sighting.subject_id)
-        if key is not None:
-            wanted.setdefault(sighting.subject_kind, set()).add(key)
-    owners: dict[tuple[str, Any], tuple[int, int | None, int | None]] = {}
+    owners: dict[tuple[str, Any], Owner] = {}
+    for sighting, key in zip(sightings, keys, strict=True):
+        kind = sighting.subject_kind
+        if key is None:
+            continue
+        owner = known.get((kind, key))
+        if owner is not None and not (kind == "record" and key.startswith(CONTACT_PREFIX)):
+            owners[kind, key] = owner
+        else:
+            wanted.setdefault(kind, set()).add(key)
     for kind, ids in wanted.items():
         if kind == "borrower":
             owners.update({(kind, i): (i, None, None) for i in ids})
@@ -141,21 +163,24 @@ def account(
     principal = recorder.caller.principal
     if principal is None or not sightings:
         return [set() for _ in sightings]
-    owners = _owners(db, sightings)
+    keys = [_subject_key(sighting.subject_kind, sighting.subject_id) for sighting in sightings]
+    owners = _owners(db, sightings, keys, recorder.owners)
     allowed = frozenset(rt.disclosure.allowed_fields(principal.role, purpose))
     occurred_at = to_iso(recorder.caller.now)  # one text for every entry of the response
     sendable = []
-    for sighting in sightings:
-        key = _subject_key(sighting.subject_kind, sighting.subject_id)
+    entries = recorder.entries
+    nothing: set[str] = set()
+    for sighting, key in zip(sightings, keys, strict=True):
         owner = owners.get((sighting.subject_kind, key))
         if owner is None:
             sendable.append(set())
             continue
-        covered = recorder.covered(owner[0])
-        new = sighting.facts - covered
-        if not new:
+        entry = entries.get(owner[0])  # recorder.covered, inline: hundreds of sightings
+        covered = entry["fields"] if entry is not None else nothing
+        if sighting.facts <= covered:  # nothing new: all of it was ledgered already
             sendable.append(sighting.facts)
             continue
+        new = sighting.facts - covered
         granted = new & allowed
         if granted:
             recorder.add(_entry(recorder.caller, owner, granted, purpose, occurred_at))

@@ -137,11 +137,17 @@ def track_cases(
 
 
 def card_statuses(
-    db: sqlite_utils.Database, rt: Runtime, case_ids: list[int], now: datetime
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    case_ids: list[int],
+    now: datetime,
+    known: dict[int, Row] | None = None,
 ) -> dict[int, dict[str, Any] | None]:
     """By case: the card's `repayment_status` — the most pressing promise or instalment
-    (state, amount due, due date), or None when nothing is owed."""
-    cases = payment_rows.case_facts(db, case_ids)
+    (state, amount due, due date), or None when nothing is owed. `known`: by case id, the
+    case's `currency` and its borrower's `time_zone` as storage.payments.case_facts reads
+    them, read already in this transaction (every one of `case_ids`), not read again."""
+    cases = known if known is not None else payment_rows.case_facts(db, case_ids)
     found: dict[int, dict[str, Any] | None] = {}
     for case_id, tracking in track_cases(db, rt, cases, now).items():
         state = most_pressing(tracking.states)

@@ -13,11 +13,14 @@ from typing import Any
 
 import sqlite_utils
 
+from schemas.fast_dump import dumped, written_type
+from schemas.sync import OutcomeSchema
 from schemas.visits import AgentVisitSchema
 from server.clock import to_iso
 from server.domain.disclosure import build_card
 from server.errors import BadCursor
 from server.runtime import Caller, Runtime
+from server.services import exposure
 from server.services.disclosure import (
     Parts,
     agent_card_facts,
@@ -28,6 +31,7 @@ from server.services.disclosure import (
     serve_cards,
 )
 from server.services.views import visit_view
+from server.storage import pull_reads
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
 from server.storage.connection import transaction
@@ -173,6 +177,60 @@ def _disclosed(
     return facts
 
 
+_NO_FACTS: frozenset[str] = frozenset()
+
+
+def _agent_outcome(row: dict[str, Any], seen: frozenset[str], receipt: Any) -> dict[str, Any]:
+    """The agent's outcome of a stored record (agent_outcome_dict), with its receipt and
+    what it may learn of the ID check."""
+    data = agent_outcome_dict(stored_json(row["outcome"]), seen)
+    data["receipt"] = receipt
+    if agent_may_learn_id_result(seen):
+        # Only an ID confirmation's body says anything to its outcome.
+        body = stored_json(row["body"]) if row["kind"] == "id_confirmation" else {}
+        data["id_verification"] = id_verification(row["kind"], body, data)
+    else:
+        data["id_verification"] = None
+    return data
+
+
+# Outcomes already worked out and dumped by OutcomeSchema (fast_dump.dumped, which the
+# answer's dump hands on), by everything they are computed from: the stored outcome and
+# body texts, the record's kind and the facts the agent's card discloses. A phone pulls the
+# same outcomes pull after pull (its cursor moves past them only once it stores one), and
+# building and dumping them was a third of a pull. Only outcomes without a receipt (all
+# but agreements') are kept; at most OUTCOME_MEMO_SIZE (about 1.5 KB each: ~6 MB per
+# worker), the oldest goes first. Nothing outside _outcome sees the stored ones: it hands
+# out copies of the containers the ledger may remove a fact from (the outcome and its flags).
+_OUTCOME_MEMO: dict[tuple[Any, ...], dict[str, Any]] = {}
+OUTCOME_MEMO_SIZE = 4096
+_WRITTEN_OUTCOME = written_type(OutcomeSchema)
+
+
+def _outcome(row: dict[str, Any], seen: frozenset[str], receipt: Any) -> dict[str, Any]:
+    """_agent_outcome(row, seen, receipt), already dumped by OutcomeSchema when it has no
+    receipt (then computed once per distinct row content and facts)."""
+    if receipt is not None:
+        return _agent_outcome(row, seen, receipt)
+    key = (row["outcome"], row["body"], row["kind"], seen)
+    known = _OUTCOME_MEMO.get(key)
+    if known is None:
+        known = dumped(OutcomeSchema, _agent_outcome(row, seen, None))
+        if type(known) is not _WRITTEN_OUTCOME:  # not compiled: dumped with the answer
+            return known
+        while len(_OUTCOME_MEMO) >= OUTCOME_MEMO_SIZE:
+            try:
+                del _OUTCOME_MEMO[next(iter(_OUTCOME_MEMO))]
+            except (StopIteration, KeyError, RuntimeError):  # another thread took it
+                break
+        _OUTCOME_MEMO[key] = known
+    copy = _WRITTEN_OUTCOME(known)
+    flags = known["flags"]
+    if flags:
+        copy["flags"] = [dict(flag) for flag in flags]
+    return copy
+
+
 def _decode(rt: Runtime, device: str, cursor: str | None) -> CursorState:
     if not cursor:
         return CursorState(device_id=device, pull_seq=0, outcome_seq=0)
@@ -221,9 +279,18 @@ def pull(
             built[visit_id], digests[visit_id] = _built_card(
                 rt, parts, computed.get(parts["case"]["id"], {})
             )
-        outcome_rows = sync_rows.outcomes_after(db, device, state.outcome_seq, limit + 1)
+        outcome_rows = pull_reads.outcomes_after(db, device, state.outcome_seq, limit + 1)
         more_outcomes = len(outcome_rows) > limit
         outcome_rows = outcome_rows[:limit]
+        # Whose each record is, as accounting the outcomes would read it (ledger.subjects).
+        exposure.note_owners(
+            "record",
+            {
+                row["id"]: (row["borrower_id"], row["case_id"], row["visit_id"])
+                for row in outcome_rows
+                if row["borrower_id"] is not None
+            },
+        )
 
         # Plan.
         plan = plan_pull(
@@ -267,18 +334,10 @@ def pull(
         )
         disclosed = _disclosed(db, rt, caller, [r["visit_id"] for r in outcome_rows], desired)
 
-    outcomes = []
-    for row in outcome_rows:
-        seen = disclosed.get(row["visit_id"], frozenset())
-        data = agent_outcome_dict(stored_json(row["outcome"]), seen)
-        data["receipt"] = receipts.get(row["id"])
-        if agent_may_learn_id_result(seen):
-            # Only an ID confirmation's body says anything to its outcome.
-            body = stored_json(row["body"]) if row["kind"] == "id_confirmation" else {}
-            data["id_verification"] = id_verification(row["kind"], body, data)
-        else:
-            data["id_verification"] = None
-        outcomes.append(data)
+    outcomes = [
+        _outcome(row, disclosed.get(row["visit_id"], _NO_FACTS), receipts.get(row["id"]))
+        for row in outcome_rows
+    ]
     next_state = CursorState(
         device_id=device,
         pull_seq=pull_seq,

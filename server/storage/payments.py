@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import sqlite_utils
+from sqlite_utils.utils import dedupe_keys
 
 Row = dict[str, Any]
 
@@ -24,6 +25,14 @@ _PAYMENT_COLUMNS = (
 
 def _ids(values: list[Any]) -> str:
     return json.dumps(sorted(set(values)))
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[Row]:
+    """list(db.query(sql, params)) for a read: the same dicts, without the savepoint pair
+    sqlite-utils wraps around every query (every pull reads three of these)."""
+    cursor = db.execute(sql, params)
+    keys = dedupe_keys(d[0] for d in cursor.description)
+    return [dict(zip(keys, row, strict=True)) for row in cursor]
 
 
 def cases_by_external_id(db: sqlite_utils.Database, external_ids: list[str]) -> dict[str, Row]:
@@ -54,12 +63,11 @@ def insert_payments(db: sqlite_utils.Database, payments: list[Row]) -> None:
 
 
 def payments_for_cases(db: sqlite_utils.Database, case_ids: list[int]) -> list[Row]:
-    return list(
-        db.query(
-            "SELECT id, case_id, amount, currency, paid_at FROM payments "
-            "WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY paid_at, id",
-            [_ids(case_ids)],
-        )
+    return _rows(
+        db,
+        "SELECT id, case_id, amount, currency, paid_at FROM payments "
+        "WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY paid_at, id",
+        [_ids(case_ids)],
     )
 
 
@@ -72,19 +80,18 @@ def promises_for_cases(db: sqlite_utils.Database, case_ids: list[int]) -> list[R
     ids = sorted(set(case_ids))
     if not ids:
         return []
-    return list(
-        db.query(f"SELECT * FROM all_promises WHERE case_id IN ({','.join('?' * len(ids))})", ids)
+    return _rows(
+        db, f"SELECT * FROM all_promises WHERE case_id IN ({','.join('?' * len(ids))})", ids
     )
 
 
 def agreements_for_cases(db: sqlite_utils.Database, case_ids: list[int]) -> list[Row]:
     """Stored agreements of these cases (their record id, agent, visit and body)."""
-    return list(
-        db.query(
-            "SELECT id, case_id, agent_id, visit_id, body FROM sync_records "
-            "WHERE kind = 'agreement' AND case_id IN (SELECT value FROM json_each(?))",
-            [_ids(case_ids)],
-        )
+    return _rows(
+        db,
+        "SELECT id, case_id, agent_id, visit_id, body FROM sync_records "
+        "WHERE kind = 'agreement' AND case_id IN (SELECT value FROM json_each(?))",
+        [_ids(case_ids)],
     )
 
 
