@@ -124,9 +124,7 @@ def server_facts(
         for p in joined
     }
     stored = {
-        row["id"]: StoredRecord(
-            row["agent_id"], row["digest"], RecordOutcome.from_dict(stored_json(row["outcome"]))
-        )
+        row["id"]: StoredRecord(row["agent_id"], row["digest"], stored_outcome(row["outcome"]))
         for row in sync_rows.stored_records(db, [r.id for r in incoming]).values()
     }
     blobs: set[str] = set()
