@@ -8,7 +8,7 @@ is sync.reconcile's; this module reads the facts, asks, stores and answers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -173,12 +173,13 @@ def _referenced_blobs(checked: list[CheckedRecord], outcomes: list[RecordOutcome
 
 def _answered(
     checked: CheckedRecord, replay: Replay | None
-) -> tuple[tuple[str, dict] | None, int | None]:
-    """The (kind, body) and visit id an outcome answers, from the store for a replay."""
+) -> tuple[tuple[str, Mapping[str, Any]] | None, int | None]:
+    """The (kind, body) and visit id an outcome answers, from the store for a replay. The
+    body is only read (sync.identity.id_verification): the record's own, not a copy."""
     if replay is not None:
         return replay[1], replay[2]
     if checked.record is not None:
-        return (checked.record.kind, dict(checked.record.body)), checked.record.visit_id
+        return (checked.record.kind, checked.record.body), checked.record.visit_id
     return None, None
 
 
@@ -332,7 +333,7 @@ _JSON_LEAVES = frozenset((str, int, float, bool, type(None)))
 
 def outcome_out(
     outcome: RecordOutcome,
-    kind_body: tuple[str, dict] | None,
+    kind_body: tuple[str, Mapping[str, Any]] | None,
     receipt: dict | None,
     disclosed: frozenset[str],
 ) -> dict[str, Any]:
