@@ -38,8 +38,8 @@ from sync.contacts import CONTACT
 from sync.flag_views import agent_may_learn_id_result, agent_outcome_wire
 from sync.identity import id_verification
 from sync.receipts import sign_receipt
-from sync.reconcile import reconcile_batch
-from sync.records import IncomingRecord, RecordOutcome, referenced_blobs
+from sync.reconcile import blobs_of, reconcile_batch
+from sync.records import IncomingRecord, RecordOutcome
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def _referenced_blobs(checked: list[CheckedRecord], outcomes: list[RecordOutcome
         sha256
         for c, outcome in zip(checked, outcomes, strict=True)
         if outcome.stored and c.record is not None
-        for sha256 in referenced_blobs(c.record)
+        for sha256 in blobs_of(c.record)
     }
 
 

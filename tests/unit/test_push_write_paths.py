@@ -1,7 +1,8 @@
 """The push's writers after their fourth round of trimming give what they gave before: the
 raw digest's plainness test with its leaves checked inline (push_validation._plain_json),
 the stored body converted without a copy (sync_push._body_json), and stored records inserted
-as positional values (storage/sync.insert_record_values) rather than by column name."""
+as positional values (storage/sync.insert_record_values) rather than by column name, and
+a record's blobs found without the call when it lists none (sync.reconcile.blobs_of)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from server.services.push_validation import _plain_json
 from server.services.sync_push import _SORTED_JSON, _body_json, _plain
 from server.storage import sync as sync_rows
 from server.storage.connection import open_db
+from sync.reconcile import blobs_of
+from sync.records import referenced_blobs
 
 
 def reference_plain_json(value):
@@ -132,3 +135,37 @@ def test_body_dates_and_amounts():
         "attachments": [],
     }
     assert _body_json(SimpleNamespace(body=MappingProxyType(body))) == reference_body_json(body)
+
+
+def outcome_of(call, record):
+    """What a call answers or the type of error it raises."""
+    try:
+        return call(record)
+    except Exception as error:  # noqa: BLE001 (the comparison is the point)
+        return type(error), str(error)
+
+
+sha = st.text("0123456789abcdef", min_size=64, max_size=64)
+attachment_lists = (
+    st.none()
+    | st.just([])
+    | st.just(())
+    | st.just("")
+    | st.just(0)
+    | st.just(False)
+    | st.text(max_size=3)
+    | st.lists(sha | st.text(max_size=3) | st.integers(), max_size=3)
+)
+
+
+@given(
+    st.sampled_from(["visit_report", "id_confirmation", "contact", "agreement", "other"]),
+    st.dictionaries(
+        st.sampled_from(["attachments", "borrower_signature_sha256", "agent_signature_sha256"]),
+        attachment_lists | sha,
+    ),
+    st.booleans(),
+)
+def test_blobs_of_answers_as_referenced_blobs(kind, body, frozen):
+    record = SimpleNamespace(kind=kind, body=MappingProxyType(body) if frozen else body)
+    assert outcome_of(blobs_of, record) == outcome_of(referenced_blobs, record)
