@@ -31,7 +31,7 @@ from sync.compliance import (
 from sync.contact_rules import DoNotContact
 from sync.contacts import CONTACT, LoggedContact
 from sync.identity import credential_counts, plan_id_checks, typed_id_matches
-from sync.reconcile import is_same_delivery, replay_outcome
+from sync.reconcile import blobs_of, is_same_delivery, replay_outcome
 from sync.records import (
     AgentFacts,
     CaseFacts,
@@ -40,7 +40,6 @@ from sync.records import (
     ServerFacts,
     StoredRecord,
     VisitFacts,
-    referenced_blobs,
 )
 from sync.visits import HOME_PURPOSES
 
@@ -124,15 +123,13 @@ def server_facts(
         for p in joined
     }
     stored = {
-        row["id"]: StoredRecord(
-            row["agent_id"], row["digest"], RecordOutcome.from_dict(stored_json(row["outcome"]))
-        )
+        row["id"]: StoredRecord(row["agent_id"], row["digest"], stored_outcome(row["outcome"]))
         for row in sync_rows.stored_records(db, [r.id for r in incoming]).values()
     }
     blobs: set[str] = set()
     for record in incoming:
         try:
-            blobs |= referenced_blobs(record)
+            blobs |= blobs_of(record)
         except ValueError:
             continue  # the engine answers malformed for it
     held = {p["visit"]["id"] for p in joined if agent_may_see(rt, p, agent.id, caller.now)}

@@ -8,6 +8,7 @@ is sync.reconcile's; this module reads the facts, asks, stores and answers.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -37,8 +38,8 @@ from sync.contacts import CONTACT
 from sync.flag_views import agent_may_learn_id_result, agent_outcome_wire
 from sync.identity import id_verification
 from sync.receipts import sign_receipt
-from sync.reconcile import reconcile_batch
-from sync.records import IncomingRecord, RecordOutcome, referenced_blobs
+from sync.reconcile import blobs_of, reconcile_batch
+from sync.records import IncomingRecord, RecordOutcome
 
 
 @dataclass(frozen=True)
@@ -96,29 +97,36 @@ def push(
     typed = {c.record.id: c.typed_id for c in checked if c.record and c.typed_id}
     now = caller.now
     with transaction(db):
+        # A batch with nothing to reconcile (every record a replay answered from the store,
+        # or refused on the wire) reads no facts: they could change no outcome.
+        joined: list[dict] = []
+        decided: Iterator[RecordOutcome] = iter(())
         with phase("facts"):
-            joined = batch_visits(db, incoming)
-            facts = server_facts(db, rt, caller, incoming, typed, batch["device_time"], joined)
+            if incoming:
+                joined = batch_visits(db, incoming)
+                facts = server_facts(db, rt, caller, incoming, typed, batch["device_time"], joined)
         with phase("reconcile"):
-            decided = iter(reconcile_batch(incoming, facts, rt.compliance, now))
+            if incoming:
+                decided = iter(reconcile_batch(incoming, facts, rt.compliance, now))
         outcomes = [
             _as_sent(replays[i][0] if i in replays else c.rejection or next(decided), c.sent_id)
             for i, c in enumerate(checked)
         ]
         with phase("store"):
             case_of = {parts["visit"]["id"]: parts["case"]["id"] for parts in joined}
-            receipts = _store(db, rt, caller, checked, outcomes, raws, digests, case_of)
-            note_references(db, caller, _referenced_blobs(checked, outcomes))
-            # What happened at the door moves the visits on (services/visit_outcomes.py).
-            reported = [
-                c.record.visit_id
-                for c, o in zip(checked, outcomes, strict=True)
-                if o.stored and c.record and c.record.kind == "visit_report"
-            ]
-            apply_reports(db, caller, reported)
-            # Calls and messages from the field join the contact log (services/contacts.py).
-            contacts = _stored_of_kind(checked, outcomes, CONTACT)
-            record_synced_contacts(db, rt, caller, contacts, case_of)
+            receipts = _store(db, rt, caller, checked, outcomes, raws, digests, case_of, replays)
+            if incoming:  # else nothing was stored: no blob, visit or contact moves on
+                note_references(db, caller, _referenced_blobs(checked, outcomes))
+                # What happened at the door moves the visits on (services/visit_outcomes.py).
+                reported = [
+                    c.record.visit_id
+                    for c, o in zip(checked, outcomes, strict=True)
+                    if o.stored and c.record and c.record.kind == "visit_report"
+                ]
+                apply_reports(db, caller, reported)
+                # Calls and messages from the field join the contact log (services/contacts).
+                contacts = _stored_of_kind(checked, outcomes, CONTACT)
+                record_synced_contacts(db, rt, caller, contacts, case_of)
         confirmed = sync_rows.confirm_purges(
             db, principal.device_id, batch.get("purge_acks") or [], to_iso(now)
         )
@@ -159,18 +167,19 @@ def _referenced_blobs(checked: list[CheckedRecord], outcomes: list[RecordOutcome
         sha256
         for c, outcome in zip(checked, outcomes, strict=True)
         if outcome.stored and c.record is not None
-        for sha256 in referenced_blobs(c.record)
+        for sha256 in blobs_of(c.record)
     }
 
 
 def _answered(
     checked: CheckedRecord, replay: Replay | None
-) -> tuple[tuple[str, dict] | None, int | None]:
-    """The (kind, body) and visit id an outcome answers, from the store for a replay."""
+) -> tuple[tuple[str, Mapping[str, Any]] | None, int | None]:
+    """The (kind, body) and visit id an outcome answers, from the store for a replay. The
+    body is only read (sync.identity.id_verification): the record's own, not a copy."""
     if replay is not None:
         return replay[1], replay[2]
     if checked.record is not None:
-        return (checked.record.kind, dict(checked.record.body)), checked.record.visit_id
+        return (checked.record.kind, checked.record.body), checked.record.visit_id
     return None, None
 
 
@@ -205,34 +214,37 @@ def _store(
     raws: list[Any],
     digests: list[str | None],
     case_of: dict[int, int],
+    replays: dict[int, Replay],
 ) -> dict[str, dict[str, Any]]:
     """Insert stored records (and receipts); log rejections; return receipts by record id
-    as sent. `case_of`: the case of each of the batch's visits."""
+    as sent. `case_of`: the case of each of the batch's visits; `replays`: the records
+    answered from the store (prepare), by batch index."""
     principal = caller.principal
     assert principal is not None
     now = to_iso(caller.now)
     receipts: dict[str, dict[str, Any]] = {}
-    rows, rejections = [], []
+    rows: list[tuple[Any, ...]] = []
+    rejections: list[dict[str, Any]] = []
     for index, outcome in enumerate(outcomes):
         record = checked[index].record
         if outcome.stored and record is not None:
-            rows.append(
-                {
-                    "id": record.id,
-                    "kind": record.kind,
-                    "agent_id": principal.user_id,
-                    "device_id": principal.device_id,
-                    "visit_id": record.visit_id,
-                    "case_id": case_of[record.visit_id],
-                    "device_seq": record.device_seq,
-                    "recorded_at": to_iso(record.recorded_at),
-                    "received_at": now,
-                    "digest": record.digest,
-                    "status": outcome.status,
-                    "outcome": _outcome_json(outcome),
-                    "body": _body_json(record),
-                    "raw_digest": digests[index],
-                }
+            rows.append(  # in sync_rows.RECORD_COLUMNS order
+                (
+                    record.id,
+                    record.kind,
+                    principal.user_id,
+                    principal.device_id,
+                    record.visit_id,
+                    case_of[record.visit_id],
+                    record.device_seq,
+                    to_iso(record.recorded_at),
+                    now,
+                    record.digest,
+                    outcome.status,
+                    _outcome_json(outcome),
+                    _body_json(record),
+                    digests[index],
+                )
             )
             if record.kind == "agreement" and outcome.content_hash:
                 receipt = sign_receipt(
@@ -252,12 +264,16 @@ def _store(
                     "received_at": now,
                 }
             )
-    sync_rows.insert_records(db, rows)
-    sync_rows.insert_rejections(db, rejections)
+    if rows:
+        sync_rows.insert_record_values(db, rows)
+    if rejections:
+        sync_rows.insert_rejections(db, rejections)
+    # Only an agreement has a receipt (stored above with it, under its id): a replay read
+    # from the store as another kind is not looked up.
     replayed = {
         (checked[i].record.id if checked[i].record else o.record_id.lower()): o.record_id
         for i, o in enumerate(outcomes)
-        if o.status == "duplicate"
+        if o.status == "duplicate" and (i not in replays or replays[i][1][0] == "agreement")
     }
     for agreement_id, receipt in sync_rows.receipts(db, list(replayed)).items():
         receipts[replayed[agreement_id]] = receipt
@@ -267,7 +283,11 @@ def _store(
 def _body_json(record: IncomingRecord) -> str:
     """The body as stored: JSON with sorted keys, datetimes in the store's format
     (server.clock.to_iso), dates as ISO text and any other non-JSON value as its text."""
-    plain = _plain(dict(record.body))
+    # _plain(dict(record.body)), without copying the body first.
+    plain = {
+        key: item if type(item) in _JSON_LEAVES else _plain(item)
+        for key, item in record.body.items()
+    }
     try:
         return _SORTED_JSON(plain).decode("utf-8")
     except (TypeError, UnicodeEncodeError, msgspec.MsgspecError):
@@ -293,6 +313,8 @@ def _plain(value: Any) -> Any:
     kind = type(value)
     if kind in _JSON_LEAVES:
         return value
+    if kind is datetime:  # the common case, first (isinstance below takes subclasses)
+        return to_iso(value)
     if kind is dict:
         return {
             key: item if type(item) in _JSON_LEAVES else _plain(item) for key, item in value.items()
@@ -311,7 +333,7 @@ _JSON_LEAVES = frozenset((str, int, float, bool, type(None)))
 
 def outcome_out(
     outcome: RecordOutcome,
-    kind_body: tuple[str, dict] | None,
+    kind_body: tuple[str, Mapping[str, Any]] | None,
     receipt: dict | None,
     disclosed: frozenset[str],
 ) -> dict[str, Any]:

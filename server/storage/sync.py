@@ -107,14 +107,38 @@ def id_checks_for_borrowers(
     return {borrower: count for borrower, count in rows}
 
 
+# The columns a push writes of a stored record, in the order insert_record_values takes them.
+RECORD_COLUMNS = (
+    "id",
+    "kind",
+    "agent_id",
+    "device_id",
+    "visit_id",
+    "case_id",
+    "device_seq",
+    "recorded_at",
+    "received_at",
+    "digest",
+    "status",
+    "outcome",
+    "body",
+    "raw_digest",
+)
+_INSERT_RECORD = (
+    f"INSERT INTO sync_records ({', '.join(RECORD_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
+)
+
+
 def insert_records(db: sqlite_utils.Database, records: list[Row]) -> None:
-    db.conn.executemany(
-        "INSERT INTO sync_records (id, kind, agent_id, device_id, visit_id, case_id, device_seq, "
-        "recorded_at, received_at, digest, status, outcome, body, raw_digest) VALUES (:id, :kind, "
-        ":agent_id, :device_id, :visit_id, :case_id, :device_seq, :recorded_at, :received_at, "
-        ":digest, :status, :outcome, :body, :raw_digest)",
-        records,
-    )
+    """Insert stored records given as rows by column name (RECORD_COLUMNS)."""
+    insert_record_values(db, [tuple(r[c] for c in RECORD_COLUMNS) for r in records])
+
+
+def insert_record_values(db: sqlite_utils.Database, values: list[tuple[Any, ...]]) -> None:
+    """Insert stored records given as tuples in RECORD_COLUMNS order, in one statement: a
+    push writes 100 at a time, and positional values bind at half the cost of names."""
+    db.conn.executemany(_INSERT_RECORD, values)
 
 
 def insert_rejections(db: sqlite_utils.Database, rejections: list[Row]) -> None:
@@ -226,6 +250,8 @@ def confirm_purges(
     returned as settled: confirmed now, confirmed before, or with no order to confirm (a
     stale acknowledgement never confirms a later delivery, it is only told to stop)."""
     settled = list(dict.fromkeys(visit_ids))
+    if not settled:
+        return settled
     db.conn.executemany(
         "UPDATE device_cards SET purge_confirmed_at = :now WHERE device_id = :device_id "
         "AND visit_id = :visit_id AND purge_ordered_at IS NOT NULL "
