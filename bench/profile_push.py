@@ -57,6 +57,24 @@ def batch_body(
     return json.dumps({"device_time": iso(now), "records": records}).encode()
 
 
+def log_in_agents(client, count: int) -> list[tuple[dict[str, str], list[dict]]]:
+    """agent01..agentNN logged in through the Flask test client, each on its own phone:
+    the headers of its requests and the visits of its day (a first pull)."""
+    agents = []
+    for n in range(1, count + 1):
+        answer = client.post(
+            "/api/v1/auth/login", json={"username": f"agent{n:02d}", "password": PASSWORD}
+        ).get_json()
+        headers = {
+            "Authorization": f"Bearer {answer['access_token']}",
+            "X-Device-Id": answer["device_id"],
+            "Content-Type": "application/json",
+        }
+        day = client.get("/api/v1/sync/pull?limit=200", headers=headers).get_json()
+        agents.append((headers, day["upserts"]))
+    return agents
+
+
 def trace_one(app, client, headers) -> None:
     """Print the statements one pull runs (first 90 characters each)."""
     seen: list[str] = []
@@ -110,18 +128,7 @@ def main() -> None:
 
         app = create_app()
         client = app.test_client()
-        agents = []
-        for n in range(1, args.agents + 1):
-            answer = client.post(
-                "/api/v1/auth/login", json={"username": f"agent{n:02d}", "password": PASSWORD}
-            ).get_json()
-            headers = {
-                "Authorization": f"Bearer {answer['access_token']}",
-                "X-Device-Id": answer["device_id"],
-                "Content-Type": "application/json",
-            }
-            day = client.get("/api/v1/sync/pull?limit=200", headers=headers).get_json()
-            agents.append((headers, day["upserts"]))
+        agents = log_in_agents(client, args.agents)
         now = datetime.now(UTC)
         for week in range(args.history, 0, -1):
             cpu = time.process_time()

@@ -3,7 +3,7 @@
 Wall and CPU times on the shared machine move by tens of percent with its load; the number
 of instructions a pull runs does not. `prepare` builds a store once (outside valgrind): the
 demo world, agent01's phone enrolled, and agent01's 100 visit reports pushed (4 per visit,
-as in ../shared/peers/bench_doorstep.py, so a pull carries 100 outcomes, most `flagged`).
+as in the peers bench's Doorstep workload, so a pull carries 100 outcomes, most `flagged`).
 `pull` copies that store and pulls agent01's day N times from a fresh cursor through the
 Flask test client. The cost of N pulls is the count of `pull DIR N` minus `pull DIR 0`:
 

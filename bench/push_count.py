@@ -24,8 +24,8 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import PASSWORD, bench_env, flask
-from bench.profile_push import batch_body
+from bench.common import bench_env, flask
+from bench.profile_push import batch_body, log_in_agents
 
 
 def main() -> None:
@@ -59,18 +59,7 @@ def run(args: argparse.Namespace) -> None:
 
     app = create_app()
     client = app.test_client()
-    agents = []
-    for n in range(1, args.agents + 1):
-        answer = client.post(
-            "/api/v1/auth/login", json={"username": f"agent{n:02d}", "password": PASSWORD}
-        ).get_json()
-        headers = {
-            "Authorization": f"Bearer {answer['access_token']}",
-            "X-Device-Id": answer["device_id"],
-            "Content-Type": "application/json",
-        }
-        day = client.get("/api/v1/sync/pull?limit=200", headers=headers).get_json()
-        agents.append((headers, day["upserts"]))
+    agents = log_in_agents(client, args.agents)
     rng = random.Random(12)
     now = datetime.now(UTC)
     fresh = args.mode == "push"
