@@ -43,9 +43,8 @@ from sync.records import (
 )
 from sync.visits import HOME_PURPOSES
 
-# The replayed outcome, (kind, stored body), the visit it was recorded for, and the stored
-# outcome and body texts it was read from (what its answer is computed from: kept_outcomes).
-Replay = tuple[RecordOutcome, tuple[str, dict], int, tuple[str, str | None]]
+# The replayed outcome, (kind, stored body), and the visit it was recorded for.
+Replay = tuple[RecordOutcome, tuple[str, dict], int]
 
 
 def known_replays(
@@ -64,7 +63,6 @@ def known_replays(
                 replay_outcome(row.id, stored_outcome(row.outcome)),
                 (row.kind, stored_json(row.body) if row.body is not None else {}),
                 row.visit_id,
-                (row.outcome, row.body),
             )
     return replays
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import sqlite_utils
 
+from schemas.fast_dump import dumped, written_type
+from schemas.sync import OutcomeSchema
 from schemas.visits import AgentVisitSchema
 from server.clock import to_iso
 from server.domain.disclosure import build_card
@@ -28,7 +30,6 @@ from server.services.disclosure import (
     held_cards,
     serve_cards,
 )
-from server.services.kept_outcomes import KeptOutcomes
 from server.services.views import visit_view
 from server.storage import pull_reads
 from server.storage import sync as sync_rows
@@ -193,19 +194,41 @@ def _agent_outcome(row: dict[str, Any], seen: frozenset[str], receipt: Any) -> d
     return data
 
 
-# A phone pulls the same outcomes pull after pull (its cursor moves past them only once it
-# stores one). Only outcomes without a receipt (all but agreements') are kept.
+# Outcomes already worked out and dumped by OutcomeSchema (fast_dump.dumped, which the
+# answer's dump hands on), by everything they are computed from: the stored outcome and
+# body texts, the record's kind and the facts the agent's card discloses. A phone pulls the
+# same outcomes pull after pull (its cursor moves past them only once it stores one), and
+# building and dumping them was a third of a pull. Only outcomes without a receipt (all
+# but agreements') are kept; at most OUTCOME_MEMO_SIZE (about 1.5 KB each: ~6 MB per
+# worker), the oldest goes first. Nothing outside _outcome sees the stored ones: it hands
+# out copies of the containers the ledger may remove a fact from (the outcome and its flags).
+_OUTCOME_MEMO: dict[tuple[Any, ...], dict[str, Any]] = {}
 OUTCOME_MEMO_SIZE = 4096
-_OUTCOME_MEMO = KeptOutcomes(OUTCOME_MEMO_SIZE)
+_WRITTEN_OUTCOME = written_type(OutcomeSchema)
 
 
 def _outcome(row: dict[str, Any], seen: frozenset[str], receipt: Any) -> dict[str, Any]:
     """_agent_outcome(row, seen, receipt), already dumped by OutcomeSchema when it has no
-    receipt (then computed once per distinct row content and facts: kept_outcomes)."""
+    receipt (then computed once per distinct row content and facts)."""
     if receipt is not None:
         return _agent_outcome(row, seen, receipt)
     key = (row["outcome"], row["body"], row["kind"], seen)
-    return _OUTCOME_MEMO.get(key, lambda: _agent_outcome(row, seen, None))
+    known = _OUTCOME_MEMO.get(key)
+    if known is None:
+        known = dumped(OutcomeSchema, _agent_outcome(row, seen, None))
+        if type(known) is not _WRITTEN_OUTCOME:  # not compiled: dumped with the answer
+            return known
+        while len(_OUTCOME_MEMO) >= OUTCOME_MEMO_SIZE:
+            try:
+                del _OUTCOME_MEMO[next(iter(_OUTCOME_MEMO))]
+            except (StopIteration, KeyError, RuntimeError):  # another thread took it
+                break
+        _OUTCOME_MEMO[key] = known
+    copy = _WRITTEN_OUTCOME(known)
+    flags = known["flags"]
+    if flags:
+        copy["flags"] = [dict(flag) for flag in flags]
+    return copy
 
 
 def _decode(rt: Runtime, device: str, cursor: str | None) -> CursorState:

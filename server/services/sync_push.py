@@ -22,7 +22,6 @@ from server.runtime import Caller, Runtime
 from server.services.attachments import note_references
 from server.services.contacts import record_synced_contacts
 from server.services.disclosure import agent_card_facts
-from server.services.kept_outcomes import KeptOutcomes
 from server.services.push_facts import Replay, batch_visits, known_replays, server_facts
 from server.services.push_fast import fast_check
 from server.services.push_validation import (
@@ -139,41 +138,16 @@ def push(
     return {
         "server_time": now,
         "outcomes": [
-            _answer(
+            outcome_out(
                 o,
                 kind_body,
                 receipts.get(o.record_id),
-                disclosed.get(visit_id, _NO_FACTS),
-                replays.get(i),
+                disclosed.get(visit_id, frozenset()),
             )
-            for i, (o, (kind_body, visit_id)) in enumerate(zip(outcomes, answered, strict=True))
+            for o, (kind_body, visit_id) in zip(outcomes, answered, strict=True)
         ],
         "purges_confirmed": confirmed,
     }
-
-
-_NO_FACTS: frozenset[str] = frozenset()
-
-# A phone that did not hear a push's answer sends the same batch again; every replayed
-# record's answer is a pure function of the stored texts it was read from, the id as sent
-# and what the agent's card discloses. Those without a receipt (all but agreements') are
-# kept already dumped (kept_outcomes).
-REPLAY_MEMO_SIZE = 4096
-_REPLAY_MEMO = KeptOutcomes(REPLAY_MEMO_SIZE)
-
-
-def _answer(
-    outcome: RecordOutcome,
-    kind_body: tuple[str, Mapping[str, Any]] | None,
-    receipt: dict | None,
-    disclosed: frozenset[str],
-    replay: Replay | None,
-) -> dict[str, Any]:
-    """outcome_out(...), kept already dumped for a record answered from the store."""
-    if replay is None or receipt is not None or kind_body is None:
-        return outcome_out(outcome, kind_body, receipt, disclosed)
-    key = (replay[3], outcome.record_id, kind_body[0], disclosed)
-    return _REPLAY_MEMO.get(key, lambda: outcome_out(outcome, kind_body, None, disclosed))
 
 
 def _stored_of_kind(
