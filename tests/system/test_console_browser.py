@@ -13,6 +13,7 @@ import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -107,8 +108,19 @@ def _shot(page, name: str) -> None:
 
 
 def _open(page, endpoint: str) -> None:
-    """Follow the menu item of this page."""
-    page.locator(f'#menu a[data-menu="{endpoint}"]').click()
+    """Follow the menu item of this page and wait until that page has loaded: a check made
+    right after the click would, under load, read the page the click left."""
+    link = page.locator(f'#menu a[data-menu="{endpoint}"]')
+    path = urlsplit(link.get_attribute("href") or "").path
+    with page.expect_navigation(url=lambda url: urlsplit(url).path == path):
+        link.click()
+
+
+def _follow(page, target) -> None:
+    """Click a link or a form's button and wait until the page it leads to has loaded: a
+    check made right after the click would, under load, read the page the click left."""
+    with page.expect_navigation():
+        target.click()
 
 
 def _menu(page) -> list[str]:
@@ -194,7 +206,7 @@ def test_the_route_map_is_drawn_from_coordinates(base, context):
     page = context.new_page()
     sign_in(page, base, "dispatcher01")
     page.goto(f"{base}/console/board")
-    page.get_by_role("link", name="Route map").first.click()
+    _follow(page, page.get_by_role("link", name="Route map").first)
     assert page.locator("#route-map").is_visible()
     assert page.locator("#route-map g.stop").count() == page.locator("#route-stops li").count()
     _shot(page, "route-map")
@@ -228,7 +240,7 @@ def test_the_board_opens_one_agent_at_a_time(base, context):
     page.goto(f"{base}/console/board")
     assert page.locator('tr[id^="visit-"]').count() == 0  # counts only
     _shot(page, "day-board-counts")
-    page.locator("a.open-agent").first.click()
+    _follow(page, page.locator("a.open-agent").first)
     assert page.locator('tr[id^="visit-"]').count() > 0
 
 
@@ -253,11 +265,11 @@ def test_propose_a_route_and_save_the_order(base, context):
     page = context.new_page()
     sign_in(page, base, "dispatcher01")
     page.goto(f"{base}/console/board")
-    page.get_by_role("link", name="Route map").nth(1).click()
-    page.locator("#propose-route").click()
+    _follow(page, page.get_by_role("link", name="Route map").nth(1))
+    _follow(page, page.locator("#propose-route"))
     assert page.locator("#proposal-note").is_visible()
     _shot(page, "route-proposal")
-    page.locator("#save-order").click()
+    _follow(page, page.locator("#save-order"))
     assert "The new order of the day is saved." in page.locator(".notice.success").inner_text()
     assert page.locator("#reorder").is_visible()
 
@@ -299,7 +311,7 @@ def test_the_privacy_officers_audit_pages(base, context):
     _shot(page, "anomalies")
     _open(page, "console.history")
     page.get_by_label("User id").fill(str(phone.user_id))
-    page.get_by_role("button", name="Open the history").click()
+    _follow(page, page.get_by_role("button", name="Open the history"))
     assert "GET /api/v1/sync/pull" in page.locator("#history").inner_text()
     _shot(page, "history")
     _open(page, "console.retention_status")
@@ -331,11 +343,11 @@ def test_resolve_a_flag(base, context):
     sign_in(page, base, "dispatcher01")
     page.goto(f"{base}/console/flags?status=open")
     _shot(page, "flag-queue")
-    page.locator(f'a[href="/console/flags/{record}/{code}"]').click()
+    _follow(page, page.locator(f'a[href="/console/flags/{record}/{code}"]'))
     page.get_by_label("Disposition").select_option("justified")
     page.get_by_label("Comment (required)").fill("Badge shown; the app was offline")
     _shot(page, "flag-review")
-    page.get_by_role("button", name="Resolve").click()
+    _follow(page, page.get_by_role("button", name="Resolve"))
     assert page.locator("#flag-status").inner_text() == "resolved"
     assert "Badge shown; the app was offline" in page.inner_text("main")
     page.locator('main a[href^="/console/cases/"]').first.click()  # the flagged case
@@ -350,7 +362,7 @@ def test_the_register_and_its_csv(base, context):
     page = context.new_page()
     sign_in(page, base, "dispatcher01")
     page.goto(f"{base}/console/register")
-    page.get_by_role("button", name="Show").click()  # empty filters: told to choose
+    _follow(page, page.get_by_role("button", name="Show"))  # empty filters: told to choose
     today = page.evaluate("() => new Date().toISOString().slice(0, 10)")
     page.goto(f"{base}/console/register?since={today}&until={today}")
     if page.locator("#register tbody tr").count() <= 1:  # the demo day is Shanghai's
@@ -367,15 +379,15 @@ def test_open_a_disclosure_report(base, context):
     page = context.new_page()
     sign_in(page, base, "privacy01")
     page.goto(f"{base}/console/ledger")
-    page.get_by_role("button", name="Verify the ledger").click()
+    _follow(page, page.get_by_role("button", name="Verify the ledger"))
     assert page.locator("#verify-report").inner_text().startswith("The chain is intact")
     page.get_by_label("Reason (optional)").fill("before the audit")
-    page.get_by_role("button", name="Sign the ledger head now").click()
+    _follow(page, page.get_by_role("button", name="Sign the ledger head now"))
     assert "Checkpoint" in page.locator(".notice.success").inner_text()
     _shot(page, "ledger")
-    page.get_by_role("link", name="Disclosure report").click()
+    _follow(page, page.get_by_role("link", name="Disclosure report"))
     page.get_by_label("Borrower id").fill(str(borrower))
-    page.get_by_role("button", name="Open the report").click()
+    _follow(page, page.get_by_role("button", name="Open the report"))
     report = page.locator("#disclosure-report")
     assert "GET /api/v1/sync/pull" in report.inner_text()
     _shot(page, "disclosure-report")
@@ -398,10 +410,10 @@ def test_the_language_is_remembered_after_signing_out(base, context):
     sign_in(page, base, "dispatcher01")
     page.goto(f"{base}/console/board")
     page.get_by_label("Language").select_option("zh_Hans")
-    page.get_by_role("button", name="Switch").click()
+    _follow(page, page.get_by_role("button", name="Switch"))
     assert page.locator("h1").inner_text().startswith("派单看板")
     _shot(page, "day-board-zh")
-    page.get_by_role("button", name="退出").click()
+    _follow(page, page.get_by_role("button", name="退出"))
     assert page.get_by_role("button", name="登录").is_visible()
     page.keyboard.press("Tab")  # the skip link comes first: the page is keyboard-usable
     assert page.evaluate("() => document.activeElement.className") == "skip"
