@@ -43,8 +43,9 @@ from sync.records import (
 )
 from sync.visits import HOME_PURPOSES
 
-# The replayed outcome, (kind, stored body), and the visit it was recorded for.
-Replay = tuple[RecordOutcome, tuple[str, dict], int]
+# The replayed outcome, (kind, stored body), the visit it was recorded for, and the stored
+# outcome's text (with the kind, what a replay's answer is computed from: sync_push).
+Replay = tuple[RecordOutcome, tuple[str, dict], int, str]
 
 
 def known_replays(
@@ -63,6 +64,7 @@ def known_replays(
                 replay_outcome(row.id, stored_outcome(row.outcome)),
                 (row.kind, stored_json(row.body) if row.body is not None else {}),
                 row.visit_id,
+                row.outcome,
             )
     return replays
 

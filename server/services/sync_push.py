@@ -16,6 +16,8 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
+from schemas.fast_dump import dumped, written_type
+from schemas.sync import OutcomeSchema
 from server.clock import to_iso
 from server.errors import BatchTooLarge
 from server.runtime import Caller, Runtime
@@ -26,6 +28,7 @@ from server.services.push_facts import Replay, batch_visits, known_replays, serv
 from server.services.push_fast import fast_check
 from server.services.push_validation import (
     CheckedRecord,
+    _plain_json,
     check_record,
     raw_digest,
     rejection_digest,
@@ -38,7 +41,7 @@ from sync.contacts import CONTACT
 from sync.flag_views import agent_may_learn_id_result, agent_outcome_wire
 from sync.identity import id_verification
 from sync.receipts import sign_receipt
-from sync.reconcile import blobs_of, reconcile_batch
+from sync.reconcile import REPLAYED_MESSAGE, blobs_of, reconcile_batch
 from sync.records import IncomingRecord, RecordOutcome
 
 
@@ -114,7 +117,9 @@ def push(
         ]
         with phase("store"):
             case_of = {parts["visit"]["id"]: parts["case"]["id"] for parts in joined}
-            receipts = _store(db, rt, caller, checked, outcomes, raws, digests, case_of, replays)
+            receipts, texts = _store(
+                db, rt, caller, checked, outcomes, raws, digests, case_of, replays
+            )
             if incoming:  # else nothing was stored: no blob, visit or contact moves on
                 note_references(db, caller, _referenced_blobs(checked, outcomes))
                 # What happened at the door moves the visits on (services/visit_outcomes.py).
@@ -135,19 +140,94 @@ def push(
         disclosed = agent_card_facts(
             db, rt, caller, [v for _, v in answered if v is not None], known=joined
         )
-    return {
-        "server_time": now,
-        "outcomes": [
-            outcome_out(
-                o,
-                kind_body,
-                receipts.get(o.record_id),
-                disclosed.get(visit_id, frozenset()),
-            )
-            for o, (kind_body, visit_id) in zip(outcomes, answered, strict=True)
-        ],
-        "purges_confirmed": confirmed,
-    }
+    answers = []
+    for i, (o, (kind_body, visit_id)) in enumerate(zip(outcomes, answered, strict=True)):
+        seen = disclosed.get(visit_id, _NO_FACTS)
+        receipt = receipts.get(o.record_id)
+        replay = replays.get(i)
+        if replay is not None:
+            answers.append(_replayed_answer(o, kind_body, receipt, seen, replay[3]))
+        elif i in texts:
+            answers.append(_stored_answer(o, kind_body, receipt, seen, texts[i]))
+        else:
+            answers.append(outcome_out(o, kind_body, receipt, seen))
+    return {"server_time": now, "outcomes": answers, "purges_confirmed": confirmed}
+
+
+_NO_FACTS: frozenset[str] = frozenset()
+
+
+# A phone that did not hear a push's answer sends the same batch again, usually seconds
+# later, and every record of it is answered from the store (push_facts.known_replays). Its
+# answer is a pure function of the stored outcome's text, the record's kind, the id as sent
+# and what the agent's card discloses; and it is the push's own answer to the record with
+# the replay's status, message and original status. So the push keeps that answer, already
+# dumped by OutcomeSchema's compiled plan (fast_dump.dumped, which the answer's dump hands
+# on), under that key, and a replay that finds it takes a copy of the containers the ledger
+# may remove a fact from (the outcome, its flags). Kept only for kinds whose answer reads no
+# body and has no receipt, and outcomes whose flag details read back from the store as they
+# are (JSON's own types). Per worker: a replay served by the other worker builds its answer
+# as before. At most REPLAY_ANSWERS_KEPT (about 1.5 KB each), the oldest dropped first.
+REPLAY_ANSWERS_KEPT = 8192
+_KEPT_ANSWERS: dict[tuple[str, str, str, frozenset[str]], dict[str, Any]] = {}
+_KEPT_KINDS = frozenset({"visit_report", CONTACT})
+_WRITTEN_OUTCOME = written_type(OutcomeSchema)
+
+
+def _stored_answer(
+    outcome: RecordOutcome,
+    kind_body: tuple[str, Mapping[str, Any]] | None,
+    receipt: dict | None,
+    disclosed: frozenset[str],
+    text: str,
+) -> dict[str, Any]:
+    """outcome_out(...) for a record this push stores as `text`, dumped; its replay's
+    answer is kept (see _KEPT_ANSWERS) when it can be told from this one."""
+    data = outcome_out(outcome, kind_body, receipt, disclosed)
+    if (
+        receipt is not None
+        or kind_body is None
+        or kind_body[0] not in _KEPT_KINDS
+        or outcome.original_status is not None
+        or not all(_plain_json(flag.details) for flag in outcome.flags)
+    ):
+        return data
+    data = dumped(OutcomeSchema, data)
+    if type(data) is not _WRITTEN_OUTCOME:
+        return data
+    kept = _WRITTEN_OUTCOME(data)
+    kept["flags"] = [dict(flag) for flag in data["flags"]]
+    kept["status"] = "duplicate"
+    kept["reason"] = None
+    kept["message"] = REPLAYED_MESSAGE
+    kept["missing_blobs"] = []
+    kept["original_status"] = data["status"]
+    while len(_KEPT_ANSWERS) >= REPLAY_ANSWERS_KEPT:
+        try:
+            del _KEPT_ANSWERS[next(iter(_KEPT_ANSWERS))]
+        except (StopIteration, KeyError, RuntimeError):  # another thread took it
+            break
+    _KEPT_ANSWERS[(text, kind_body[0], outcome.record_id, disclosed)] = kept
+    return data
+
+
+def _replayed_answer(
+    outcome: RecordOutcome,
+    kind_body: tuple[str, Mapping[str, Any]] | None,
+    receipt: dict | None,
+    disclosed: frozenset[str],
+    text: str,
+) -> dict[str, Any]:
+    """outcome_out(...) for a record answered from the store, whose stored outcome is
+    `text`: a copy of the answer its push kept, if any (see _KEPT_ANSWERS)."""
+    if receipt is None and kind_body is not None:
+        kept = _KEPT_ANSWERS.get((text, kind_body[0], outcome.record_id, disclosed))
+        if kept is not None:
+            copy = _WRITTEN_OUTCOME(kept)
+            copy["flags"] = [dict(flag) for flag in kept["flags"]]
+            copy["missing_blobs"] = []
+            return copy
+    return outcome_out(outcome, kind_body, receipt, disclosed)
 
 
 def _stored_of_kind(
@@ -215,19 +295,22 @@ def _store(
     digests: list[str | None],
     case_of: dict[int, int],
     replays: dict[int, Replay],
-) -> dict[str, dict[str, Any]]:
+) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
     """Insert stored records (and receipts); log rejections; return receipts by record id
-    as sent. `case_of`: the case of each of the batch's visits; `replays`: the records
-    answered from the store (prepare), by batch index."""
+    as sent, and the stored outcomes' texts by batch index. `case_of`: the case of each of
+    the batch's visits; `replays`: the records answered from the store (prepare), by batch
+    index."""
     principal = caller.principal
     assert principal is not None
     now = to_iso(caller.now)
     receipts: dict[str, dict[str, Any]] = {}
+    texts: dict[int, str] = {}
     rows: list[tuple[Any, ...]] = []
     rejections: list[dict[str, Any]] = []
     for index, outcome in enumerate(outcomes):
         record = checked[index].record
         if outcome.stored and record is not None:
+            texts[index] = _outcome_json(outcome)
             rows.append(  # in sync_rows.RECORD_COLUMNS order
                 (
                     record.id,
@@ -241,7 +324,7 @@ def _store(
                     now,
                     record.digest,
                     outcome.status,
-                    _outcome_json(outcome),
+                    texts[index],
                     _body_json(record),
                     digests[index],
                 )
@@ -277,7 +360,7 @@ def _store(
     }
     for agreement_id, receipt in sync_rows.receipts(db, list(replayed)).items():
         receipts[replayed[agreement_id]] = receipt
-    return receipts
+    return receipts, texts
 
 
 def _body_json(record: IncomingRecord) -> str:
