@@ -19,7 +19,16 @@ from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
-from server.storage.replays import replay_rows
+from server.storage.replays import (
+    AGENT_ID,
+    BODY,
+    ID,
+    KIND,
+    OUTCOME,
+    RAW_DIGEST,
+    VISIT_ID,
+    replay_rows,
+)
 from server.storage.sync import stored_json
 from sync.canonical import CanonicalFormError, parse_aware_datetime
 from sync.compliance import (
@@ -43,9 +52,10 @@ from sync.records import (
 )
 from sync.visits import HOME_PURPOSES
 
-# The replayed outcome, (kind, stored body), the visit it was recorded for, and the stored
-# outcome's text (with the kind, what a replay's answer is computed from: sync_push).
-Replay = tuple[RecordOutcome, tuple[str, dict], int, str]
+# A record answered from the store: its id as stored, (kind, stored body), the visit it
+# was recorded for, and the stored outcome's text (with the kind, what a replay's answer is
+# computed from: sync_push), read into an outcome only when answering (replayed_outcome).
+Replay = tuple[str, tuple[str, dict], int, str]
 
 
 def known_replays(
@@ -59,14 +69,21 @@ def known_replays(
     replays = {}
     for index, (raw, digest) in enumerate(zip(raws, digests, strict=True)):
         row = stored.get(str(raw.get("id"))) if digest else None
-        if row and is_same_delivery(row.agent_id, row.raw_digest, agent_id, digest):
+        if row and is_same_delivery(row[AGENT_ID], row[RAW_DIGEST], agent_id, digest):
+            body = row[BODY]
             replays[index] = (
-                replay_outcome(row.id, stored_outcome(row.outcome)),
-                (row.kind, stored_json(row.body) if row.body is not None else {}),
-                row.visit_id,
-                row.outcome,
+                row[ID],
+                (row[KIND], stored_json(body) if body is not None else {}),
+                row[VISIT_ID],
+                row[OUTCOME],
             )
     return replays
+
+
+def replayed_outcome(replay: Replay) -> RecordOutcome:
+    """The outcome a record answered from the store is answered with (before the id is
+    put as sent): its stored outcome, replayed."""
+    return replay_outcome(replay[0], stored_outcome(replay[3]))
 
 
 # A stored outcome read straight into its dataclasses: a quarter of what reading it to a

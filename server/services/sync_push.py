@@ -24,7 +24,13 @@ from server.runtime import Caller, Runtime
 from server.services.attachments import note_references
 from server.services.contacts import record_synced_contacts
 from server.services.disclosure import agent_card_facts
-from server.services.push_facts import Replay, batch_visits, known_replays, server_facts
+from server.services.push_facts import (
+    Replay,
+    batch_visits,
+    known_replays,
+    replayed_outcome,
+    server_facts,
+)
 from server.services.push_fast import fast_check
 from server.services.push_validation import (
     CheckedRecord,
@@ -111,8 +117,10 @@ def push(
         with phase("reconcile"):
             if incoming:
                 decided = iter(reconcile_batch(incoming, facts, rt.compliance, now))
+        # A replay's outcome is read from its stored text only if its answer is not kept
+        # (_replayed_answer); storing reads no more of it than that it is a duplicate.
         outcomes = [
-            _as_sent(replays[i][0] if i in replays else c.rejection or next(decided), c.sent_id)
+            _FROM_STORE if i in replays else _as_sent(c.rejection or next(decided), c.sent_id)
             for i, c in enumerate(checked)
         ]
         with phase("store"):
@@ -143,10 +151,11 @@ def push(
     answers = []
     for i, (o, (kind_body, visit_id)) in enumerate(zip(outcomes, answered, strict=True)):
         seen = disclosed.get(visit_id, _NO_FACTS)
-        receipt = receipts.get(o.record_id)
+        sent_id = checked[i].sent_id
+        receipt = receipts.get(sent_id)
         replay = replays.get(i)
         if replay is not None:
-            answers.append(_replayed_answer(o, kind_body, receipt, seen, replay[3]))
+            answers.append(_replayed_answer(replay, sent_id, receipt, seen))
         elif i in texts:
             answers.append(_stored_answer(o, kind_body, receipt, seen, texts[i]))
         else:
@@ -155,6 +164,8 @@ def push(
 
 
 _NO_FACTS: frozenset[str] = frozenset()
+# What storing reads of a record answered from the store: a duplicate, never stored.
+_FROM_STORE = RecordOutcome("", "duplicate", None, REPLAYED_MESSAGE)
 
 
 # A phone that did not hear a push's answer sends the same batch again, usually seconds
@@ -212,21 +223,20 @@ def _stored_answer(
 
 
 def _replayed_answer(
-    outcome: RecordOutcome,
-    kind_body: tuple[str, Mapping[str, Any]] | None,
-    receipt: dict | None,
-    disclosed: frozenset[str],
-    text: str,
+    replay: Replay, sent_id: str, receipt: dict | None, disclosed: frozenset[str]
 ) -> dict[str, Any]:
-    """outcome_out(...) for a record answered from the store, whose stored outcome is
-    `text`: a copy of the answer its push kept, if any (see _KEPT_ANSWERS)."""
-    if receipt is None and kind_body is not None:
-        kept = _KEPT_ANSWERS.get((text, kind_body[0], outcome.record_id, disclosed))
+    """outcome_out(...) for a record answered from the store (push_facts.known_replays),
+    sent with id `sent_id`: a copy of the answer its push kept, if any (see _KEPT_ANSWERS),
+    else built from the stored outcome."""
+    kind_body = replay[1]
+    if receipt is None:
+        kept = _KEPT_ANSWERS.get((replay[3], kind_body[0], sent_id, disclosed))
         if kept is not None:
             copy = _WRITTEN_OUTCOME(kept)
             copy["flags"] = [dict(flag) for flag in kept["flags"]]
             copy["missing_blobs"] = []
             return copy
+    outcome = _as_sent(replayed_outcome(replay), sent_id)
     return outcome_out(outcome, kind_body, receipt, disclosed)
 
 
@@ -354,7 +364,9 @@ def _store(
     # Only an agreement has a receipt (stored above with it, under its id): a replay read
     # from the store as another kind is not looked up.
     replayed = {
-        (checked[i].record.id if checked[i].record else o.record_id.lower()): o.record_id
+        (checked[i].record.id if checked[i].record else checked[i].sent_id.lower()): (
+            checked[i].sent_id
+        )
         for i, o in enumerate(outcomes)
         if o.status == "duplicate" and (i not in replays or replays[i][1][0] == "agreement")
     }

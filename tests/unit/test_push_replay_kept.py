@@ -86,8 +86,9 @@ def test_a_replay_is_answered_as_from_the_store(outcome, kind, identity, receipt
     )
     kind_body = (kind, body if kind == "id_confirmation" else {})
     expected = _text(sync_push.outcome_out(replayed, kind_body, signed, seen))
+    replay = (outcome.record_id.lower(), kind_body, 7, text)
     for _ in range(replays):
-        handed = sync_push._replayed_answer(replayed, kind_body, signed, seen, text)
+        handed = sync_push._replayed_answer(replay, outcome.record_id, signed, seen)
         assert _text(handed) == expected
         handed.pop("id_verification", None)  # ... and from the replay's, never the kept one
         for flag in handed["flags"]:
@@ -108,8 +109,8 @@ def test_a_replay_under_other_card_facts_is_built_afresh():
     outcome = RecordOutcome(SENT_IDS[0], "flagged", None, "m", (Flag("location_mismatch", "x"),))
     text = sync_push._outcome_json(outcome)
     sync_push._stored_answer(outcome, ("visit_report", {}), None, frozenset({"home_geo"}), text)
-    replayed = replay_outcome(outcome.record_id, stored_outcome(text))
-    handed = sync_push._replayed_answer(replayed, ("visit_report", {}), None, frozenset(), text)
+    replay = (outcome.record_id, ("visit_report", {}), 7, text)
+    handed = sync_push._replayed_answer(replay, outcome.record_id, None, frozenset())
     assert type(handed) is dict
     assert handed["flags"] == [] and handed["original_status"] == "accepted"
 
