@@ -177,9 +177,11 @@ _FROM_STORE = RecordOutcome("", "duplicate", None, REPLAYED_MESSAGE)
 # on), under that key, and a replay that finds it takes a copy of the containers the ledger
 # may remove a fact from (the outcome, its flags). Kept only for kinds whose answer reads no
 # body and has no receipt, and outcomes whose flag details read back from the store as they
-# are (JSON's own types). Per worker: a replay served by the other worker builds its answer
-# as before. At most REPLAY_ANSWERS_KEPT (about 1.5 KB each), the oldest dropped first.
-REPLAY_ANSWERS_KEPT = 8192
+# are (JSON's own types). Kept per worker: a replay the other worker serves (about half of
+# them under gunicorn's two workers, which take connections as they come) builds its answer
+# as before. At most REPLAY_ANSWERS_KEPT (about 2.5 KB each with its key: 10 MB per worker;
+# 4,096 answers is 40 batches), the oldest dropped first.
+REPLAY_ANSWERS_KEPT = 4096
 _KEPT_ANSWERS: dict[tuple[str, str, str, frozenset[str]], dict[str, Any]] = {}
 _KEPT_KINDS = frozenset({"visit_report", CONTACT})
 _WRITTEN_OUTCOME = written_type(OutcomeSchema)
