@@ -40,7 +40,7 @@ from sync.compliance import (
 from sync.contact_rules import DoNotContact
 from sync.contacts import CONTACT, LoggedContact
 from sync.identity import credential_counts, plan_id_checks, typed_id_matches
-from sync.reconcile import blobs_of, is_same_delivery, replay_outcome
+from sync.reconcile import blobs_of, is_same_delivery
 from sync.records import (
     AgentFacts,
     CaseFacts,
@@ -54,7 +54,7 @@ from sync.visits import HOME_PURPOSES
 
 # A record answered from the store: its id as stored, (kind, stored body), the visit it
 # was recorded for, and the stored outcome's text (with the kind, what a replay's answer is
-# computed from: sync_push), read into an outcome only when answering (replayed_outcome).
+# computed from: sync_push, which reads it only when answering).
 Replay = tuple[str, tuple[str, dict], int, str]
 
 
@@ -78,12 +78,6 @@ def known_replays(
                 row[OUTCOME],
             )
     return replays
-
-
-def replayed_outcome(replay: Replay) -> RecordOutcome:
-    """The outcome a record answered from the store is answered with (before the id is
-    put as sent): its stored outcome, replayed."""
-    return replay_outcome(replay[0], stored_outcome(replay[3]))
 
 
 # A stored outcome read straight into its dataclasses: a quarter of what reading it to a

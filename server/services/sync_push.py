@@ -28,7 +28,6 @@ from server.services.push_facts import (
     Replay,
     batch_visits,
     known_replays,
-    replayed_outcome,
     server_facts,
 )
 from server.services.push_fast import fast_check
@@ -42,9 +41,10 @@ from server.services.push_validation import (
 from server.services.visit_outcomes import apply_reports
 from server.storage import sync as sync_rows
 from server.storage.connection import transaction
+from server.storage.sync import stored_json
 from server.timing import phase
 from sync.contacts import CONTACT
-from sync.flag_views import agent_may_learn_id_result, agent_outcome_wire
+from sync.flag_views import agent_may_learn_id_result, agent_outcome_dict, agent_outcome_wire
 from sync.identity import id_verification
 from sync.receipts import sign_receipt
 from sync.reconcile import REPLAYED_MESSAGE, blobs_of, reconcile_batch
@@ -238,8 +238,26 @@ def _replayed_answer(
             copy["flags"] = [dict(flag) for flag in kept["flags"]]
             copy["missing_blobs"] = []
             return copy
-    outcome = _as_sent(replayed_outcome(replay), sent_id)
-    return outcome_out(outcome, kind_body, receipt, disclosed)
+    return _answer_of(_replayed_wire(replay, sent_id, disclosed), kind_body, receipt, disclosed)
+
+
+def _replayed_wire(replay: Replay, sent_id: str, disclosed: frozenset[str]) -> dict[str, Any]:
+    """agent_outcome_wire(_as_sent(push_facts.replayed_outcome(replay), sent_id), disclosed),
+    read straight from the stored text (flag_views.agent_outcome_dict, as the pull reads its
+    outcomes): building the outcome and its flags cost more than the rest of the answer."""
+    stored = stored_json(replay[3])
+    return agent_outcome_dict(
+        {  # sync.reconcile.replay_outcome's fields, with the id as sent
+            "record_id": sent_id,
+            "status": "duplicate",
+            "reason": None,
+            "message": REPLAYED_MESSAGE,
+            "flags": stored.get("flags", ()),
+            "content_hash": stored.get("content_hash"),
+            "original_status": stored.get("original_status") or stored["status"],
+        },
+        disclosed,
+    )
 
 
 def _stored_of_kind(
@@ -437,7 +455,17 @@ def outcome_out(
     """The wire form of an outcome as the agent may see it: flags through their agent views
     (sync.flag_views) given what the agent's current card `disclosed`, with its receipt and,
     while the card may be held, the ID-verification result. The store keeps the full one."""
-    data = agent_outcome_wire(outcome, disclosed)
+    return _answer_of(agent_outcome_wire(outcome, disclosed), kind_body, receipt, disclosed)
+
+
+def _answer_of(
+    data: dict[str, Any],
+    kind_body: tuple[str, Mapping[str, Any]] | None,
+    receipt: dict | None,
+    disclosed: frozenset[str],
+) -> dict[str, Any]:
+    """An outcome's agent wire form (flag_views) with its receipt and ID-verification
+    result: outcome_out's last step."""
     kind, body = kind_body or (None, None)
     data["receipt"] = receipt
     data["id_verification"] = (
