@@ -33,8 +33,8 @@ from server.services.push_facts import (
 from server.services.push_fast import fast_check
 from server.services.push_validation import (
     CheckedRecord,
-    _plain_json,
     check_record,
+    plain_json,
     raw_digest,
     rejection_digest,
 )
@@ -202,7 +202,7 @@ def _stored_answer(
         or kind_body is None
         or kind_body[0] not in _KEPT_KINDS
         or outcome.original_status is not None
-        or not all(_plain_json(flag.details) for flag in outcome.flags)
+        or not all(plain_json(flag.details) for flag in outcome.flags)
     ):
         return data
     data = dumped(OutcomeSchema, data)
@@ -242,9 +242,10 @@ def _replayed_answer(
 
 
 def _replayed_wire(replay: Replay, sent_id: str, disclosed: frozenset[str]) -> dict[str, Any]:
-    """agent_outcome_wire(_as_sent(push_facts.replayed_outcome(replay), sent_id), disclosed),
-    read straight from the stored text (flag_views.agent_outcome_dict, as the pull reads its
-    outcomes): building the outcome and its flags cost more than the rest of the answer."""
+    """agent_outcome_wire(_as_sent(replay_outcome(id, stored_outcome(text)), sent_id),
+    disclosed) (sync.reconcile, push_facts) read straight from the stored text, as the pull
+    reads its outcomes (flag_views.agent_outcome_dict): building the outcome and its flags
+    cost more than the rest of the answer."""
     stored = stored_json(replay[3])
     return agent_outcome_dict(
         {  # sync.reconcile.replay_outcome's fields, with the id as sent
