@@ -176,11 +176,12 @@ _FROM_STORE = RecordOutcome("", "duplicate", None, REPLAYED_MESSAGE)
 # dumped by OutcomeSchema's compiled plan (fast_dump.dumped, which the answer's dump hands
 # on), under that key, and a replay that finds it takes a copy of the containers the ledger
 # may remove a fact from (the outcome, its flags). Kept only for kinds whose answer reads no
-# body and has no receipt, and outcomes whose flag details read back from the store as they
-# are (JSON's own types). Kept per worker: a replay the other worker serves (about half of
-# them under gunicorn's two workers, which take connections as they come) builds its answer
-# as before. At most REPLAY_ANSWERS_KEPT (about 2.5 KB each with its key: 10 MB per worker;
-# 4,096 answers is 40 batches), the oldest dropped first.
+# body and has no receipt, and outcomes whose details shown to the agent read back from the
+# store as they are (JSON's own types; the others never reach an answer). Kept per worker:
+# a replay the other worker serves (about half of them under gunicorn's two workers, which
+# take connections as they come) builds its answer from the stored text. At most
+# REPLAY_ANSWERS_KEPT (about 2.5 KB each with its key: 10 MB per worker; 4,096 answers is
+# 40 batches), the oldest dropped first.
 REPLAY_ANSWERS_KEPT = 4096
 _KEPT_ANSWERS: dict[tuple[str, str, str, frozenset[str]], dict[str, Any]] = {}
 _KEPT_KINDS = frozenset({"visit_report", CONTACT})
@@ -202,7 +203,7 @@ def _stored_answer(
         or kind_body is None
         or kind_body[0] not in _KEPT_KINDS
         or outcome.original_status is not None
-        or not all(plain_json(flag.details) for flag in outcome.flags)
+        or not all(plain_json(flag["details"]) for flag in data["flags"])
     ):
         return data
     data = dumped(OutcomeSchema, data)

@@ -100,7 +100,10 @@ def test_a_replay_is_answered_as_from_the_store(outcome, kind, identity, receipt
         kind in ("visit_report", "contact")
         and signed is None
         and outcome.original_status is None
-        and all(sync_push.plain_json(flag.details) for flag in outcome.flags)
+        and all(
+            sync_push.plain_json(flag["details"])
+            for flag in sync_push.outcome_out(outcome, (kind, body), signed, seen)["flags"]
+        )
     )
     if keepable:
         assert type(handed) is written_type(OutcomeSchema)
