@@ -175,6 +175,23 @@ def card_facts(card_fields: Iterable[str], may_hold_card: bool, assigned: bool) 
 
     `card_fields` are the fields the disclosure policy grants agents for the visit's
     purpose; they count only while the agent may hold the card."""
+    if type(card_fields) is tuple:  # the policy's own (DisclosurePolicy.allowed_fields)
+        return _card_facts_of(card_fields, may_hold_card, assigned)
+    return _card_facts(card_fields, may_hold_card, assigned)
+
+
+# A push or a pull asks for every visit's card facts, under a handful of purposes: each is
+# worked out once, and is then the same object wherever it keys a memo (its hash is kept).
+@lru_cache(maxsize=256)
+def _card_facts_of(
+    card_fields: tuple[str, ...], may_hold_card: bool, assigned: bool
+) -> frozenset[str]:
+    """card_facts of a policy's tuple of fields, once per distinct arguments."""
+    return _card_facts(card_fields, may_hold_card, assigned)
+
+
+def _card_facts(card_fields: Iterable[str], may_hold_card: bool, assigned: bool) -> frozenset[str]:
+    """card_facts, worked out."""
     if not may_hold_card:
         return frozenset({VISIT_ASSIGNED}) if assigned else _NONE
     facts = set(card_fields) | CARD_VISIT_FACTS
@@ -234,8 +251,14 @@ def agent_outcome(outcome: RecordOutcome, facts: frozenset[str]) -> RecordOutcom
 def agent_outcome_wire(outcome: RecordOutcome, facts: frozenset[str]) -> dict[str, Any]:
     """agent_outcome(outcome, facts).to_dict(), written without building the agent's
     outcome: every outcome of every push answer passes here, and the dataclasses.replace
-    was the largest single cost of answering a replayed batch."""
-    flags = [view.to_dict() for f in outcome.flags if (view := agent_flag(f, facts)) is not None]
+    was the largest single cost of answering a replayed batch. Each flag's wire form is
+    written straight from its agent view (Flag.to_dict's keys, in its order), without a
+    Flag built for it: the details are the view's own dict, made for this answer."""
+    flags = []
+    for flag in outcome.flags:
+        seen = _agent_view(flag.code, flag.details, facts)
+        if seen is not None:
+            flags.append({"code": flag.code, "message": seen[0], "details": seen[1]})
     return _wire(
         outcome.record_id,
         _as_seen(outcome.status, outcome.message, outcome.original_status, bool(flags)),

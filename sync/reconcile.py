@@ -208,13 +208,16 @@ def _replay(record: IncomingRecord, stored: StoredRecord, agent_id: int) -> Reco
     return replay_outcome(record.id, stored.outcome)
 
 
+REPLAYED_MESSAGE = "Already stored; the original outcome is replayed."
+
+
 def replay_outcome(record_id: str, original: RecordOutcome) -> RecordOutcome:
     """The answer to a record delivered again with the same content: the original outcome."""
     return RecordOutcome(
         record_id,
         "duplicate",
         None,
-        "Already stored; the original outcome is replayed.",
+        REPLAYED_MESSAGE,
         flags=original.flags,
         content_hash=original.content_hash,
         original_status=original.original_status or original.status,

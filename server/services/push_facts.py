@@ -19,7 +19,16 @@ from server.storage import accounts as account_rows
 from server.storage import cases as case_rows
 from server.storage import sync as sync_rows
 from server.storage import visits as visit_rows
-from server.storage.replays import replay_rows
+from server.storage.replays import (
+    AGENT_ID,
+    BODY,
+    ID,
+    KIND,
+    OUTCOME,
+    RAW_DIGEST,
+    VISIT_ID,
+    replay_rows,
+)
 from server.storage.sync import stored_json
 from sync.canonical import CanonicalFormError, parse_aware_datetime
 from sync.compliance import (
@@ -31,7 +40,7 @@ from sync.compliance import (
 from sync.contact_rules import DoNotContact
 from sync.contacts import CONTACT, LoggedContact
 from sync.identity import credential_counts, plan_id_checks, typed_id_matches
-from sync.reconcile import blobs_of, is_same_delivery, replay_outcome
+from sync.reconcile import blobs_of, is_same_delivery
 from sync.records import (
     AgentFacts,
     CaseFacts,
@@ -43,8 +52,10 @@ from sync.records import (
 )
 from sync.visits import HOME_PURPOSES
 
-# The replayed outcome, (kind, stored body), and the visit it was recorded for.
-Replay = tuple[RecordOutcome, tuple[str, dict], int]
+# A record answered from the store: its id as stored, (kind, stored body), the visit it
+# was recorded for, and the stored outcome's text (with the kind, what a replay's answer is
+# computed from: sync_push, which reads it only when answering).
+Replay = tuple[str, tuple[str, dict], int, str]
 
 
 def known_replays(
@@ -58,11 +69,13 @@ def known_replays(
     replays = {}
     for index, (raw, digest) in enumerate(zip(raws, digests, strict=True)):
         row = stored.get(str(raw.get("id"))) if digest else None
-        if row and is_same_delivery(row.agent_id, row.raw_digest, agent_id, digest):
+        if row and is_same_delivery(row[AGENT_ID], row[RAW_DIGEST], agent_id, digest):
+            body = row[BODY]
             replays[index] = (
-                replay_outcome(row.id, stored_outcome(row.outcome)),
-                (row.kind, stored_json(row.body) if row.body is not None else {}),
-                row.visit_id,
+                row[ID],
+                (row[KIND], stored_json(body) if body is not None else {}),
+                row[VISIT_ID],
+                row[OUTCOME],
             )
     return replays
 

@@ -112,6 +112,11 @@ def _plain_json(value: Any) -> bool:
     return False
 
 
+# The same test, for sync_push: a value of JSON's own types reads back from the store (msgspec
+# or json.dumps, then a read) as itself.
+plain_json = _plain_json
+
+
 def rejection_digest(raw: Any) -> str:
     """A digest to log a rejected record by, whatever its shape."""
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()

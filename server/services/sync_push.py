@@ -16,29 +16,38 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
+from schemas.fast_dump import dumped, written_type
+from schemas.sync import OutcomeSchema
 from server.clock import to_iso
 from server.errors import BatchTooLarge
 from server.runtime import Caller, Runtime
 from server.services.attachments import note_references
 from server.services.contacts import record_synced_contacts
 from server.services.disclosure import agent_card_facts
-from server.services.push_facts import Replay, batch_visits, known_replays, server_facts
+from server.services.push_facts import (
+    Replay,
+    batch_visits,
+    known_replays,
+    server_facts,
+)
 from server.services.push_fast import fast_check
 from server.services.push_validation import (
     CheckedRecord,
     check_record,
+    plain_json,
     raw_digest,
     rejection_digest,
 )
 from server.services.visit_outcomes import apply_reports
 from server.storage import sync as sync_rows
 from server.storage.connection import transaction
+from server.storage.sync import stored_json
 from server.timing import phase
 from sync.contacts import CONTACT
-from sync.flag_views import agent_may_learn_id_result, agent_outcome_wire
+from sync.flag_views import agent_may_learn_id_result, agent_outcome_dict, agent_outcome_wire
 from sync.identity import id_verification
 from sync.receipts import sign_receipt
-from sync.reconcile import blobs_of, reconcile_batch
+from sync.reconcile import REPLAYED_MESSAGE, blobs_of, reconcile_batch
 from sync.records import IncomingRecord, RecordOutcome
 
 
@@ -108,13 +117,17 @@ def push(
         with phase("reconcile"):
             if incoming:
                 decided = iter(reconcile_batch(incoming, facts, rt.compliance, now))
+        # A replay's outcome is read from its stored text only if its answer is not kept
+        # (_replayed_answer); storing reads no more of it than that it is a duplicate.
         outcomes = [
-            _as_sent(replays[i][0] if i in replays else c.rejection or next(decided), c.sent_id)
+            _FROM_STORE if i in replays else _as_sent(c.rejection or next(decided), c.sent_id)
             for i, c in enumerate(checked)
         ]
         with phase("store"):
             case_of = {parts["visit"]["id"]: parts["case"]["id"] for parts in joined}
-            receipts = _store(db, rt, caller, checked, outcomes, raws, digests, case_of, replays)
+            receipts, texts = _store(
+                db, rt, caller, checked, outcomes, raws, digests, case_of, replays
+            )
             if incoming:  # else nothing was stored: no blob, visit or contact moves on
                 note_references(db, caller, _referenced_blobs(checked, outcomes))
                 # What happened at the door moves the visits on (services/visit_outcomes.py).
@@ -135,19 +148,118 @@ def push(
         disclosed = agent_card_facts(
             db, rt, caller, [v for _, v in answered if v is not None], known=joined
         )
-    return {
-        "server_time": now,
-        "outcomes": [
-            outcome_out(
-                o,
-                kind_body,
-                receipts.get(o.record_id),
-                disclosed.get(visit_id, frozenset()),
-            )
-            for o, (kind_body, visit_id) in zip(outcomes, answered, strict=True)
-        ],
-        "purges_confirmed": confirmed,
-    }
+    answers = []
+    for i, (o, (kind_body, visit_id)) in enumerate(zip(outcomes, answered, strict=True)):
+        seen = disclosed.get(visit_id, _NO_FACTS)
+        sent_id = checked[i].sent_id
+        receipt = receipts.get(sent_id)
+        replay = replays.get(i)
+        if replay is not None:
+            answers.append(_replayed_answer(replay, sent_id, receipt, seen))
+        elif i in texts:
+            answers.append(_stored_answer(o, kind_body, receipt, seen, texts[i]))
+        else:
+            answers.append(outcome_out(o, kind_body, receipt, seen))
+    return {"server_time": now, "outcomes": answers, "purges_confirmed": confirmed}
+
+
+_NO_FACTS: frozenset[str] = frozenset()
+# What storing reads of a record answered from the store: a duplicate, never stored.
+_FROM_STORE = RecordOutcome("", "duplicate", None, REPLAYED_MESSAGE)
+
+
+# A phone that did not hear a push's answer sends the same batch again, usually seconds
+# later, and every record of it is answered from the store (push_facts.known_replays). Its
+# answer is a pure function of the stored outcome's text, the record's kind, the id as sent
+# and what the agent's card discloses; and it is the push's own answer to the record with
+# the replay's status, message and original status. So the push keeps that answer, already
+# dumped by OutcomeSchema's compiled plan (fast_dump.dumped, which the answer's dump hands
+# on), under that key, and a replay that finds it takes a copy of the containers the ledger
+# may remove a fact from (the outcome, its flags). Kept only for kinds whose answer reads no
+# body and has no receipt, and outcomes whose details shown to the agent read back from the
+# store as they are (JSON's own types; the others never reach an answer). Kept per worker:
+# a replay the other worker serves (about half of them under gunicorn's two workers, which
+# take connections as they come) builds its answer from the stored text. At most
+# REPLAY_ANSWERS_KEPT (about 2.5 KB each with its key: 10 MB per worker; 4,096 answers is
+# 40 batches), the oldest dropped first.
+REPLAY_ANSWERS_KEPT = 4096
+_KEPT_ANSWERS: dict[tuple[str, str, str, frozenset[str]], dict[str, Any]] = {}
+_KEPT_KINDS = frozenset({"visit_report", CONTACT})
+_WRITTEN_OUTCOME = written_type(OutcomeSchema)
+
+
+def _stored_answer(
+    outcome: RecordOutcome,
+    kind_body: tuple[str, Mapping[str, Any]] | None,
+    receipt: dict | None,
+    disclosed: frozenset[str],
+    text: str,
+) -> dict[str, Any]:
+    """outcome_out(...) for a record this push stores as `text`, dumped; its replay's
+    answer is kept (see _KEPT_ANSWERS) when it can be told from this one."""
+    data = outcome_out(outcome, kind_body, receipt, disclosed)
+    if (
+        receipt is not None
+        or kind_body is None
+        or kind_body[0] not in _KEPT_KINDS
+        or outcome.original_status is not None
+        or not all(plain_json(flag["details"]) for flag in data["flags"])
+    ):
+        return data
+    data = dumped(OutcomeSchema, data)
+    if type(data) is not _WRITTEN_OUTCOME:
+        return data
+    kept = _WRITTEN_OUTCOME(data)
+    kept["flags"] = [dict(flag) for flag in data["flags"]]
+    kept["status"] = "duplicate"
+    kept["reason"] = None
+    kept["message"] = REPLAYED_MESSAGE
+    kept["missing_blobs"] = []
+    kept["original_status"] = data["status"]
+    while len(_KEPT_ANSWERS) >= REPLAY_ANSWERS_KEPT:
+        try:
+            del _KEPT_ANSWERS[next(iter(_KEPT_ANSWERS))]
+        except (StopIteration, KeyError, RuntimeError):  # another thread took it
+            break
+    _KEPT_ANSWERS[(text, kind_body[0], outcome.record_id, disclosed)] = kept
+    return data
+
+
+def _replayed_answer(
+    replay: Replay, sent_id: str, receipt: dict | None, disclosed: frozenset[str]
+) -> dict[str, Any]:
+    """outcome_out(...) for a record answered from the store (push_facts.known_replays),
+    sent with id `sent_id`: a copy of the answer its push kept, if any (see _KEPT_ANSWERS),
+    else built from the stored outcome."""
+    kind_body = replay[1]
+    if receipt is None:
+        kept = _KEPT_ANSWERS.get((replay[3], kind_body[0], sent_id, disclosed))
+        if kept is not None:
+            copy = _WRITTEN_OUTCOME(kept)
+            copy["flags"] = [dict(flag) for flag in kept["flags"]]
+            copy["missing_blobs"] = []
+            return copy
+    return _answer_of(_replayed_wire(replay, sent_id, disclosed), kind_body, receipt, disclosed)
+
+
+def _replayed_wire(replay: Replay, sent_id: str, disclosed: frozenset[str]) -> dict[str, Any]:
+    """agent_outcome_wire(_as_sent(replay_outcome(id, stored_outcome(text)), sent_id),
+    disclosed) (sync.reconcile, push_facts) read straight from the stored text, as the pull
+    reads its outcomes (flag_views.agent_outcome_dict): building the outcome and its flags
+    cost more than the rest of the answer."""
+    stored = stored_json(replay[3])
+    return agent_outcome_dict(
+        {  # sync.reconcile.replay_outcome's fields, with the id as sent
+            "record_id": sent_id,
+            "status": "duplicate",
+            "reason": None,
+            "message": REPLAYED_MESSAGE,
+            "flags": stored.get("flags", ()),
+            "content_hash": stored.get("content_hash"),
+            "original_status": stored.get("original_status") or stored["status"],
+        },
+        disclosed,
+    )
 
 
 def _stored_of_kind(
@@ -215,19 +327,22 @@ def _store(
     digests: list[str | None],
     case_of: dict[int, int],
     replays: dict[int, Replay],
-) -> dict[str, dict[str, Any]]:
+) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
     """Insert stored records (and receipts); log rejections; return receipts by record id
-    as sent. `case_of`: the case of each of the batch's visits; `replays`: the records
-    answered from the store (prepare), by batch index."""
+    as sent, and the stored outcomes' texts by batch index. `case_of`: the case of each of
+    the batch's visits; `replays`: the records answered from the store (prepare), by batch
+    index."""
     principal = caller.principal
     assert principal is not None
     now = to_iso(caller.now)
     receipts: dict[str, dict[str, Any]] = {}
+    texts: dict[int, str] = {}
     rows: list[tuple[Any, ...]] = []
     rejections: list[dict[str, Any]] = []
     for index, outcome in enumerate(outcomes):
         record = checked[index].record
         if outcome.stored and record is not None:
+            texts[index] = _outcome_json(outcome)
             rows.append(  # in sync_rows.RECORD_COLUMNS order
                 (
                     record.id,
@@ -241,7 +356,7 @@ def _store(
                     now,
                     record.digest,
                     outcome.status,
-                    _outcome_json(outcome),
+                    texts[index],
                     _body_json(record),
                     digests[index],
                 )
@@ -271,13 +386,15 @@ def _store(
     # Only an agreement has a receipt (stored above with it, under its id): a replay read
     # from the store as another kind is not looked up.
     replayed = {
-        (checked[i].record.id if checked[i].record else o.record_id.lower()): o.record_id
+        (checked[i].record.id if checked[i].record else checked[i].sent_id.lower()): (
+            checked[i].sent_id
+        )
         for i, o in enumerate(outcomes)
         if o.status == "duplicate" and (i not in replays or replays[i][1][0] == "agreement")
     }
     for agreement_id, receipt in sync_rows.receipts(db, list(replayed)).items():
         receipts[replayed[agreement_id]] = receipt
-    return receipts
+    return receipts, texts
 
 
 def _body_json(record: IncomingRecord) -> str:
@@ -340,7 +457,17 @@ def outcome_out(
     """The wire form of an outcome as the agent may see it: flags through their agent views
     (sync.flag_views) given what the agent's current card `disclosed`, with its receipt and,
     while the card may be held, the ID-verification result. The store keeps the full one."""
-    data = agent_outcome_wire(outcome, disclosed)
+    return _answer_of(agent_outcome_wire(outcome, disclosed), kind_body, receipt, disclosed)
+
+
+def _answer_of(
+    data: dict[str, Any],
+    kind_body: tuple[str, Mapping[str, Any]] | None,
+    receipt: dict | None,
+    disclosed: frozenset[str],
+) -> dict[str, Any]:
+    """An outcome's agent wire form (flag_views) with its receipt and ID-verification
+    result: outcome_out's last step."""
     kind, body = kind_body or (None, None)
     data["receipt"] = receipt
     data["id_verification"] = (
