@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ class Sighting:
 
     subject_kind: str  # borrower | case | visit | record
     subject_id: Any
-    facts: set[str]
+    facts: AbstractSet[str]  # a set, or a frozenset shared by items alike
 
 
 class Recorder:
@@ -155,7 +156,7 @@ def account(
     recorder: Recorder,
     sightings: Sequence[Sighting],
     purpose: str | None,
-) -> list[set[str]]:
+) -> list[AbstractSet[str]]:
     """For each item's facts found in a body, those that may be sent: facts its cards
     already ledgered, and facts the policy allows the reader for the endpoint's purpose,
     which are then ledgered with this response. Facts of a borrower the store does not
@@ -167,7 +168,7 @@ def account(
     owners = _owners(db, sightings, keys, recorder.owners)
     allowed = frozenset(rt.disclosure.allowed_fields(principal.role, purpose))
     occurred_at = to_iso(recorder.caller.now)  # one text for every entry of the response
-    sendable = []
+    sendable: list[AbstractSet[str]] = []
     entries = recorder.entries
     nothing: set[str] = set()
     for sighting, key in zip(sightings, keys, strict=True):
@@ -191,7 +192,7 @@ def account(
 def _entry(
     caller: Caller,
     owner: tuple[int, int | None, int | None],
-    fields: set[str],
+    fields: AbstractSet[str],
     purpose: str | None,
     occurred_at: str,
 ) -> Entry:
