@@ -217,7 +217,7 @@ def _sight(
 ) -> None:
     try:
         # The id's type is part of the key: 1, 1.0 and True are one dict key, but only an
-        # int names a subject (exposure._subject_key).
+        # int names a subject (exposure._owners).
         key = (kind, type(subject_id), subject_id, facts)
         group = groups.get(key)
     except TypeError:  # an id that cannot be a key: a group of its own
@@ -294,19 +294,18 @@ def _compile(plan: Plan) -> Any:
         # of one subject with one set of facts, and join their group together.
         leaf = node.subject is None and not node.keyed and not node.nested and same is not None
         flush = [
-            "            if found:",
-            f"                _sight_all(groups, kind, sid, {same}, found)",
-            "                found = []",
+            "                if found:",
+            f"                    _sight_all(groups, kind, sid, {same}, found)",
+            "                    found = []",
         ]
         body = [
             f"def {fn}(data, kind, sid, groups):",
             *(["    found = []"] if leaf else []),
             "    for item in data if isinstance(data, list) else (data,):",
-            "        if isinstance(item, list):",
-            *(flush if leaf else []),
-            f"            {fn}(item, kind, sid, groups)",
-            "            continue",
             "        if not isinstance(item, dict):",
+            "            if isinstance(item, list):",
+            *(flush if leaf else []),
+            f"                {fn}(item, kind, sid, groups)",
             "            continue",
             "        get = item.get",
         ]
