@@ -75,12 +75,7 @@ def _card_digest(parts: Parts, card: dict[str, Any]) -> str:
 # and from one pull to the next these are nearly always the same rows. Bounded (an entry is
 # ~4 KB: 2,048 cards, ~80 agents' days, in ~8 MB per worker); the oldest entry goes first.
 # Nothing outside _built_card sees the stored cards (it hands out copies).
-# Each entry also keeps the card's visit as the answer's dump writes it (_upsert), by the
-# card's expiry (the one value of it not in the key), about 3 KB more.
-_CARD_MEMO: dict[
-    tuple[Any, ...],
-    tuple[dict[str, Any], tuple[str, ...], str, dict[Any, dict[str, Any]]],
-] = {}
+_CARD_MEMO: dict[tuple[Any, ...], tuple[dict[str, Any], tuple[str, ...], str]] = {}
 CARD_MEMO_SIZE = 2048
 _NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}  # one tuple per row layout, shared
 
@@ -124,66 +119,30 @@ def _built_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> tuple[di
     """The agent's card of a visit (_agent_card) and its digest (_card_digest), computed
     once per distinct content (_content_key), so it is the same card and digest whenever
     the key is the same."""
-    card, digest, _ = _card_entry(rt, parts, computed)
-    return card, digest
-
-
-def _card_entry(
-    rt: Runtime, parts: Parts, computed: dict[str, Any]
-) -> tuple[dict[str, Any], str, dict[Any, dict[str, Any]] | None]:
-    """_built_card, and the memo of that content's dumped visits (_upsert); None when the
-    content has no memo."""
     fields = rt.disclosure.allowed_fields("agent", parts["visit"].get("purpose"))
     try:
         key = _content_key(fields, parts, computed)
         known = _CARD_MEMO.get(key)
     except TypeError:  # a value that cannot be a key (none in today's rows): no memo
         card = _agent_card(rt, parts, computed)
-        return card, _card_digest(parts, card), None
+        return card, _card_digest(parts, card)
     if known is None:
         card = _agent_card(rt, parts, computed)
         kept = _fresh(card)
         nested = tuple(name for name, value in kept.items() if type(value) in (dict, list))
-        known = (kept, nested, _card_digest(parts, card), {})
+        known = (kept, nested, _card_digest(parts, card))
         while len(_CARD_MEMO) >= CARD_MEMO_SIZE:
             try:
                 del _CARD_MEMO[next(iter(_CARD_MEMO))]
             except (StopIteration, KeyError, RuntimeError):  # another thread took it
                 break
         _CARD_MEMO[key] = known
-        return card, known[2], known[3]
-    kept, nested, digest, upserts = known
+        return card, known[2]
+    kept, nested, digest = known
     card = dict(kept)
     for name in nested:  # the values that are containers, copied
         card[name] = _fresh(kept[name])
-    return card, digest, upserts
-
-
-_WRITTEN_UPSERT = written_type(AgentVisitSchema)
-
-
-def _upsert(
-    parts: Parts, card: dict[str, Any], upserts: dict[Any, dict[str, Any]] | None
-) -> dict[str, Any]:
-    """visit_view(parts, card), already dumped by AgentVisitSchema (as the answer's dump
-    would write it, and hands it on) when `upserts` is the memo of the card's content
-    (_built_card): then dumped once per content and expiry. `card` is serve_cards' agent
-    card of that content: the built card with its borrower and case ids (in the content)
-    and its expiry. The answer gets copies of the containers the ledger may remove a fact
-    from (the visit and its card)."""
-    if upserts is None:
-        return visit_view(parts, card)
-    expires_at = card.get("expires_at")
-    known = upserts.get(expires_at)
-    if known is None:
-        known = dumped(AgentVisitSchema, visit_view(parts, card))
-        if type(known) is not _WRITTEN_UPSERT:  # not compiled: dumped with the answer
-            return known
-        upserts[expires_at] = known
-    copy = _WRITTEN_UPSERT(known)
-    if type(known["borrower"]) is dict:
-        copy["borrower"] = dict(known["borrower"])
-    return copy
+    return card, digest
 
 
 def _disclosed(
@@ -290,7 +249,6 @@ def pull(
     principal = caller.principal
     assert principal is not None and principal.device_id is not None
     device, agent, now = principal.device_id, principal.user_id, caller.now
-    agent_cards = principal.role == "agent"
     state = _decode(rt, device, cursor)
     today = now.date()
     with transaction(db):
@@ -317,9 +275,8 @@ def pull(
         computed = computed_card_facts(db, rt, caller, list(desired.values()))
         built: dict[int, dict[str, Any]] = {}
         digests: dict[int, str] = {}
-        upserts: dict[int, dict[Any, dict[str, Any]] | None] = {}
         for visit_id, parts in desired.items():
-            built[visit_id], digests[visit_id], upserts[visit_id] = _card_entry(
+            built[visit_id], digests[visit_id] = _built_card(
                 rt, parts, computed.get(parts["case"]["id"], {})
             )
         outcome_rows = pull_reads.outcomes_after(db, device, state.outcome_seq, limit + 1)
@@ -390,11 +347,7 @@ def pull(
         "cursor": encode_cursor(next_state, key=rt.cursor_key),
         "has_more": plan.more_cards or more_outcomes,
         "server_time": now,
-        "upserts": [
-            # serve_cards hands an agent the built cards (with ids and expiry).
-            _upsert(parts, card, upserts[parts["visit"]["id"]] if agent_cards else None)
-            for parts, card in zip(page, cards, strict=True)
-        ],
+        "upserts": [visit_view(parts, card) for parts, card in zip(page, cards, strict=True)],
         "purges": [
             {"visit_id": p.visit_id, "reason": p.reason, "ordered_at": to_iso(p.ordered_at)}
             for p in plan.purges
