@@ -138,13 +138,18 @@ def account_sighted(
         exposure.Sighting(group.subject_kind, group.subject_id, group.facts) for group in groups
     ]
     allowed = exposure.account(db, rt, recorder, sightings, purpose)
-    for group, sendable in zip(groups, allowed, strict=True):
-        if sendable is group.facts:
-            continue  # all of it may be sent (account hands back the same set)
-        for container, places in group.items:
-            for key, fact, _ in places:
-                if fact not in sendable and carries(container.get(key)):
-                    container.pop(key, None)
+    # The places that carry a fact are read before any is removed (a value may be shared
+    # by two places of a body), as walk read them.
+    removed = [
+        (container, key)
+        for group, sendable in zip(groups, allowed, strict=True)
+        if sendable is not group.facts  # (else all of it may be sent: the same set back)
+        for container, places in group.items
+        for key, fact, _ in places
+        if fact not in sendable and carries(container.get(key))
+    ]
+    for container, key in removed:
+        container.pop(key, None)
     return body
 
 
