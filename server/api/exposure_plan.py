@@ -9,7 +9,7 @@ whose it is through at most one subject field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +176,193 @@ def _walk(plan: Plan, data: Any, subject: tuple[str, Any], found: list[Found]) -
             value = get(key)
             if value is not None:
                 _walk(child, value, whose, found)
+
+
+@dataclass(slots=True)
+class Sighted:
+    """The items of a body that walk() finds with one subject (its kind, and its id of
+    one type) and one set of facts, in the order walk finds the first: accounting answers
+    such items alike (server/api/ledgering.py), so it is asked once for them all."""
+
+    subject_kind: str
+    subject_id: Any
+    facts: frozenset[str]
+    # (container, places): the places of the container's facts; those whose value carries
+    # one (carries()) are the places walk finds (a leaf's items list every place).
+    items: list[tuple[dict[str, Any], Sequence[tuple[str, str, str | None]]]]
+
+
+def sighted(plan: Plan, data: Any) -> list[Sighted]:
+    """walk(plan, data), its items grouped by subject and facts (Sighted)."""
+    compiled = _WALKERS.get(id(plan))
+    if compiled is None or compiled[0] is not plan:
+        compiled = _WALKERS[id(plan)] = (plan, _compile(plan))
+    groups: dict[Any, Sighted] = {}
+    compiled[1](data, "", None, groups)
+    return list(groups.values())
+
+
+# Plans compiled to walkers, by id (a plan with keyed facts is not hashable); the plan is
+# kept with its walker so its id is not reused. Plans are made once per response schema.
+_WALKERS: dict[int, tuple[Plan, Any]] = {}
+
+
+def _sight(
+    groups: dict[Any, Sighted],
+    kind: str,
+    subject_id: Any,
+    container: dict[str, Any],
+    places: list[tuple[str, str, str | None]],
+    facts: frozenset[str],
+) -> None:
+    try:
+        # The id's type is part of the key: 1, 1.0 and True are one dict key, but only an
+        # int names a subject (exposure._owners).
+        key = (kind, type(subject_id), subject_id, facts)
+        group = groups.get(key)
+    except TypeError:  # an id that cannot be a key: a group of its own
+        key, group = len(groups), None  # (no other key is an int)
+    if group is None:
+        groups[key] = Sighted(kind, subject_id, facts, [(container, places)])
+    else:
+        group.items.append((container, places))
+
+
+def _sight_all(
+    groups: dict[Any, Sighted],
+    kind: str,
+    subject_id: Any,
+    facts: frozenset[str],
+    found: list[tuple[dict[str, Any], Sequence[tuple[str, str, str | None]]]],
+) -> None:
+    """_sight for each of `found`, items of one subject and one set of facts, in order."""
+    try:
+        key = (kind, type(subject_id), subject_id, facts)
+        group = groups.get(key)
+    except TypeError:
+        for container, places in found:
+            _sight(groups, kind, subject_id, container, places, facts)
+        return
+    if group is None:
+        groups[key] = Sighted(kind, subject_id, facts, found)
+    else:
+        group.items.extend(found)
+
+
+def _keyed_places(
+    value: dict[str, Any], default: str, by_key: Mapping[str, str | None]
+) -> list[tuple[str, str, str | None]]:
+    inner = [(k, by_key.get(k, default), None) for k, each in value.items() if carries(each)]
+    return [place for place in inner if place[1] is not None]
+
+
+def _carries(read: str) -> str:
+    """carries(value) as an expression, `value` set to `read`: text, a list or a dict
+    (nearly every value of a body) carries when it is not empty; any other value is
+    compared as carries() does."""
+    return (
+        f"(value if (t := type(value := {read})) is str or t is dict or t is list "
+        'else value is not None and value != "" and value != [] and value != {})'
+    )
+
+
+def _compile(plan: Plan) -> Any:
+    """A walker of this plan as Python code: walk's loop with the plan's parts unrolled
+    (a pull's answer is hundreds of small items, and walk reads the plan for every one)."""
+    lines: list[str] = []
+    names: dict[str, Any] = {
+        "_sight": _sight,
+        "_sight_all": _sight_all,
+        "_keyed_places": _keyed_places,
+        "carries": carries,
+        "frozenset": frozenset,
+    }
+    counter = [0]
+
+    def constant(value: Any) -> str:
+        name = f"_c{len(names)}"
+        names[name] = value
+        return name
+
+    def emit(node: Plan) -> str:
+        counter[0] += 1
+        fn = f"_walk{counter[0]}"
+        children = [(key, emit(child)) for key, child in node.nested]
+        fact_names = {fact for _, fact, _ in node.facts} | {d for _, d, _ in node.keyed}
+        same = constant(frozenset(fact_names)) if len(fact_names) == 1 else None
+        # Leaves of the subject above them (an outcome's flags): the items of one call are
+        # of one subject with one set of facts, and join their group together.
+        leaf = node.subject is None and not node.keyed and not node.nested and same is not None
+        flush = [
+            "                if found:",
+            f"                    _sight_all(groups, kind, sid, {same}, found)",
+            "                    found = []",
+        ]
+        body = [
+            f"def {fn}(data, kind, sid, groups):",
+            *(["    found = []"] if leaf else []),
+            "    for item in data if isinstance(data, list) else (data,):",
+            "        if not isinstance(item, dict):",
+            "            if isinstance(item, list):",
+            *(flush if leaf else []),
+            f"                {fn}(item, kind, sid, groups)",
+            "            continue",
+            "        get = item.get",
+        ]
+        whose = "kind, sid"  # the subject above, unless the item names its own
+        if node.subject is not None:
+            whose = "own_kind, own_id"
+            body.append(
+                f"        {whose} = {constant(node.subject[1])}, get({constant(node.subject[0])})"
+            )
+        if leaf:
+            # Whether a fact is carried at all: which ones is read again only to remove
+            # them (ledgering), nearly never.
+            carried = " or ".join(_carries(f"get({constant(key)})") for key, _, _ in node.facts)
+            body += [
+                f"        if {carried}:",
+                f"            found.append((item, {constant(node.facts)}))",
+                "    if found:",
+                f"        _sight_all(groups, kind, sid, {same}, found)",
+            ]
+        elif node.facts or node.keyed:
+            body.append("        places = []")
+        for place in () if leaf else node.facts:
+            body += [
+                f"        if {_carries(f'get({constant(place[0])})')}:",
+                f"            places.append({constant(place)})",
+            ]
+        for key, default, by_key in node.keyed:
+            body += [
+                f"        value = get({constant(key)})",
+                "        if isinstance(value, dict):",
+                f"            inner = _keyed_places(value, {constant(default)}, "
+                f"{constant(by_key)})",
+                "            if inner:",
+                f"                _sight(groups, {whose}, value, inner, "
+                "frozenset([p[1] for p in inner]))",
+                "        elif carries(value):",
+                f"            places.append(({constant(key)}, {constant(default)}, None))",
+            ]
+        if (node.facts or node.keyed) and not leaf:
+            facts = same if same is not None else "frozenset([p[1] for p in places])"
+            body += [
+                "        if places:",
+                f"            _sight(groups, {whose}, item, places, {facts})",
+            ]
+        for key, child in children:
+            body += [
+                f"        value = get({constant(key)})",
+                "        if value is not None:",
+                f"            {child}(value, {whose}, groups)",
+            ]
+        lines.extend(body)
+        lines.append("")
+        return fn
+
+    root = emit(plan)
+    exec(compile("\n".join(lines), f"<walker of {id(plan):x}>", "exec"), names)  # noqa: S102
+    return names[root]
 
 
 def echoes(plan: Plan) -> bool:

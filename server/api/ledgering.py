@@ -11,7 +11,16 @@ from typing import Any
 import sqlite_utils
 from flask import g, request
 
-from server.api.exposure_plan import DeclarationError, Found, Plan, echoes, plan_for, walk
+from server.api.exposure_plan import (
+    DeclarationError,
+    Found,
+    Plan,
+    carries,
+    echoes,
+    plan_for,
+    sighted,
+    walk,
+)
 from server.runtime import Caller, Runtime
 from server.services import exposure
 from server.timing import phase
@@ -70,6 +79,80 @@ def _echo(item: Found, key: str, set_by: str | None, written: dict[str, set[str]
     return isinstance(value, str) and value in written.get(set_by or "", ())
 
 
+def account_found(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    recorder: exposure.Recorder,
+    plan: Plan,
+    body: Any,
+    purpose: str | None,
+    written: Callable[[], dict[str, set[str]]],
+) -> Any:
+    """Remove from a dumped body every fact that may not be sent and ledger the others,
+    item by item (walk); `written()`: the request's own values, read only when a fact of
+    the body may echo one (a push's body is large, and none of its answer's facts is
+    written by it)."""
+    found = walk(plan, body)
+    if not found:
+        return body
+    echoing = any(by for item in found for _, _, by in item.places)
+    values = written() if echoing else {}
+    sightings = [
+        exposure.Sighting(
+            item.subject_kind,
+            item.subject_id,
+            {fact for key, fact, by in item.places if not _echo(item, key, by, values)}
+            if values
+            else {fact for _, fact, _ in item.places},  # nothing can be an echo
+        )
+        for item in found
+    ]
+    allowed = exposure.account(db, rt, recorder, sightings, purpose)
+    for item, sighting, sendable in zip(found, sightings, allowed, strict=True):
+        if sendable is sighting.facts:
+            continue  # all of it may be sent (account hands back the same set)
+        for key, fact, _ in item.places:
+            if fact in sighting.facts and fact not in sendable:
+                item.container.pop(key, None)
+    return body
+
+
+def account_sighted(
+    db: sqlite_utils.Database,
+    rt: Runtime,
+    recorder: exposure.Recorder,
+    plan: Plan,
+    body: Any,
+    purpose: str | None,
+) -> Any:
+    """account_found for a plan none of whose facts can echo the request: the items of one
+    subject with the same facts (sighted) are asked about once. exposure.account answers
+    such items alike wherever they come in one body (what it grants is the policy's, and
+    the facts it ledgers only grow by what the policy grants), and the first of them is
+    asked at the place of the first, so the same entries are ledgered in the same order
+    (tests/unit/test_exposure_sighted.py holds the two to the same bodies and entries)."""
+    groups = sighted(plan, body)
+    if not groups:
+        return body
+    sightings = [
+        exposure.Sighting(group.subject_kind, group.subject_id, group.facts) for group in groups
+    ]
+    allowed = exposure.account(db, rt, recorder, sightings, purpose)
+    # The places that carry a fact are read before any is removed (a value may be shared
+    # by two places of a body), as walk read them.
+    removed = [
+        (container, key)
+        for group, sendable in zip(groups, allowed, strict=True)
+        if sendable is not group.facts  # (else all of it may be sent: the same set back)
+        for container, places in group.items
+        for key, fact, _ in places
+        if fact not in sendable and carries(container.get(key))
+    ]
+    for container, key in removed:
+        container.pop(key, None)
+    return body
+
+
 @contextmanager
 def ledgered(
     db: sqlite_utils.Database, who: Caller, rt: Runtime, plan: Plan, purpose: Purpose
@@ -79,38 +162,22 @@ def ledgered(
     reached as g.ledger_account, for Blueprint.response's dump)."""
     role = who.principal.role if who.principal else None
     may_echo = echoes(plan)  # no fact of the plan is written by a request field: none can echo
+    reader = _purpose_of(purpose, role)
     with exposure.recording(db, who) as recorder:
 
         def account(body: Any) -> Any:
             with phase("ledger"):
-                return _account(body)
-
-        def _account(body: Any) -> Any:
-            found = walk(plan, body)
-            if not found:
-                return body
-            # The request's own values, read only when a fact may echo one (a push's body
-            # is large, and none of its answer's facts is written by it).
-            echoing = may_echo and any(by for item in found for _, _, by in item.places)
-            written = _written(request.get_json(silent=True)) if echoing else {}
-            sightings = [
-                exposure.Sighting(
-                    item.subject_kind,
-                    item.subject_id,
-                    {fact for key, fact, by in item.places if not _echo(item, key, by, written)}
-                    if written
-                    else {fact for _, fact, _ in item.places},  # nothing can be an echo
+                if not may_echo:
+                    return account_sighted(db, rt, recorder, plan, body, reader)
+                return account_found(
+                    db,
+                    rt,
+                    recorder,
+                    plan,
+                    body,
+                    reader,
+                    lambda: _written(request.get_json(silent=True)),
                 )
-                for item in found
-            ]
-            allowed = exposure.account(db, rt, recorder, sightings, _purpose_of(purpose, role))
-            for item, sighting, sendable in zip(found, sightings, allowed, strict=True):
-                if sendable is sighting.facts:
-                    continue  # all of it may be sent (account hands back the same set)
-                for key, fact, _ in item.places:
-                    if fact in sighting.facts and fact not in sendable:
-                        item.container.pop(key, None)
-            return body
 
         g.ledger_account = account
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ class Sighting:
 
     subject_kind: str  # borrower | case | visit | record
     subject_id: Any
-    facts: set[str]
+    facts: AbstractSet[str]  # a set, or a frozenset shared by items alike
 
 
 class Recorder:
@@ -114,38 +115,42 @@ def recording(db: sqlite_utils.Database, caller: Caller) -> Iterator[Recorder]:
         _append(db, recorder.entries.values())
 
 
-def _subject_key(kind: str, subject_id: Any) -> Any:
-    if kind == "record":
-        return subject_id.lower() if isinstance(subject_id, str) else None
-    return subject_id if type(subject_id) is int else None
-
-
 def _owners(
     db: sqlite_utils.Database,
     sightings: Sequence[Sighting],
-    keys: Sequence[Any],
     known: Mapping[tuple[str, Any], Owner],
-) -> dict[tuple[str, Any], Owner]:
-    """(kind, id) -> (borrower, case, visit) for every subject named (`keys`: the sightings'
-    _subject_key), in one query per kind for those not `known` (noted by the use case)."""
+) -> list[Owner | None]:
+    """(borrower, case, visit) of each sighting's subject (None: nobody known), by its key
+    (a record's id in lower case, another subject's int id), in one query per kind for
+    those not `known` (noted by the use case)."""
     wanted: dict[str, set[Any]] = {}
-    owners: dict[tuple[str, Any], Owner] = {}
-    for sighting, key in zip(sightings, keys, strict=True):
-        kind = sighting.subject_kind
-        if key is None:
-            continue
-        owner = known.get((kind, key))
-        if owner is not None and not (kind == "record" and key.startswith(CONTACT_PREFIX)):
-            owners[kind, key] = owner
+    owners: list[Owner | None] = []
+    asked: list[tuple[int, str, Any]] = []  # (index, kind, key) of those to read
+    for index, sighting in enumerate(sightings):
+        kind, subject_id = sighting.subject_kind, sighting.subject_id
+        if kind == "record":
+            key = subject_id.lower() if isinstance(subject_id, str) else None
         else:
-            wanted.setdefault(kind, set()).add(key)
-    for kind, ids in wanted.items():
-        if kind == "borrower":
-            owners.update({(kind, i): (i, None, None) for i in ids})
+            key = subject_id if type(subject_id) is int else None
+        owner = None if key is None else known.get((kind, key))
+        owners.append(owner)
+        if owner is not None and (kind != "record" or not key.startswith(CONTACT_PREFIX)):
             continue
-        owners.update(
-            {(kind, i): owner for i, owner in ledger_rows.subjects(db, kind, list(ids)).items()}
-        )
+        if key is not None:
+            owners[index] = None
+            wanted.setdefault(kind, set()).add(key)
+            asked.append((index, kind, key))
+    if asked:
+        read: dict[tuple[str, Any], Owner] = {}
+        for kind, ids in wanted.items():
+            if kind == "borrower":
+                read.update({(kind, i): (i, None, None) for i in ids})
+                continue
+            read.update(
+                {(kind, i): owner for i, owner in ledger_rows.subjects(db, kind, list(ids)).items()}
+            )
+        for index, kind, key in asked:
+            owners[index] = read.get((kind, key))
     return owners
 
 
@@ -155,7 +160,7 @@ def account(
     recorder: Recorder,
     sightings: Sequence[Sighting],
     purpose: str | None,
-) -> list[set[str]]:
+) -> list[AbstractSet[str]]:
     """For each item's facts found in a body, those that may be sent: facts its cards
     already ledgered, and facts the policy allows the reader for the endpoint's purpose,
     which are then ledgered with this response. Facts of a borrower the store does not
@@ -163,15 +168,13 @@ def account(
     principal = recorder.caller.principal
     if principal is None or not sightings:
         return [set() for _ in sightings]
-    keys = [_subject_key(sighting.subject_kind, sighting.subject_id) for sighting in sightings]
-    owners = _owners(db, sightings, keys, recorder.owners)
+    owners = _owners(db, sightings, recorder.owners)
     allowed = frozenset(rt.disclosure.allowed_fields(principal.role, purpose))
     occurred_at = to_iso(recorder.caller.now)  # one text for every entry of the response
-    sendable = []
+    sendable: list[AbstractSet[str]] = []
     entries = recorder.entries
     nothing: set[str] = set()
-    for sighting, key in zip(sightings, keys, strict=True):
-        owner = owners.get((sighting.subject_kind, key))
+    for sighting, owner in zip(sightings, owners, strict=True):
         if owner is None:
             sendable.append(set())
             continue
@@ -191,7 +194,7 @@ def account(
 def _entry(
     caller: Caller,
     owner: tuple[int, int | None, int | None],
-    fields: set[str],
+    fields: AbstractSet[str],
     purpose: str | None,
     occurred_at: str,
 ) -> Entry:
