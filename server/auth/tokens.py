@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 from jwt import exceptions as jwt_errors
 
+from server import memo
 from server.errors import InvalidToken
 from server.keys import SigningKeys
 
@@ -145,12 +146,7 @@ def _verified(public_key: Any, audience: str, issuer: str, token: str) -> dict[s
         )
     except jwt.PyJWTError as exc:
         raise _decoder_refusal(exc) from None
-    while len(_VERIFIED) >= _VERIFIED_SIZE:
-        try:
-            del _VERIFIED[next(iter(_VERIFIED))]
-        except (StopIteration, KeyError, RuntimeError):  # another thread took it
-            break
-    _VERIFIED[token] = (public_key, audience, issuer, claims)
+    memo.keep(_VERIFIED, token, (public_key, audience, issuer, claims), _VERIFIED_SIZE)
     return claims
 
 

@@ -16,6 +16,7 @@ import sqlite_utils
 from schemas.fast_dump import dumped, written_type
 from schemas.sync import OutcomeSchema
 from schemas.visits import AgentVisitSchema
+from server import memo
 from server.clock import to_iso
 from server.domain.disclosure import build_card
 from server.errors import BadCursor
@@ -131,12 +132,7 @@ def _built_card(rt: Runtime, parts: Parts, computed: dict[str, Any]) -> tuple[di
         kept = _fresh(card)
         nested = tuple(name for name, value in kept.items() if type(value) in (dict, list))
         known = (kept, nested, _card_digest(parts, card))
-        while len(_CARD_MEMO) >= CARD_MEMO_SIZE:
-            try:
-                del _CARD_MEMO[next(iter(_CARD_MEMO))]
-            except (StopIteration, KeyError, RuntimeError):  # another thread took it
-                break
-        _CARD_MEMO[key] = known
+        memo.keep(_CARD_MEMO, key, known, CARD_MEMO_SIZE)
         return card, known[2]
     kept, nested, digest = known
     card = dict(kept)
@@ -218,12 +214,7 @@ def _outcome(row: dict[str, Any], seen: frozenset[str], receipt: Any) -> dict[st
         known = dumped(OutcomeSchema, _agent_outcome(row, seen, None))
         if type(known) is not _WRITTEN_OUTCOME:  # not compiled: dumped with the answer
             return known
-        while len(_OUTCOME_MEMO) >= OUTCOME_MEMO_SIZE:
-            try:
-                del _OUTCOME_MEMO[next(iter(_OUTCOME_MEMO))]
-            except (StopIteration, KeyError, RuntimeError):  # another thread took it
-                break
-        _OUTCOME_MEMO[key] = known
+        memo.keep(_OUTCOME_MEMO, key, known, OUTCOME_MEMO_SIZE)
     copy = _WRITTEN_OUTCOME(known)
     flags = known["flags"]
     if flags:

@@ -18,6 +18,7 @@ import sqlite_utils
 
 from schemas.fast_dump import dumped, written_type
 from schemas.sync import OutcomeSchema
+from server import memo
 from server.clock import to_iso
 from server.errors import BatchTooLarge
 from server.runtime import Caller, Runtime
@@ -216,12 +217,8 @@ def _stored_answer(
     kept["message"] = REPLAYED_MESSAGE
     kept["missing_blobs"] = []
     kept["original_status"] = data["status"]
-    while len(_KEPT_ANSWERS) >= REPLAY_ANSWERS_KEPT:
-        try:
-            del _KEPT_ANSWERS[next(iter(_KEPT_ANSWERS))]
-        except (StopIteration, KeyError, RuntimeError):  # another thread took it
-            break
-    _KEPT_ANSWERS[(text, kind_body[0], outcome.record_id, disclosed)] = kept
+    key = (text, kind_body[0], outcome.record_id, disclosed)
+    memo.keep(_KEPT_ANSWERS, key, kept, REPLAY_ANSWERS_KEPT)
     return data
 
 
