@@ -70,7 +70,7 @@ def raw_digest(raw: Any) -> str | None:
         return None  # no stored record has such an id: nothing to replay
     if TYPED_ID_FIELD in raw["body"]:
         return None
-    if _plain_json(raw):
+    if plain_json(raw):
         try:
             return hashlib.sha256(_SORTED_JSON(raw)).hexdigest()
         except UnicodeEncodeError:
@@ -86,8 +86,9 @@ def raw_digest(raw: Any) -> str | None:
 _SORTED_JSON = msgspec.json.Encoder(order="sorted").encode
 
 
-def _plain_json(value: Any) -> bool:
-    """True when msgspec writes `value` exactly as json.dumps(sort_keys=True) would."""
+def plain_json(value: Any) -> bool:
+    """True when msgspec writes `value` exactly as json.dumps(sort_keys=True) would (so a
+    value of JSON's own types, which reads back from the store as itself: sync_push)."""
     kind = type(value)
     if kind is dict:
         # Leaves are tested here rather than by a call each: a visit report has a dozen.
@@ -100,7 +101,7 @@ def _plain_json(value: Any) -> bool:
             if leaf is float:
                 if not (item == 0 or 1e-4 <= abs(item) < 1e16):  # False for NaN
                     return False
-            elif not _plain_json(item):
+            elif not plain_json(item):
                 return False
         return True
     if kind is str or kind is int or kind is bool or value is None:
@@ -108,13 +109,8 @@ def _plain_json(value: Any) -> bool:
     if kind is float:
         return value == 0 or 1e-4 <= abs(value) < 1e16  # False for NaN
     if kind is list:
-        return all(_plain_json(item) for item in value)
+        return all(plain_json(item) for item in value)
     return False
-
-
-# The same test, for sync_push: a value of JSON's own types reads back from the store (msgspec
-# or json.dumps, then a read) as itself.
-plain_json = _plain_json
 
 
 def rejection_digest(raw: Any) -> str:

@@ -1,5 +1,5 @@
 """The push's writers after their fourth round of trimming give what they gave before: the
-raw digest's plainness test with its leaves checked inline (push_validation._plain_json),
+raw digest's plainness test with its leaves checked inline (push_validation.plain_json),
 the stored body converted without a copy (sync_push._body_json), and stored records inserted
 as positional values (storage/sync.insert_record_values) rather than by column name, and
 a record's blobs found without the call when it lists none (sync.reconcile.blobs_of)."""
@@ -14,7 +14,7 @@ from types import MappingProxyType, SimpleNamespace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.services.push_validation import _plain_json
+from server.services.push_validation import plain_json
 from server.services.sync_push import _SORTED_JSON, _body_json, _plain
 from server.storage import sync as sync_rows
 from server.storage.connection import open_db
@@ -23,8 +23,8 @@ from sync.records import referenced_blobs
 from tests.unit.test_push_store_json import leaves as store_json_leaves
 
 
-def reference_plain_json(value):
-    """_plain_json as it was: one call per value."""
+def referenceplain_json(value):
+    """plain_json as it was: one call per value."""
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:
         return True
@@ -32,11 +32,11 @@ def reference_plain_json(value):
         return value == 0 or 1e-4 <= abs(value) < 1e16
     if kind is dict:
         for key, item in value.items():
-            if type(key) is not str or not reference_plain_json(item):
+            if type(key) is not str or not referenceplain_json(item):
                 return False
         return True
     if kind is list:
-        return all(reference_plain_json(item) for item in value)
+        return all(referenceplain_json(item) for item in value)
     return False
 
 
@@ -53,14 +53,14 @@ json_values = st.recursive(
 
 
 @given(json_values)
-def test_plain_json_answers_as_before(value):
-    assert _plain_json(value) == reference_plain_json(value)
+def testplain_json_answers_as_before(value):
+    assert plain_json(value) == referenceplain_json(value)
 
 
-def test_plain_json_edges():
+def testplain_json_edges():
     for number in (0.0, -0.0, 1e-4, -1e-4, 9.99e-5, 1e16, math.nextafter(1e16, 0), math.nan):
         for value in (number, {"a": number}, [number], {"a": {"b": number}}, {"a": [number]}):
-            assert _plain_json(value) == reference_plain_json(value), value
+            assert plain_json(value) == referenceplain_json(value), value
 
 
 def reference_body_json(body):
