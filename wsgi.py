@@ -1,8 +1,12 @@
 import gc
 
 from server import create_app
+from server.api import openapi_document
 
 app = create_app()
+# The OpenAPI document is written when first read (api.DoorstepApi): write it here, once,
+# before gunicorn forks its workers, so no request pays for it and the workers share it.
+openapi_document(app)
 # Everything loaded so far (modules, schemas, the OpenAPI document, caches) lives as long as
 # the process: move it out of the cyclic collector's reach, so the collections that requests
 # trigger walk only what requests made (and forked workers share these pages untouched).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 from flask_smorest import Api
 
@@ -35,7 +37,48 @@ from server.api.openapi_types import document_types
 
 
 class DoorstepApi(Api):
+    """flask-smorest's Api, whose OpenAPI document is written when it is first read.
+
+    Registering a blueprint adds its routes at once; describing its views in the document
+    (apispec turning every schema into JSON Schema, ~0.4 s for the whole API) waits until
+    something reads `spec`: the /openapi.json and docs routes, `flask openapi`, wsgi.py
+    before its workers fork, a test. An app that never serves its document (each test's
+    own app) never pays for it. The document is the same either way: the blueprints are
+    described in the order they were registered, after what register_api put there first."""
+
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._undocumented: list[tuple[Any, str, Any]] = []
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def spec(self) -> Any:
+        document = self.__dict__.get("_spec")
+        if self._undocumented and document is not None:
+            waiting, self._undocumented = self._undocumented, []
+            for blp, name, parameters in waiting:
+                blp.register_views_in_doc(
+                    self, self._app, document, name=name, parameters=parameters
+                )
+                document.tag({"name": name, "description": blp.description})
+        return document
+
+    @spec.setter
+    def spec(self, document: Any) -> None:
+        self.__dict__["_spec"] = document
+
+    def register_blueprint(self, blp: Any, *, parameters: Any = None, **options: Any) -> None:
+        """As flask-smorest's, with the blueprint's views described when `spec` is read."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
+
+
+def openapi_document(app: Flask) -> Any:
+    """The app's OpenAPI document (apispec's APISpec), written now if nobody has read it yet."""
+    return app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec
 
 
 def register_api(app: Flask) -> Api:

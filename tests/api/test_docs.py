@@ -63,3 +63,20 @@ def test_only_the_pages_assets_are_published(client):
 
 def test_redoc_from_a_cdn_is_gone(client):
     assert client.get("/api/v1/redoc").status_code == 404
+
+
+def test_the_openapi_document_is_written_when_first_read_with_every_blueprint_in_order(app):
+    """api.DoorstepApi describes the views when the document is first read: an app that
+    never serves it never pays, and the one it serves names every operation, tagged in the
+    order the blueprints were registered (flask-smorest's own order)."""
+    api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    waiting = [name for _, name, _ in api._undocumented]
+    assert "sync" in waiting and "auth" in waiting
+    assert api.__dict__["_spec"].to_dict()["paths"] == {}
+
+    document = app.test_client().get("/api/v1/openapi.json").json
+    assert api._undocumented == []
+    assert [tag["name"] for tag in document["tags"]] == waiting
+    assert "post" in document["paths"]["/api/v1/sync/push"]
+    # Read again: the same document, nothing described twice.
+    assert app.test_client().get("/api/v1/openapi.json").json == document
