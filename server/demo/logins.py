@@ -1,6 +1,7 @@
 """The demo's logins file: every demo account with its password, for people and for tools.
 
-It sits beside the database as `demo-logins.json`, readable by its owner only (0600):
+It sits beside the SQLite file (in the instance folder for PostgreSQL) as
+`demo-logins.json`, readable by its owner only (0600):
 
     {"base_url": "http://127.0.0.1:5000/api/v1",
      "accounts": [{"username": "agent01", "password": "...", "role": "agent",
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from server.storage.engine import is_postgres
 
 FILE_NAME = "demo-logins.json"
 
@@ -40,8 +43,11 @@ class UnreadableLogins(ValueError):
     """The logins file exists but does not hold the logins document."""
 
 
-def logins_path(database: str) -> Path:
-    """Where the logins file of the demo in this database lives: beside it."""
+def logins_path(database: str, instance_dir: str) -> Path:
+    """Where the logins file of the demo in this database lives: beside the SQLite file; for
+    a PostgreSQL store (a URL, not a file), in the app's instance folder."""
+    if is_postgres(database):
+        return Path(instance_dir).resolve() / FILE_NAME
     return Path(database).resolve().parent / FILE_NAME
 
 
