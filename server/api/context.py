@@ -74,11 +74,15 @@ class Blueprint(flask_smorest.Blueprint):
         schema: Any = None,
         *,
         purpose: Purpose | None = None,
+        commits_first: bool = False,
         **kwargs: Any,
     ) -> Callable:
         """As flask-smorest's; and when the schema declares borrower facts, the view runs in
         a ledger transaction and the dumped body is accounted for before it is sent
-        (`purpose`: why this endpoint serves them, written in each entry)."""
+        (`purpose`: why this endpoint serves them, written in each entry). `commits_first`:
+        the view commits its own write transaction, and the body is accounted after it with
+        no lock held, its entries appended in a short transaction of their own (a push:
+        a second device's push stores while the first one's answer is written)."""
         register = super().response(status_code, schema, **kwargs)
 
         def decorator(view: Callable) -> Callable:
@@ -89,7 +93,9 @@ class Blueprint(flask_smorest.Blueprint):
 
             @functools.wraps(registered)
             def wrapper(*args: Any, **kw: Any) -> Any:
-                with ledgered(get_db(), caller(), runtime(), plan, purpose):
+                with ledgered(
+                    get_db(), caller(), runtime(), plan, purpose, commits_first=commits_first
+                ):
                     return registered(*args, **kw)
 
             return flask_smorest.Blueprint.doc(**{LEDGER_DOC: purpose})(wrapper)

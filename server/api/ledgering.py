@@ -155,15 +155,23 @@ def account_sighted(
 
 @contextmanager
 def ledgered(
-    db: sqlite_utils.Database, who: Caller, rt: Runtime, plan: Plan, purpose: Purpose
+    db: sqlite_utils.Database,
+    who: Caller,
+    rt: Runtime,
+    plan: Plan,
+    purpose: Purpose,
+    *,
+    commits_first: bool = False,
 ) -> Iterator[Callable[[Any], Any]]:
     """Run the view in the response's ledger transaction; yields `account(body)`, which
     removes from a dumped body every fact that may not be sent and ledgers the others (also
-    reached as g.ledger_account, for Blueprint.response's dump)."""
+    reached as g.ledger_account, for Blueprint.response's dump). `commits_first`: the view
+    commits its own write transaction and the entries are appended after it
+    (exposure.recording)."""
     role = who.principal.role if who.principal else None
     may_echo = echoes(plan)  # no fact of the plan is written by a request field: none can echo
     reader = _purpose_of(purpose, role)
-    with exposure.recording(db, who) as recorder:
+    with exposure.recording(db, who, commits_first=commits_first) as recorder:
 
         def account(body: Any) -> Any:
             with phase("ledger"):

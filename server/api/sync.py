@@ -54,7 +54,7 @@ class SyncPushViews(MethodView):
     @requires("agent")
     @blp.arguments(PushSchema)
     @before_write(sync_push.prepare)
-    @blp.response(200, PushResultSchema, purpose=COMPLIANCE_EVIDENCE)
+    @blp.response(200, PushResultSchema, purpose=COMPLIANCE_EVIDENCE, commits_first=True)
     def post(self, prepared):
         """Push a batch of offline records; one outcome per record, safe to replay"""
         return sync_push.push(get_db(), runtime(), caller(), prepared)

@@ -102,17 +102,30 @@ def note_owners(kind: str, owners: Mapping[Any, Owner]) -> None:
 
 
 @contextmanager
-def recording(db: sqlite_utils.Database, caller: Caller) -> Iterator[Recorder]:
+def recording(
+    db: sqlite_utils.Database, caller: Caller, *, commits_first: bool = False
+) -> Iterator[Recorder]:
     """One response: the use case, the accounting of its body and the append of its entries
-    in one write transaction; on an error nothing is appended."""
+    in one write transaction; on an error nothing is appended.
+
+    `commits_first`: the use case opens and commits its own write transaction (a push
+    stores its records); the body is accounted after that commit, with no lock held, and
+    its entries are appended in a short write transaction of their own, before the body is
+    sent. A failure between the two commits leaves stored records whose answer was never
+    sent and so ledgers nothing; the device sends the batch again and hears it as replays."""
     recorder = Recorder(caller)
-    with transaction(db):
-        token = _active.set(recorder)
-        try:
+    token = _active.set(recorder)
+    try:
+        if commits_first:
             yield recorder
-        finally:
-            _active.reset(token)
-        _append(db, recorder.entries.values())
+            with transaction(db):
+                _append(db, recorder.entries.values())
+            return
+        with transaction(db):
+            yield recorder
+            _append(db, recorder.entries.values())
+    finally:
+        _active.reset(token)
 
 
 def _owners(

@@ -1,8 +1,10 @@
 """Push: store what the field recorded, reconciled against what changed on the server.
 
-One batch is one transaction. Every record gets its own outcome; a malformed record is
-rejected on its own and never costs the good records beside it. The decision for each record
-is sync.reconcile's; this module reads the facts, asks, stores and answers.
+One batch is stored in one transaction. Its answer is written, and accounted in the
+exposure ledger, after that commit with no write lock held (api.sync: commits_first), so a
+second device's push stores meanwhile. Every record gets its own outcome; a malformed
+record is rejected on its own and never costs the good records beside it. The decision for
+each record is sync.reconcile's; this module reads the facts, asks, stores and answers.
 """
 
 from __future__ import annotations
