@@ -70,6 +70,7 @@ def encoded(records: list[dict]) -> bytes:
 
 
 PHASES: dict[str, float] = {}  # Server-Timing phases of the pushes, ms, summed
+PHASES_LOCK = threading.Lock()
 
 
 def phases_per_batch(batches: int) -> str:
@@ -86,9 +87,10 @@ def send(http: requests.Session, base: str, headers: dict, body: bytes) -> dict[
         timeout=120,
     )
     answer.raise_for_status()
-    for part in filter(None, answer.headers.get("Server-Timing", "").split(", ")):
-        name, duration = part.split(";dur=")
-        PHASES[name] = PHASES.get(name, 0.0) + float(duration)
+    with PHASES_LOCK:  # two devices' threads add to it at once
+        for part in filter(None, answer.headers.get("Server-Timing", "").split(", ")):
+            name, duration = part.split(";dur=")
+            PHASES[name] = PHASES.get(name, 0.0) + float(duration)
     counts: dict[str, int] = {}
     for outcome in answer.json()["outcomes"]:
         counts[outcome["status"]] = counts.get(outcome["status"], 0) + 1
@@ -195,6 +197,7 @@ def main() -> None:
             one_items = fresh(1000)
             seconds, _ = push_all(base, one_items)
             one_rate = len(one_items) * 100 / seconds
+            one_phases = phases_per_batch(len(one_items))
             two_items = fresh(2000)
             halves = [two_items[0::2], two_items[1::2]]
             results: list[float] = [0.0, 0.0]
@@ -209,10 +212,12 @@ def main() -> None:
             for thread in threads:
                 thread.join()
             two_rate = len(two_items) * 100 / (time.perf_counter() - started)
+            two_phases = phases_per_batch(len(two_items))
             print(
                 f"one device: {one_rate:,.0f} records/s; two devices at once: "
                 f"{two_rate:,.0f} records/s; ratio {two_rate / one_rate:.2f}x"
             )
+            print(f"server phases, ms per batch: one device: {one_phases}; two: {two_phases}")
 
             pushed = 2 * total + len(one_items) * 100 + len(two_items) * 100
             for pid in workers_of(master):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +48,9 @@ class Recorder:
         self.entries: dict[int, Entry] = {}
         # (kind, id) -> (borrower, case, visit), noted by the use case (note_owners).
         self.owners: dict[tuple[str, Any], Owner] = {}
+        # commits_first: where hold_transaction keeps the use case's transaction open.
+        self.held: ExitStack | None = None
+        self.holding = False
 
     def add(self, entry: Entry) -> None:
         """Merge an entry: the first for a borrower keeps its visit and purpose."""
@@ -117,7 +120,12 @@ def recording(
     token = _active.set(recorder)
     try:
         if commits_first:
-            yield recorder
+            with ExitStack() as held:
+                recorder.held = held
+                yield recorder
+                if recorder.holding:  # the use case kept its transaction (hold_transaction)
+                    _append(db, recorder.entries.values())
+                    return
             with transaction(db):
                 _append(db, recorder.entries.values())
             return
@@ -126,6 +134,18 @@ def recording(
             _append(db, recorder.entries.values())
     finally:
         _active.reset(token)
+
+
+def hold_transaction(db: sqlite_utils.Database) -> None:
+    """For a use case recorded with commits_first that has nothing worth committing before
+    its answer (a push whose every record is a replay): open the write transaction now and
+    keep it until the response's entries are appended, one commit instead of two. Its own
+    `transaction(db)` blocks then join this one. Elsewhere, nothing."""
+    recorder = _active.get()
+    if recorder is None or recorder.held is None or recorder.holding:
+        return
+    recorder.held.enter_context(transaction(db))
+    recorder.holding = True
 
 
 def _owners(

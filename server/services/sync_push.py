@@ -24,6 +24,7 @@ from server import memo
 from server.clock import to_iso
 from server.errors import BatchTooLarge
 from server.runtime import Caller, Runtime
+from server.services import exposure
 from server.services.attachments import note_references
 from server.services.contacts import record_synced_contacts
 from server.services.disclosure import agent_card_facts
@@ -108,6 +109,11 @@ def push(
     incoming = [c.record for c in checked if c.record is not None]
     typed = {c.record.id: c.typed_id for c in checked if c.record and c.typed_id}
     now = caller.now
+    if not incoming:
+        # Nothing to store but the push's own log: one transaction with the answer's
+        # ledger entries instead of two commits (an all-replay batch is a phone that did not
+        # hear its answer; it is answered as fast as it can be).
+        exposure.hold_transaction(db)
     with transaction(db):
         # A batch with nothing to reconcile (every record a replay answered from the store,
         # or refused on the wire) reads no facts: they could change no outcome.

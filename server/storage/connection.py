@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlite_utils
 
 from server.storage import engine
+from server.timing import phase
 
 BUSY_TIMEOUT_MS = 10_000
 # The retention gate's triggers call this to check a purge certificate's signature (see
@@ -107,10 +108,12 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     if conn.in_transaction:
         yield db
         return
-    _begin_immediate(conn)
+    with phase("lock"):
+        _begin_immediate(conn)
     try:
         yield db
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
+    with phase("commit"):
+        conn.execute("COMMIT")

@@ -6,8 +6,10 @@ sent."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 from server.services import exposure
+from server.storage import connection
 from server.storage import ledger as ledger_rows
 from server.storage.connection import open_db, transaction
 from tests.api.lifecycle_steps import API, iso, ledger_head, push, report
@@ -88,3 +90,57 @@ def test_records_survive_a_failure_before_their_answer_is_ledgered(
     assert all(o["original_status"] in ("accepted", "flagged") for o in again)
     assert ledger_head(db) > before
     assert _stored(db, ids) == sorted(ids)
+
+
+def _counting_write_transactions(monkeypatch) -> list[int]:
+    taken: list[int] = []
+    begin = connection._begin_immediate
+
+    def counted(conn):
+        taken.append(1)
+        return begin(conn)
+
+    monkeypatch.setattr(connection, "_begin_immediate", counted)
+    return taken
+
+
+def test_a_push_takes_two_write_transactions_and_a_push_of_replays_one(
+    world, client, auth, db, monkeypatch
+):
+    v1 = world.visits["v1"]
+    records = [report(v1, "not_home"), report(v1, "refused")]
+    push(client, auth, "agent1", [report(v1, "not_home")])  # the day's first request
+    taken = _counting_write_transactions(monkeypatch)
+    push(client, auth, "agent1", records)
+    assert len(taken) == 2  # the records, then the answer's ledger entries
+    before = ledger_head(db)
+    taken.clear()
+    again = push(client, auth, "agent1", records)
+    assert [o["status"] for o in again] == ["duplicate", "duplicate"]
+    assert len(taken) == 1  # the push's log and the answer's entries, one commit
+    assert ledger_head(db) > before
+
+
+def test_a_push_of_replays_whose_ledger_append_fails_writes_nothing(
+    world, client, auth, db, monkeypatch
+):
+    v1 = world.visits["v1"]
+    records = [report(v1, "not_home")]
+    push(client, auth, "agent1", records)
+    pushes = db.execute("SELECT device_id, last_push_at, clock_skew_s FROM device_sync").fetchall()
+    before = ledger_head(db)
+
+    def failing(db, entries):
+        raise RuntimeError("the ledger's disk went away")
+
+    monkeypatch.setattr(ledger_rows, "append", failing)
+    # Sent with another clock reading: the push log would record another skew.
+    body = {"device_time": iso(T0 + timedelta(minutes=5)), "records": records}
+    failed = client.post(f"{API}/sync/push", json=body, headers=auth.headers("agent1"))
+    assert failed.status_code == 500
+    # The push's log was in the same transaction as the entries: both rolled back.
+    assert (
+        db.execute("SELECT device_id, last_push_at, clock_skew_s FROM device_sync").fetchall()
+        == pushes
+    )
+    assert ledger_head(db) == before
