@@ -114,7 +114,11 @@ TABLES: tuple[Table, ...] = (
         None,
         (
             _c("record_id", "string", "the record answered (same as this row's id)"),
-            _c("record_kind", "string", "visit_report, … (null for a rejected record)"),
+            _c(
+                "record_kind",
+                "string",
+                "visit_report, … (null: refused, of no known kind)",
+            ),
             _c("status", "string", "accepted, flagged, duplicate, rejected"),
             _c("reason", "string", "why rejected: malformed, tampered, not_yours, id_reused"),
             _c("message", "string", "for the agent"),
@@ -371,7 +375,7 @@ def rejection_row(rejection: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": rejection["record_id"],
         "record_id": rejection["record_id"],
-        "record_kind": None,
+        "record_kind": rejection.get("kind"),
         "status": "rejected",
         "reason": rejection["reason"],
         "message": rejection["message"],

@@ -159,7 +159,7 @@ COVERAGE: dict[str, TableRetention] = {
     "sync_rejections": TableRetention(
         None,
         "refusals written by the server (reason code, message); the body is never kept",
-        kept=_columns("id record_id digest agent_id device_id reason message received_at"),
+        kept=_columns("id record_id digest agent_id device_id reason message received_at kind"),
     ),
     "staff_audit": TableRetention(
         None,

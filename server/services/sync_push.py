@@ -52,7 +52,7 @@ from sync.flag_views import agent_may_learn_id_result, agent_outcome_dict, agent
 from sync.identity import id_verification
 from sync.receipts import sign_receipt
 from sync.reconcile import REPLAYED_MESSAGE, blobs_of, reconcile_batch
-from sync.records import IncomingRecord, RecordOutcome
+from sync.records import RECORD_KINDS, IncomingRecord, RecordOutcome
 
 
 @dataclass(frozen=True)
@@ -382,6 +382,7 @@ def _store(
                     "reason": outcome.reason or "rejected",
                     "message": outcome.message[:500],
                     "received_at": now,
+                    "kind": _sent_kind(raws[index]),
                 }
             )
     if rows:
@@ -400,6 +401,13 @@ def _store(
     for agreement_id, receipt in sync_rows.receipts(db, list(replayed)).items():
         receipts[replayed[agreement_id]] = receipt
     return receipts, texts
+
+
+def _sent_kind(raw: Any) -> str | None:
+    """The kind a refused record was sent as, when it is one Doorstep knows (else None: an
+    unknown kind may be why it was refused, and is not worth keeping)."""
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    return kind if isinstance(kind, str) and kind in RECORD_KINDS else None
 
 
 def _body_json(record: IncomingRecord) -> str:

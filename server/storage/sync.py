@@ -149,8 +149,8 @@ def insert_rejections(db: sqlite_utils.Database, rejections: list[Row]) -> None:
     insert would, leaving a gap): ids run 1, 2, 3... on both engines."""
     db.conn.executemany(
         "INSERT OR IGNORE INTO sync_rejections (record_id, digest, agent_id, device_id, reason, "
-        "message, received_at) SELECT :record_id, :digest, :agent_id, :device_id, :reason, "
-        ":message, :received_at WHERE NOT EXISTS (SELECT 1 FROM sync_rejections "
+        "message, received_at, kind) SELECT :record_id, :digest, :agent_id, :device_id, :reason, "
+        ":message, :received_at, :kind WHERE NOT EXISTS (SELECT 1 FROM sync_rejections "
         "WHERE record_id = :record_id AND digest = :digest)",
         rejections,
     )

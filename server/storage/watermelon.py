@@ -56,7 +56,7 @@ def rejections_after(
     """Records this device pushed that were refused for good, after position `after`."""
     return list(
         db.query(
-            "SELECT id, record_id, reason, message FROM sync_rejections "
+            "SELECT id, record_id, reason, message, kind FROM sync_rejections "
             "WHERE device_id = ? AND id > ? ORDER BY id LIMIT ?",
             [device_id, after, limit],
         )

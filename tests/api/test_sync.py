@@ -147,6 +147,18 @@ def test_one_malformed_record_does_not_cost_the_others(world, client, auth, db):
     assert "body.outcome" in outcomes[1]["message"]
     assert outcomes[2]["reason"] == "malformed"
     assert db.execute("SELECT count(*) FROM sync_records").fetchone()[0] == 1
+    # Each refusal is logged with the kind it was sent as, when that is a kind we know.
+    refused = dict(db.execute("SELECT record_id, kind FROM sync_rejections").fetchall())
+    assert refused == {bad["id"]: "visit_report", "nope": None}
+
+
+def test_a_refused_record_of_an_unknown_kind_is_logged_with_no_kind(world, client, auth, db):
+    odd = {**report(world.visits["v2"], 1), "kind": "selfie"}
+    outcome = push(client, auth, [odd])["outcomes"][0]
+    assert (outcome["status"], outcome["reason"]) == ("rejected", "malformed")
+    assert db.execute("SELECT record_id, kind FROM sync_rejections").fetchall() == [
+        (odd["id"], None)
+    ]
 
 
 @pytest.mark.parametrize("odd", ["just text", None, 42, [1, 2], True])

@@ -178,6 +178,8 @@ def test_a_malformed_row_is_answered_in_outcomes_and_costs_no_other_row(world, c
     refused = next(o for o in outcomes if o["id"] == bad["id"])
     assert refused["status"] == "rejected" and refused["reason"] == "malformed"
     assert "outcome" in refused["message"]
+    # The phone learns which of its tables the refused row came from.
+    assert refused["record_kind"] == "visit_report"
 
 
 def test_a_row_waiting_for_its_blob_stays_unsynced(world, client, auth, db):
