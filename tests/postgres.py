@@ -7,7 +7,7 @@ the run says so loudly; under CI=true that is a failure.
 
 Each PostgreSQL test gets a database of its own, copied from a migrated template database
 that each test process builds once (`CREATE DATABASE … TEMPLATE`, a file copy inside the
-server, instead of 17 migrations per test). Where the role may not create databases, each
+server, instead of every migration per test). Where the role may not create databases, each
 test gets a fresh schema in the server's database instead and the app migrates it.
 
 Every name carries the hex Unix time of its creation (`t_<time>_<random>` for a test's
