@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import Flask
@@ -50,18 +51,34 @@ class DoorstepApi(Api):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._undocumented: list[tuple[Any, str, Any]] = []
+        # Two first requests for the document at once (threaded servers) write it once; a
+        # read made while it is being written (flask-smorest reads `spec` as it describes a
+        # view) is that same writer's, on the same thread.
+        self._writing = threading.RLock()
+        self._busy = False
         super().__init__(*args, **kwargs)
 
     @property  # type: ignore[override]
     def spec(self) -> Any:
         document = self.__dict__.get("_spec")
-        if self._undocumented and document is not None:
-            waiting, self._undocumented = self._undocumented, []
-            for blp, name, parameters in waiting:
-                blp.register_views_in_doc(
-                    self, self._app, document, name=name, parameters=parameters
-                )
-                document.tag({"name": name, "description": blp.description})
+        if not self._undocumented or document is None:
+            return document
+        with self._writing:
+            if self._busy:
+                return document
+            self._busy = True
+            try:
+                # A blueprint leaves the list only once described: if describing one fails,
+                # every later read fails the same way instead of serving half a document.
+                while self._undocumented:
+                    blp, name, parameters = self._undocumented[0]
+                    blp.register_views_in_doc(
+                        self, self._app, document, name=name, parameters=parameters
+                    )
+                    document.tag({"name": name, "description": blp.description})
+                    self._undocumented.pop(0)
+            finally:
+                self._busy = False
         return document
 
     @spec.setter

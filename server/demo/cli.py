@@ -8,7 +8,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from server.cli_context import cli_caller, database_path, open_database, runtime
@@ -23,6 +22,7 @@ from server.demo.logins import (
     read_passwords,
     write_logins,
 )
+from server.keys import state_dir
 from server.storage.migrations import migrate
 
 # How each account's password fared in this run, as the summary line says it.
@@ -57,7 +57,7 @@ def demo(borrowers: int, agents: int, visits_per_agent: int, reset_passwords: bo
         f"{report['unchanged']} unchanged"
     )
     agent_specs = data.demo_agents(agents)
-    path = logins_path(database_path(), current_app.instance_path)
+    path = logins_path(database_path(), state_dir(rt.settings))
     known = _known_passwords(path)
     wanted = seed.demo_account_specs(agent_specs)
     logins = seed.ensure_demo_accounts(db, rt, caller, wanted, known, reset=reset_passwords)

@@ -1,6 +1,6 @@
 """The demo's logins file: every demo account with its password, for people and for tools.
 
-It sits beside the SQLite file (in the instance folder for PostgreSQL) as
+It sits beside the SQLite file (in the state folder for PostgreSQL) as
 `demo-logins.json`, readable by its owner only (0600):
 
     {"base_url": "http://127.0.0.1:5000/api/v1",
@@ -43,11 +43,12 @@ class UnreadableLogins(ValueError):
     """The logins file exists but does not hold the logins document."""
 
 
-def logins_path(database: str, instance_dir: str) -> Path:
+def logins_path(database: str, state_dir: str | None) -> Path:
     """Where the logins file of the demo in this database lives: beside the SQLite file; for
-    a PostgreSQL store (a URL, not a file), in the app's instance folder."""
+    a PostgreSQL store (a URL, not a file), in the store's state folder (keys.state_dir:
+    DOORSTEP_STATE_DIR, else ./instance), where its development key also lives."""
     if is_postgres(database):
-        return Path(instance_dir).resolve() / FILE_NAME
+        return Path(state_dir or "instance").resolve() / FILE_NAME
     return Path(database).resolve().parent / FILE_NAME
 
 

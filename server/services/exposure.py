@@ -126,8 +126,9 @@ def recording(
                 if recorder.holding:  # the use case kept its transaction (hold_transaction)
                     _append(db, recorder.entries.values())
                     return
-            with transaction(db):
-                _append(db, recorder.entries.values())
+            if any(entry["fields"] for entry in recorder.entries.values()):
+                with transaction(db):
+                    _append(db, recorder.entries.values())
             return
         with transaction(db):
             yield recorder

@@ -200,3 +200,19 @@ def test_the_run_port_comes_from_flask_run_port_or_doorstep_run_port(environ, po
     settings = load_settings(environ)
     assert settings["RUN_PORT"] == port
     assert settings["PUBLIC_URL"] == ""
+
+
+def test_the_logins_file_lands_in_the_stores_own_folder(
+    make_app, tmp_path, store_engine, store_target, monkeypatch
+):
+    """Beside the SQLite file; for PostgreSQL, whose URL names no folder, in the state
+    folder (it once went to a folder called `postgresql:` under the working directory)."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    app = make_app(DEMO_PASSWORD=None, RUN_PORT=5000, PUBLIC_URL="")
+    _run(app)
+    folder = tmp_path if store_engine == "postgresql" else Path(store_target).parent
+    logins = json.loads((folder / "demo-logins.json").read_text())
+    assert {a["username"] for a in logins["accounts"]} >= set(USERNAMES)
+    assert list(cwd.iterdir()) == []

@@ -1,7 +1,10 @@
 """The interactive docs work without internet access: every asset comes from the app."""
 
+import threading
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
+
+import pytest
 
 DOCS = "/api/v1/docs"
 
@@ -80,3 +83,36 @@ def test_the_openapi_document_is_written_when_first_read_with_every_blueprint_in
     assert "post" in document["paths"]["/api/v1/sync/push"]
     # Read again: the same document, nothing described twice.
     assert app.test_client().get("/api/v1/openapi.json").json == document
+
+
+def test_two_first_readers_at_once_get_one_whole_document(app):
+    api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    waiting = [name for _, name, _ in api._undocumented]
+    documents: list[dict] = []
+
+    def read() -> None:
+        documents.append(api.spec.to_dict())
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=60)
+    assert len(documents) == 4
+    for document in documents:
+        assert [tag["name"] for tag in document["tags"]] == waiting
+        assert "/api/v1/sync/push" in document["paths"]
+
+
+def test_a_blueprint_that_cannot_be_described_fails_every_read(app, monkeypatch):
+    """Never half a document: the failure is raised again on the next read."""
+    api = app.extensions["flask-smorest"]["apis"][""]["ext_obj"]
+    blp = next(blp for blp, name, _ in api._undocumented if name == "sync")
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("cannot describe")
+
+    monkeypatch.setattr(blp, "register_views_in_doc", broken)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            api.spec  # noqa: B018 - reading it writes it

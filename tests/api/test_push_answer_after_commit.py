@@ -144,3 +144,15 @@ def test_a_push_of_replays_whose_ledger_append_fails_writes_nothing(
         == pushes
     )
     assert ledger_head(db) == before
+
+
+def test_server_timing_names_the_wait_for_the_lock_and_the_commits(
+    world, make_app, auth, monkeypatch
+):
+    client = make_app(SERVER_TIMING=1).test_client()
+    body = {"device_time": iso(T0), "records": [report(world.visits["v1"], "not_home")]}
+    answer = client.post(f"{API}/sync/push", json=body, headers=auth.headers("agent1"))
+    assert answer.status_code == 200
+    phases = dict(part.split(";dur=") for part in answer.headers["Server-Timing"].split(", "))
+    assert {"validate", "lock", "facts", "reconcile", "store", "commit", "ledger"} <= set(phases)
+    assert all(float(ms) >= 0 for ms in phases.values())
