@@ -23,7 +23,7 @@ from server.errors import SigningKeyUnknown
 from server.keys import derive_key, load_signing_keys
 from server.runtime import Runtime
 from server.services.keyring import signing_key_problem
-from server.storage.connection import open_db
+from server.storage.connection import checkpoint, checkpoint_due, open_db
 from server.storage.migrations import migrate
 from sync.compliance import CompliancePolicy, policy_from_dict, profile
 
@@ -128,6 +128,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     install_ledger_guard(app, key_problem)
     app.before_request(close_ended_days)
     app.teardown_appcontext(close_db)
+
+    @app.after_request
+    def _checkpoint_when_sent(response):
+        # The WAL checkpoint a request's writes make due runs once the response is sent,
+        # on the request's own connection (storage/connection.checkpoint).
+        db = g.get("db")
+        if db is not None and checkpoint_due(db):
+            response.call_on_close(functools.partial(checkpoint, db))
+        return response
 
     @app.after_request
     def _headers(response):

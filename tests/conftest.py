@@ -93,6 +93,7 @@ POSTGRES_SUITES = ("tests/api/", "tests/system/")
 SQLITE_ONLY_MODULES = frozenset(os.environ.get("DOORSTEP_TEST_SQLITE_ONLY", "").split(",")) | {
     "tests/api/test_backups.py",  # SQLite file backups; PostgreSQL's are pg_dump's
     "tests/api/test_setup.py",  # SQLite pragmas and files
+    "tests/api/test_wal_after_response.py",  # SQLite's WAL checkpoints
 }
 
 

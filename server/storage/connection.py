@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ import sqlite_utils
 
 from server.storage import engine
 from server.timing import phase
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
 # The retention gate's triggers call this to check a purge certificate's signature (see
@@ -46,6 +49,9 @@ def open_db(path: str) -> sqlite_utils.Database:
     # FULL: a commit that acknowledged a field record or a ledger entry survives power loss.
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # Checkpoints run after responses are sent (checkpoint_if_due); SQLite's own, inside
+    # the commit that fills the WAL past this many pages, is only the safety net.
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     conn.create_function(
         CERTIFIED_FUNCTION, len(CERTIFICATE_COLUMNS), certified_by_nobody, deterministic=True
     )
@@ -117,3 +123,35 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         raise
     with phase("commit"):
         conn.execute("COMMIT")
+    if engine.dialect(db) == "sqlite":
+        db.doorstep_commits = getattr(db, "doorstep_commits", 0) + 1  # type: ignore[attr-defined]
+
+
+# A WAL checkpoint copies committed pages from the WAL into the database file and fsyncs it:
+# 3-8 ms for the ~1,000 pages at which SQLite checkpoints by itself, inside the commit that
+# crossed the mark, so one pull in ~20 (a pull writes ~50 pages: its cards and ledger
+# entries) paid it on top of its own time (docs/sync.md, the sixth round). The app instead
+# checkpoints on the request's own connection once its response has been sent (Flask's
+# call_on_close; server/__init__.py), every CHECKPOINT_AFTER_COMMITS write transactions of
+# that connection. PASSIVE waits for no reader or writer. SQLite's own checkpoint stays as a
+# safety net at WAL_AUTOCHECKPOINT_PAGES (16 MB of WAL), for connections that are not a
+# request's (commands, jobs) and should the app's ever fall behind.
+WAL_AUTOCHECKPOINT_PAGES = 4_000
+CHECKPOINT_AFTER_COMMITS = 4
+
+
+def checkpoint_due(db: sqlite_utils.Database) -> bool:
+    """Whether this connection has committed enough since its last checkpoint (SQLite)."""
+    return getattr(db, "doorstep_commits", 0) >= CHECKPOINT_AFTER_COMMITS
+
+
+def checkpoint(db: sqlite_utils.Database) -> None:
+    """A PASSIVE WAL checkpoint on this connection, when one is due; a busy store (another
+    checkpoint running) is left to the next one."""
+    if not checkpoint_due(db):
+        return
+    db.doorstep_commits = 0  # type: ignore[attr-defined]
+    try:
+        db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    except sqlite3.Error as error:
+        log.info("WAL checkpoint skipped: %s", error)
