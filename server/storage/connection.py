@@ -49,7 +49,7 @@ def open_db(path: str) -> sqlite_utils.Database:
     # FULL: a commit that acknowledged a field record or a ledger entry survives power loss.
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
-    # Checkpoints run after responses are sent (checkpoint_if_due); SQLite's own, inside
+    # Checkpoints run after responses are sent (checkpoint); SQLite's own, inside
     # the commit that fills the WAL past this many pages, is only the safety net.
     conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
     conn.create_function(
@@ -110,6 +110,7 @@ def integrity_check(db: sqlite_utils.Database) -> list[str]:
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction, taken with BEGIN IMMEDIATE; nested use joins the outer one."""
+    global _commits_unchecked  # counted for the checkpoint after the response (below)
     conn = db.conn
     if conn.in_transaction:
         yield db
@@ -124,7 +125,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     with phase("commit"):
         conn.execute("COMMIT")
     if engine.dialect(db) == "sqlite":
-        db.doorstep_commits = getattr(db, "doorstep_commits", 0) + 1  # type: ignore[attr-defined]
+        _commits_unchecked += 1
 
 
 # A WAL checkpoint copies committed pages from the WAL into the database file and fsyncs it:
@@ -133,24 +134,27 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 # entries) paid it on top of its own time (docs/sync.md, the sixth round). The app instead
 # checkpoints on the request's own connection once its response has been sent (Flask's
 # call_on_close; server/__init__.py), every CHECKPOINT_AFTER_COMMITS write transactions of
-# that connection. PASSIVE waits for no reader or writer. SQLite's own checkpoint stays as a
+# the process, whichever of its threads' connections made them (a process serves one
+# store). PASSIVE waits for no reader or writer. SQLite's own checkpoint stays as a
 # safety net at WAL_AUTOCHECKPOINT_PAGES (16 MB of WAL), for connections that are not a
 # request's (commands, jobs) and should the app's ever fall behind.
 WAL_AUTOCHECKPOINT_PAGES = 4_000
 CHECKPOINT_AFTER_COMMITS = 4
+_commits_unchecked = 0  # SQLite write transactions of this process since its last checkpoint
 
 
 def checkpoint_due(db: sqlite_utils.Database) -> bool:
-    """Whether this connection has committed enough since its last checkpoint (SQLite)."""
-    return getattr(db, "doorstep_commits", 0) >= CHECKPOINT_AFTER_COMMITS
+    """Whether a checkpoint is due and this connection can run it (SQLite)."""
+    return _commits_unchecked >= CHECKPOINT_AFTER_COMMITS and engine.dialect(db) == "sqlite"
 
 
 def checkpoint(db: sqlite_utils.Database) -> None:
     """A PASSIVE WAL checkpoint on this connection, when one is due; a busy store (another
     checkpoint running) is left to the next one."""
+    global _commits_unchecked
     if not checkpoint_due(db):
         return
-    db.doorstep_commits = 0  # type: ignore[attr-defined]
+    _commits_unchecked = 0
     try:
         db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
     except sqlite3.Error as error:

@@ -52,6 +52,7 @@ def test_pushed_records_reach_the_database_file_after_the_answers_are_sent(
 
 
 def test_requests_that_write_nothing_make_no_checkpoint_due(client, monkeypatch):
+    monkeypatch.setattr(connection, "_commits_unchecked", 0)  # this process's count
     ran: list[object] = []
     monkeypatch.setattr("server.checkpoint", ran.append)
     for _ in range(CHECKPOINT_AFTER_COMMITS * 2):
