@@ -61,4 +61,8 @@ def sign_in(page: Any, base: str, username: str, password: str = PASSWORD) -> No
     page.goto(f"{base}/console/sign-in")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    # The form's answer is a new page (the console, or the form again with its error):
+    # wait until it has loaded, or a read right after may see the page half parsed (CI
+    # once read an empty menu from /console/ under load).
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
