@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -87,6 +87,21 @@ def _begin_immediate(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
+def _try_begin_immediate(conn: sqlite3.Connection) -> bool:
+    """BEGIN IMMEDIATE if the write lock is free this instant; False if another connection
+    holds it (the caller waits for it with _begin_immediate)."""
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
 def connection_settings(db: sqlite_utils.Database) -> dict[str, object]:
     """The pragmas in force, for health checks and tests."""
     if engine.dialect(db) == "postgresql":
@@ -108,15 +123,29 @@ def integrity_check(db: sqlite_utils.Database) -> list[str]:
 
 
 @contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One write transaction, taken with BEGIN IMMEDIATE; nested use joins the outer one."""
+def transaction(
+    db: sqlite_utils.Database, while_waiting: Callable[[], None] | None = None
+) -> Iterator[sqlite_utils.Database]:
+    """One write transaction, taken with BEGIN IMMEDIATE; nested use joins the outer one.
+
+    `while_waiting` is run, with no transaction open, when another connection of the
+    SQLite store holds the write lock as this one asks for it, before waiting for it: work
+    that can be done ahead of the lock and checked under it (sync_push reconciles a batch
+    so). Not when the lock is free: then it would only add to the time it is held. On
+    PostgreSQL the lock is waited for as always (an advisory lock; see engine)."""
     global _commits_unchecked  # counted for the checkpoint after the response (below)
     conn = db.conn
     if conn.in_transaction:
         yield db
         return
+    ahead = while_waiting is not None and engine.dialect(db) == "sqlite"
     with phase("lock"):
-        _begin_immediate(conn)
+        taken = ahead and _try_begin_immediate(conn)
+    if not taken:
+        if ahead:
+            while_waiting()  # type: ignore[misc]
+        with phase("lock"):
+            _begin_immediate(conn)
     try:
         yield db
     except BaseException:

@@ -93,14 +93,23 @@ def test_records_survive_a_failure_before_their_answer_is_ledgered(
 
 
 def _counting_write_transactions(monkeypatch) -> list[int]:
+    """Write transactions begun: waited for, or taken at once by a push that would
+    otherwise reconcile while waiting (connection.transaction's while_waiting)."""
     taken: list[int] = []
-    begin = connection._begin_immediate
+    begin, try_begin = connection._begin_immediate, connection._try_begin_immediate
 
     def counted(conn):
         taken.append(1)
         return begin(conn)
 
+    def tried(conn):
+        began = try_begin(conn)
+        if began:
+            taken.append(1)
+        return began
+
     monkeypatch.setattr(connection, "_begin_immediate", counted)
+    monkeypatch.setattr(connection, "_try_begin_immediate", tried)
     return taken
 
 
